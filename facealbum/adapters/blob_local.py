@@ -1,0 +1,75 @@
+"""Blob store on a local folder: one directory per bucket.
+
+Writes go to a temporary file in the store's own ``.tmp`` folder and are renamed into
+place, so a crash leaves either the whole blob or nothing where readers look.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..domain import BadInput
+from ..ports import Bucket
+
+BUCKETS: tuple[Bucket, ...] = ("originals", "thumbnails")
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._tmp = self.root / ".tmp"
+        for bucket in BUCKETS:
+            (self.root / bucket).mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        # leftovers of a killed writer; recent ones may belong to a live process
+        for stale in self._tmp.iterdir():
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
+
+    def path(self, bucket: Bucket, key: str) -> Path:
+        if bucket not in BUCKETS:
+            raise BadInput(f"unknown bucket {bucket!r}")
+        base = (self.root / bucket).resolve()
+        p = (base / key).resolve()
+        if not p.is_relative_to(base) or p == base:
+            raise BadInput(f"invalid blob key {key!r}")
+        return p
+
+    def put(self, bucket: Bucket, key: str, data: bytes, content_type: str = "") -> None:
+        target = self.path(bucket, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._tmp)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, bucket: Bucket, key: str) -> bytes:
+        try:
+            return self.path(bucket, key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(f"{bucket}/{key}") from None
+
+    def exists(self, bucket: Bucket, key: str) -> bool:
+        return self.path(bucket, key).is_file()
+
+    def delete(self, bucket: Bucket, key: str) -> None:
+        self.path(bucket, key).unlink(missing_ok=True)
+
+    def keys(self, bucket: Bucket) -> Iterator[str]:
+        base = self.root / bucket
+        for p in sorted(base.rglob("*")):
+            if p.is_file():
+                yield p.relative_to(base).as_posix()
+
+    def size(self, bucket: Bucket) -> int:
+        return sum(p.stat().st_size for p in (self.root / bucket).rglob("*") if p.is_file())

@@ -1,0 +1,80 @@
+"""The catalog's tables, as the application sees them; Alembic migrations create them.
+
+It mirrors the original's DynamoDB layout: ``pictures`` keyed by (set, file name) with
+its faces, ``sets`` for the ``/`` partition with its featured picture, and the image id
+as the ``pics_by_image_id`` lookup.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+sets = Table(
+    "sets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("featured_image_id", String(36), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+pictures = Table(
+    "pictures",
+    metadata,
+    Column("image_id", String(36), primary_key=True),
+    Column(
+        "set_name",
+        String(100),
+        ForeignKey("sets.name", onupdate="CASCADE", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("original_key", String(255), nullable=False),
+    Column("content_type", String(50), nullable=False),
+    Column("byte_size", Integer, nullable=False),
+    Column("engine_tag", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("set_name", "name", name="uq_pictures_set_name"),
+    UniqueConstraint("set_name", "sha256", name="uq_pictures_set_sha256"),
+)
+
+faces = Table(
+    "faces",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("face_id", String(36), nullable=False, unique=True),
+    Column(
+        "image_id",
+        String(36),
+        ForeignKey("pictures.image_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("box_left", Float, nullable=False),
+    Column("box_top", Float, nullable=False),
+    Column("box_width", Float, nullable=False),
+    Column("box_height", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", Integer, nullable=False),
+)

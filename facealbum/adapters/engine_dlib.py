@@ -1,0 +1,76 @@
+"""The face engine on dlib: HOG (or CNN) detector, 5-point landmarks, ResNet descriptor.
+
+Weights come from the ``face-recognition-models`` package on disk; nothing is fetched
+at run time. Descriptors are returned unit-length so that similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from functools import cache
+
+import dlib
+import face_recognition_models as frm
+import numpy as np
+
+from ..ports import DetectedFace
+
+
+@cache
+def _models(detector: str) -> tuple[object, object, object]:
+    if detector == "cnn":
+        det = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+    else:
+        det = dlib.get_frontal_face_detector()
+    shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+    rec = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    return det, shape, rec
+
+
+def hog_confidence(score: float) -> float:
+    """Map the HOG detector's SVM margin (about -0.5..3.5) onto Rekognition's 0-100;
+    monotonic, so a confidence threshold is a margin threshold."""
+    return round(100.0 / (1.0 + math.exp(-2.5 * (score + 0.5))), 3)
+
+
+class DlibFaceEngine:
+    def __init__(self, detector: str = "hog", upsample: int = 0, min_confidence: float = 0.0):
+        self.detector = detector
+        self.upsample = upsample
+        self.min_confidence = min_confidence
+        self.tag = f"dlib-{detector}"
+        self._lock = threading.Lock()  # dlib models are not documented as thread-safe
+
+    def analyze(self, rgb: np.ndarray) -> list[DetectedFace]:
+        det, shape_predictor, rec = _models(self.detector)
+        rgb = np.ascontiguousarray(rgb)
+        with self._lock:
+            if self.detector == "cnn":
+                found = [(d.rect, float(d.confidence) * 100) for d in det(rgb, self.upsample)]
+            else:
+                rects, scores, _ = det.run(rgb, self.upsample, 0.0)
+                found = [(r, hog_confidence(s)) for r, s in zip(rects, scores, strict=True)]
+            found = [(r, c) for r, c in found if c >= self.min_confidence]
+            if not found:
+                return []
+            shapes = dlib.full_object_detections()
+            for rect, _ in found:
+                shapes.append(shape_predictor(rgb, rect))
+            descriptors = rec.compute_face_descriptor(rgb, shapes)
+        h, w = rgb.shape[:2]
+        faces = []
+        for (rect, conf), desc in zip(found, descriptors, strict=True):
+            vec = np.asarray(desc, dtype=np.float32)
+            vec /= np.linalg.norm(vec) or 1.0
+            faces.append(
+                DetectedFace(
+                    left=max(0, rect.left()),
+                    top=max(0, rect.top()),
+                    right=min(w, rect.right() + 1),
+                    bottom=min(h, rect.bottom() + 1),
+                    confidence=conf,
+                    embedding=vec,
+                )
+            )
+        return faces

@@ -1,0 +1,85 @@
+"""The album: the core's one facade over the ports.
+
+It owns no storage of its own; it keeps the in-memory face index in step with the
+catalog, which any process (an import, the job worker, the web server) may write.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .domain import NotFound, Picture, SetSummary, Stats
+from .ingest import Stored, analyze, store
+from .ports import BlobStore, Catalog, FaceEngine, FaceIndex
+from .search import SearchResult, search_face
+from .settings import Settings
+
+
+@dataclass
+class Album:
+    settings: Settings
+    blobs: BlobStore
+    catalog: Catalog
+    engine: FaceEngine
+    index: FaceIndex
+
+    def __post_init__(self) -> None:
+        self._index_lock = threading.Lock()
+        self._epoch = -1
+        self._high = 0
+
+    def ingest(self, set_name: str, name: str, data: bytes) -> Stored:
+        """Add one photo (the web upload path; bulk imports use the importer's pool)."""
+        analysis = analyze(data, self.settings, self.engine)
+        return store(
+            self.blobs, self.catalog, set_name, name, data, analysis, self.settings.engine_tag
+        )
+
+    def sync_index(self) -> None:
+        """Load faces added since the last call; reload all if any were removed."""
+        with self._index_lock:
+            epoch, high, rows = self.catalog.face_changes(self._high)
+            if epoch != self._epoch:
+                self.index.clear()
+                epoch, high, rows = self.catalog.face_changes(0)
+                self._epoch = epoch
+            if rows:
+                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(
+                    len(rows), -1
+                )
+                self.index.add([r[0] for r in rows], [r[1] for r in rows], vectors)
+            self._high = high
+
+    def search(
+        self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
+    ) -> SearchResult:
+        self.sync_index()
+        if threshold is None:
+            threshold = self.settings.match_threshold
+        return search_face(self.catalog, self.index, face_id, threshold, limit, offset)
+
+    def sets(self) -> list[SetSummary]:
+        return self.catalog.list_sets()
+
+    def get_set(
+        self, name: str, limit: int = 10_000, offset: int = 0
+    ) -> tuple[SetSummary, list[Picture]]:
+        summary = self.catalog.get_set(name)
+        if summary is None:
+            raise NotFound(f"no set {name!r}")
+        return summary, self.catalog.list_pictures(name, limit, offset)
+
+    def picture(self, image_id: str) -> Picture:
+        picture = self.catalog.get_picture(image_id)
+        if picture is None:
+            raise NotFound(f"no picture {image_id}")
+        return picture
+
+    def stats(self) -> Stats:
+        s = self.catalog.stats()
+        s.original_bytes = self.blobs.size("originals")
+        s.derived_bytes = self.blobs.size("thumbnails")
+        return s

@@ -1,0 +1,157 @@
+"""The JSON API: each route a few lines over the album. Read-only for now.
+
+Image bytes are served from content-addressed blob keys, so a URL's content never
+changes and browsers may cache it for a year.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .album import Album
+from .domain import BadInput, Face, NotFound, Picture, SetSummary
+from .search import SearchResult
+
+CACHE_FOREVER = "public, max-age=31536000, immutable"
+
+
+def picture_json(p: Picture) -> dict:
+    return {
+        "image_id": p.image_id,
+        "set": p.set_name,
+        "name": p.name,
+        "width": p.width,
+        "height": p.height,
+        "thumb_url": f"/media/thumbnails/{p.thumb_key}",
+        "preview_url": f"/media/thumbnails/{p.preview_key}",
+        "original_url": f"/media/originals/{p.original_key}",
+        "faces": [face_json(f) | {"confidence": f.confidence} for f in p.faces],
+    }
+
+
+def face_json(f: Face) -> dict:
+    b = f.box
+    return {
+        "face_id": f.face_id,
+        "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
+    }
+
+
+def set_json(s: SetSummary) -> dict:
+    featured = (
+        {"image_id": s.featured.image_id, "thumb_url": f"/media/thumbnails/{s.featured.thumb_key}"}
+        if s.featured
+        else None
+    )
+    return {"name": s.name, "picture_count": s.picture_count, "featured": featured}
+
+
+def matches_json(r: SearchResult, threshold: float) -> dict:
+    return {
+        "query": {"face_id": r.query.face_id, "image_id": r.query.image_id},
+        "threshold": threshold,
+        "total": r.total,
+        "matches": [
+            {
+                "similarity": m.similarity,
+                "picture": picture_json(m.picture),
+                "face": face_json(m.face),
+            }
+            for m in r.matches
+        ],
+    }
+
+
+def create_app(album: Album) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # load the face index in the background so the first search is fast
+        threading.Thread(target=album.sync_index, daemon=True).start()
+        yield
+
+    app = FastAPI(title="facealbum", version="0.1.0", lifespan=lifespan)
+    app.state.album = album
+    _error_handlers(app)
+
+    @app.get("/api/sets")
+    def list_sets() -> list[dict]:
+        return [set_json(s) for s in album.sets()]
+
+    @app.get("/api/sets/{name}")
+    def get_set(
+        name: str,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict:
+        summary, pictures = album.get_set(name, limit, offset)
+        return set_json(summary) | {"pictures": [picture_json(p) for p in pictures]}
+
+    @app.get("/api/pictures/{image_id}")
+    def get_picture(image_id: str) -> dict:
+        return picture_json(album.picture(image_id))
+
+    @app.get("/api/faces/{face_id}/matches")
+    def face_matches(
+        face_id: str,
+        threshold: Annotated[float | None, Query(ge=0, le=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict:
+        t = album.settings.match_threshold if threshold is None else threshold
+        return matches_json(album.search(face_id, t, limit, offset), t)
+
+    @app.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    def media(bucket: str, key: str, request: Request) -> Response:
+        if bucket not in ("originals", "thumbnails"):
+            raise NotFound(f"no bucket {bucket}")
+        try:
+            data = album.blobs.get(bucket, key)  # type: ignore[arg-type]
+        except KeyError:
+            raise NotFound(f"no image {key}") from None
+        etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": CACHE_FOREVER}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type=_media_type(key), headers=headers)
+
+    return app
+
+
+def _media_type(key: str) -> str:
+    ext = key.rsplit(".", 1)[-1].lower()
+    return {
+        "jpg": "image/jpeg",
+        "png": "image/png",
+        "webp": "image/webp",
+        "heic": "image/heif",
+    }.get(ext, "application/octet-stream")
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(BadInput)
+    async def bad_input(_req: Request, exc: BadInput) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"error": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)

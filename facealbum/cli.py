@@ -1,0 +1,202 @@
+"""The ``facealbum`` command: a thin skin over the library, one function per command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .domain import AlbumError
+from .settings import Settings
+
+app = typer.Typer(
+    help="facealbum: a photo album that knows who is in the pictures.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+Home = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data directory (env FACEALBUM_HOME; default ./facealbum-data)"),
+]
+
+
+def _album(home: Path | None):
+    from .wiring import open_album
+
+    return open_album(Settings.load(home=home))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]} photos/s  {task.fields[faces]} faces"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _run_batch(description: str, run) -> object:
+    """Drive a library batch function with a progress bar showing photos/s and faces."""
+    with _progress() as progress:
+        task = progress.add_task(description, total=None, rate="-", faces=0)
+        faces = 0
+
+        def start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def step(outcome) -> None:
+            nonlocal faces
+            faces += outcome.faces
+            t = progress.tasks[task]
+            rate = f"{t.completed / t.elapsed:.1f}" if t.elapsed else "-"
+            progress.update(task, advance=1, faces=faces, rate=rate)
+            if outcome.status == "failed":
+                progress.console.print(f"[red]failed[/] {outcome.name}: {outcome.reason}")
+
+        return run(start, step)
+
+
+@app.command("import")
+def import_(
+    folder: Annotated[Path, typer.Argument(help="Folder of photos, read recursively")],
+    set_name: Annotated[str, typer.Option("--set", help="Picture set to import into")],
+    workers: Annotated[int, typer.Option(help="Processes; 0 = one per core")] = 0,
+    home: Home = None,
+) -> None:
+    """Import a folder of photos as a picture set; re-running finishes what is missing."""
+    from .importer import import_folder
+
+    try:
+        album = _album(home)
+        report = _run_batch(
+            f"Importing into {set_name}",
+            lambda start, step: import_folder(
+                album, folder, set_name, workers=workers or None, on_start=start, on_progress=step
+            ),
+        )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"Import into {report.set_name} ({report.seconds:.1f} s)")
+    for col in ("imported", "skipped", "failed", "faces found", "other files ignored"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(report.count("imported")),
+        str(report.count("skipped")),
+        str(report.count("failed")),
+        str(report.faces),
+        str(report.ignored),
+    )
+    console.print(table)
+    if report.failures:
+        failed = Table(title="Failed files")
+        failed.add_column("file")
+        failed.add_column("reason")
+        for o in report.failures:
+            failed.add_row(o.name, o.reason)
+        console.print(failed)
+        raise typer.Exit(1)
+
+
+@app.command()
+def reindex(
+    set_name: Annotated[str | None, typer.Option("--set", help="Only this set")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also pictures already analysed with these settings")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Processes; 0 = one per core")] = 0,
+    home: Home = None,
+) -> None:
+    """Detect and embed faces again after a model or setting change (resumable)."""
+    from .importer import reindex as run_reindex
+
+    album = _album(home)
+    report = _run_batch(
+        "Reindexing",
+        lambda start, step: run_reindex(
+            album,
+            set_name,
+            everything=everything,
+            workers=workers or None,
+            on_start=start,
+            on_progress=step,
+        ),
+    )
+    console.print(
+        f"Reindexed {report.done} pictures, {report.faces} faces, "
+        f"{len(report.failed)} failed, in {report.seconds:.1f} s"
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(home: Home = None) -> None:
+    """Show sets, pictures, faces and storage used."""
+    album = _album(home)
+    s = album.stats()
+    table = Table(title=f"facealbum at {album.settings.home.resolve()}")
+    table.add_column("set")
+    table.add_column("pictures", justify="right")
+    table.add_column("featured")
+    for summary in album.sets():
+        table.add_row(
+            summary.name,
+            str(summary.picture_count),
+            summary.featured.name if summary.featured else "-",
+        )
+    console.print(table)
+    console.print(
+        f"{s.sets} sets, {s.pictures} pictures, {s.faces} faces; "
+        f"originals {_human(s.original_bytes)}, thumbnails and previews {_human(s.derived_bytes)}"
+    )
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    home: Home = None,
+) -> None:
+    """Serve the album's web site and JSON API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from .api import create_app
+    from .wiring import open_album
+
+    settings = Settings.load(home=home, host=host, port=port)
+    album = open_album(settings)
+    console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
+    uvicorn.run(create_app(album), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

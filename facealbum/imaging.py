@@ -1,0 +1,113 @@
+"""Turn untrusted bytes into an oriented RGB photo, or a clear refusal.
+
+Decoding is the expensive, dangerous step: JPEGs are decoded at a reduced scale
+(``draft``) when only a preview and a detection image are needed, and pixel counts are
+checked from the header before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .domain import BadInput
+
+try:  # HEIC support is optional: pillow-heif has wheels for common platforms only.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF = True
+except ImportError:  # pragma: no cover - depends on the platform
+    HEIF = False
+
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+if HEIF:
+    FORMATS |= {"HEIF": "image/heif"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+@dataclass
+class Decoded:
+    format: str
+    content_type: str
+    width: int  # of the oriented original, not of the decoded (possibly reduced) image
+    height: int
+    image: Image.Image  # oriented RGB, at least ``need`` px on the long side where possible
+
+
+def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
+    """Decode, orient and convert to RGB, reducing JPEGs to about ``need`` px."""
+    if not data:
+        raise BadInput("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or ""
+            if fmt not in FORMATS:
+                raise BadInput(f"unsupported image format {fmt or 'unknown'}")
+            w, h = img.size
+            if w * h > max_pixels:
+                raise BadInput(
+                    f"image too large: {w}x{h} = {w * h / 1e6:.0f} MP "
+                    f"(limit {max_pixels / 1e6:.0f} MP; possible decompression bomb)"
+                )
+            orientation = img.getexif().get(0x0112, 1)
+            if fmt == "JPEG":
+                img.draft("RGB", (need, need))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb(img)
+    except BadInput:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise BadInput(f"not a readable image: {exc}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise BadInput(f"corrupt or truncated image: {exc}") from None
+    if orientation in _SWAPS_AXES:
+        w, h = h, w
+    if min(w, h) < 1:
+        raise BadInput("image has no pixels")
+    return Decoded(fmt, FORMATS[fmt], w, h, img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten transparency onto white, as a photo viewer shows it."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def bounded(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A copy that fits inside size, keeping aspect; never enlarged."""
+    copy = img.copy()
+    copy.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return copy
+
+
+def jpeg_bytes(img: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+    return buf.getvalue()
+
+
+def detection_array(img: Image.Image, size: int, max_upscale: float) -> tuple[np.ndarray, float]:
+    """The RGB array the detector sees and its scale relative to ``img``: large photos
+    shrink to ``size`` on the long side, small ones grow (small faces need it)."""
+    scale = min(size / max(img.size), max_upscale)
+    if abs(scale - 1.0) > 0.02:
+        new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        resample = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.BOX
+        img = img.resize(new, resample)
+    else:
+        scale = 1.0
+    return np.asarray(img), scale

@@ -1,0 +1,246 @@
+"""Batch work over many photos on every core: the original's bulk-upload script
+(:func:`import_folder`) and its maintenance pass (:func:`reindex`).
+
+Worker processes do the CPU work (hash, decode, thumbnail, detect, embed) and hand the
+results back; this process alone writes blobs and catalog rows, so SQLite sees one
+writer. Files whose content is already in the set are recognised by hash in the
+worker and skipped before any decoding, which is what makes a re-run after a crash
+cheap: it finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .album import Album
+from .domain import AlbumError, Picture, check_set_name
+from .imaging import SUFFIXES
+from .ingest import Analysis, analyze, faces_for, sha256_of, store
+from .settings import Settings
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # imported | skipped | failed
+    reason: str = ""
+    faces: int = 0
+    image_id: str = ""
+
+
+@dataclass
+class ImportReport:
+    set_name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    ignored: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def faces(self) -> int:
+        return sum(o.faces for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def find_photos(folder: Path) -> tuple[list[Path], int]:
+    """Photos under folder, sorted, and how many other files were passed over."""
+    photos, ignored = [], 0
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.is_file() and not path.is_symlink():
+            if path.suffix.lower() in SUFFIXES:
+                photos.append(path)
+            else:
+                ignored += 1
+    return photos, ignored
+
+
+# -- worker side ------------------------------------------------------------------
+
+_worker: dict = {}
+
+
+def _init_worker(settings_json: str, known: frozenset[str]) -> None:
+    from .wiring import make_engine
+
+    settings = Settings.model_validate_json(settings_json)
+    _worker.update(settings=settings, engine=make_engine(settings), known=known)
+
+
+def _work(path: str) -> tuple[str, bytes, Analysis | None, str]:
+    """(sha256, bytes or b'' if already known, analysis or None, error)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return "", b"", None, f"cannot read: {exc.strerror or exc}"
+    sha = sha256_of(data)
+    if sha in _worker["known"]:
+        return sha, b"", None, ""
+    try:
+        return sha, data, analyze(data, _worker["settings"], _worker["engine"]), ""
+    except AlbumError as exc:
+        return sha, b"", None, str(exc)
+    except Exception as exc:  # a bug or a library surprise must not stop the import
+        return sha, b"", None, f"{type(exc).__name__}: {exc}"
+
+
+def _reanalyze(data: bytes) -> Analysis:
+    return analyze(data, _worker["settings"], _worker["engine"], renditions=False)
+
+
+# -- main side --------------------------------------------------------------------
+
+
+def import_folder(
+    album: Album,
+    folder: Path,
+    set_name: str,
+    *,
+    workers: int | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[Outcome], None] = lambda outcome: None,
+) -> ImportReport:
+    set_name = check_set_name(set_name)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AlbumError(f"not a folder: {folder}")
+    photos, ignored = find_photos(folder)
+    report = ImportReport(set_name, ignored=ignored)
+    on_start(len(photos))
+    started = time.perf_counter()
+    known = frozenset(album.catalog.hashes_in_set(set_name))
+    with _pool(album, workers, len(photos), known) as pool:
+        futures = [(p, pool.submit(_work, str(p))) for p in photos]
+        try:
+            for path, future in _in_order_of_completion(futures):
+                outcome = _finish(album, set_name, path.relative_to(folder).as_posix(), future)
+                report.outcomes.append(outcome)
+                on_progress(outcome)
+        except BaseException:
+            for _, f in futures:
+                f.cancel()
+            raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _worker_count(album: Album, workers: int | None) -> int:
+    return workers or album.settings.workers or os.cpu_count() or 1
+
+
+def _pool(
+    album: Album, workers: int | None, jobs: int, known: frozenset[str]
+) -> ProcessPoolExecutor:
+    """Spawned, not forked: the parent may hold database connections and threads."""
+    return ProcessPoolExecutor(
+        max_workers=max(1, min(_worker_count(album, workers), jobs or 1)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(album.settings.model_dump_json(), known),
+    )
+
+
+def _in_order_of_completion(
+    futures: list[tuple[Path, Future]],
+) -> Iterable[tuple[Path, Future]]:
+    by_future = {f: p for p, f in futures}
+    for f in as_completed(by_future):
+        yield by_future[f], f
+
+
+def _finish(album: Album, set_name: str, name: str, future: Future) -> Outcome:
+    try:
+        sha, data, analysis, error = future.result()
+    except Exception as exc:  # a worker died (out of memory, a native crash)
+        return Outcome(name, "failed", f"worker crashed: {exc}")
+    if error:
+        return Outcome(name, "failed", error)
+    if analysis is None:
+        return Outcome(name, "skipped", "already in the set")
+    try:
+        stored = store(
+            album.blobs, album.catalog, set_name, name, data, analysis, album.settings.engine_tag
+        )
+    except AlbumError as exc:
+        return Outcome(name, "failed", str(exc))
+    if stored.status == "duplicate":
+        return Outcome(name, "skipped", f"same photo as {stored.picture.name}")
+    return Outcome(name, "imported", faces=len(analysis.faces), image_id=stored.picture.image_id)
+
+
+@dataclass
+class ReindexReport:
+    done: int = 0
+    faces: int = 0
+    failed: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def reindex(
+    album: Album,
+    set_name: str | None = None,
+    *,
+    everything: bool = False,
+    workers: int | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[Outcome], None] = lambda outcome: None,
+) -> ReindexReport:
+    """Detect and embed again every picture analysed with other face settings than
+    the current ones (or all, with ``everything``). Each picture's faces are replaced
+    in one transaction and it is then marked with the current settings, so a killed
+    run picks up where it stopped."""
+    tag = album.settings.engine_tag
+    if everything:
+        album.catalog.mark_stale(set_name)
+    ids = album.catalog.pictures_needing(tag, set_name)
+    report = ReindexReport()
+    on_start(len(ids))
+    started = time.perf_counter()
+    with _pool(album, workers, len(ids), frozenset()) as pool:
+        window = 2 * _worker_count(album, workers) + 2  # bound memory: originals are large
+        pending: dict[Future, Picture] = {}
+        queue = iter(ids)
+
+        def refill() -> None:
+            for image_id in queue:
+                picture = album.catalog.get_picture(image_id)
+                if picture is None:
+                    continue
+                data = album.blobs.get("originals", picture.original_key)
+                pending[pool.submit(_reanalyze, data)] = picture
+                if len(pending) >= window:
+                    return
+
+        refill()
+        while pending:
+            future = next(as_completed(pending))
+            picture = pending.pop(future)
+            try:
+                analysis = future.result()
+            except Exception as exc:
+                outcome = Outcome(picture.name, "failed", str(exc), image_id=picture.image_id)
+                report.failed.append(outcome)
+            else:
+                faces = faces_for(picture.image_id, analysis, tag)
+                album.catalog.replace_faces(picture.image_id, faces, tag)
+                report.done += 1
+                report.faces += len(faces)
+                outcome = Outcome(
+                    picture.name, "imported", faces=len(faces), image_id=picture.image_id
+                )
+            on_progress(outcome)
+            refill()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,154 @@
+"""Ingest of one picture: the original design's upload function, done right.
+
+Split in two so the expensive half runs in worker processes: :func:`analyze` is pure
+CPU (validate, decode, orient, thumbnail, detect, embed) and touches no storage;
+:func:`store` writes the blobs, then the catalog row in one transaction. Blob keys are
+content addressed and ids are derived from the content, so redoing any step after a
+crash rewrites the same things instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .domain import BadInput, Box, Face, Picture, check_picture_name, check_set_name
+from .imaging import EXTENSIONS, bounded, decode, detection_array, jpeg_bytes
+from .ports import BlobStore, Catalog, FaceEngine
+from .settings import Settings
+
+NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4d7e-9a55-0f4c1e2b7d11")
+
+
+@dataclass
+class FoundFace:
+    box: Box
+    confidence: float
+    embedding: np.ndarray
+
+
+@dataclass
+class Analysis:
+    sha256: str
+    format: str
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+    thumb: bytes = b""
+    preview: bytes = b""
+    faces: list[FoundFace] = field(default_factory=list)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def image_id_for(set_name: str, sha256: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{set_name}\n{sha256}"))
+
+
+def face_id_for(image_id: str, engine_tag: str, index: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{image_id}\n{engine_tag}\n{index}"))
+
+
+def analyze(
+    data: bytes, settings: Settings, engine: FaceEngine, *, renditions: bool = True
+) -> Analysis:
+    """Everything about a photo that can be computed from its bytes alone."""
+    if len(data) > settings.max_file_bytes:
+        raise BadInput(f"file too large: {len(data)} bytes (limit {settings.max_file_bytes})")
+    need = max(settings.detect_size, *settings.preview_size) if renditions else settings.detect_size
+    dec = decode(data, need, settings.max_pixels)
+    result = Analysis(
+        sha256=sha256_of(data),
+        format=dec.format,
+        content_type=dec.content_type,
+        width=dec.width,
+        height=dec.height,
+        byte_size=len(data),
+    )
+    if renditions:
+        preview = bounded(dec.image, settings.preview_size)
+        result.preview = jpeg_bytes(preview, settings.jpeg_quality)
+        result.thumb = jpeg_bytes(bounded(preview, settings.thumb_size), settings.jpeg_quality)
+    rgb, _ = detection_array(dec.image, settings.detect_size, settings.detect_max_upscale)
+    h, w = rgb.shape[:2]
+    for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
+        box = Box(
+            left=round(f.left / w, 6),
+            top=round(f.top / h, 6),
+            width=round((f.right - f.left) / w, 6),
+            height=round((f.bottom - f.top) / h, 6),
+        )
+        result.faces.append(FoundFace(box, f.confidence, f.embedding))
+    return result
+
+
+def faces_for(image_id: str, analysis: Analysis, engine_tag: str) -> list[Face]:
+    return [
+        Face(face_id_for(image_id, engine_tag, i), image_id, f.box, f.confidence, f.embedding)
+        for i, f in enumerate(analysis.faces)
+    ]
+
+
+@dataclass
+class Stored:
+    status: str  # "added" or "duplicate"
+    picture: Picture
+
+
+def store(
+    blobs: BlobStore,
+    catalog: Catalog,
+    set_name: str,
+    name: str,
+    data: bytes,
+    analysis: Analysis,
+    engine_tag: str,
+) -> Stored:
+    """Blobs first, catalog last: a picture row always has its blobs."""
+    set_name = check_set_name(set_name)
+    name = check_picture_name(name)
+    existing = catalog.find_by_hash(set_name, analysis.sha256)
+    if existing is not None:
+        return Stored("duplicate", existing)
+    sha = analysis.sha256
+    image_id = image_id_for(set_name, sha)
+    picture = Picture(
+        image_id=image_id,
+        set_name=set_name,
+        name=name,
+        sha256=sha,
+        width=analysis.width,
+        height=analysis.height,
+        original_key=f"{sha[:2]}/{sha}.{EXTENSIONS[analysis.format]}",
+        content_type=analysis.content_type,
+        byte_size=analysis.byte_size,
+        engine_tag=engine_tag,
+    )
+    picture.faces = faces_for(image_id, analysis, engine_tag)
+    blobs.put("originals", picture.original_key, data, analysis.content_type)
+    blobs.put("thumbnails", picture.thumb_key, analysis.thumb, "image/jpeg")
+    blobs.put("thumbnails", picture.preview_key, analysis.preview, "image/jpeg")
+    for attempt in range(1, 100):
+        status = catalog.add_picture(picture)
+        if status != "name_taken":
+            break
+        picture.name = _numbered(name, attempt + 1)
+    else:  # pragma: no cover - a hundred pictures of one name in one set
+        raise BadInput(f"too many pictures named {name!r} in set {set_name!r}")
+    if status == "duplicate":
+        found = catalog.find_by_hash(set_name, sha)
+        assert found is not None
+        return Stored("duplicate", found)
+    return Stored("added", picture)
+
+
+def _numbered(name: str, n: int) -> str:
+    """photo.jpg -> photo (2).jpg: another file that happens to share a name."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"

@@ -1,0 +1,91 @@
+"""One typed settings object for the whole album.
+
+Values come from ``FACEALBUM_*`` environment variables, then from an optional TOML
+config file (``FACEALBUM_CONFIG``, default ``$FACEALBUM_HOME/facealbum.toml``), then
+from the defaults below, which are chosen so that a bare ``facealbum serve`` just works.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEALBUM_", extra="ignore")
+
+    home: Path = Field(Path("facealbum-data"), description="Data directory")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the catalog; default: SQLite file in home"
+    )
+    blob_dir: Path | None = Field(None, description="Local blob store; default: home/blobs")
+
+    detector: Literal["hog", "cnn"] = Field("hog", description="dlib face detector")
+    detect_size: int = Field(
+        1600,
+        ge=200,
+        le=8000,
+        description="Long side (px) the photo is scaled to for detection; "
+        "small photos are enlarged by at most detect_max_upscale",
+    )
+    detect_max_upscale: float = Field(
+        2.0, ge=1.0, le=4.0, description="Largest enlargement of a small photo for detection"
+    )
+    detect_upsample: int = Field(0, ge=0, le=2, description="dlib pyramid upsampling steps")
+    min_face_confidence: float = Field(
+        0.0, ge=0, le=100, description="Faces below this confidence (0-100) are dropped"
+    )
+
+    thumb_size: tuple[int, int] = Field((400, 400), description="Grid thumbnail bound (w, h)")
+    preview_size: tuple[int, int] = Field((1600, 1600), description="Preview bound (w, h)")
+    jpeg_quality: int = Field(85, ge=30, le=100)
+    max_pixels: int = Field(
+        120_000_000, description="Larger images are refused as decompression bombs"
+    )
+    max_file_bytes: int = Field(200 * 1024 * 1024, description="Larger files are refused")
+
+    match_threshold: float = Field(
+        91.5,
+        ge=0,
+        le=100,
+        description="Default similarity (0-100) for a face match; measured by bench/threshold.py",
+    )
+    workers: int = Field(0, ge=0, description="Import processes; 0 = one per core")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from the environment, then the config file, then defaults."""
+        env_home = overrides.get("home") or os.environ.get("FACEALBUM_HOME") or "facealbum-data"
+        config_path = Path(os.environ.get("FACEALBUM_CONFIG") or Path(env_home) / "facealbum.toml")
+        file_values: dict[str, Any] = {}
+        if config_path.is_file():
+            with config_path.open("rb") as fh:
+                file_values = tomllib.load(fh)
+        env_set = {name for name in cls.model_fields if f"FACEALBUM_{name.upper()}" in os.environ}
+        init = {k: v for k, v in file_values.items() if k not in env_set}
+        init.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**init)
+
+    @property
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'catalog.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_dir or self.home / "blobs"
+
+    @property
+    def engine_tag(self) -> str:
+        """Identifies the face settings a picture was analysed with, so reindex knows."""
+        return (
+            f"dlib-{self.detector}-{self.detect_size}-"
+            f"{self.detect_max_upscale:g}-{self.detect_upsample}"
+        )

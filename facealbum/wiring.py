@@ -1,0 +1,26 @@
+"""Composition root: picks the adapter for each port from the settings."""
+
+from __future__ import annotations
+
+from .adapters.blob_local import LocalBlobStore
+from .adapters.catalog_sql import SqlCatalog
+from .adapters.engine_dlib import DlibFaceEngine
+from .adapters.index_numpy import NumpyFaceIndex
+from .album import Album
+from .settings import Settings
+
+
+def make_engine(settings: Settings) -> DlibFaceEngine:
+    return DlibFaceEngine(settings.detector, settings.detect_upsample, settings.min_face_confidence)
+
+
+def open_album(settings: Settings | None = None) -> Album:
+    settings = settings or Settings.load()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Album(
+        settings=settings,
+        blobs=LocalBlobStore(settings.blob_root),
+        catalog=SqlCatalog(settings.catalog_url),
+        engine=make_engine(settings),
+        index=NumpyFaceIndex(),
+    )
