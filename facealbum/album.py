@@ -6,16 +6,28 @@ catalog, which any process (an import, the job worker, the web server) may write
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
-from .domain import NotFound, Picture, SetSummary, Stats
+from .domain import (
+    BadInput,
+    NotFound,
+    Picture,
+    SetSummary,
+    Stats,
+    check_picture_name,
+    check_set_name,
+)
 from .ingest import Stored, analyze, store
-from .ports import BlobStore, Catalog, FaceEngine, FaceIndex
+from .ports import BlobStore, Catalog, FaceEngine, FaceIndex, JobQueue
 from .search import SearchResult, search_face
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,11 +37,43 @@ class Album:
     catalog: Catalog
     engine: FaceEngine
     index: FaceIndex
+    queue: JobQueue
 
     def __post_init__(self) -> None:
         self._index_lock = threading.Lock()
         self._epoch = -1
         self._high = 0
+        self.queue.register("ingest_upload", self.process_upload)
+
+    def submit_upload(self, set_name: str, name: str, data: bytes) -> str:
+        """Keep the upload in the originals bucket and process it in the background,
+        as the original design's bucket trigger did. Returns the job id."""
+        set_name, name = check_set_name(set_name), check_picture_name(name)
+        key = f"incoming/{uuid.uuid4()}"
+        self.blobs.put("originals", key, data, "application/octet-stream")
+        return self.queue.enqueue("ingest_upload", set_name=set_name, name=name, key=key)
+
+    def process_upload(self, set_name: str, name: str, key: str) -> Stored:
+        """A refused file is dropped with its reason; on any other failure the upload
+        stays in the bucket for a retry."""
+        try:
+            stored = self.ingest(set_name, name, self.blobs.get("originals", key))
+        except BadInput:
+            self.blobs.delete("originals", key)
+            raise
+        self.blobs.delete("originals", key)
+        return stored
+
+    def run_jobs(self, stop: threading.Event, idle: float = 0.3) -> None:
+        """Drain the job queue until stop is set: the background worker of serve."""
+        while not stop.is_set():
+            try:
+                ran = self.queue.run_pending()
+            except Exception:  # a failing job is logged by huey; keep serving others
+                log.exception("job failed")
+                ran = 1
+            if not ran:
+                stop.wait(idle)
 
     def ingest(self, set_name: str, name: str, data: bytes) -> Stored:
         """Add one photo (the web upload path; bulk imports use the importer's pool)."""

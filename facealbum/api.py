@@ -70,12 +70,16 @@ def matches_json(r: SearchResult, threshold: float) -> dict:
     }
 
 
-def create_app(album: Album) -> FastAPI:
+def create_app(album: Album, run_jobs: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # load the face index in the background so the first search is fast
         threading.Thread(target=album.sync_index, daemon=True).start()
+        stop = threading.Event()
+        if run_jobs:
+            threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
         yield
+        stop.set()
 
     app = FastAPI(title="facealbum", version="0.1.0", lifespan=lifespan)
     app.state.album = album

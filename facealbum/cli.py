@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -196,6 +197,17 @@ def serve(
     album = open_album(settings)
     console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
     uvicorn.run(create_app(album), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def worker(home: Home = None) -> None:
+    """Process queued uploads in the foreground (serve also does this by itself)."""
+    import threading
+
+    album = _album(home)
+    console.print(f"facealbum worker: {album.queue.pending()} jobs queued; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        album.run_jobs(threading.Event())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from .adapters.blob_local import LocalBlobStore
 from .adapters.catalog_sql import SqlCatalog
 from .adapters.engine_dlib import DlibFaceEngine
 from .adapters.index_numpy import NumpyFaceIndex
+from .adapters.queue_huey import HueyJobQueue
 from .album import Album
 from .settings import Settings
 
@@ -23,4 +24,5 @@ def open_album(settings: Settings | None = None) -> Album:
         catalog=SqlCatalog(settings.catalog_url),
         engine=make_engine(settings),
         index=NumpyFaceIndex(),
+        queue=HueyJobQueue(settings.home / "jobs.db"),
     )
