@@ -1,0 +1,186 @@
+"""The ``facealbum`` command in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from badfiles import BAD_FILES, PHOTOS
+from conftest import cli
+
+from facealbum.importer import reindex
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+
+def test_help_documents_every_command(tmp_path):
+    out = cli("--help", home=tmp_path).stdout
+    for command in ("import", "reindex", "stats", "serve", "worker"):
+        assert command in out
+    assert "--set" in cli("import", "--help", home=tmp_path).stdout
+
+
+def test_import_then_reimport_skips_everything(tmp_path):
+    home = tmp_path / "home"
+    folder = tmp_path / "johns"
+    shutil.copytree(PHOTOS / "johns", folder)
+    (folder / "notes.txt").write_text("not a photo")
+    first = cli("import", str(folder), "--set", "Johns", home=home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "photos/s" in first.stdout
+    row = next(line for line in first.stdout.splitlines() if line.count("│") >= 5)
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["6", "0", "0", "6", "1"]
+    again = cli("import", str(folder), "--set", "Johns", home=home)
+    row = next(line for line in again.stdout.splitlines() if line.count("│") >= 5)
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["0", "6", "0", "0", "1"]
+    stats = cli("stats", home=home).stdout
+    assert "1 sets, 6 pictures, 6 faces" in stats
+
+
+def test_bad_files_are_reported_and_the_rest_imported(tmp_path):
+    home, folder = tmp_path / "home", tmp_path / "mixed"
+    shutil.copytree(PHOTOS / "obama", folder)
+    for name, (data, _) in BAD_FILES.items():
+        (folder / name).write_bytes(data)
+    result = cli("import", str(folder), "--set", "Mixed", home=home)
+    assert result.returncode == 1  # some files failed
+    for name, (_, reason) in BAD_FILES.items():
+        assert name in result.stdout and reason in result.stdout, (name, result.stdout)
+    album = open_album(Settings(home=home))
+    assert sorted(p.name for p in album.get_set("Mixed")[1]) == [
+        "obama-480p.jpg",
+        "obama.jpg",
+        "obama2.jpg",
+    ]
+
+
+def test_unknown_folder_is_a_clear_error(tmp_path):
+    result = cli("import", str(tmp_path / "nope"), "--set", "X", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "not a folder" in result.stderr
+
+
+def make_many(folder: Path, copies: int) -> int:
+    """Distinct files from the LFW crops: bytes after the JPEG end marker change the
+    hash but not the picture."""
+    folder.mkdir()
+    sources = sorted((PHOTOS / "johns").rglob("*.jpg"))
+    for i in range(copies):
+        for j, src in enumerate(sources):
+            (folder / f"{i:03d}-{j}.jpg").write_bytes(src.read_bytes() + b"\0" * (i + 1))
+    return copies * len(sources)
+
+
+def picture_count(home: Path) -> int:
+    db = home / "catalog.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("select count(*) from pictures").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_halfway_then_rerun_completes_consistently(tmp_path):
+    home, folder = tmp_path / "home", tmp_path / "many"
+    total = make_many(folder, 12)
+    env = os.environ | {"FACEALBUM_HOME": str(home)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "facealbum",
+            "import",
+            str(folder),
+            "--set",
+            "Big",
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while picture_count(home) < 10 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = picture_count(home)
+    assert 10 <= done_before < total, "the kill must land halfway"
+
+    rerun = cli("import", str(folder), "--set", "Big", home=home)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"│ {total - done_before:>8} │ {done_before:>7} │" in rerun.stdout
+
+    album = open_album(Settings(home=home))
+    summary, pictures = album.get_set("Big")
+    assert summary.picture_count == len(pictures) == total
+    assert len({p.sha256 for p in pictures}) == total
+    assert len({p.name for p in pictures}) == total
+    originals = set(album.blobs.keys("originals"))
+    derived = set(album.blobs.keys("thumbnails"))
+    assert originals == {p.original_key for p in pictures}  # no orphans, no duplicates
+    assert derived == {p.thumb_key for p in pictures} | {p.preview_key for p in pictures}
+    assert all(len(p.faces) == 1 for p in pictures)
+    assert album.stats().faces == total
+
+
+def test_reindex_after_a_setting_change_is_resumable(tmp_path):
+    home = tmp_path / "home"
+    cli("import", str(PHOTOS / "groups"), "--set", "G", home=home)
+    album = open_album(Settings(home=home))
+    before = {p.name: len(p.faces) for p in album.get_set("G")[1]}
+    nothing = cli("reindex", home=home)
+    assert "Reindexed 0 pictures" in nothing.stdout
+    env_home = {"FACEALBUM_DETECT_SIZE": "400", "FACEALBUM_DETECT_MAX_UPSCALE": "1"}
+    small = subprocess.run(
+        [sys.executable, "-m", "facealbum", "reindex", "--set", "G"],
+        env=os.environ | {"FACEALBUM_HOME": str(home)} | env_home,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "Reindexed 2 pictures" in small.stdout, small.stdout + small.stderr
+    after = {p.name: len(p.faces) for p in album.get_set("G")[1]}
+    assert after["2007_007763.jpg"] < before["2007_007763.jpg"]  # small faces lost
+    back = cli("reindex", home=home)
+    assert "Reindexed 2 pictures" in back.stdout
+    assert {p.name: len(p.faces) for p in album.get_set("G")[1]} == before
+    forced = cli("reindex", "--all", home=home)
+    assert "Reindexed 2 pictures" in forced.stdout
+
+
+def test_reindex_interrupted_resumes_where_it_stopped(tmp_path):
+    home = tmp_path / "home"
+    cli("import", str(PHOTOS / "johns"), "--set", "J", home=home)
+    album = open_album(Settings(home=home, detect_size=500))
+    seen: list[str] = []
+
+    def crash_after_two(outcome) -> None:
+        seen.append(outcome.image_id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reindex(album, workers=1, on_progress=crash_after_two)
+    rest = reindex(album, workers=1)
+    assert rest.done == 4
+    assert len(album.catalog.pictures_needing(album.settings.engine_tag, None)) == 0
+
+
+def test_stats_reports_storage(tmp_path):
+    home = tmp_path / "home"
+    cli("import", str(PHOTOS / "nofaces"), "--set", "Animals", home=home)
+    out = cli("stats", home=home).stdout
+    assert "Animals" in out and "1 sets, 1 pictures, 0 faces" in out
+    assert "originals" in out and "KB" in out

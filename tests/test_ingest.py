@@ -1,0 +1,137 @@
+"""Ingest of single pictures: validation, idempotence, orientation, featured picture."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from badfiles import BAD_FILES, PHOTOS
+from PIL import Image
+
+from facealbum.domain import BadInput
+
+OBAMA = (PHOTOS / "obama" / "obama.jpg").read_bytes()
+DOG = (PHOTOS / "nofaces" / "dog.jpg").read_bytes()
+
+
+def blob_files(album) -> list[str]:
+    return [*album.blobs.keys("originals"), *album.blobs.keys("thumbnails")]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_input_is_refused_clearly_and_leaves_nothing(album, name):
+    data, reason = BAD_FILES[name]
+    with pytest.raises(BadInput, match=reason):
+        album.ingest("trip", name, data)
+    assert album.stats().pictures == 0
+    assert album.sets() == []
+    assert blob_files(album) == []
+
+
+@pytest.mark.parametrize("name", ["../evil.jpg", "a/../../b.jpg", "/etc/passwd.jpg", "a\\b.jpg"])
+def test_path_tricks_in_names_are_refused(album, name):
+    with pytest.raises(BadInput, match="unsafe file name"):
+        album.ingest("trip", name, OBAMA)
+    assert blob_files(album) == []
+    assert album.stats().pictures == 0
+
+
+@pytest.mark.parametrize("set_name", ["", "a/b", "..", "x" * 101])
+def test_bad_set_names_are_refused(album, set_name):
+    with pytest.raises(BadInput, match="set name"):
+        album.ingest(set_name, "ok.jpg", OBAMA)
+
+
+def test_picture_in_rekognition_shape(album):
+    stored = album.ingest("trip", "obama.jpg", OBAMA)
+    assert stored.status == "added"
+    picture = album.picture(stored.picture.image_id)
+    assert (picture.width, picture.height) == (910, 1137)
+    [face] = picture.faces
+    record = face.as_rekognition()
+    assert record["ImageId"] == picture.image_id
+    box = record["BoundingBox"]
+    assert set(box) == {"Width", "Height", "Left", "Top"}
+    assert 0 < box["Left"] < box["Left"] + box["Width"] <= 1
+    assert 0 < box["Top"] < box["Top"] + box["Height"] <= 1
+    assert 50 < record["Confidence"] <= 100
+    thumb = Image.open(io.BytesIO(album.blobs.get("thumbnails", picture.thumb_key)))
+    preview = Image.open(io.BytesIO(album.blobs.get("thumbnails", picture.preview_key)))
+    assert max(thumb.size) == 400 and thumb.width / thumb.height == pytest.approx(910 / 1137, 0.01)
+    assert preview.size == (910, 1137)  # smaller than the bound: never enlarged
+    assert album.blobs.get("originals", picture.original_key) == OBAMA
+
+
+def test_duplicate_upload_is_idempotent(album):
+    first = album.ingest("trip", "obama.jpg", OBAMA)
+    again = album.ingest("trip", "copy-of-obama.jpg", OBAMA)
+    assert again.status == "duplicate"
+    assert again.picture.image_id == first.picture.image_id
+    assert album.stats().pictures == 1 and album.stats().faces == 1
+    assert len(blob_files(album)) == 3  # original, thumbnail, preview
+
+
+def test_same_content_in_two_sets_shares_blobs(album):
+    a = album.ingest("trip", "obama.jpg", OBAMA)
+    b = album.ingest("home", "obama.jpg", OBAMA)
+    assert a.picture.image_id != b.picture.image_id
+    assert album.stats().pictures == 2
+    assert len(blob_files(album)) == 3
+
+
+def test_same_name_other_content_gets_a_new_name(album):
+    album.ingest("trip", "photo.jpg", OBAMA)
+    second = album.ingest("trip", "photo.jpg", DOG)
+    assert second.status == "added"
+    assert second.picture.name == "photo (2).jpg"
+
+
+def test_picture_without_faces_is_kept(album):
+    stored = album.ingest("zoo", "dog.jpg", DOG)
+    assert stored.status == "added"
+    assert album.picture(stored.picture.image_id).faces == []
+    assert album.get_set("zoo")[0].picture_count == 1
+
+
+def test_featured_picture_is_the_first_and_set_once(album):
+    first = album.ingest("trip", "dog.jpg", DOG)
+    album.ingest("trip", "obama.jpg", OBAMA)
+    assert album.get_set("trip")[0].featured.image_id == first.picture.image_id
+    other = album.catalog.find_by_hash("trip", album.picture(first.picture.image_id).sha256)
+    assert other is not None
+    second = [p for p in album.get_set("trip")[1] if p.name == "obama.jpg"][0]
+    album.catalog.set_featured("trip", second.image_id)
+    assert album.get_set("trip")[0].featured.image_id == second.image_id
+
+
+def test_exif_orientation_is_applied_and_boxes_follow(album):
+    """A camera stores pixels sideways and an EXIF tag saying so: the album must show
+    (and box faces on) the upright photo."""
+    upright = album.ingest("a", "upright.jpg", OBAMA).picture
+    img = Image.open(io.BytesIO(OBAMA))
+    sideways = img.transpose(Image.Transpose.ROTATE_90)  # stored rotated 90° CCW
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewer must rotate 90° CW to show it upright
+    buf = io.BytesIO()
+    sideways.save(buf, "JPEG", quality=95, exif=exif)
+    rotated = album.ingest("b", "sideways.jpg", buf.getvalue()).picture
+    assert (rotated.width, rotated.height) == (upright.width, upright.height)
+    [a], [b] = upright.faces, rotated.faces
+    for attr in ("left", "top", "width", "height"):
+        assert getattr(b.box, attr) == pytest.approx(getattr(a.box, attr), abs=0.02)
+
+
+def test_png_with_alpha_and_webp_are_accepted(album):
+    img = Image.open(io.BytesIO(OBAMA)).convert("RGBA")
+    for fmt in ("PNG", "WEBP"):
+        buf = io.BytesIO()
+        img.save(buf, fmt)
+        stored = album.ingest("formats", f"obama.{fmt.lower()}", buf.getvalue())
+        assert len(stored.picture.faces) == 1, fmt
+
+
+def test_unsupported_format_is_refused(album):
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(DOG)).save(buf, "GIF")
+    with pytest.raises(BadInput, match="unsupported image format GIF"):
+        album.ingest("x", "dog.gif", buf.getvalue())
