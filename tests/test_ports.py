@@ -1,0 +1,107 @@
+"""Contract tests every adapter of a port must pass; scaled adapters join the params."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facealbum.adapters.blob_local import LocalBlobStore
+from facealbum.adapters.catalog_sql import SqlCatalog
+from facealbum.adapters.index_numpy import NumpyFaceIndex
+from facealbum.domain import BadInput, Box, Face, Picture
+
+
+@pytest.fixture(params=["local"])
+def blobs(request, tmp_path):
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture(params=["sqlite"])
+def catalog(request, tmp_path):
+    return SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+
+
+@pytest.fixture(params=["numpy"])
+def index(request):
+    return NumpyFaceIndex()
+
+
+def test_blob_buckets_are_apart(blobs):
+    blobs.put("originals", "ab/x.jpg", b"original", "image/jpeg")
+    blobs.put("thumbnails", "thumb/ab/x.jpg", b"thumb", "image/jpeg")
+    assert blobs.get("originals", "ab/x.jpg") == b"original"
+    assert list(blobs.keys("originals")) == ["ab/x.jpg"]
+    assert list(blobs.keys("thumbnails")) == ["thumb/ab/x.jpg"]
+    assert not blobs.exists("thumbnails", "ab/x.jpg")
+    assert blobs.size("originals") == len(b"original")
+    blobs.put("originals", "ab/x.jpg", b"replaced", "image/jpeg")
+    assert blobs.get("originals", "ab/x.jpg") == b"replaced"
+    blobs.delete("originals", "ab/x.jpg")
+    with pytest.raises(KeyError):
+        blobs.get("originals", "ab/x.jpg")
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/../../escape", "/etc/passwd"])
+def test_blob_keys_cannot_escape(blobs, key):
+    with pytest.raises(BadInput):
+        blobs.put("originals", key, b"x", "text/plain")
+
+
+def unit(rng, n):
+    v = rng.standard_normal((n, 128)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_index_is_exact_and_uncapped(index):
+    rng = np.random.default_rng(1)
+    vectors = unit(rng, 5000)
+    index.add([f"f{i}" for i in range(5000)], [f"i{i // 2}" for i in range(5000)], vectors)
+    q = vectors[7]
+    hits = index.search(q, min_similarity=0)
+    expected = np.flatnonzero(vectors @ q >= 0)
+    assert len(hits) == len(expected) > 100  # nothing like the original's 100-key cap
+    assert hits[0].face_id == "f7" and hits[0].image_id == "i3"
+    assert hits[0].similarity == pytest.approx(100, abs=1e-3)
+    sims = [h.similarity for h in hits]
+    assert sims == sorted(sims, reverse=True)
+    assert len(index.search(q, 99.9)) == 1
+    index.clear()
+    assert len(index) == 0 and index.search(q, 0) == []
+
+
+def picture(image_id: str, set_name: str, sha: str, n_faces: int) -> Picture:
+    p = Picture(image_id, set_name, f"{image_id}.jpg", sha, 100, 50, f"{sha}.jpg", "image/jpeg", 10)
+    p.faces = [
+        Face(
+            f"{image_id}-{i}", image_id, Box(0.1 * i, 0.2, 0.1, 0.2), 99.0, np.ones(128, np.float32)
+        )
+        for i in range(n_faces)
+    ]
+    return p
+
+
+def test_catalog_round_trip_and_featured_set_once(catalog):
+    assert catalog.add_picture(picture("a", "S", "sha-a", 2)) == "added"
+    assert catalog.add_picture(picture("b", "S", "sha-b", 0)) == "added"
+    assert catalog.add_picture(picture("c", "S", "sha-a", 1)) == "duplicate"
+    got = catalog.get_picture("a")
+    assert got is not None and [f.face_id for f in got.faces] == ["a-0", "a-1"]
+    assert got.faces[1].box == Box(0.1, 0.2, 0.1, 0.2)
+    [summary] = catalog.list_sets()
+    assert summary.picture_count == 2 and summary.featured.image_id == "a"
+    face = catalog.get_face("a-1")
+    assert face is not None and face.embedding is not None and face.embedding.shape == (128,)
+    assert catalog.stats().faces == 2
+
+
+def test_catalog_face_changes_feed_an_index(catalog):
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    epoch, high, rows = catalog.face_changes(0)
+    assert [r[0] for r in rows] == ["a-0", "a-1"]
+    catalog.add_picture(picture("b", "S", "sha-b", 1))
+    epoch2, high2, rows2 = catalog.face_changes(high)
+    assert epoch2 == epoch and [r[0] for r in rows2] == ["b-0"]
+    catalog.replace_faces("a", [], "new-tag")
+    epoch3, _, _ = catalog.face_changes(high2)
+    assert epoch3 != epoch  # removals tell the index to reload
+    assert catalog.pictures_needing("new-tag", None) == ["b"]

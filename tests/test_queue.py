@@ -1,0 +1,52 @@
+"""Background processing of uploads through the durable job queue."""
+
+from __future__ import annotations
+
+import pytest
+from badfiles import BAD_FILES, PHOTOS
+
+from facealbum.domain import BadInput
+from facealbum.wiring import open_album
+
+
+def incoming(album) -> list[str]:
+    return [k for k in album.blobs.keys("originals") if k.startswith("incoming/")]
+
+
+def test_upload_is_processed_by_a_later_worker(settings):
+    web = open_album(settings)
+    web.submit_upload("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+    assert web.queue.pending() == 1 and web.stats().pictures == 0
+    assert len(incoming(web)) == 1
+    worker = open_album(settings)  # another process would do the same: the queue is on disk
+    assert worker.queue.run_pending() == 1
+    assert worker.queue.pending() == 0
+    [picture] = worker.get_set("Trip")[1]
+    assert picture.name == "obama.jpg" and len(picture.faces) == 1
+    assert incoming(worker) == []
+
+
+def test_refused_upload_is_dropped_with_its_reason(album, caplog):
+    data, reason = BAD_FILES["notes.jpg"]
+    album.submit_upload("Trip", "notes.jpg", data)
+    assert album.queue.run_pending() == 1
+    assert reason in caplog.text  # the job's failure is logged with the reason
+    assert incoming(album) == [] and album.queue.pending() == 0
+    assert album.stats().pictures == 0
+
+
+def test_unsafe_names_are_refused_before_queueing(album):
+    with pytest.raises(BadInput):
+        album.submit_upload("Trip", "../x.jpg", b"data")
+    assert album.queue.pending() == 0 and incoming(album) == []
+
+
+def test_a_running_album_sees_faces_another_process_added(settings):
+    web = open_album(settings)
+    web.sync_index()
+    assert len(web.index) == 0
+    importer = open_album(settings)
+    stored = importer.ingest("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+    result = web.search(stored.picture.faces[0].face_id)
+    assert [m.picture.image_id for m in result.matches] == [stored.picture.image_id]
+    assert len(web.index) == 1
