@@ -43,17 +43,26 @@ class DlibFaceEngine:
         self._lock = threading.Lock()  # dlib models are not documented as thread-safe
 
     def analyze(self, rgb: np.ndarray) -> list[DetectedFace]:
-        det, shape_predictor, rec = _models(self.detector)
         rgb = np.ascontiguousarray(rgb)
+        return self.embed(rgb, self.detect(rgb))
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+        """(dlib rectangle, confidence 0-100) for each face at or above min_confidence."""
+        det, _, _ = _models(self.detector)
         with self._lock:
             if self.detector == "cnn":
                 found = [(d.rect, float(d.confidence) * 100) for d in det(rgb, self.upsample)]
             else:
                 rects, scores, _ = det.run(rgb, self.upsample, 0.0)
                 found = [(r, hog_confidence(s)) for r, s in zip(rects, scores, strict=True)]
-            found = [(r, c) for r, c in found if c >= self.min_confidence]
-            if not found:
-                return []
+        return [(r, c) for r, c in found if c >= self.min_confidence]
+
+    def embed(self, rgb: np.ndarray, found: list[tuple[object, float]]) -> list[DetectedFace]:
+        """Landmarks and descriptors for all faces of a photo in one batched call."""
+        if not found:
+            return []
+        _, shape_predictor, rec = _models(self.detector)
+        with self._lock:
             shapes = dlib.full_object_detections()
             for rect, _ in found:
                 shapes.append(shape_predictor(rgb, rect))

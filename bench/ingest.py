@@ -1,0 +1,149 @@
+"""Import throughput next to the compute limit and the face_recognition loop.
+
+    python bench/ingest.py [--folder ../shared/faces] [--min-photos 200]
+
+1. Pipeline: `import_folder` on a corpus of >= min-photos files (the folder's photos
+   repeated, each copy made distinct by trailing bytes so none is skipped as a duplicate).
+2. Compute limit, in the same run: every stage of our pipeline timed alone, one photo
+   at a time in this process (decode, thumbnail + preview, detect, embed). The mean
+   per-photo sum says how many photos/s the cores allow if nothing else costs time.
+3. The popular `face_recognition` loop (load_image_file, face_locations, face_encodings)
+   over the same photos in one process, as its README shows it, with the faces found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, machine, median  # noqa: E402
+
+from facealbum.imaging import SUFFIXES, bounded, decode, detection_array, jpeg_bytes  # noqa: E402
+from facealbum.importer import import_folder  # noqa: E402
+from facealbum.settings import Settings  # noqa: E402
+from facealbum.wiring import make_engine, open_album  # noqa: E402
+
+
+def photos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+
+
+def make_corpus(photos: list[Path], minimum: int, dest: Path) -> int:
+    n = 0
+    copy = 0
+    while n < minimum:
+        for p in photos:
+            (dest / f"{copy:02d}-{n:05d}{p.suffix}").write_bytes(p.read_bytes() + b"\0" * copy)
+            n += 1
+        copy += 1
+    return n
+
+
+def stage_times(photos: list[Path], settings: Settings) -> dict[str, list[float]]:
+    engine = make_engine(settings)
+    engine.analyze(__import__("numpy").zeros((64, 64, 3), "uint8"))  # load the models first
+    times: dict[str, list[float]] = {k: [] for k in ("decode", "thumbnail", "detect", "embed")}
+    faces: dict[str, int] = {}
+    need = max(settings.detect_size, *settings.preview_size)
+    for p in photos:
+        data = p.read_bytes()
+        t0 = time.perf_counter()
+        dec = decode(data, need, settings.max_pixels)
+        t1 = time.perf_counter()
+        preview = bounded(dec.image, settings.preview_size)
+        jpeg_bytes(preview, settings.jpeg_quality)
+        jpeg_bytes(bounded(preview, settings.thumb_size), settings.jpeg_quality)
+        t2 = time.perf_counter()
+        rgb, _ = detection_array(dec.image, settings.detect_size, settings.detect_max_upscale)
+        found = engine.detect(rgb)
+        t3 = time.perf_counter()
+        faces[str(p)] = len(engine.embed(rgb, found))
+        t4 = time.perf_counter()
+        for k, a, b in (
+            ("decode", t0, t1),
+            ("thumbnail", t1, t2),
+            ("detect", t2, t3),
+            ("embed", t3, t4),
+        ):
+            times[k].append(b - a)
+    return times, faces
+
+
+def face_recognition_loop(photos: list[Path]) -> tuple[float, dict[str, int]]:
+    import face_recognition
+
+    faces = {}
+    t0 = time.perf_counter()
+    for p in photos:
+        image = face_recognition.load_image_file(str(p))
+        locations = face_recognition.face_locations(image)
+        faces[str(p)] = len(face_recognition.face_encodings(image, locations))
+    return time.perf_counter() - t0, faces
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--folder", type=Path, default=SHARED)
+    ap.add_argument("--min-photos", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-face-recognition", action="store_true")
+    args = ap.parse_args()
+    photos = photos_in(args.folder)
+    print(f"machine: {machine()}")
+    print(f"photos: {len(photos)} distinct in {args.folder}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        total = make_corpus(photos, args.min_photos, corpus)
+        settings = Settings(home=Path(tmp) / "home")
+        album = open_album(settings)
+        t0 = time.perf_counter()
+        report = import_folder(album, corpus, "bench", workers=args.workers)
+        wall = time.perf_counter() - t0
+        assert not report.failures, report.failures
+    rate = total / wall
+    print(
+        f"\npipeline: {total} photos in {wall:.1f} s with {args.workers} workers "
+        f"= {rate:.2f} photos/s, {report.faces} faces, "
+        f"{report.count('skipped')} skipped as identical content"
+    )
+
+    times, ours = stage_times(photos, settings)
+    per_photo = [sum(ts) for ts in zip(*times.values(), strict=True)]
+    mean_photo = sum(per_photo) / len(per_photo)
+    limit = args.workers / mean_photo
+    print("\nstage times per photo, one core (median / mean ms):")
+    for k, ts in times.items():
+        print(f"  {k:9s} {median(ts) * 1000:7.1f} / {sum(ts) / len(ts) * 1000:7.1f}")
+    limit_median = args.workers / sum(median(ts) for ts in times.values())
+    print(
+        f"compute limit with {args.workers} cores: {limit:.2f} photos/s from mean stage times "
+        f"({limit_median:.2f} from medians)"
+    )
+    print(f"pipeline / compute limit = {rate / limit:.2f}")
+
+    if not args.skip_face_recognition:
+        fr_seconds, theirs = face_recognition_loop(photos)
+        fr_rate = len(photos) / fr_seconds
+        print(
+            f"\nface_recognition loop: {len(photos)} photos in {fr_seconds:.1f} s "
+            f"= {fr_rate:.2f} photos/s, {sum(theirs.values())} faces"
+        )
+        print(f"pipeline / face_recognition = {rate / fr_rate:.2f}x")
+        diff = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+        print(
+            f"faces found: ours {sum(ours.values())}, face_recognition {sum(theirs.values())}; "
+            f"photos that differ (ours, theirs): {diff or 'none'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
