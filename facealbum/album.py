@@ -82,20 +82,24 @@ class Album:
             self.blobs, self.catalog, set_name, name, data, analysis, self.settings.engine_tag
         )
 
-    def sync_index(self) -> None:
-        """Load faces added since the last call; reload all if any were removed."""
+    def sync_index(self, chunk: int = 50_000) -> None:
+        """Load faces added since the last call; reload all if any were removed.
+        Rows come in chunks so a million faces never sit in memory twice."""
         with self._index_lock:
-            epoch, high, rows = self.catalog.face_changes(self._high)
+            epoch, high, rows = self.catalog.face_changes(self._high, chunk)
             if epoch != self._epoch:
                 self.index.clear()
-                epoch, high, rows = self.catalog.face_changes(0)
-                self._epoch = epoch
-            if rows:
-                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(
-                    len(rows), -1
+                self._epoch, self._high = epoch, 0
+                epoch, high, rows = self.catalog.face_changes(0, chunk)
+            while rows:
+                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
+                self.index.add(
+                    [r[0] for r in rows], [r[1] for r in rows], vectors.reshape(len(rows), -1)
                 )
-                self.index.add([r[0] for r in rows], [r[1] for r in rows], vectors)
-            self._high = high
+                self._high = high
+                if len(rows) < chunk:
+                    break
+                _, high, rows = self.catalog.face_changes(high, chunk)
 
     def search(
         self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0

@@ -135,3 +135,26 @@ def test_unsupported_format_is_refused(album):
     Image.open(io.BytesIO(DOG)).save(buf, "GIF")
     with pytest.raises(BadInput, match="unsupported image format GIF"):
         album.ingest("x", "dog.gif", buf.getvalue())
+
+
+def test_heic_is_accepted(album):
+    img = Image.open(io.BytesIO(OBAMA))
+    buf = io.BytesIO()
+    img.save(buf, "HEIF", quality=90)
+    stored = album.ingest("formats", "obama.heic", buf.getvalue())
+    assert stored.picture.content_type == "image/heif"
+    assert stored.picture.original_key.endswith(".heic")
+    assert len(stored.picture.faces) == 1
+
+
+def test_cnn_detector_is_selectable_and_agrees_with_hog(tmp_path):
+    from facealbum.ingest import analyze
+    from facealbum.settings import Settings
+    from facealbum.wiring import make_engine
+
+    data = (PHOTOS / "johns" / "john_salley" / "000179_02159509.jpg").read_bytes()
+    hog, cnn = Settings(), Settings(detector="cnn")
+    [a] = analyze(data, hog, make_engine(hog), renditions=False).faces
+    [b] = analyze(data, cnn, make_engine(cnn), renditions=False).faces
+    assert float(a.embedding @ b.embedding) > 0.93  # the same face, boxed a little differently
+    assert hog.engine_tag != cnn.engine_tag

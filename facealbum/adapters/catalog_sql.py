@@ -224,13 +224,16 @@ class SqlCatalog:
         with self.engine.connect() as conn:
             return list(conn.execute(q.order_by(pictures.c.image_id)).scalars())
 
-    def face_changes(self, since: int) -> tuple[int, int, list[tuple[str, str, bytes]]]:
+    def face_changes(
+        self, since: int, limit: int | None = None
+    ) -> tuple[int, int, list[tuple[str, str, bytes]]]:
         with self.engine.connect() as conn:
             epoch = conn.execute(select(meta.c.value).where(meta.c.key == EPOCH)).scalar() or 0
             rows = conn.execute(
                 select(faces.c.seq, faces.c.face_id, faces.c.image_id, faces.c.embedding)
                 .where(faces.c.seq > since)
                 .order_by(faces.c.seq)
+                .limit(limit)
             ).all()
         high = rows[-1][0] if rows else since
         return epoch, high, [(r[1], r[2], r[3]) for r in rows]
