@@ -19,6 +19,7 @@ from .domain import (
     Picture,
     SetSummary,
     Stats,
+    Upload,
     check_picture_name,
     check_set_name,
 )
@@ -45,24 +46,78 @@ class Album:
         self._high = 0
         self.queue.register("ingest_upload", self.process_upload)
 
-    def submit_upload(self, set_name: str, name: str, data: bytes) -> str:
+    def submit_upload(self, set_name: str, name: str, data: bytes) -> Upload:
         """Keep the upload in the originals bucket and process it in the background,
-        as the original design's bucket trigger did. Returns the job id."""
+        as the original design's bucket trigger did. Unsafe names are refused at once."""
         set_name, name = check_set_name(set_name), check_picture_name(name)
-        key = f"incoming/{uuid.uuid4()}"
+        if len(data) > self.settings.max_file_bytes:
+            raise BadInput(f"file too large: {len(data)} bytes")
+        upload = Upload(str(uuid.uuid4()), set_name, name, "queued")
+        key = f"incoming/{upload.upload_id}"
         self.blobs.put("originals", key, data, "application/octet-stream")
-        return self.queue.enqueue("ingest_upload", set_name=set_name, name=name, key=key)
+        self.catalog.create_set(set_name)
+        self.catalog.add_upload(upload)
+        self.queue.enqueue(
+            "ingest_upload", upload_id=upload.upload_id, set_name=set_name, name=name, key=key
+        )
+        return upload
 
-    def process_upload(self, set_name: str, name: str, key: str) -> Stored:
-        """A refused file is dropped with its reason; on any other failure the upload
-        stays in the bucket for a retry."""
+    def process_upload(self, upload_id: str, set_name: str, name: str, key: str) -> Upload:
+        """A refused file is dropped with its reason recorded; on any other failure the
+        upload stays in the bucket and the job can be retried."""
+        upload = Upload(upload_id, set_name, name, "failed")
         try:
             stored = self.ingest(set_name, name, self.blobs.get("originals", key))
-        except BadInput:
-            self.blobs.delete("originals", key)
-            raise
+        except BadInput as exc:
+            upload.error = str(exc)
+        else:
+            upload.status = stored.status
+            upload.image_id = stored.picture.image_id
+            upload.faces = len(stored.picture.faces)
+            upload.name = stored.picture.name
+        self.catalog.finish_upload(upload)
         self.blobs.delete("originals", key)
-        return stored
+        return upload
+
+    def uploads(self, upload_ids: list[str]) -> list[Upload]:
+        return self.catalog.get_uploads(upload_ids)
+
+    # -- the owner's edits ----------------------------------------------------------
+
+    def create_set(self, name: str) -> None:
+        if not self.catalog.create_set(check_set_name(name)):
+            raise BadInput(f"a set named {name!r} exists already")
+
+    def rename_set(self, old: str, new: str) -> None:
+        self.catalog.rename_set(old, check_set_name(new))
+
+    def delete_set(self, name: str) -> int:
+        doomed = self.catalog.delete_set(name)
+        for picture in doomed:
+            self._drop_blobs(picture)
+        return len(doomed)
+
+    def set_featured(self, set_name: str, image_id: str) -> None:
+        if self.picture(image_id).set_name != set_name:
+            raise BadInput(f"picture {image_id} is not in set {set_name!r}")
+        self.catalog.set_featured(set_name, image_id)
+
+    def rename_picture(self, image_id: str, name: str) -> Picture:
+        self.catalog.rename_picture(image_id, check_picture_name(name))
+        return self.picture(image_id)
+
+    def delete_picture(self, image_id: str) -> None:
+        picture = self.catalog.delete_picture(image_id)
+        if picture is None:
+            raise NotFound(f"no picture {image_id}")
+        self._drop_blobs(picture)
+
+    def _drop_blobs(self, picture: Picture) -> None:
+        """Blobs are shared by content across sets: remove them with their last picture."""
+        if not self.catalog.sha_in_use(picture.sha256):
+            self.blobs.delete("originals", picture.original_key)
+            self.blobs.delete("thumbnails", picture.thumb_key)
+            self.blobs.delete("thumbnails", picture.preview_key)
 
     def run_jobs(self, stop: threading.Event, idle: float = 0.3) -> None:
         """Drain the job queue until stop is set: the background worker of serve."""

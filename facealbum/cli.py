@@ -190,11 +190,19 @@ def serve(
     """Serve the album's web site and JSON API (OpenAPI at /docs)."""
     import uvicorn
 
-    from .api import create_app
+    from .web import create_app
+    from .web.auth import load_or_create_secret
     from .wiring import open_album
 
     settings = Settings.load(home=home, host=host, port=port)
     album = open_album(settings)
+    secret, new = load_or_create_secret(settings)
+    if new:
+        console.print(
+            f"[bold]Owner sign-in secret:[/] {secret}\n"
+            f"(shown once; kept in {settings.home / 'owner-secret'}; "
+            "set FACEALBUM_OWNER_SECRET to choose your own)"
+        )
     console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
     uvicorn.run(create_app(album), host=settings.host, port=settings.port, log_level="warning")
 

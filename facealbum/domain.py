@@ -84,6 +84,19 @@ class SetSummary:
 
 
 @dataclass
+class Upload:
+    """A file sent through the web, and what became of it once the queue ran it."""
+
+    upload_id: str
+    set_name: str
+    name: str
+    status: str  # queued | added | duplicate | failed
+    error: str | None = None
+    image_id: str | None = None
+    faces: int | None = None
+
+
+@dataclass
 class Stats:
     sets: int
     pictures: int

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     )
     workers: int = Field(0, ge=0, description="Import processes; 0 = one per core")
 
+    owner_secret: str | None = Field(
+        None,
+        description="Owner's sign-in secret; if unset, one is generated on first start, "
+        "stored in home/owner-secret and printed once",
+    )
+    session_days: int = Field(30, ge=1, description="How long an owner stays signed in")
+    signin_attempts: int = Field(
+        5, ge=1, description="Failed sign-ins allowed per client per minute"
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -26,13 +26,25 @@ def test_upload_is_processed_by_a_later_worker(settings):
     assert incoming(worker) == []
 
 
-def test_refused_upload_is_dropped_with_its_reason(album, caplog):
+def test_refused_upload_is_dropped_with_its_reason(album):
     data, reason = BAD_FILES["notes.jpg"]
-    album.submit_upload("Trip", "notes.jpg", data)
+    upload = album.submit_upload("Trip", "notes.jpg", data)
+    assert album.uploads([upload.upload_id])[0].status == "queued"
     assert album.queue.run_pending() == 1
-    assert reason in caplog.text  # the job's failure is logged with the reason
+    [done] = album.uploads([upload.upload_id])
+    assert done.status == "failed" and reason in done.error
     assert incoming(album) == [] and album.queue.pending() == 0
     assert album.stats().pictures == 0
+
+
+def test_upload_outcomes_are_recorded(album):
+    data = (PHOTOS / "groups" / "two_people.jpg").read_bytes()
+    first = album.submit_upload("Trip", "two.jpg", data)
+    again = album.submit_upload("Trip", "two-again.jpg", data)
+    album.queue.run_pending()
+    a, b = album.uploads([first.upload_id, again.upload_id])
+    assert (a.status, a.faces) == ("added", 2)
+    assert b.status == "duplicate" and b.image_id == a.image_id
 
 
 def test_unsafe_names_are_refused_before_queueing(album):

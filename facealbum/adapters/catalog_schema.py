@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -77,4 +78,17 @@ meta = Table(
     metadata,
     Column("key", String(50), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("upload_id", String(36), primary_key=True),
+    Column("set_name", String(100), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("status", String(20), nullable=False),  # queued | added | duplicate | failed
+    Column("error", Text, nullable=True),
+    Column("image_id", String(36), nullable=True),
+    Column("faces", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
 )

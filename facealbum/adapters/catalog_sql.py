@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import Box, Face, Picture, SetSummary, Stats
-from .catalog_schema import faces, meta, pictures, sets
+from ..domain import BadInput, Box, Face, NotFound, Picture, SetSummary, Stats, Upload
+from .catalog_schema import faces, meta, pictures, sets, uploads
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 EPOCH = "face_epoch"
@@ -111,6 +111,87 @@ class SqlCatalog:
             q = q.where(pictures.c.set_name == set_name)
         with self.engine.begin() as conn:
             conn.execute(q)
+
+    def create_set(self, name: str) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(sets).values(name=name, created_at=time.time()))
+        except IntegrityError:
+            return False
+        return True
+
+    def rename_set(self, old: str, new: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(sets.c.name).where(sets.c.name == new)).first():
+                raise BadInput(f"a set named {new!r} exists already")
+            # pictures follow through ON UPDATE CASCADE
+            if not conn.execute(update(sets).where(sets.c.name == old).values(name=new)).rowcount:
+                raise NotFound(f"no set {old!r}")
+            conn.execute(update(uploads).where(uploads.c.set_name == old).values(set_name=new))
+
+    def delete_set(self, name: str) -> list[Picture]:
+        doomed = self._load(select(pictures).where(pictures.c.set_name == name))
+        with self.engine.begin() as conn:
+            conn.execute(delete(pictures).where(pictures.c.set_name == name))
+            if not conn.execute(delete(sets).where(sets.c.name == name)).rowcount:
+                raise NotFound(f"no set {name!r}")
+            conn.execute(delete(uploads).where(uploads.c.set_name == name))
+            if any(p.faces for p in doomed):
+                self._bump_epoch(conn)
+        return doomed
+
+    def rename_picture(self, image_id: str, name: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                q = update(pictures).where(pictures.c.image_id == image_id).values(name=name)
+                if not conn.execute(q).rowcount:
+                    raise NotFound(f"no picture {image_id}")
+        except IntegrityError:
+            raise BadInput(f"another picture in the set is named {name!r}") from None
+
+    def delete_picture(self, image_id: str) -> Picture | None:
+        picture = self.get_picture(image_id)
+        if picture is None:
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(delete(pictures).where(pictures.c.image_id == image_id))
+            successor = conn.execute(
+                select(pictures.c.image_id)
+                .where(pictures.c.set_name == picture.set_name)
+                .order_by(pictures.c.created_at, pictures.c.name)
+                .limit(1)
+            ).scalar()
+            conn.execute(
+                update(sets)
+                .where(sets.c.name == picture.set_name, sets.c.featured_image_id == image_id)
+                .values(featured_image_id=successor)
+            )
+            if picture.faces:
+                self._bump_epoch(conn)
+        return picture
+
+    def sha_in_use(self, sha256: str) -> bool:
+        with self.engine.connect() as conn:
+            q = select(pictures.c.image_id).where(pictures.c.sha256 == sha256).limit(1)
+            return conn.execute(q).first() is not None
+
+    def add_upload(self, upload: Upload) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(uploads).values(**_upload_row(upload), created_at=time.time()))
+
+    def finish_upload(self, upload: Upload) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(uploads)
+                .where(uploads.c.upload_id == upload.upload_id)
+                .values(**_upload_row(upload))
+            )
+
+    def get_uploads(self, upload_ids: Sequence[str]) -> list[Upload]:
+        q = select(uploads).where(uploads.c.upload_id.in_(list(upload_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(uploads.c.created_at)).mappings().all()
+        return [Upload(**{k: r[k] for k in _UPLOAD_FIELDS}) for r in rows]
 
     def _bump_epoch(self, conn) -> None:
         if (
@@ -259,6 +340,13 @@ def _picture_row(p: Picture) -> dict:
         "byte_size": p.byte_size,
         "engine_tag": p.engine_tag,
     }
+
+
+_UPLOAD_FIELDS = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces")
+
+
+def _upload_row(u: Upload) -> dict:
+    return {k: getattr(u, k) for k in _UPLOAD_FIELDS}
 
 
 def _picture(r) -> Picture:

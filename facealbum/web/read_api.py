@@ -1,4 +1,4 @@
-"""The JSON API: each route a few lines over the album. Read-only for now.
+"""The read-only JSON API, open to visitors: each route a few lines over the album.
 
 Image bytes are served from content-addressed blob keys, so a URL's content never
 changes and browsers may cache it for a year.
@@ -7,18 +7,14 @@ changes and browsers may cache it for a year.
 from __future__ import annotations
 
 import hashlib
-import threading
-from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from .album import Album
-from .domain import BadInput, Face, NotFound, Picture, SetSummary
-from .search import SearchResult
+from ..album import Album
+from ..domain import Face, NotFound, Picture, SetSummary, Upload
+from ..search import SearchResult
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
@@ -54,6 +50,18 @@ def set_json(s: SetSummary) -> dict:
     return {"name": s.name, "picture_count": s.picture_count, "featured": featured}
 
 
+def upload_json(u: Upload) -> dict:
+    return {
+        "upload_id": u.upload_id,
+        "set": u.set_name,
+        "name": u.name,
+        "status": u.status,
+        "error": u.error,
+        "image_id": u.image_id,
+        "faces": u.faces,
+    }
+
+
 def matches_json(r: SearchResult, threshold: float) -> dict:
     return {
         "query": {"face_id": r.query.face_id, "image_id": r.query.image_id},
@@ -70,26 +78,17 @@ def matches_json(r: SearchResult, threshold: float) -> dict:
     }
 
 
-def create_app(album: Album, run_jobs: bool = True) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        # load the face index in the background so the first search is fast
-        threading.Thread(target=album.sync_index, daemon=True).start()
-        stop = threading.Event()
-        if run_jobs:
-            threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
-        yield
-        stop.set()
+def router(album: Album) -> APIRouter:
+    r = APIRouter()
 
-    app = FastAPI(title="facealbum", version="0.1.0", lifespan=lifespan)
-    app.state.album = album
-    _error_handlers(app)
+    @r.get("/api/sets")
+    def list_sets(sort: Annotated[Literal["newest", "name"], Query()] = "newest") -> list[dict]:
+        found = album.sets()
+        if sort == "name":
+            found.sort(key=lambda s: s.name.casefold())
+        return [set_json(s) for s in found]
 
-    @app.get("/api/sets")
-    def list_sets() -> list[dict]:
-        return [set_json(s) for s in album.sets()]
-
-    @app.get("/api/sets/{name}")
+    @r.get("/api/sets/{name}")
     def get_set(
         name: str,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
@@ -98,11 +97,11 @@ def create_app(album: Album, run_jobs: bool = True) -> FastAPI:
         summary, pictures = album.get_set(name, limit, offset)
         return set_json(summary) | {"pictures": [picture_json(p) for p in pictures]}
 
-    @app.get("/api/pictures/{image_id}")
+    @r.get("/api/pictures/{image_id}")
     def get_picture(image_id: str) -> dict:
         return picture_json(album.picture(image_id))
 
-    @app.get("/api/faces/{face_id}/matches")
+    @r.get("/api/faces/{face_id}/matches")
     def face_matches(
         face_id: str,
         threshold: Annotated[float | None, Query(ge=0, le=100)] = None,
@@ -112,9 +111,9 @@ def create_app(album: Album, run_jobs: bool = True) -> FastAPI:
         t = album.settings.match_threshold if threshold is None else threshold
         return matches_json(album.search(face_id, t, limit, offset), t)
 
-    @app.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    @r.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def media(bucket: str, key: str, request: Request) -> Response:
-        if bucket not in ("originals", "thumbnails"):
+        if bucket not in ("originals", "thumbnails") or key.startswith("incoming/"):
             raise NotFound(f"no bucket {bucket}")
         try:
             data = album.blobs.get(bucket, key)  # type: ignore[arg-type]
@@ -126,7 +125,7 @@ def create_app(album: Album, run_jobs: bool = True) -> FastAPI:
             return Response(status_code=304, headers=headers)
         return Response(data, media_type=_media_type(key), headers=headers)
 
-    return app
+    return r
 
 
 def _media_type(key: str) -> str:
@@ -137,25 +136,3 @@ def _media_type(key: str) -> str:
         "webp": "image/webp",
         "heic": "image/heif",
     }.get(ext, "application/octet-stream")
-
-
-def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(NotFound)
-    async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(BadInput)
-    async def bad_input(_req: Request, exc: BadInput) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=422)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
-            for e in exc.errors()
-        )
-        return JSONResponse({"error": problems}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)

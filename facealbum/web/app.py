@@ -1,0 +1,79 @@
+"""The web application: JSON API, the owner's edits, the site, and error handling."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..album import Album
+from ..domain import BadInput, NotFound
+from . import owner_api, pages, read_api
+from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
+
+
+def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = None) -> FastAPI:
+    if auth is None:
+        secret, _ = load_or_create_secret(album.settings)
+        auth = OwnerAuth(secret, album.settings.session_days, album.settings.signin_attempts)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # load the face index in the background so the first search is fast
+        threading.Thread(target=album.sync_index, daemon=True).start()
+        stop = threading.Event()
+        if run_jobs:
+            threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
+        yield
+        stop.set()
+
+    app = FastAPI(title="facealbum", version=__version__, lifespan=lifespan)
+    app.state.album = album
+    app.state.auth = auth
+    _error_handlers(app)
+    app.include_router(read_api.router(album))
+    app.include_router(owner_api.router(album, auth))
+    pages.mount(app)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
+        return error(404, str(exc))
+
+    @app.exception_handler(BadInput)
+    async def bad_input(_req: Request, exc: BadInput) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.exception_handler(NotOwner)
+    async def not_owner(_req: Request, exc: NotOwner) -> JSONResponse:
+        return error(401, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_req: Request, exc: Forbidden) -> JSONResponse:
+        return error(403, str(exc))
+
+    @app.exception_handler(TooManyAttempts)
+    async def too_many(_req: Request, exc: TooManyAttempts) -> JSONResponse:
+        return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return error(422, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail))

@@ -1,0 +1,25 @@
+"""The site: one HTML shell for every page URL, and its static files. The pages are
+drawn in the browser from the JSON API, so a page URL and the API always agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def mount(app: FastAPI) -> None:
+    shell = (STATIC / "index.html").read_text().replace("{{version}}", __version__)
+
+    def page() -> HTMLResponse:
+        return HTMLResponse(shell, headers={"Cache-Control": "no-cache"})
+
+    for path in ("/", "/sets/{name}", "/pictures/{image_id}", "/faces/{face_id}"):
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
