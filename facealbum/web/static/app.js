@@ -34,6 +34,11 @@ async function api(method, url, body) {
   return data;
 }
 
+/** replaceChildren that skips null/false and flattens arrays (it would print "null"). */
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 const enc = encodeURIComponent;
 const pct = (x) => `${(x * 100).toFixed(3)}%`;
 
@@ -96,7 +101,7 @@ async function loadSession() {
 
 function drawOwnerNav() {
   const nav = document.getElementById("owner-nav");
-  nav.replaceChildren(session.owner
+  fill(nav, session.owner
     ? h("span", { class: "muted" }, "Owner")
     : null,
     session.owner
@@ -133,7 +138,7 @@ async function route() {
     else throw new Error("There is no such page.");
   } catch (err) {
     document.title = "facealbum";
-    main.replaceChildren(h("h1", {}, "Not found"), h("p", { class: "muted" }, err.message), h("a", { href: "/" }, "Back to the album"));
+    fill(main, h("h1", {}, "Not found"), h("p", { class: "muted" }, err.message), h("a", { href: "/" }, "Back to the album"));
   }
 }
 
@@ -150,7 +155,7 @@ async function setsPage(params) {
       submit: (n) => api("POST", "/api/sets", { name: n }) });
     if (name) navigate(`/sets/${enc(name.trim())}`);
   } }, "New set") : null;
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Picture sets"), select, newSet),
     sets.length ? h("div", { class: "cards", id: "sets" }, sets.map((s) =>
       h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
@@ -189,7 +194,7 @@ async function setPage(name) {
   // load the next page a little before the end comes into view
   new IntersectionObserver((entries) => entries[0].isIntersecting && loadMore(), { rootMargin: "600px" }).observe(more);
 
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, first.name), count, session.owner ? ownerSetTools(state) : null),
     session.owner ? uploader(state, (p) => { addThumbs([p]); state.total += 1; state.offset += 1; count.textContent = `${state.total} pictures`; }) : null,
     state.total ? null : h("p", { class: "muted", id: "empty" }, "This set has no pictures yet."),
@@ -397,7 +402,7 @@ async function picturePage(imageId) {
   const i = ids.indexOf(p.image_id);
   const go = (j) => (j >= 0 && j < ids.length ? () => navigate(`/pictures/${ids[j]}`, true) : null);
   const close = () => navigate(`/sets/${enc(p.set)}`);
-  main.replaceChildren(viewer(p, { prev: go(i - 1), next: go(i + 1), close }));
+  fill(main, viewer(p, { prev: go(i - 1), next: go(i + 1), close }));
   onKeys(arrows(go(i - 1), go(i + 1), close));
 }
 
@@ -455,7 +460,7 @@ async function facePage(faceId, params) {
     add(next.matches);
     more.hidden = offset >= next.total || !next.matches.length;
   } }, "Show more");
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "toolbar" },
       h("h1", { class: "grow" }, "Pictures of this person"),
       h("label", { class: "threshold" }, "Similarity at least", slider, value)),

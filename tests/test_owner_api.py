@@ -1,0 +1,213 @@
+"""The owner's routes over real HTTP: sign-in, CSRF, rate limit, uploads, edits."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import time
+
+import httpx
+import pytest
+from conftest import PHOTOS, start_server
+
+SECRET = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def site(library_home, tmp_path_factory):
+    home = tmp_path_factory.mktemp("owner") / "home"
+    shutil.copytree(library_home, home)
+    proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
+    yield base, home
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def visitor(site):
+    with httpx.Client(base_url=site[0], timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def owner(site):
+    with httpx.Client(base_url=site[0], timeout=60) as c:
+        r = c.post("/api/session", json={"secret": SECRET})
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        c.headers["X-CSRF-Token"] = r.json()["csrf"]
+        yield c
+
+
+def wait_for_uploads(client, ids, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.get("/api/uploads", params={"ids": ",".join(ids)}).json()["uploads"]
+        if all(u["status"] != "queued" for u in found):
+            return found
+        time.sleep(0.3)
+    raise AssertionError("uploads not processed")
+
+
+MUTATIONS = [
+    ("post", "/api/sets", {"json": {"name": "x"}}),
+    ("patch", "/api/sets/fixtures", {"json": {"name": "y"}}),
+    ("delete", "/api/sets/fixtures", {}),
+    ("post", "/api/sets/fixtures/pictures", {"files": {"files": ("a.jpg", b"x")}}),
+    ("patch", "/api/pictures/anything", {"json": {"name": "z.jpg"}}),
+    ("delete", "/api/pictures/anything", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs"), MUTATIONS)
+def test_visitors_cannot_change_anything(visitor, method, url, kwargs):
+    r = getattr(visitor, method)(url, **kwargs)
+    assert r.status_code == 401 and "owner" in r.json()["error"]
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs"), MUTATIONS)
+def test_a_session_without_csrf_token_is_refused(owner, method, url, kwargs):
+    del owner.headers["X-CSRF-Token"]
+    r = getattr(owner, method)(url, **kwargs)
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]
+    owner.headers["X-CSRF-Token"] = "0" * 64
+    assert getattr(owner, method)(url, **kwargs).status_code == 403
+
+
+def test_session_reports_owner_and_sign_out(owner, visitor):
+    assert visitor.get("/api/session").json() == {"owner": False, "csrf": None}
+    assert owner.get("/api/session").json()["owner"] is True
+    assert owner.delete("/api/session").json()["owner"] is False
+    owner.cookies.clear()
+    assert owner.get("/api/session").json()["owner"] is False
+
+
+def test_forged_cookie_is_not_a_session(visitor):
+    visitor.cookies.set("facealbum_session", f"{int(time.time())}.abc.{'0' * 64}")
+    assert visitor.post("/api/sets", json={"name": "forged"}).status_code == 401
+
+
+def test_sign_in_must_be_json(visitor):
+    r = visitor.post("/api/session", data={"secret": SECRET})  # a cross-site form post
+    assert r.status_code == 422
+
+
+def test_failed_sign_ins_are_rate_limited(tmp_path):
+    # a server of its own: the limit is per client address, and every test is 127.0.0.1
+    proc, base = start_server(tmp_path / "home", {"FACEALBUM_OWNER_SECRET": SECRET})
+    with httpx.Client(base_url=base, timeout=30) as c:
+        codes = [
+            c.post("/api/session", json={"secret": f"guess {i}"}).status_code for i in range(6)
+        ]
+        assert codes[:5] == [401] * 5 and codes[5] == 429
+        r = c.post("/api/session", json={"secret": SECRET})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert "too many failed sign-ins" in r.json()["error"]
+        bearer = c.post(
+            "/api/sets", json={"name": "x"}, headers={"Authorization": f"Bearer {SECRET}"}
+        )
+        assert bearer.status_code == 429  # guessing through the Bearer path counts too
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_scripts_upload_with_the_secret_as_bearer_token(site):
+    with httpx.Client(base_url=site[0], timeout=60) as c:
+        files = [
+            ("files", ("biden.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes(), "image/jpeg")),
+            ("files", ("dog.jpg", (PHOTOS / "nofaces" / "dog.jpg").read_bytes(), "image/jpeg")),
+            ("files", ("../evil.jpg", b"x", "image/jpeg")),
+            ("files", ("notes.jpg", b"not an image at all", "image/jpeg")),
+        ]
+        r = c.post(
+            "/api/sets/Scripted/pictures",
+            files=files,
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert r.status_code == 202
+        uploads = r.json()["uploads"]
+        assert [u["status"] for u in uploads] == ["queued", "queued", "failed", "queued"]
+        assert "unsafe file name" in uploads[2]["error"]
+        ids = [u["upload_id"] for u in uploads if u["status"] == "queued"]
+        c.headers["Authorization"] = f"Bearer {SECRET}"
+        done = {u["name"]: u for u in wait_for_uploads(c, ids)}
+        assert done["biden.jpg"]["status"] == "added" and done["biden.jpg"]["faces"] == 1
+        assert done["dog.jpg"]["status"] == "added" and done["dog.jpg"]["faces"] == 0
+        assert done["notes.jpg"]["status"] == "failed"
+        assert "not a readable image" in done["notes.jpg"]["error"]
+        names = [p["name"] for p in c.get("/api/sets/Scripted").json()["pictures"]]
+        assert names == ["biden.jpg", "dog.jpg"]
+        assert (
+            c.post(
+                "/api/sets/Scripted/pictures",
+                files=files[:1],
+                headers={"Authorization": "Bearer wrong"},
+            ).status_code
+            == 401
+        )
+
+
+def test_owner_edits_sets_and_pictures(owner, site):
+    _, home = site
+    assert owner.post("/api/sets", json={"name": "Edits"}).status_code == 201
+    assert owner.post("/api/sets", json={"name": "Edits"}).status_code == 422  # exists
+    assert owner.get("/api/sets/Edits").json()["picture_count"] == 0
+    savage = PHOTOS / "johns" / "john_savage"
+    files = [  # the first is also in the fixtures set; the second is new content
+        ("files", ("a.jpg", (savage / "000264_01099001.jpg").read_bytes(), "image/jpeg")),
+        ("files", ("b.jpg", (savage / "000274_01099061.jpg").read_bytes() + b"\0", "image/jpeg")),
+    ]
+    ids = [
+        u["upload_id"]
+        for u in owner.post("/api/sets/Edits/pictures", files=files).json()["uploads"]
+    ]
+    first, second = (u["image_id"] for u in wait_for_uploads(owner, ids))
+    assert owner.get("/api/sets/Edits").json()["featured"]["image_id"] in {first, second}
+
+    r = owner.patch("/api/sets/Edits", json={"featured_image_id": second})
+    assert r.json()["featured"]["image_id"] == second
+    r = owner.patch("/api/sets/Edits", json={"name": "Edited"})
+    assert r.status_code == 200 and r.json()["name"] == "Edited"
+    assert owner.get("/api/sets/Edits").status_code == 404
+    assert owner.get(f"/api/pictures/{second}").json()["set"] == "Edited"
+    assert owner.patch("/api/sets/Edited", json={"name": "fixtures"}).status_code == 422
+
+    r = owner.patch(f"/api/pictures/{first}", json={"name": "savage.jpg"})
+    assert r.json()["name"] == "savage.jpg"
+    assert owner.patch(f"/api/pictures/{first}", json={"name": "../x.jpg"}).status_code == 422
+
+    picture = owner.get(f"/api/pictures/{second}").json()
+    assert owner.delete(f"/api/pictures/{second}").status_code == 204
+    assert owner.get(f"/api/pictures/{second}").status_code == 404
+    assert owner.get(picture["thumb_url"]).status_code == 404  # its blobs went with it
+    assert owner.get(picture["original_url"]).status_code == 404
+    assert owner.get("/api/sets/Edited").json()["featured"]["image_id"] == first
+    face = owner.get(f"/api/pictures/{first}").json()["faces"][0]["face_id"]
+    matches = owner.get(f"/api/faces/{face}/matches").json()["matches"]
+    assert second not in {m["picture"]["image_id"] for m in matches}
+
+    shared = owner.get(f"/api/pictures/{first}").json()
+    assert owner.delete("/api/sets/Edited").json() == {"deleted_pictures": 1}
+    assert owner.get(shared["thumb_url"]).status_code == 200  # still used by "fixtures"
+    assert owner.get("/api/sets/Edited").status_code == 404
+    assert owner.get(f"/api/faces/{face}/matches").status_code == 404
+
+
+def test_generated_secret_is_stored_privately_and_printed_once(tmp_path):
+    home = tmp_path / "home"
+    proc, base = start_server(home)
+    proc.terminate()
+    out = proc.communicate(timeout=10)[0]
+    secret_file = home / "owner-secret"
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 20 and secret in out
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    proc, base = start_server(home)
+    try:
+        with httpx.Client(base_url=base) as c:
+            assert c.post("/api/session", json={"secret": secret}).status_code == 200
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert secret not in out
