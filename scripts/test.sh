@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Install facealbum with its test tools into .venv and run the lint and the tests.
+# The browser tests drive Debian's chromium (Playwright cannot download its own here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core >/dev/null
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[test]"
-.venv/bin/ruff check facealbum tests bench
+.venv/bin/ruff check facealbum tests bench scripts
 exec .venv/bin/python -m pytest "$@"

@@ -125,26 +125,32 @@ async function signOut() {
 
 // -- pages -----------------------------------------------------------------------
 
+let routeSeq = 0; // a slow page load must not overwrite the page that followed it
+const current = (seq) => seq === routeSeq;
+
 async function route() {
+  const seq = ++routeSeq;
   closeLightbox(false);
   const path = decodeURIComponent(location.pathname);
   const params = new URLSearchParams(location.search);
   try {
     let m;
-    if (path === "/") await setsPage(params);
-    else if ((m = path.match(/^\/sets\/(.+)$/))) await setPage(m[1]);
-    else if ((m = path.match(/^\/pictures\/([^/]+)$/))) await picturePage(m[1]);
-    else if ((m = path.match(/^\/faces\/([^/]+)$/))) await facePage(m[1], params);
+    if (path === "/") await setsPage(seq, params);
+    else if ((m = path.match(/^\/sets\/(.+)$/))) await setPage(seq, m[1]);
+    else if ((m = path.match(/^\/pictures\/([^/]+)$/))) await picturePage(seq, m[1]);
+    else if ((m = path.match(/^\/faces\/([^/]+)$/))) await facePage(seq, m[1], params);
     else throw new Error("There is no such page.");
   } catch (err) {
+    if (!current(seq)) return;
     document.title = "facealbum";
     fill(main, h("h1", {}, "Not found"), h("p", { class: "muted" }, err.message), h("a", { href: "/" }, "Back to the album"));
   }
 }
 
-async function setsPage(params) {
+async function setsPage(seq, params) {
   const sort = params.get("sort") === "name" ? "name" : "newest";
   const sets = await api("GET", `/api/sets?sort=${sort}`);
+  if (!current(seq)) return;
   document.title = "facealbum";
   const select = h("select", { id: "sort", "aria-label": "Sort sets",
     onchange: () => navigate(select.value === "name" ? "/?sort=name" : "/", true) },
@@ -165,8 +171,11 @@ async function setsPage(params) {
       : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."));
 }
 
-async function setPage(name) {
+async function setPage(seq, name) {
+  onKeys(null);
   const first = await api("GET", `/api/sets/${enc(name)}?limit=${PAGE}`);
+  if (!current(seq)) return;
+  setOrder.delete(first.name); // uploads or deletions may have changed the order
   document.title = `${first.name} · facealbum`;
   const grid = h("div", { class: "grid", id: "grid" });
   const count = h("span", { class: "muted", id: "count" }, `${first.picture_count} pictures`);
@@ -394,16 +403,31 @@ function arrows(prev, next, close) {
   };
 }
 
-async function picturePage(imageId) {
+const setOrder = new Map(); // set name -> image ids in display order, for ← / →
+
+async function idsOf(set) {
+  if (!setOrder.has(set)) {
+    const body = await api("GET", `/api/sets/${enc(set)}`);
+    setOrder.set(set, body.pictures.map((q) => q.image_id));
+  }
+  return setOrder.get(set);
+}
+
+async function picturePage(seq, imageId) {
   const p = await api("GET", `/api/pictures/${imageId}`);
+  let ids = await idsOf(p.set);
+  if (!ids.includes(p.image_id)) { setOrder.delete(p.set); ids = await idsOf(p.set); }
+  if (!current(seq)) return;
   document.title = `${p.name} · facealbum`;
-  const set = await api("GET", `/api/sets/${enc(p.set)}`);
-  const ids = set.pictures.map((q) => q.image_id);
+  // steps read the URL, not this closure, so fast key presses keep moving
+  const step = (d) => {
+    const j = ids.indexOf(location.pathname.split("/").pop()) + d;
+    if (j >= 0 && j < ids.length) navigate(`/pictures/${ids[j]}`, true);
+  };
   const i = ids.indexOf(p.image_id);
-  const go = (j) => (j >= 0 && j < ids.length ? () => navigate(`/pictures/${ids[j]}`, true) : null);
   const close = () => navigate(`/sets/${enc(p.set)}`);
-  fill(main, viewer(p, { prev: go(i - 1), next: go(i + 1), close }));
-  onKeys(arrows(go(i - 1), go(i + 1), close));
+  fill(main, viewer(p, { prev: i > 0 ? () => step(-1) : null, next: i < ids.length - 1 ? () => step(1) : null, close }));
+  onKeys(arrows(() => step(-1), () => step(1), close));
 }
 
 let lightbox = null;
@@ -435,11 +459,12 @@ function closeLightbox(restore, focusTo) {
 
 // -- face search -----------------------------------------------------------------
 
-async function facePage(faceId, params) {
+async function facePage(seq, faceId, params) {
   onKeys(null);
   const raw = params.get("threshold");
   const url = (t, offset) => `/api/faces/${faceId}/matches?limit=60&offset=${offset}${t === null ? "" : `&threshold=${t}`}`;
   const first = await api("GET", url(raw, 0));
+  if (!current(seq)) return;
   const threshold = first.threshold;
   const query = first.matches[0];
   document.title = "Pictures of this person · facealbum";

@@ -1,0 +1,292 @@
+"""The site in a real browser (Debian's chromium via Playwright) against a real server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import httpx
+import pytest
+from browser import launch
+from conftest import PHOTOS, start_server
+from playwright.sync_api import expect, sync_playwright
+
+SECRET = "open sesame, please"
+
+
+@pytest.fixture(scope="module")
+def site(library_home, tmp_path_factory):
+    home = tmp_path_factory.mktemp("web") / "home"
+    shutil.copytree(library_home, home)
+    proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site)
+    page = context.new_page()
+    page.errors = []
+    page.requests = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("request", lambda r: page.requests.append(r.url))
+    yield page
+    assert page.errors == []
+    assert all(u.startswith(site) or u.startswith("data:") for u in page.requests), "no CDN"
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def pictures(site) -> dict[str, dict]:
+    body = httpx.get(f"{site}/api/sets/fixtures").json()
+    return {p["name"]: p for p in body["pictures"]}
+
+
+def sign_in(page):
+    page.goto("/")
+    page.click("#sign-in")
+    page.fill("dialog input[type=password]", SECRET)
+    page.click("dialog button[type=submit]")
+    expect(page.locator("#sign-out")).to_be_visible()
+
+
+def assert_boxes_on_faces(page, picture, scope="") -> None:
+    """Each face box must sit where the API's ratio box falls on the rendered image."""
+    img = page.locator(f"{scope} #photo").bounding_box()
+    assert img is not None and img["width"] > 50
+    assert img["width"] / img["height"] == pytest.approx(
+        picture["width"] / picture["height"], rel=0.01
+    )
+    for face in picture["faces"]:
+        box = page.locator(f'{scope} [data-face-id="{face["face_id"]}"]').bounding_box()
+        b = face["box"]
+        assert box["x"] == pytest.approx(img["x"] + b["left"] * img["width"], abs=1.5)
+        assert box["y"] == pytest.approx(img["y"] + b["top"] * img["height"], abs=1.5)
+        assert box["width"] == pytest.approx(b["width"] * img["width"], abs=1.5)
+        assert box["height"] == pytest.approx(b["height"] * img["height"], abs=1.5)
+
+
+def test_browse_sets_to_set_to_picture_with_faces_outlined(page, pictures):
+    page.goto("/")
+    card = page.locator('.card[data-set="fixtures"]')
+    expect(card).to_contain_text(f"{len(pictures)} pictures")
+    expect(card.locator("img")).to_have_attribute("alt", "Featured picture of fixtures")
+    card.click()
+    expect(page).to_have_url(re.compile("/sets/fixtures$"))
+    expect(page.locator(".thumb")).to_have_count(len(pictures))
+    expect(page.locator(".thumb img").first).to_have_attribute("loading", "lazy")
+    group = pictures["groups/2007_007763.jpg"]
+    page.click(f'.thumb[data-image-id="{group["image_id"]}"]')
+    lightbox = page.locator("#lightbox")
+    expect(lightbox.locator(".face")).to_have_count(len(group["faces"]))
+    page.wait_for_function("document.querySelector('#lightbox #photo').complete")
+    assert_boxes_on_faces(page, group, "#lightbox")
+    page.keyboard.press("Escape")
+    expect(lightbox).to_have_count(0)
+
+    page.goto(f"/pictures/{group['image_id']}")
+    expect(page.locator("[data-face-id]")).to_have_count(len(group["faces"]))
+    assert_boxes_on_faces(page, group)
+    for size in ({"width": 420, "height": 800}, {"width": 1600, "height": 700}):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(100)
+        assert_boxes_on_faces(page, group)
+    first = page.locator("button.face").first
+    expect(first).to_have_attribute("aria-label", re.compile(r"Face 1 of \d+"))
+    original = page.locator("#original")
+    expect(original).to_have_attribute("href", group["original_url"])
+
+
+def test_keyboard_moves_through_the_set(page, pictures):
+    names = sorted(pictures)
+    start = pictures[names[1]]
+    page.goto(f"/pictures/{start['image_id']}")
+    expect(page.locator("h1")).to_have_text(names[1])
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("h1")).to_have_text(names[2])
+    expect(page).to_have_url(re.compile(pictures[names[2]]["image_id"]))
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("h1")).to_have_text(names[0])
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(re.compile("/sets/fixtures$"))
+    # the lightbox from the grid moves the same way
+    page.click(f'.thumb[data-image-id="{pictures[names[0]]["image_id"]}"]')
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#lightbox h1")).to_have_text(names[1])
+
+
+def test_click_a_face_finds_that_person(page, pictures):
+    obama = pictures["obama/obama.jpg"]
+    page.goto(f"/pictures/{obama['image_id']}")
+    page.locator(f'[data-face-id="{obama["faces"][0]["face_id"]}"]').click()
+    expect(page).to_have_url(re.compile(f"/faces/{obama['faces'][0]['face_id']}$"))
+    results = page.locator(".result")
+    expect(results.first).to_be_visible()
+    shown = results.evaluate_all("els => els.map(e => e.dataset.imageId)")
+    by_id = {p["image_id"]: name for name, p in pictures.items()}
+    names = [by_id[i] for i in shown]
+    assert names[0] == "obama/obama.jpg"
+    assert {"obama/obama2.jpg", "obama/obama-480p.jpg", "groups/two_people.jpg"} <= set(names)
+    assert not [n for n in names if n.startswith(("biden/", "johns/"))]
+    assert len(names) == len(set(names))
+    # each result outlines the matched face; in the group photo it is Obama's, not Biden's
+    group = results.filter(
+        has=page.locator(f'[data-image-id="{pictures["groups/two_people.jpg"]["image_id"]}"]')
+    )
+    group = page.locator(
+        f'.result[data-image-id="{pictures["groups/two_people.jpg"]["image_id"]}"]'
+    )
+    expect(group.locator(".face.matched")).to_have_count(1)
+    biden = pictures["biden/biden2.jpg"]["faces"][0]["face_id"]
+    from_biden = httpx.get(f"{page.url.split('/faces/')[0]}/api/faces/{biden}/matches").json()
+    biden_in_group = next(
+        m["face"]["face_id"]
+        for m in from_biden["matches"]
+        if m["picture"]["name"] == "groups/two_people.jpg"
+    )
+    assert group.locator(".face.matched").get_attribute("data-face-id") != biden_in_group
+    expect(group.locator(".sim")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    sims = [float(t.rstrip("%")) for t in page.locator(".result .sim").all_inner_texts()]
+    assert sims == sorted(sims, reverse=True)
+    # widening the threshold brings in more pictures, and the URL can be shared
+    slider = page.locator("#threshold")
+    slider.fill("50")
+    expect(page).to_have_url(re.compile(r"threshold=50"))
+    expect(page.locator(".result")).not_to_have_count(len(names))
+    shared = page.url
+    page.goto(shared)
+    expect(page.locator("#threshold")).to_have_value("50")
+    assert page.locator(".result").count() > len(names)
+
+
+def test_visitor_sees_no_owner_controls_and_cannot_post(page, site, pictures):
+    page.goto("/sets/fixtures")
+    expect(page.locator(".thumb").first).to_be_visible()
+    for control in ("#drop", "#file-input", "#rename-set", "#delete-set"):
+        expect(page.locator(control)).to_have_count(0)
+    page.goto("/")
+    expect(page.locator("#new-set")).to_have_count(0)
+    page.goto(f"/pictures/{pictures['obama/obama.jpg']['image_id']}")
+    expect(page.locator("#delete-picture")).to_have_count(0)
+    status = page.evaluate(
+        """async () => {
+            const form = new FormData();
+            form.append('files', new Blob(['x'], {type: 'image/jpeg'}), 'x.jpg');
+            const r = await fetch('/api/sets/fixtures/pictures', {method: 'POST', body: form});
+            return r.status;
+        }"""
+    )
+    assert status == 401
+
+
+def test_wrong_secret_is_refused_in_the_dialog(page):
+    page.goto("/")
+    page.click("#sign-in")
+    page.fill("dialog input[type=password]", "not it")
+    page.click("dialog button[type=submit]")
+    expect(page.locator("dialog .error")).to_have_text("wrong secret")
+    expect(page.locator("#sign-out")).to_have_count(0)
+
+
+def test_owner_creates_a_set_and_uploads_two_photos(page):
+    sign_in(page)
+    page.click("#new-set")
+    page.fill("dialog input", "Holiday")
+    page.click("dialog button[type=submit]")
+    expect(page).to_have_url(re.compile("/sets/Holiday$"))
+    expect(page.locator("#empty")).to_be_visible()
+    page.set_input_files(
+        "#file-input",
+        [PHOTOS / "groups" / "two_people.jpg", PHOTOS / "biden" / "biden2.jpg"],
+    )
+    rows = page.locator("#uploads li")
+    expect(rows).to_have_count(2)
+    expect(page.locator('#uploads li[data-status="added"]')).to_have_count(2, timeout=60_000)
+    expect(page.locator('#uploads li[data-name="two_people.jpg"]')).to_contain_text("2 faces found")
+    expect(page.locator('#uploads li[data-name="biden2.jpg"]')).to_contain_text("1 face found")
+    expect(page.locator(".thumb")).to_have_count(2)
+    expect(page.locator("#count")).to_have_text("2 pictures")
+    page.locator(".thumb", has_text="two_people.jpg").click()
+    expect(page.locator("#lightbox button.face")).to_have_count(2)
+    # a refused file says why, per file
+    page.keyboard.press("Escape")
+    page.set_input_files(
+        "#file-input", files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"hello"}]
+    )
+    expect(page.locator('#uploads li[data-name="notes.jpg"]')).to_contain_text(
+        "not a readable image", timeout=30_000
+    )
+    # and the album shows the new set to visitors too
+    card = httpx.get(page.url.split("/sets/")[0] + "/api/sets").json()
+    assert {s["name"]: s["picture_count"] for s in card if s["name"] == "Holiday"} == {"Holiday": 2}
+
+
+def test_owner_changes_featured_renames_and_deletes(page, site):
+    sign_in(page)
+    page.click("#new-set")
+    page.fill("dialog input", "Edits")
+    page.click("dialog button[type=submit]")
+    page.set_input_files(
+        "#file-input", [PHOTOS / "nofaces" / "dog.jpg", PHOTOS / "obama" / "obama2.jpg"]
+    )
+    expect(page.locator('#uploads li[data-status="added"]')).to_have_count(2, timeout=60_000)
+    page.goto("/sets/Edits")
+    page.locator(".thumb", has_text="obama2.jpg").click()
+    page.click("#make-featured")
+    expect(page.locator("#toast")).to_have_text("Featured picture changed")
+    featured = httpx.get(f"{site}/api/sets/Edits").json()["featured"]
+    obama2 = [
+        p
+        for p in httpx.get(f"{site}/api/sets/Edits").json()["pictures"]
+        if p["name"] == "obama2.jpg"
+    ][0]
+    assert featured["image_id"] == obama2["image_id"]
+    page.goto("/sets/Edits")
+    page.click("#rename-set")
+    page.fill("dialog input", "Edited")
+    page.click("dialog button[type=submit]")
+    expect(page).to_have_url(re.compile("/sets/Edited$"))
+    page.goto(f"/pictures/{obama2['image_id']}")
+    page.click("#delete-picture")
+    page.click("dialog button[type=submit]")
+    expect(page).to_have_url(re.compile("/sets/Edited$"))
+    expect(page.locator(".thumb")).to_have_count(1)
+    page.click("#delete-set")
+    page.click("dialog button[type=submit]")
+    expect(page).to_have_url(re.compile("/$"))
+    expect(page.locator('.card[data-set="Edited"]')).to_have_count(0)
+
+
+def test_sets_sort_by_name_or_newest(page):
+    page.goto("/?sort=name")
+    names = page.locator(".card .label b").all_inner_texts()
+    assert names == sorted(names, key=str.casefold)
+    page.select_option("#sort", "newest")
+    expect(page).to_have_url(re.compile(r"/$"))
+
+
+def test_screenshot_script_renders_the_three_pages(tmp_path):
+    import subprocess
+    import sys
+
+    script = PHOTOS.parent.parent.parent / "scripts" / "screenshots.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    for name in ("sets.png", "picture.png", "search.png"):
+        assert (tmp_path / name).stat().st_size > 20_000  # a rendered page, not a blank one
