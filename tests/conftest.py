@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,3 +93,10 @@ def server(library_home: Path):
     yield base
     proc.terminate()
     proc.wait(10)
+
+
+def serve_copy(library_home: Path, dest: Path, env: dict[str, str]):
+    """A server on a copy of the shared library, for tests that change things."""
+    home = dest / "home"
+    shutil.copytree(library_home, home)
+    return start_server(home, env)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import time
 
 import httpx
 import pytest
-from conftest import PHOTOS, start_server
+from conftest import PHOTOS, serve_copy, start_server
 
 SECRET = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
 def site(library_home, tmp_path_factory):
-    home = tmp_path_factory.mktemp("owner") / "home"
-    shutil.copytree(library_home, home)
-    proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
-    yield base, home
+    dest = tmp_path_factory.mktemp("owner")
+    proc, base = serve_copy(library_home, dest, {"FACEALBUM_OWNER_SECRET": SECRET})
+    yield base, dest / "home"
     proc.terminate()
     proc.wait(10)
 

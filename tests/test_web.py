@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import httpx
 import pytest
 from browser import launch
-from conftest import PHOTOS, start_server
+from conftest import PHOTOS, serve_copy
 from playwright.sync_api import expect, sync_playwright
 
 SECRET = "open sesame, please"
@@ -16,9 +15,8 @@ SECRET = "open sesame, please"
 
 @pytest.fixture(scope="module")
 def site(library_home, tmp_path_factory):
-    home = tmp_path_factory.mktemp("web") / "home"
-    shutil.copytree(library_home, home)
-    proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
+    dest = tmp_path_factory.mktemp("web")
+    proc, base = serve_copy(library_home, dest, {"FACEALBUM_OWNER_SECRET": SECRET})
     yield base
     proc.terminate()
     proc.wait(10)
@@ -91,6 +89,9 @@ def test_browse_sets_to_set_to_picture_with_faces_outlined(page, pictures):
     expect(lightbox.locator(".face")).to_have_count(len(group["faces"]))
     page.wait_for_function("document.querySelector('#lightbox #photo').complete")
     assert_boxes_on_faces(page, group, "#lightbox")
+    for _ in range(12):  # Tab stays inside the lightbox
+        page.keyboard.press("Tab")
+        assert page.evaluate("!!document.activeElement.closest('#lightbox')")
     page.keyboard.press("Escape")
     expect(lightbox).to_have_count(0)
 

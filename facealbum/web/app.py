@@ -46,21 +46,13 @@ def _error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    @app.exception_handler(NotFound)
-    async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
-        return error(404, str(exc))
+    statuses = {NotFound: 404, BadInput: 422, NotOwner: 401, Forbidden: 403}
 
-    @app.exception_handler(BadInput)
-    async def bad_input(_req: Request, exc: BadInput) -> JSONResponse:
-        return error(422, str(exc))
+    async def album_error(_req: Request, exc: Exception) -> JSONResponse:
+        return error(statuses[type(exc)], str(exc))
 
-    @app.exception_handler(NotOwner)
-    async def not_owner(_req: Request, exc: NotOwner) -> JSONResponse:
-        return error(401, str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(_req: Request, exc: Forbidden) -> JSONResponse:
-        return error(403, str(exc))
+    for exc_type in statuses:
+        app.add_exception_handler(exc_type, album_error)
 
     @app.exception_handler(TooManyAttempts)
     async def too_many(_req: Request, exc: TooManyAttempts) -> JSONResponse:

@@ -441,8 +441,16 @@ function openLightbox(state, index) {
   lightbox = h("div", { class: "lightbox", role: "dialog", "aria-modal": "true", "aria-label": p.name, id: "lightbox" },
     viewer(p, { prev: go(index - 1), next: go(index + 1), close, inLightbox: true }));
   lightbox.returnFocus = returnFocus;
+  lightbox.addEventListener("keydown", (e) => { // wrap Tab around, as a modal should
+    if (e.key !== "Tab") return;
+    const items = [...lightbox.querySelectorAll("a[href], button:not([disabled])")];
+    const [first, last] = [items[0], items[items.length - 1]];
+    if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+  });
   document.body.append(lightbox);
   document.body.style.overflow = "hidden";
+  for (const el of document.querySelectorAll("header.top, main")) el.inert = true; // keep Tab inside
   lightbox.querySelector("#close").focus();
   onKeys(arrows(go(index - 1), go(index + 1), close));
 }
@@ -453,6 +461,7 @@ function closeLightbox(restore, focusTo) {
   lightbox.remove();
   lightbox = null;
   document.body.style.overflow = "";
+  for (const el of document.querySelectorAll("header.top, main")) el.inert = false;
   onKeys(null);
   if (restore && target) target.focus();
 }
