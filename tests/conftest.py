@@ -88,6 +88,17 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None):
 
 
 @pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server of the tests' own, for the scaled catalog."""
+    from pg import Cluster, wait_ready
+
+    cluster = Cluster(free_port())
+    wait_ready(cluster.admin_url())
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def server(library_home: Path):
     proc, base = start_server(library_home)
     yield base

@@ -8,7 +8,7 @@ import pytest
 from facealbum.adapters.blob_local import LocalBlobStore
 from facealbum.adapters.catalog_sql import SqlCatalog
 from facealbum.adapters.index_numpy import NumpyFaceIndex
-from facealbum.domain import BadInput, Box, Face, Picture
+from facealbum.domain import BadInput, Box, Face, NotFound, Picture, Upload
 
 
 @pytest.fixture(params=["local"])
@@ -16,8 +16,10 @@ def blobs(request, tmp_path):
     return LocalBlobStore(tmp_path / "blobs")
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request, tmp_path):
+    if request.param == "postgresql":
+        return SqlCatalog(request.getfixturevalue("pg_cluster").new_database())
     return SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
 
 
@@ -105,3 +107,41 @@ def test_catalog_face_changes_feed_an_index(catalog):
     epoch3, _, _ = catalog.face_changes(high2)
     assert epoch3 != epoch  # removals tell the index to reload
     assert catalog.pictures_needing("new-tag", None) == ["b"]
+
+
+def test_catalog_owner_edits(catalog):
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_picture(picture("b", "S", "sha-b", 0))
+    catalog.add_picture(picture("c", "T", "sha-a", 0))
+    assert catalog.create_set("Empty") and not catalog.create_set("Empty")
+    catalog.rename_set("S", "S2")  # pictures follow the set
+    assert catalog.get_picture("a").set_name == "S2"
+    assert [p.image_id for p in catalog.list_pictures("S2", 10, 0)] == ["a", "b"]
+    with pytest.raises(BadInput):
+        catalog.rename_set("S2", "T")
+    with pytest.raises(NotFound):
+        catalog.rename_set("nope", "x")
+    with pytest.raises(BadInput):
+        catalog.rename_picture("b", "a.jpg")  # taken in the set
+    catalog.rename_picture("b", "renamed.jpg")
+    assert catalog.get_picture("b").name == "renamed.jpg"
+
+    epoch = catalog.face_changes(0)[0]
+    assert catalog.delete_picture("a").image_id == "a"
+    assert catalog.get_set("S2").featured.image_id == "b"  # a successor is featured
+    assert catalog.face_changes(0)[0] != epoch  # its faces left the index
+    assert catalog.sha_in_use("sha-a")  # still used by set T
+    assert [p.image_id for p in catalog.delete_set("T")] == ["c"]
+    assert not catalog.sha_in_use("sha-a")
+    assert catalog.get_set("T") is None
+    assert sorted(s.name for s in catalog.list_sets()) == ["Empty", "S2"]
+
+
+def test_catalog_records_uploads(catalog):
+    catalog.add_upload(Upload("u1", "S", "a.jpg", "queued"))
+    catalog.add_upload(Upload("u2", "S", "b.jpg", "queued"))
+    catalog.finish_upload(Upload("u1", "S", "a.jpg", "added", image_id="i1", faces=2))
+    catalog.finish_upload(Upload("u2", "S", "b.jpg", "failed", error="corrupt"))
+    got = {u.upload_id: u for u in catalog.get_uploads(["u1", "u2", "nope"])}
+    assert (got["u1"].status, got["u1"].faces, got["u1"].image_id) == ("added", 2, "i1")
+    assert (got["u2"].status, got["u2"].error) == ("failed", "corrupt")
