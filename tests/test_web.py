@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 from browser import launch
-from conftest import PHOTOS, serve_copy
+from conftest import PHOTOS, serve_copy, start_server
 from playwright.sync_api import expect, sync_playwright
 
 SECRET = "open sesame, please"
@@ -291,3 +291,55 @@ def test_screenshot_script_renders_the_three_pages(tmp_path):
     assert run.returncode == 0, run.stderr
     for name in ("sets.png", "picture.png", "search.png"):
         assert (tmp_path / name).stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def big_set_home(root, n: int):
+    """A set of n pictures made fast: catalog rows over one real thumbnail, each under
+    its own content-addressed key, as an import would leave them."""
+    from facealbum.domain import Picture
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    album = open_album(Settings(home=root / "home"))
+    source = album.ingest("Seed", "dog.jpg", (PHOTOS / "nofaces" / "dog.jpg").read_bytes()).picture
+    thumb = album.blobs.get("thumbnails", source.thumb_key)
+    for i in range(n):
+        sha = f"{i:064x}"
+        p = Picture(
+            f"img-{i:05d}",
+            "Big",
+            f"photo-{i:05d}.jpg",
+            sha,
+            768,
+            576,
+            source.original_key,
+            "image/jpeg",
+            1,
+        )
+        album.blobs.put("thumbnails", p.thumb_key, thumb, "image/jpeg")
+        album.catalog.add_picture(p)
+    return root / "home"
+
+
+def test_a_big_set_loads_in_pages_and_lazily(browser, tmp_path):
+    home = big_set_home(tmp_path, 450)
+    proc, base = start_server(home)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=base)
+        media = []
+        page.on("request", lambda r: "/media/" in r.url and media.append(r.url))
+        page.goto("/sets/Big")
+        expect(page.locator(".thumb")).to_have_count(200)
+        page.wait_for_load_state("networkidle")
+        assert 0 < len(media) < 120  # only what is near the viewport is fetched
+        page.mouse.wheel(0, 200_000)
+        expect(page.locator(".thumb")).to_have_count(400)
+        page.mouse.wheel(0, 200_000)
+        expect(page.locator(".thumb")).to_have_count(450)
+        expect(page.locator("#more")).to_be_hidden()
+        names = page.locator(".thumb .name").all_inner_texts()
+        assert names == [f"photo-{i:05d}.jpg" for i in range(450)]
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
