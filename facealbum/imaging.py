@@ -66,8 +66,12 @@ def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
             img = _to_rgb(img)
     except BadInput:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise BadInput(f"not a readable image: {exc}") from None
+    except UnidentifiedImageError:
+        raise BadInput(
+            "not a readable image: not a JPEG, PNG, WebP or HEIC file, or damaged beyond reading"
+        ) from None
+    except Image.DecompressionBombError as exc:
+        raise BadInput(f"image too large (possible decompression bomb): {exc}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         raise BadInput(f"corrupt or truncated image: {exc}") from None
     if orientation in _SWAPS_AXES:

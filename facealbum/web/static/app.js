@@ -324,7 +324,7 @@ function uploader(state, onAdded) {
           if (u.status === "failed") finish(item, "failed", u.error);
           else if (u.status === "duplicate") finish(item, "duplicate", "✓ already in this set");
           else {
-            finish(item, "added", `✓ ${u.faces} ${u.faces === 1 ? "face" : "faces"} found`);
+            finish(item, "added", u.faces ? `✓ ${u.faces} ${u.faces === 1 ? "face" : "faces"} found` : "✓ added, no faces found");
             onAdded(await api("GET", `/api/pictures/${u.image_id}`));
             document.getElementById("empty")?.remove();
           }
