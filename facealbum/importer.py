@@ -13,16 +13,19 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .album import Album
 from .domain import AlbumError, Picture, check_set_name
 from .imaging import SUFFIXES
 from .ingest import Analysis, analyze, faces_for, sha256_of, store
 from .settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -122,16 +125,11 @@ def import_folder(
     started = time.perf_counter()
     known = frozenset(album.catalog.hashes_in_set(set_name))
     with _pool(album, workers, len(photos), known) as pool:
-        futures = [(p, pool.submit(_work, str(p))) for p in photos]
-        try:
-            for path, future in _in_order_of_completion(futures):
-                outcome = _finish(album, set_name, path.relative_to(folder).as_posix(), future)
-                report.outcomes.append(outcome)
-                on_progress(outcome)
-        except BaseException:
-            for _, f in futures:
-                f.cancel()
-            raise
+        jobs = ((p, _work, (str(p),)) for p in photos)
+        for path, future in _windowed(pool, _window(album, workers), jobs):
+            outcome = _finish(album, set_name, path.relative_to(folder).as_posix(), future)
+            report.outcomes.append(outcome)
+            on_progress(outcome)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -152,12 +150,35 @@ def _pool(
     )
 
 
-def _in_order_of_completion(
-    futures: list[tuple[Path, Future]],
-) -> Iterable[tuple[Path, Future]]:
-    by_future = {f: p for p, f in futures}
-    for f in as_completed(by_future):
-        yield by_future[f], f
+def _window(album: Album, workers: int | None) -> int:
+    """Jobs in flight: enough to keep every worker busy, few enough that the photos
+    they carry back (originals, previews) never pile up in memory."""
+    return 2 * _worker_count(album, workers) + 2
+
+
+def _windowed(
+    pool: Executor, window: int, jobs: Iterable[tuple[T, Callable[..., object], tuple]]
+) -> Iterator[tuple[T, Future]]:
+    """Submit (tag, fn, args) jobs lazily, at most ``window`` at a time; yield each
+    (tag, future) as it completes. Unstarted jobs are cancelled if the caller stops."""
+    pending: dict[Future, T] = {}
+    queue = iter(jobs)
+
+    def refill() -> None:
+        for tag, fn, args in queue:
+            pending[pool.submit(fn, *args)] = tag
+            if len(pending) >= window:
+                return
+
+    refill()
+    try:
+        while pending:
+            done = next(as_completed(pending))
+            yield pending.pop(done), done
+            refill()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _finish(album: Album, set_name: str, name: str, future: Future) -> Outcome:
@@ -208,25 +229,15 @@ def reindex(
     report = ReindexReport()
     on_start(len(ids))
     started = time.perf_counter()
+
+    def jobs() -> Iterator[tuple[Picture, Callable[..., object], tuple]]:
+        for image_id in ids:
+            picture = album.catalog.get_picture(image_id)
+            if picture is not None:  # deleted meanwhile
+                yield picture, _reanalyze, (album.blobs.get("originals", picture.original_key),)
+
     with _pool(album, workers, len(ids), frozenset()) as pool:
-        window = 2 * _worker_count(album, workers) + 2  # bound memory: originals are large
-        pending: dict[Future, Picture] = {}
-        queue = iter(ids)
-
-        def refill() -> None:
-            for image_id in queue:
-                picture = album.catalog.get_picture(image_id)
-                if picture is None:
-                    continue
-                data = album.blobs.get("originals", picture.original_key)
-                pending[pool.submit(_reanalyze, data)] = picture
-                if len(pending) >= window:
-                    return
-
-        refill()
-        while pending:
-            future = next(as_completed(pending))
-            picture = pending.pop(future)
+        for picture, future in _windowed(pool, _window(album, workers), jobs()):
             try:
                 analysis = future.result()
             except Exception as exc:
@@ -241,6 +252,5 @@ def reindex(
                     picture.name, "imported", faces=len(faces), image_id=picture.image_id
                 )
             on_progress(outcome)
-            refill()
     report.seconds = time.perf_counter() - started
     return report

@@ -184,3 +184,25 @@ def test_stats_reports_storage(tmp_path):
     out = cli("stats", home=home).stdout
     assert "Animals" in out and "1 sets, 1 pictures, 0 faces" in out
     assert "originals" in out and "KB" in out
+
+
+def test_batch_keeps_a_bounded_number_of_photos_in_flight():
+    """Results carry whole photos back: a huge folder must not queue them all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facealbum.importer import _windowed
+
+    pulled = 0
+
+    def jobs():
+        nonlocal pulled
+        for i in range(50):
+            pulled += 1
+            yield i, pow, (i, 2)
+
+    seen = []
+    with ThreadPoolExecutor(4) as pool:
+        for tag, future in _windowed(pool, 5, jobs()):
+            assert pulled - len(seen) <= 5
+            seen.append((tag, future.result()))
+    assert sorted(seen) == [(i, i * i) for i in range(50)]
