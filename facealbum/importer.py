@@ -124,12 +124,17 @@ def import_folder(
     on_start(len(photos))
     started = time.perf_counter()
     known = frozenset(album.catalog.hashes_in_set(set_name))
+    before = album.catalog.get_set(set_name)
     with _pool(album, workers, len(photos), known) as pool:
         jobs = ((p, _work, (str(p),)) for p in photos)
         for path, future in _windowed(pool, _window(album, workers), jobs):
             outcome = _finish(album, set_name, path.relative_to(folder).as_posix(), future)
             report.outcomes.append(outcome)
             on_progress(outcome)
+    imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
+    if (before is None or before.featured is None) and imported:
+        # workers finish in any order: feature the folder's first photo, not the fastest
+        album.catalog.set_featured(set_name, imported[0][1])
     report.seconds = time.perf_counter() - started
     return report
 

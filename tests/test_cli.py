@@ -42,6 +42,8 @@ def test_import_then_reimport_skips_everything(tmp_path):
     assert [c.strip() for c in row.split("│")[1:-1]] == ["0", "6", "0", "0", "1"]
     stats = cli("stats", home=home).stdout
     assert "1 sets, 6 pictures, 6 faces" in stats
+    featured = open_album(Settings(home=home)).get_set("Johns")[0].featured
+    assert featured.name == "john_salley/000179_02159509.jpg"  # the folder's first photo
 
 
 def test_bad_files_are_reported_and_the_rest_imported(tmp_path):
