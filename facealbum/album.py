@@ -63,13 +63,18 @@ class Album:
         return upload
 
     def process_upload(self, upload_id: str, set_name: str, name: str, key: str) -> Upload:
-        """A refused file is dropped with its reason recorded; on any other failure the
-        upload stays in the bucket and the job can be retried."""
+        """A refused file is dropped with its reason recorded. On any other failure
+        (a bug, a full disk) the upload is kept in the bucket, nothing is lost, and the
+        owner is told instead of waiting forever."""
         upload = Upload(upload_id, set_name, name, "failed")
         try:
             stored = self.ingest(set_name, name, self.blobs.get("originals", key))
         except BadInput as exc:
             upload.error = str(exc)
+        except Exception as exc:
+            upload.error = f"could not be processed ({type(exc).__name__}); the file is kept"
+            self.catalog.finish_upload(upload)
+            raise
         else:
             upload.status = stored.status
             upload.image_id = stored.picture.image_id

@@ -62,3 +62,16 @@ def test_a_running_album_sees_faces_another_process_added(settings):
     result = web.search(stored.picture.faces[0].face_id)
     assert [m.picture.image_id for m in result.matches] == [stored.picture.image_id]
     assert len(web.index) == 1
+
+
+def test_an_unexpected_failure_keeps_the_file_and_says_so(album, monkeypatch):
+    upload = album.submit_upload("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+
+    def broken_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(album.blobs, "put", broken_disk)  # the failure no test can cause for real
+    assert album.queue.run_pending() == 1
+    [done] = album.uploads([upload.upload_id])
+    assert done.status == "failed" and "kept" in done.error
+    assert len(incoming(album)) == 1  # the photo is still there for a retry
