@@ -66,6 +66,11 @@ class Album:
         """A refused file is dropped with its reason recorded. On any other failure
         (a bug, a full disk) the upload is kept in the bucket, nothing is lost, and the
         owner is told instead of waiting forever."""
+        found = self.catalog.get_uploads([upload_id])
+        if not found:  # its set was deleted while it waited
+            self.blobs.delete("originals", key)
+            return Upload(upload_id, set_name, name, "failed", "its set was deleted")
+        set_name = found[0].set_name  # follows a rename while it waited
         upload = Upload(upload_id, set_name, name, "failed")
         try:
             stored = self.ingest(set_name, name, self.blobs.get("originals", key))
@@ -171,6 +176,11 @@ class Album:
 
     def sets(self) -> list[SetSummary]:
         return self.catalog.list_sets()
+
+    def picture_ids(self, set_name: str) -> list[str]:
+        if self.catalog.get_set(set_name) is None:
+            raise NotFound(f"no set {set_name!r}")
+        return self.catalog.picture_ids(set_name)
 
     def get_set(
         self, name: str, limit: int = 10_000, offset: int = 0

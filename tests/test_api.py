@@ -50,6 +50,13 @@ def test_set_lists_pictures_with_faces(api, pictures):
     assert api.get(f"/api/pictures/{group['image_id']}").json() == group
 
 
+def test_set_ids_in_display_order(api, pictures):
+    body = api.get("/api/sets/fixtures/ids").json()
+    by_id = {p["image_id"]: name for name, p in pictures.items()}
+    assert [by_id[i] for i in body["image_ids"]] == sorted(pictures)
+    assert api.get("/api/sets/nope/ids").status_code == 404
+
+
 def test_paging_a_set(api, pictures):
     page = api.get("/api/sets/fixtures", params={"limit": 3, "offset": 3}).json()["pictures"]
     assert [p["name"] for p in page] == sorted(pictures)[3:6]

@@ -75,3 +75,15 @@ def test_an_unexpected_failure_keeps_the_file_and_says_so(album, monkeypatch):
     [done] = album.uploads([upload.upload_id])
     assert done.status == "failed" and "kept" in done.error
     assert len(incoming(album)) == 1  # the photo is still there for a retry
+
+
+def test_a_queued_upload_follows_its_set(album):
+    data = (PHOTOS / "obama" / "obama.jpg").read_bytes()
+    album.submit_upload("Trip", "obama.jpg", data)
+    album.rename_set("Trip", "Rome")
+    gone = album.submit_upload("Doomed", "obama.jpg", data)
+    album.delete_set("Doomed")
+    assert album.queue.run_pending() == 2
+    assert [p.name for p in album.get_set("Rome")[1]] == ["obama.jpg"]
+    assert album.catalog.get_set("Trip") is None and album.catalog.get_set("Doomed") is None
+    assert album.uploads([gone.upload_id]) == [] and incoming(album) == []

@@ -245,6 +245,12 @@ class SqlCatalog:
         )
         return self._load(q)
 
+    def picture_ids(self, set_name: str) -> list[str]:
+        """In the order list_pictures pages through, without faces: cheap for big sets."""
+        q = select(pictures.c.image_id).where(pictures.c.set_name == set_name)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q.order_by(pictures.c.name)).scalars())
+
     def _load(self, query) -> list[Picture]:
         """Pictures with their faces, in two queries whatever the number of pictures."""
         with self.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,8 @@ from ..album import Album
 from ..domain import BadInput, NotFound
 from . import owner_api, pages, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
+
+log = logging.getLogger(__name__)
 
 
 def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = None) -> FastAPI:
@@ -65,6 +68,11 @@ def _error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         )
         return error(422, problems)
+
+    @app.exception_handler(Exception)
+    async def crash(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error(500, "internal error; the server log has the details")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -97,6 +97,11 @@ def router(album: Album) -> APIRouter:
         summary, pictures = album.get_set(name, limit, offset)
         return set_json(summary) | {"pictures": [picture_json(p) for p in pictures]}
 
+    @r.get("/api/sets/{name}/ids")
+    def set_picture_ids(name: str) -> dict:
+        """Every picture id of a set in display order: what ← / → need, nothing more."""
+        return {"name": name, "image_ids": album.picture_ids(name)}
+
     @r.get("/api/pictures/{image_id}")
     def get_picture(image_id: str) -> dict:
         return picture_json(album.picture(image_id))

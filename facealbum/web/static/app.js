@@ -407,8 +407,7 @@ const setOrder = new Map(); // set name -> image ids in display order, for ← /
 
 async function idsOf(set) {
   if (!setOrder.has(set)) {
-    const body = await api("GET", `/api/sets/${enc(set)}`);
-    setOrder.set(set, body.pictures.map((q) => q.image_id));
+    setOrder.set(set, (await api("GET", `/api/sets/${enc(set)}/ids`)).image_ids);
   }
   return setOrder.get(set);
 }
