@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+R = TypeVar("R")
 err = Console(stderr=True)
 
 Home = Annotated[
@@ -56,7 +58,7 @@ def _progress() -> Progress:
     )
 
 
-def _run_batch(description: str, run) -> object:
+def _run_batch(description: str, run: Callable[[Callable, Callable], R]) -> R:
     """Drive a library batch function with a progress bar showing photos/s and faces."""
     with _progress() as progress:
         task = progress.add_task(description, total=None, rate="-", faces=0)

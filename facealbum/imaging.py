@@ -48,7 +48,7 @@ def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = img.format or ""
             if fmt not in FORMATS:
                 raise BadInput(f"unsupported image format {fmt or 'unknown'}")

@@ -16,4 +16,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[test]"
 .venv/bin/ruff check facealbum tests bench scripts
+.venv/bin/mypy facealbum
 exec .venv/bin/python -m pytest "$@"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from functools import cache
+from typing import Any
 
 import dlib
 import face_recognition_models as frm
@@ -18,7 +19,7 @@ from ..ports import DetectedFace
 
 
 @cache
-def _models(detector: str) -> tuple[object, object, object]:
+def _models(detector: str) -> tuple[Any, Any, Any]:
     if detector == "cnn":
         det = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
     else:
@@ -46,7 +47,7 @@ class DlibFaceEngine:
         rgb = np.ascontiguousarray(rgb)
         return self.embed(rgb, self.detect(rgb))
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+    def detect(self, rgb: np.ndarray) -> list[tuple[Any, float]]:
         """(dlib rectangle, confidence 0-100) for each face at or above min_confidence."""
         det, _, _ = _models(self.detector)
         with self._lock:
@@ -57,7 +58,7 @@ class DlibFaceEngine:
                 found = [(r, hog_confidence(s)) for r, s in zip(rects, scores, strict=True)]
         return [(r, c) for r, c in found if c >= self.min_confidence]
 
-    def embed(self, rgb: np.ndarray, found: list[tuple[object, float]]) -> list[DetectedFace]:
+    def embed(self, rgb: np.ndarray, found: list[tuple[Any, float]]) -> list[DetectedFace]:
         """Landmarks and descriptors for all faces of a photo in one batched call."""
         if not found:
             return []

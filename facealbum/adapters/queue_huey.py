@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from huey import SqliteHuey
 
@@ -17,7 +18,7 @@ class HueyJobQueue:
     def __init__(self, path: Path, name: str = "facealbum"):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.huey = SqliteHuey(name=name, filename=str(path), results=False)
-        self._tasks: dict[str, Callable[..., object]] = {}
+        self._tasks: dict[str, Any] = {}  # huey TaskWrapper objects
 
     def register(self, name: str, fn: Callable[..., object]) -> None:
         self._tasks[name] = self.huey.task(name=name)(fn)

@@ -49,7 +49,12 @@ def _error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    statuses = {NotFound: 404, BadInput: 422, NotOwner: 401, Forbidden: 403}
+    statuses: dict[type[Exception], int] = {
+        NotFound: 404,
+        BadInput: 422,
+        NotOwner: 401,
+        Forbidden: 403,
+    }
 
     async def album_error(_req: Request, exc: Exception) -> JSONResponse:
         return error(statuses[type(exc)], str(exc))
