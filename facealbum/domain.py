@@ -68,11 +68,16 @@ class Picture:
 
     @property
     def thumb_key(self) -> str:
-        return f"thumb/{self.sha256[:2]}/{self.sha256}.jpg"
+        return rendition_key("thumb", self.sha256)
 
     @property
     def preview_key(self) -> str:
-        return f"preview/{self.sha256[:2]}/{self.sha256}.jpg"
+        return rendition_key("preview", self.sha256)
+
+
+def rendition_key(kind: str, sha256: str) -> str:
+    """Where a rendition of some content lives in the thumbnails bucket."""
+    return f"{kind}/{sha256[:2]}/{sha256}.jpg"
 
 
 @dataclass

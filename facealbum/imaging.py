@@ -8,6 +8,7 @@ checked from the header before any pixel is decoded.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -60,7 +61,10 @@ def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
                 )
             orientation = img.getexif().get(0x0112, 1)
             if fmt == "JPEG":
-                img.draft("RGB", (need, need))
+                # JPEG decodes at 1/2..1/8 scale for free; the box must keep the photo's
+                # aspect, since draft only reduces while *both* sides stay above it
+                k = need / max(w, h)
+                img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
@@ -94,13 +98,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def bounded(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     """A copy that fits inside size, keeping aspect; never enlarged."""
     copy = img.copy()
-    copy.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # bicubic: beside Lanczos no visible difference when shrinking, a third less time
+    copy.thumbnail(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
     return copy
 
 
 def jpeg_bytes(img: Image.Image, quality: int) -> bytes:
+    """Optimized Huffman tables (3 % smaller, cheap); not progressive, which costs
+    about 3x the encode time of a 1600 px preview for another 3 %."""
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+    img.save(buf, "JPEG", quality=quality, optimize=True)
     return buf.getvalue()
 
 

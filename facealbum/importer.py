@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .album import Album
-from .domain import AlbumError, Picture, check_set_name
+from .domain import AlbumError, Picture, check_picture_name, check_set_name
 from .imaging import SUFFIXES
 from .ingest import Analysis, analyze, faces_for, sha256_of, store
 from .settings import Settings
@@ -82,21 +82,23 @@ def _init_worker(settings_json: str, known: frozenset[str]) -> None:
     _worker.update(settings=settings, engine=make_engine(settings), known=known)
 
 
-def _work(path: str) -> tuple[str, bytes, Analysis | None, str]:
-    """(sha256, bytes or b'' if already known, analysis or None, error)."""
+def _work(path: str, name: str) -> tuple[bytes, Analysis | None, str]:
+    """(photo bytes, analysis, error); no analysis and no error: the set has this photo.
+
+    The parent writes the blobs: it is mostly idle, so their fsyncs cost nothing there,
+    while in a worker they would stall a core (measured: 0.86 vs 0.92 of the limit)."""
     try:
+        check_picture_name(name)
         data = Path(path).read_bytes()
-    except OSError as exc:
-        return "", b"", None, f"cannot read: {exc.strerror or exc}"
-    sha = sha256_of(data)
-    if sha in _worker["known"]:
-        return sha, b"", None, ""
-    try:
-        return sha, data, analyze(data, _worker["settings"], _worker["engine"]), ""
+        if sha256_of(data) in _worker["known"]:
+            return b"", None, ""
+        return data, analyze(data, _worker["settings"], _worker["engine"]), ""
     except AlbumError as exc:
-        return sha, b"", None, str(exc)
+        return b"", None, str(exc)
+    except OSError as exc:
+        return b"", None, f"cannot read: {exc.strerror or exc}"
     except Exception as exc:  # a bug or a library surprise must not stop the import
-        return sha, b"", None, f"{type(exc).__name__}: {exc}"
+        return b"", None, f"{type(exc).__name__}: {exc}"
 
 
 def _reanalyze(data: bytes) -> Analysis:
@@ -126,9 +128,10 @@ def import_folder(
     known = frozenset(album.catalog.hashes_in_set(set_name))
     before = album.catalog.get_set(set_name)
     with _pool(album, workers, len(photos), known) as pool:
-        jobs = ((p, _work, (str(p),)) for p in photos)
+        names = {p: p.relative_to(folder).as_posix() for p in photos}
+        jobs = ((p, _work, (str(p), names[p])) for p in photos)
         for path, future in _windowed(pool, _window(album, workers), jobs):
-            outcome = _finish(album, set_name, path.relative_to(folder).as_posix(), future)
+            outcome = _finish(album, set_name, names[path], future)
             report.outcomes.append(outcome)
             on_progress(outcome)
     imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
@@ -188,7 +191,7 @@ def _windowed(
 
 def _finish(album: Album, set_name: str, name: str, future: Future) -> Outcome:
     try:
-        sha, data, analysis, error = future.result()
+        data, analysis, error = future.result()
     except Exception as exc:  # a worker died (out of memory, a native crash)
         return Outcome(name, "failed", f"worker crashed: {exc}")
     if error:

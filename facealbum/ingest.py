@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .domain import BadInput, Box, Face, Picture, check_picture_name, check_set_name
+from .domain import (
+    BadInput,
+    Box,
+    Face,
+    Picture,
+    check_picture_name,
+    check_set_name,
+    rendition_key,
+)
 from .imaging import EXTENSIONS, bounded, decode, detection_array, jpeg_bytes
 from .ports import BlobStore, Catalog, FaceEngine
 from .settings import Settings
@@ -71,11 +79,14 @@ def analyze(
         height=dec.height,
         byte_size=len(data),
     )
+    source = dec.image
     if renditions:
         preview = bounded(dec.image, settings.preview_size)
         result.preview = jpeg_bytes(preview, settings.jpeg_quality)
         result.thumb = jpeg_bytes(bounded(preview, settings.thumb_size), settings.jpeg_quality)
-    rgb, _ = detection_array(dec.image, settings.detect_size, settings.detect_max_upscale)
+        if max(preview.size) >= settings.detect_size:
+            source = preview  # already the detector's size (by default): no second resize
+    rgb, _ = detection_array(source, settings.detect_size, settings.detect_max_upscale)
     h, w = rgb.shape[:2]
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
         box = Box(
@@ -101,6 +112,20 @@ class Stored:
     picture: Picture
 
 
+def original_key(analysis: Analysis) -> str:
+    sha = analysis.sha256
+    return f"{sha[:2]}/{sha}.{EXTENSIONS[analysis.format]}"
+
+
+def put_blobs(blobs: BlobStore, data: bytes, analysis: Analysis) -> None:
+    """The original and its renditions, under keys derived from the content: writing
+    them twice (a re-run after a crash) writes the same files."""
+    sha = analysis.sha256
+    blobs.put("originals", original_key(analysis), data, analysis.content_type)
+    blobs.put("thumbnails", rendition_key("thumb", sha), analysis.thumb, "image/jpeg")
+    blobs.put("thumbnails", rendition_key("preview", sha), analysis.preview, "image/jpeg")
+
+
 def store(
     blobs: BlobStore,
     catalog: Catalog,
@@ -111,11 +136,19 @@ def store(
     engine_tag: str,
 ) -> Stored:
     """Blobs first, catalog last: a picture row always has its blobs."""
-    set_name = check_set_name(set_name)
-    name = check_picture_name(name)
+    set_name, name = check_set_name(set_name), check_picture_name(name)
     existing = catalog.find_by_hash(set_name, analysis.sha256)
     if existing is not None:
         return Stored("duplicate", existing)
+    put_blobs(blobs, data, analysis)
+    return _record(catalog, set_name, name, analysis, engine_tag)
+
+
+def _record(
+    catalog: Catalog, set_name: str, name: str, analysis: Analysis, engine_tag: str
+) -> Stored:
+    """The catalog half of :func:`store`: one transaction, after the blobs exist."""
+    set_name, name = check_set_name(set_name), check_picture_name(name)
     sha = analysis.sha256
     image_id = image_id_for(set_name, sha)
     picture = Picture(
@@ -125,15 +158,12 @@ def store(
         sha256=sha,
         width=analysis.width,
         height=analysis.height,
-        original_key=f"{sha[:2]}/{sha}.{EXTENSIONS[analysis.format]}",
+        original_key=original_key(analysis),
         content_type=analysis.content_type,
         byte_size=analysis.byte_size,
         engine_tag=engine_tag,
     )
     picture.faces = faces_for(image_id, analysis, engine_tag)
-    blobs.put("originals", picture.original_key, data, analysis.content_type)
-    blobs.put("thumbnails", picture.thumb_key, analysis.thumb, "image/jpeg")
-    blobs.put("thumbnails", picture.preview_key, analysis.preview, "image/jpeg")
     for attempt in range(1, 100):
         status = catalog.add_picture(picture)
         if status != "name_taken":

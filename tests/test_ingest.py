@@ -158,3 +158,17 @@ def test_cnn_detector_is_selectable_and_agrees_with_hog(tmp_path):
     [b] = analyze(data, cnn, make_engine(cnn), renditions=False).faces
     assert float(a.embedding @ b.embedding) > 0.93  # the same face, boxed a little differently
     assert hog.engine_tag != cnn.engine_tag
+
+
+def test_big_jpegs_are_decoded_reduced_but_measured_whole():
+    """A 12 MP landscape photo is decoded at half size for the preview and detection, and
+    still reports its full size; a portrait one too."""
+    from facealbum.imaging import decode
+
+    photo = Image.open(io.BytesIO(OBAMA)).resize((4032, 3024))
+    for img in (photo, photo.transpose(Image.Transpose.ROTATE_90)):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85)
+        dec = decode(buf.getvalue(), need=1600, max_pixels=10**9)
+        assert (dec.width, dec.height) == img.size
+        assert max(dec.image.size) == 2016  # 1/2 scale: the smallest still >= 1600
