@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from .album import Album
 from .domain import AlbumError, Picture, check_picture_name, check_set_name
 from .imaging import SUFFIXES
 from .ingest import Analysis, analyze, faces_for, sha256_of, store
 from .settings import Settings
+
+if TYPE_CHECKING:  # workers import this module: keep their start light
+    from .album import Album
 
 T = TypeVar("T")
 
@@ -76,10 +78,11 @@ _worker: dict = {}
 
 
 def _init_worker(settings_json: str, known: frozenset[str]) -> None:
-    from .wiring import make_engine
+    # the engine alone: wiring would also import SQLAlchemy, Alembic and huey (~0.5 s)
+    from .adapters.engine_dlib import DlibFaceEngine
 
     settings = Settings.model_validate_json(settings_json)
-    _worker.update(settings=settings, engine=make_engine(settings), known=known)
+    _worker.update(settings=settings, engine=DlibFaceEngine.from_settings(settings), known=known)
 
 
 def _work(path: str, name: str) -> tuple[bytes, Analysis | None, str]:

@@ -12,7 +12,7 @@ from .settings import Settings
 
 
 def make_engine(settings: Settings) -> DlibFaceEngine:
-    return DlibFaceEngine(settings.detector, settings.detect_upsample, settings.min_face_confidence)
+    return DlibFaceEngine.from_settings(settings)
 
 
 def open_album(settings: Settings | None = None) -> Album:

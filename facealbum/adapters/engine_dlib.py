@@ -16,6 +16,7 @@ import face_recognition_models as frm
 import numpy as np
 
 from ..ports import DetectedFace
+from ..settings import Settings
 
 
 @cache
@@ -36,6 +37,10 @@ def hog_confidence(score: float) -> float:
 
 
 class DlibFaceEngine:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DlibFaceEngine:
+        return cls(settings.detector, settings.detect_upsample, settings.min_face_confidence)
+
     def __init__(self, detector: str = "hog", upsample: int = 0, min_confidence: float = 0.0):
         self.detector = detector
         self.upsample = upsample
