@@ -83,7 +83,8 @@ class DetectedFace:
 
 
 class FaceEngine(Protocol):
-    tag: str
+    """Settings that change its output are part of Settings.engine_tag, stored per
+    picture, so that reindex knows which pictures an engine change touches."""
 
     def analyze(self, rgb: np.ndarray) -> list[DetectedFace]: ...
 

@@ -45,7 +45,6 @@ class DlibFaceEngine:
         self.detector = detector
         self.upsample = upsample
         self.min_confidence = min_confidence
-        self.tag = f"dlib-{detector}"
         self._lock = threading.Lock()  # dlib models are not documented as thread-safe
 
     def analyze(self, rgb: np.ndarray) -> list[DetectedFace]:
