@@ -280,11 +280,10 @@ class SqlCatalog:
         return found[0] if found else None
 
     def _sets(self, name: str | None) -> list[SetSummary]:
-        counts = (
-            select(pictures.c.set_name, func.count().label("n"))
-            .group_by(pictures.c.set_name)
-            .subquery()
-        )
+        counted = select(pictures.c.set_name, func.count().label("n"))
+        if name is not None:  # count one set's pictures, not the whole album's
+            counted = counted.where(pictures.c.set_name == name)
+        counts = counted.group_by(pictures.c.set_name).subquery()
         q = (
             select(sets, func.coalesce(counts.c.n, 0).label("n"))
             .outerjoin(counts, counts.c.set_name == sets.c.name)
