@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import httpx
 import pytest
@@ -134,8 +135,13 @@ def test_media_refuses_path_tricks(api):
     assert api.get("/media/secrets/x").status_code == 404
 
 
-def test_openapi_documents_the_api(api):
-    assert api.get("/docs").status_code == 200
+def test_openapi_documents_the_api_without_a_cdn(api):
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert api.get(asset).status_code == 200
     paths = api.get("/openapi.json").json()["paths"]
     assert {
         "/api/sets",
@@ -143,3 +149,10 @@ def test_openapi_documents_the_api(api):
         "/api/pictures/{image_id}",
         "/api/faces/{face_id}/matches",
     } <= set(paths)
+
+
+def test_pages_forbid_anything_but_their_own_resources(api):
+    page = api.get("/sets/fixtures")
+    assert page.status_code == 200 and "<script" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -35,7 +36,8 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
         yield
         stop.set()
 
-    app = FastAPI(title="facealbum", version=__version__, lifespan=lifespan)
+    # FastAPIOffline serves the /docs page's Swagger UI from the package, not a CDN
+    app = FastAPIOffline(title="facealbum", version=__version__, lifespan=lifespan)
     app.state.album = album
     app.state.auth = auth
     _error_handlers(app)
