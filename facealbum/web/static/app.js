@@ -508,7 +508,7 @@ function result(m) {
   const b = m.face.box;
   const box = h("span", { class: "face matched", dataset: { faceId: m.face.face_id }, "aria-hidden": "true",
     style: { left: pct(b.left), top: pct(b.top), width: pct(b.width), height: pct(b.height) } });
-  return h("a", { class: "result", href: `/pictures/${p.image_id}`, dataset: { imageId: p.image_id } },
+  return h("a", { class: "result", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
     stage(p, p.thumb_url, [box]),
     h("div", { class: "caption" }, h("span", {}, p.name), h("span", { class: "sim", title: "Similarity" }, `${m.similarity.toFixed(1)}%`)));
 }
