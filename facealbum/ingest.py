@@ -69,8 +69,9 @@ def analyze(
     """Everything about a photo that can be computed from its bytes alone."""
     if len(data) > settings.max_file_bytes:
         raise BadInput(f"file too large: {len(data)} bytes (limit {settings.max_file_bytes})")
-    need = max(settings.detect_size, *settings.preview_size) if renditions else settings.detect_size
-    dec = decode(data, need, settings.max_pixels)
+    # the same decode and the same detector image whether or not renditions are made,
+    # so that a reindex finds exactly the faces the import found
+    dec = decode(data, max(settings.detect_size, *settings.preview_size), settings.max_pixels)
     result = Analysis(
         sha256=sha256_of(data),
         format=dec.format,
@@ -79,13 +80,12 @@ def analyze(
         height=dec.height,
         byte_size=len(data),
     )
-    source = dec.image
+    preview = bounded(dec.image, settings.preview_size)
     if renditions:
-        preview = bounded(dec.image, settings.preview_size)
         result.preview = jpeg_bytes(preview, settings.jpeg_quality)
         result.thumb = jpeg_bytes(bounded(preview, settings.thumb_size), settings.jpeg_quality)
-        if max(preview.size) >= settings.detect_size:
-            source = preview  # already the detector's size (by default): no second resize
+    # the preview is usually the detector's size already: no second resize
+    source = preview if max(preview.size) >= settings.detect_size else dec.image
     rgb, _ = detection_array(source, settings.detect_size, settings.detect_max_upscale)
     h, w = rgb.shape[:2]
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):

@@ -172,3 +172,23 @@ def test_big_jpegs_are_decoded_reduced_but_measured_whole():
         dec = decode(buf.getvalue(), need=1600, max_pixels=10**9)
         assert (dec.width, dec.height) == img.size
         assert max(dec.image.size) == 2016  # 1/2 scale: the smallest still >= 1600
+
+
+def test_reindex_analysis_finds_exactly_the_import_faces():
+    """Import makes renditions, reindex does not: both must see the same faces."""
+    from facealbum.ingest import analyze
+    from facealbum.settings import Settings
+    from facealbum.wiring import make_engine
+
+    settings = Settings()
+    engine = make_engine(settings)
+    big = Image.open(PHOTOS / "groups" / "two_people.jpg").resize((3000, 1761))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    for data in (buf.getvalue(), OBAMA):
+        full = analyze(data, settings, engine)
+        faces_only = analyze(data, settings, engine, renditions=False)
+        assert full.thumb and not faces_only.thumb
+        assert [f.box for f in full.faces] == [f.box for f in faces_only.faces]
+        for a, b in zip(full.faces, faces_only.faces, strict=True):
+            assert (a.embedding == b.embedding).all()
