@@ -93,9 +93,10 @@ def _work(path: str, name: str) -> tuple[bytes, Analysis | None, str]:
     try:
         check_picture_name(name)
         data = Path(path).read_bytes()
-        if sha256_of(data) in _worker["known"]:
+        sha = sha256_of(data)
+        if sha in _worker["known"]:
             return b"", None, ""
-        return data, analyze(data, _worker["settings"], _worker["engine"]), ""
+        return data, analyze(data, _worker["settings"], _worker["engine"], sha256=sha), ""
     except AlbumError as exc:
         return b"", None, str(exc)
     except OSError as exc:

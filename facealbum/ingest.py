@@ -64,16 +64,22 @@ def face_id_for(image_id: str, engine_tag: str, index: int) -> str:
 
 
 def analyze(
-    data: bytes, settings: Settings, engine: FaceEngine, *, renditions: bool = True
+    data: bytes,
+    settings: Settings,
+    engine: FaceEngine,
+    *,
+    renditions: bool = True,
+    sha256: str | None = None,
 ) -> Analysis:
-    """Everything about a photo that can be computed from its bytes alone."""
+    """Everything about a photo that can be computed from its bytes alone; ``sha256``
+    spares hashing the bytes again when the caller has hashed them already."""
     if len(data) > settings.max_file_bytes:
         raise BadInput(f"file too large: {len(data)} bytes (limit {settings.max_file_bytes})")
     # the same decode and the same detector image whether or not renditions are made,
     # so that a reindex finds exactly the faces the import found
     dec = decode(data, max(settings.detect_size, *settings.preview_size), settings.max_pixels)
     result = Analysis(
-        sha256=sha256_of(data),
+        sha256=sha256 or sha256_of(data),
         format=dec.format,
         content_type=dec.content_type,
         width=dec.width,
@@ -141,14 +147,6 @@ def store(
     if existing is not None:
         return Stored("duplicate", existing)
     put_blobs(blobs, data, analysis)
-    return _record(catalog, set_name, name, analysis, engine_tag)
-
-
-def _record(
-    catalog: Catalog, set_name: str, name: str, analysis: Analysis, engine_tag: str
-) -> Stored:
-    """The catalog half of :func:`store`: one transaction, after the blobs exist."""
-    set_name, name = check_set_name(set_name), check_picture_name(name)
     sha = analysis.sha256
     image_id = image_id_for(set_name, sha)
     picture = Picture(
