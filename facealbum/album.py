@@ -7,9 +7,13 @@ catalog, which any process (an import, the job worker, the web server) may write
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -17,16 +21,18 @@ from .domain import (
     BadInput,
     NotFound,
     Picture,
+    SetGone,
     SetSummary,
     Stats,
     Upload,
     check_picture_name,
     check_set_name,
 )
-from .ingest import Stored, analyze, store
+from .ingest import Stored, analyze, content_lock, store
 from .ports import BlobStore, Catalog, FaceEngine, FaceIndex, JobQueue
 from .search import SearchResult, search_face
 from .settings import Settings
+from .workers import AnalysisPool
 
 log = logging.getLogger(__name__)
 
@@ -44,62 +50,140 @@ class Album:
         self._index_lock = threading.Lock()
         self._epoch = -1
         self._high = 0
+        self.analyzer = AnalysisPool(self.settings, self.blobs)
         self.queue.register("ingest_upload", self.process_upload)
 
-    def submit_upload(self, set_name: str, name: str, data: bytes) -> Upload:
-        """Keep the upload in the originals bucket and process it in the background,
-        as the original design's bucket trigger did. Unsafe names are refused at once."""
+    def close(self) -> None:
+        """Stop the worker processes (the web server calls this on shutdown)."""
+        self.analyzer.close()
+
+    # -- uploads: accepted at once, processed in worker processes, never lost ----------
+
+    def submit_upload(
+        self, set_name: str, name: str, data: bytes | BinaryIO, size: int | None = None
+    ) -> Upload:
+        """Keep the upload in the ``incoming`` bucket and process it in the background,
+        as the original design's bucket trigger did. Unsafe names are refused at once.
+        ``data`` may be an open file: it is streamed, never read whole."""
         set_name, name = check_set_name(set_name), check_picture_name(name)
-        if len(data) > self.settings.max_file_bytes:
-            raise BadInput(f"file too large: {len(data)} bytes")
+        if size is None:
+            size = len(data) if isinstance(data, bytes | bytearray) else _stream_size(data)
+        if size > self.settings.max_file_bytes:
+            raise BadInput(f"file too large: {size} bytes (limit {self.settings.max_file_bytes})")
         upload = Upload(str(uuid.uuid4()), set_name, name, "queued")
-        key = f"incoming/{upload.upload_id}"
-        self.blobs.put("originals", key, data, "application/octet-stream")
+        self.blobs.put("incoming", upload.upload_id, data, "application/octet-stream")
         self.catalog.create_set(set_name)
-        self.catalog.add_upload(upload)
-        self.queue.enqueue(
-            "ingest_upload", upload_id=upload.upload_id, set_name=set_name, name=name, key=key
-        )
+        self.catalog.add_upload(upload)  # from here on it is recovered if anything dies
+        self.queue.enqueue("ingest_upload", upload_id=upload.upload_id)
         return upload
 
-    def process_upload(self, upload_id: str, set_name: str, name: str, key: str) -> Upload:
-        """A refused file is dropped with its reason recorded. On any other failure
-        (a bug, a full disk) the upload is kept in the bucket, nothing is lost, and the
-        owner is told instead of waiting forever."""
-        found = self.catalog.get_uploads([upload_id])
-        if not found:  # its set was deleted while it waited
-            self.blobs.delete("originals", key)
-            return Upload(upload_id, set_name, name, "failed", "its set was deleted")
-        set_name = found[0].set_name  # follows a rename while it waited
-        upload = Upload(upload_id, set_name, name, "failed")
-        try:
-            stored = self.ingest(set_name, name, self.blobs.get("originals", key))
-        except BadInput as exc:
-            upload.error = str(exc)
-        except Exception as exc:
-            upload.error = f"could not be processed ({type(exc).__name__}); the file is kept"
-            self.catalog.finish_upload(upload)
-            raise
-        else:
-            upload.status = stored.status
-            upload.image_id = stored.picture.image_id
-            upload.faces = len(stored.picture.faces)
-            upload.name = stored.picture.name
+    def process_upload(self, upload_id: str, **_legacy: object) -> Upload | None:
+        """Run one queued upload, if no other runner holds it and it is not done.
+
+        The claim is a lease renewed while the work runs; if this process dies, the
+        lease runs out and :meth:`recover_uploads` queues the upload again. A refused
+        file is dropped with its reason recorded; on any other failure (a bug, a full
+        disk) the file is kept and the owner is told instead of waiting forever."""
+        upload = self.catalog.claim_upload(upload_id, self.settings.upload_lease_seconds)
+        if upload is None:
+            if not self.catalog.get_uploads([upload_id]):  # its set was deleted
+                self.blobs.delete("incoming", upload_id)
+            return None
+        with self._lease(upload_id):
+            upload, drop = self._run_upload(upload)
         self.catalog.finish_upload(upload)
-        self.blobs.delete("originals", key)
+        if drop:
+            self.blobs.delete("incoming", upload_id)
         return upload
+
+    def _run_upload(self, upload: Upload) -> tuple[Upload, bool]:
+        """(the upload's outcome, whether its file can go)."""
+        key = upload.upload_id
+        try:
+            analysis = self.analyzer.analyze("incoming", key)
+            for _ in range(5):  # its set may be renamed while this runs; follow it
+                try:
+                    with self.blobs.open("incoming", key) as fh:
+                        stored = store(
+                            self.blobs,
+                            self.catalog,
+                            upload.set_name,
+                            upload.name,
+                            fh,
+                            analysis,
+                            self.settings.engine_tag,
+                            create_set=False,
+                        )
+                    break
+                except SetGone:
+                    now = self.catalog.get_uploads([key])
+                    if not now or now[0].set_name == upload.set_name:
+                        return _failed(upload, "its set was deleted"), True
+                    upload.set_name = now[0].set_name
+            else:
+                return _failed(upload, "its set kept changing; try again"), False
+        except BadInput as exc:
+            return _failed(upload, str(exc)), True
+        except KeyError:
+            return _failed(upload, "its file is missing from the incoming bucket"), True
+        except Exception as exc:
+            log.exception("upload %s failed", key)
+            return _failed(upload, f"could not be processed ({exc}); the file is kept"), False
+        upload.status = stored.status
+        upload.image_id = stored.picture.image_id
+        upload.faces = len(stored.picture.faces)
+        upload.name = stored.picture.name
+        upload.error = None
+        return upload, True
+
+    @contextmanager
+    def _lease(self, upload_id: str) -> Iterator[None]:
+        """Renew the claim on an upload every third of its lease while it is worked on."""
+        done = threading.Event()
+        every = self.settings.upload_lease_seconds / 3
+
+        def renew() -> None:
+            while not done.wait(every):
+                try:
+                    self.catalog.renew_upload(upload_id, self.settings.upload_lease_seconds)
+                except Exception:  # a busy database: the next renewal will do
+                    log.warning("could not renew the lease on upload %s", upload_id)
+
+        thread = threading.Thread(target=renew, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def recover_uploads(self) -> int:
+        """Queue again every upload whose runner died or whose job was lost: what makes
+        an accepted upload survive a ``kill -9`` of the server. Run at start and often."""
+        found = self.catalog.requeue_stuck_uploads(self.settings.upload_requeue_after)
+        for upload in found:
+            log.warning(
+                "upload %s (%s) was interrupted; queued again", upload.upload_id, upload.name
+            )
+            self.queue.enqueue("ingest_upload", upload_id=upload.upload_id)
+        return len(found)
 
     def uploads(self, upload_ids: list[str]) -> list[Upload]:
         return self.catalog.get_uploads(upload_ids)
 
     # -- the owner's edits ----------------------------------------------------------
 
-    def create_set(self, name: str) -> None:
-        if not self.catalog.create_set(check_set_name(name)):
+    def create_set(self, name: str) -> str:
+        """Returns the name as stored (normalised)."""
+        name = check_set_name(name)
+        if not self.catalog.create_set(name):
             raise BadInput(f"a set named {name!r} exists already")
+        return name
 
-    def rename_set(self, old: str, new: str) -> None:
-        self.catalog.rename_set(old, check_set_name(new))
+    def rename_set(self, old: str, new: str) -> str:
+        new = check_set_name(new)
+        self.catalog.rename_set(old, new)
+        return new
 
     def delete_set(self, name: str) -> int:
         doomed = self.catalog.delete_set(name)
@@ -123,17 +207,40 @@ class Album:
         self._drop_blobs(picture)
 
     def _drop_blobs(self, picture: Picture) -> None:
-        """Blobs are shared by content across sets: remove them with their last picture."""
-        if not self.catalog.sha_in_use(picture.sha256):
-            self.blobs.delete("originals", picture.original_key)
-            self.blobs.delete("thumbnails", picture.thumb_key)
-            self.blobs.delete("thumbnails", picture.preview_key)
+        """Blobs are shared by content across sets: remove them with their last picture.
+        Under the content's lock, so a picture of the same content being stored right
+        now either counts as a use or finds its blobs deleted before it writes them."""
+        with content_lock(self.catalog, picture.sha256):
+            if not self.catalog.sha_in_use(picture.sha256):
+                self.blobs.delete("originals", picture.original_key)
+                self.blobs.delete("thumbnails", picture.thumb_key)
+                self.blobs.delete("thumbnails", picture.preview_key)
 
     def run_jobs(self, stop: threading.Event, idle: float = 0.3) -> None:
-        """Drain the job queue until stop is set: the background worker of serve."""
+        """Drain the job queue until stop is set, one runner thread per worker process,
+        and queue again any upload interrupted by a crash: the background worker of
+        serve (and of ``facealbum worker``)."""
+        runners = [
+            threading.Thread(target=self._drain, args=(stop, idle), daemon=True)
+            for _ in range(self.analyzer.workers)
+        ]
+        for t in runners:
+            t.start()
+        every = max(1.0, self.settings.upload_lease_seconds / 2)
+        while True:
+            try:
+                self.recover_uploads()
+            except Exception:
+                log.exception("recovering uploads failed")
+            if stop.wait(every):
+                break
+        for t in runners:
+            t.join()
+
+    def _drain(self, stop: threading.Event, idle: float) -> None:
         while not stop.is_set():
             try:
-                ran = self.queue.run_pending()
+                ran = self.queue.run_pending(limit=1)
             except Exception:  # a failing job is logged by huey; keep serving others
                 log.exception("job failed")
                 ran = 1
@@ -141,30 +248,33 @@ class Album:
                 stop.wait(idle)
 
     def ingest(self, set_name: str, name: str, data: bytes) -> Stored:
-        """Add one photo (the web upload path; bulk imports use the importer's pool)."""
+        """Add one photo in this process (uploads use worker processes, bulk imports
+        the importer's pool)."""
         analysis = analyze(data, self.settings, self.engine)
         return store(
             self.blobs, self.catalog, set_name, name, data, analysis, self.settings.engine_tag
         )
 
     def sync_index(self, chunk: int = 50_000) -> None:
-        """Load faces added since the last call; reload all if any were removed.
-        Rows come in chunks so a million faces never sit in memory twice."""
+        """Load faces added since the last call; reload all if any were removed. A
+        reload fills a fresh index aside and swaps it in whole, so searches running
+        meanwhile keep using the old one. Rows come in chunks so a million faces never
+        sit in memory twice."""
         with self._index_lock:
             epoch, high, rows = self.catalog.face_changes(self._high, chunk)
+            index = self.index
             if epoch != self._epoch:
-                self.index.clear()
-                self._epoch, self._high = epoch, 0
+                index = self.index.fresh()
                 epoch, high, rows = self.catalog.face_changes(0, chunk)
             while rows:
                 vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
-                self.index.add(
+                index.add(
                     [r[0] for r in rows], [r[1] for r in rows], vectors.reshape(len(rows), -1)
                 )
-                self._high = high
                 if len(rows) < chunk:
                     break
                 _, high, rows = self.catalog.face_changes(high, chunk)
+            self.index, self._epoch, self._high = index, epoch, high
 
     def search(
         self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
@@ -201,3 +311,15 @@ class Album:
         s.original_bytes = self.blobs.size("originals")
         s.derived_bytes = self.blobs.size("thumbnails")
         return s
+
+
+def _failed(upload: Upload, reason: str) -> Upload:
+    upload.status, upload.error = "failed", reason
+    return upload
+
+
+def _stream_size(fh: BinaryIO) -> int:
+    here = fh.tell()
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(here)
+    return size

@@ -6,7 +6,7 @@ true at any display size and existing Rekognition clients understand them.
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,10 @@ class NotFound(AlbumError):
 
 class BadInput(AlbumError):
     pass
+
+
+class SetGone(NotFound):
+    """The set a queued upload was meant for no longer exists under that name."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class SetSummary:
     picture_count: int
     featured: Picture | None
     created_at: float
+    share_location: bool = False  # visitors get originals with GPS and serial numbers
 
 
 @dataclass
@@ -99,6 +104,20 @@ class Upload:
     error: str | None = None
     image_id: str | None = None
     faces: int | None = None
+    attempts: int = 0  # runs started; more than one means a runner died mid-way
+
+
+@dataclass
+class OwnerSession:
+    """One signed-in browser or script of the owner; deleting its row signs it out."""
+
+    session_id: str
+    secret_tag: str
+    created_at: float
+    last_seen: float
+    expires_at: float
+    client: str
+    user_agent: str
 
 
 @dataclass
@@ -110,26 +129,42 @@ class Stats:
     derived_bytes: int
 
 
-_SET_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,100}$")
+# invisible characters that reorder or hide text: U+202E makes "\u202egpj.exe" read "exe.jpg"
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_name(name: str, what: str, limit: int) -> str:
+    """The one normal form of every name the owner or a file gives: Unicode NFC, trimmed.
+    Names are shown to visitors and used as keys, so characters that hide or reorder text
+    (controls, bidirectional overrides) are refused rather than silently dropped."""
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise BadInput(f"invalid {what} {name!r}: empty or only spaces")
+    for c in name:
+        if c in _BIDI or unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029":
+            raise BadInput(
+                f"invalid {what} {name!r}: control or text-direction character "
+                f"U+{ord(c):04X} is not allowed"
+            )
+    if len(name) > limit:
+        raise BadInput(f"invalid {what} {name!r}: longer than {limit} characters")
+    return name
 
 
 def check_set_name(name: str) -> str:
     """Set names become URL path segments and DynamoDB partition keys: keep them plain."""
-    name = name.strip()
-    if not _SET_NAME.match(name) or name in {".", ".."}:
-        raise BadInput(
-            f"invalid set name {name!r}: 1-100 characters, no '/', '\\' or control characters"
-        )
+    name = clean_name(name, "set name", 100)
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise BadInput(f"invalid set name {name!r}: no '/', '\\', '.' or '..'")
     return name
 
 
 def check_picture_name(name: str) -> str:
     """Refuse names that could escape a folder when the picture is exported or served."""
-    if not name or len(name) > 255 or "\\" in name or "\x00" in name:
-        raise BadInput(f"unsafe file name {name!r}")
+    name = clean_name(name, "file name", 255)
+    if "\\" in name:
+        raise BadInput(f"unsafe file name {name!r}: no backslashes")
     parts = name.split("/")
-    if name.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+    if name.startswith("/") or any(p.strip() in {"", ".", ".."} for p in parts):
         raise BadInput(f"unsafe file name {name!r}: no absolute paths or '..' components")
-    if any(ord(c) < 32 for c in name):
-        raise BadInput(f"unsafe file name {name!r}: control characters")
     return name

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -42,41 +42,54 @@ class Decoded:
     image: Image.Image  # oriented RGB, at least ``need`` px on the long side where possible
 
 
-def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
-    """Decode, orient and convert to RGB, reducing JPEGs to about ``need`` px."""
-    if not data:
-        raise BadInput("empty file")
+# one pixel limit, the configured one: Pillow's own (89 MP, with its own message) is off,
+# and every decode checks Settings.max_pixels from the header before any pixel is read
+Image.MAX_IMAGE_PIXELS = None
+# modes Pillow resizes with a real filter; others (palette, 1-bit, 16-bit) go to RGB first
+_RESIZABLE = {"RGB", "RGBA", "L", "LA", "RGBX"}
+
+
+def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
+    """Decode, orient and convert to RGB, reduced to about ``need`` px on the long side.
+
+    Memory is the point: a large photo is shrunk in place the moment its pixels are
+    loaded, so the full-size buffer is the only big allocation and is freed before any
+    copy is made (an 88 MP PNG peaks at its decoded size once, not four times)."""
+    if isinstance(data, bytes | bytearray):
+        if not data:
+            raise BadInput("empty file")
+        data = io.BytesIO(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
-            fmt = img.format or ""
-            if fmt not in FORMATS:
-                raise BadInput(f"unsupported image format {fmt or 'unknown'}")
-            w, h = img.size
-            if w * h > max_pixels:
-                raise BadInput(
-                    f"image too large: {w}x{h} = {w * h / 1e6:.0f} MP "
-                    f"(limit {max_pixels / 1e6:.0f} MP; possible decompression bomb)"
-                )
-            orientation = img.getexif().get(0x0112, 1)
-            if fmt == "JPEG":
-                # JPEG decodes at 1/2..1/8 scale for free; the box must keep the photo's
-                # aspect, since draft only reduces while *both* sides stay above it
-                k = need / max(w, h)
-                img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
-            img.load()
-            img = ImageOps.exif_transpose(img)
+        img: Image.Image = Image.open(data)
+        fmt = img.format or ""
+        if fmt not in FORMATS:
+            raise BadInput(f"unsupported image format {fmt or 'unknown'}")
+        w, h = img.size
+        if w * h > max_pixels:
+            raise BadInput(
+                f"image too large: {w}x{h} = {w * h / 1e6:.0f} MP "
+                f"(limit {max_pixels / 1e6:.0f} MP; possible decompression bomb)"
+            )
+        orientation = img.getexif().get(0x0112, 1)
+        if fmt == "JPEG":
+            # JPEG decodes at 1/2..1/8 scale for free; the box must keep the photo's
+            # aspect, since draft only reduces while *both* sides stay above it
+            k = need / max(w, h)
+            img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
+        img.load()
+        if img.mode not in _RESIZABLE:
             img = _to_rgb(img)
+        if max(img.size) > need:
+            img.thumbnail((need, need), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        img = ImageOps.exif_transpose(img, in_place=False) if orientation != 1 else img
+        img = _to_rgb(img)
     except BadInput:
         raise
     except UnidentifiedImageError:
         raise BadInput(
             "not a readable image: not a JPEG, PNG, WebP or HEIC file, or damaged beyond reading"
         ) from None
-    except Image.DecompressionBombError as exc:
-        raise BadInput(f"image too large (possible decompression bomb): {exc}") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadInput(f"corrupt or truncated image: {exc}") from None
     if orientation in _SWAPS_AXES:
         w, h = h, w
@@ -87,6 +100,8 @@ def decode(data: bytes, need: int, max_pixels: int) -> Decoded:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Flatten transparency onto white, as a photo viewer shows it."""
+    if img.mode == "RGB":
+        return img
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGB", img.size, (255, 255, 255))

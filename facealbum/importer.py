@@ -10,6 +10,7 @@ cheap: it finishes only what is missing.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -21,13 +22,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .domain import AlbumError, Picture, check_picture_name, check_set_name
 from .imaging import SUFFIXES
-from .ingest import Analysis, analyze, faces_for, sha256_of, store
+from .ingest import Analysis, analyze, faces_for, hash_stream, store
 from .settings import Settings
+from .workers import return_memory_promptly, trim_memory
 
 if TYPE_CHECKING:  # workers import this module: keep their start light
     from .album import Album
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,35 +81,45 @@ _worker: dict = {}
 
 
 def _init_worker(settings_json: str, known: frozenset[str]) -> None:
-    # the engine alone: wiring would also import SQLAlchemy, Alembic and huey (~0.5 s)
-    from .adapters.engine_dlib import DlibFaceEngine
+    # the engine and the blobs alone: no SQLAlchemy, Alembic or huey (~0.5 s)
+    from .wiring import make_blobs, make_engine
 
+    return_memory_promptly()
     settings = Settings.model_validate_json(settings_json)
-    _worker.update(settings=settings, engine=DlibFaceEngine.from_settings(settings), known=known)
+    _worker.update(
+        settings=settings, engine=make_engine(settings), blobs=make_blobs(settings), known=known
+    )
 
 
-def _work(path: str, name: str) -> tuple[bytes, Analysis | None, str]:
-    """(photo bytes, analysis, error); no analysis and no error: the set has this photo.
+def _work(path: str, name: str) -> tuple[Analysis | None, str]:
+    """(analysis, error); no analysis and no error: the set has this photo.
 
-    The parent writes the blobs: it is mostly idle, so their fsyncs cost nothing there,
-    while in a worker they would stall a core (measured: 0.86 vs 0.92 of the limit)."""
+    The parent writes the blobs, streaming the original from its file: it is mostly
+    idle, so their fsyncs cost nothing there, while in a worker they would stall a core
+    (measured: 0.86 vs 0.92 of the limit)."""
     try:
         check_picture_name(name)
-        data = Path(path).read_bytes()
-        sha = sha256_of(data)
-        if sha in _worker["known"]:
-            return b"", None, ""
-        return data, analyze(data, _worker["settings"], _worker["engine"], sha256=sha), ""
+        with open(path, "rb") as fh:
+            sha, _ = hash_stream(fh)
+            if sha in _worker["known"]:
+                return None, ""
+            return analyze(fh, _worker["settings"], _worker["engine"], sha256=sha), ""
     except AlbumError as exc:
-        return b"", None, str(exc)
+        return None, str(exc)
     except OSError as exc:
-        return b"", None, f"cannot read: {exc.strerror or exc}"
+        return None, f"cannot read: {exc.strerror or exc}"
     except Exception as exc:  # a bug or a library surprise must not stop the import
-        return b"", None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        trim_memory()
 
 
-def _reanalyze(data: bytes) -> Analysis:
-    return analyze(data, _worker["settings"], _worker["engine"], renditions=False)
+def _reanalyze(key: str) -> Analysis:
+    try:
+        with _worker["blobs"].open("originals", key) as fh:
+            return analyze(fh, _worker["settings"], _worker["engine"], renditions=False)
+    finally:
+        trim_memory()
 
 
 # -- main side --------------------------------------------------------------------
@@ -135,7 +148,7 @@ def import_folder(
         names = {p: p.relative_to(folder).as_posix() for p in photos}
         jobs = ((p, _work, (str(p), names[p])) for p in photos)
         for path, future in _windowed(pool, _window(album, workers), jobs):
-            outcome = _finish(album, set_name, names[path], future)
+            outcome = _finish(album, set_name, path, names[path], future)
             report.outcomes.append(outcome)
             on_progress(outcome)
     imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
@@ -193,9 +206,9 @@ def _windowed(
             future.cancel()
 
 
-def _finish(album: Album, set_name: str, name: str, future: Future) -> Outcome:
+def _finish(album: Album, set_name: str, path: Path, name: str, future: Future) -> Outcome:
     try:
-        data, analysis, error = future.result()
+        analysis, error = future.result()
     except Exception as exc:  # a worker died (out of memory, a native crash)
         return Outcome(name, "failed", f"worker crashed: {exc}")
     if error:
@@ -203,11 +216,15 @@ def _finish(album: Album, set_name: str, name: str, future: Future) -> Outcome:
     if analysis is None:
         return Outcome(name, "skipped", "already in the set")
     try:
-        stored = store(
-            album.blobs, album.catalog, set_name, name, data, analysis, album.settings.engine_tag
-        )
+        with path.open("rb") as fh:
+            stored = store(
+                album.blobs, album.catalog, set_name, name, fh, analysis, album.settings.engine_tag
+            )
     except AlbumError as exc:
         return Outcome(name, "failed", str(exc))
+    except Exception as exc:  # one file must never end an import: report it, go on
+        log.exception("storing %s failed", name)
+        return Outcome(name, "failed", f"could not be stored: {type(exc).__name__}: {exc}")
     if stored.status == "duplicate":
         return Outcome(name, "skipped", f"same photo as {stored.picture.name}")
     return Outcome(name, "imported", faces=len(analysis.faces), image_id=stored.picture.image_id)
@@ -245,24 +262,33 @@ def reindex(
     def jobs() -> Iterator[tuple[Picture, Callable[..., object], tuple]]:
         for image_id in ids:
             picture = album.catalog.get_picture(image_id)
-            if picture is not None:  # deleted meanwhile
-                yield picture, _reanalyze, (album.blobs.get("originals", picture.original_key),)
+            if picture is None:  # deleted meanwhile: nothing to do
+                on_progress(Outcome(image_id, "skipped", "deleted meanwhile"))
+                continue
+            yield picture, _reanalyze, (picture.original_key,)
+
+    def fail(picture: Picture, reason: str) -> None:
+        outcome = Outcome(picture.name, "failed", reason, image_id=picture.image_id)
+        report.failed.append(outcome)
+        on_progress(outcome)
 
     with _pool(album, workers, len(ids), frozenset()) as pool:
         for picture, future in _windowed(pool, _window(album, workers), jobs()):
             try:
-                analysis = future.result()
-            except Exception as exc:
-                outcome = Outcome(picture.name, "failed", str(exc), image_id=picture.image_id)
-                report.failed.append(outcome)
-            else:
-                faces = faces_for(picture.image_id, analysis, tag)
-                album.catalog.replace_faces(picture.image_id, faces, tag)
-                report.done += 1
-                report.faces += len(faces)
-                outcome = Outcome(
-                    picture.name, "imported", faces=len(faces), image_id=picture.image_id
-                )
-            on_progress(outcome)
+                faces = faces_for(picture.image_id, future.result(), tag)
+                if not album.catalog.replace_faces(picture.image_id, faces, tag):
+                    on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
+                    continue
+            except KeyError:
+                fail(picture, "its original is missing from the blob store (see facealbum check)")
+                continue
+            except Exception as exc:  # report this picture, go on with the rest
+                fail(picture, f"{type(exc).__name__}: {exc}")
+                continue
+            report.done += 1
+            report.faces += len(faces)
+            on_progress(
+                Outcome(picture.name, "imported", faces=len(faces), image_id=picture.image_id)
+            )
     report.seconds = time.perf_counter() - started
     return report

@@ -10,8 +10,11 @@ crash rewrites the same things instead of adding new ones.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from .domain import (
     Box,
     Face,
     Picture,
+    SetGone,
     check_picture_name,
     check_set_name,
     rendition_key,
@@ -55,8 +59,23 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def image_id_for(set_name: str, sha256: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{set_name}\n{sha256}"))
+def hash_stream(fh: BinaryIO) -> tuple[str, int]:
+    """(sha256, size) of a file read in chunks, left rewound: a 200 MB original is never
+    held in memory whole."""
+    digest, size = hashlib.sha256(), 0
+    fh.seek(0)
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    fh.seek(0)
+    return digest.hexdigest(), size
+
+
+def new_image_id() -> str:
+    """Random, not derived from (set, content): a renamed set keeps its pictures' ids,
+    and the same photo may later arrive in a new set of the old name. Re-running an
+    import stays idempotent through the (set, sha256) uniqueness, not through the id."""
+    return str(uuid.uuid4())
 
 
 def face_id_for(image_id: str, engine_tag: str, index: int) -> str:
@@ -64,27 +83,39 @@ def face_id_for(image_id: str, engine_tag: str, index: int) -> str:
 
 
 def analyze(
-    data: bytes,
+    data: bytes | BinaryIO,
     settings: Settings,
     engine: FaceEngine,
     *,
     renditions: bool = True,
     sha256: str | None = None,
 ) -> Analysis:
-    """Everything about a photo that can be computed from its bytes alone; ``sha256``
-    spares hashing the bytes again when the caller has hashed them already."""
-    if len(data) > settings.max_file_bytes:
-        raise BadInput(f"file too large: {len(data)} bytes (limit {settings.max_file_bytes})")
+    """Everything about a photo that can be computed from its bytes alone; ``data`` may
+    be an open file, so a large original is read by the decoder, not loaded whole;
+    ``sha256`` spares hashing the bytes again when the caller has hashed them already."""
+    if isinstance(data, bytes | bytearray):
+        size = len(data)
+        digest = sha256 or sha256_of(data)
+    elif sha256:
+        size = data.seek(0, 2)
+        data.seek(0)
+        digest = sha256
+    else:
+        digest, size = hash_stream(data)
+    if size > settings.max_file_bytes:
+        raise BadInput(f"file too large: {size} bytes (limit {settings.max_file_bytes})")
+    if size == 0:
+        raise BadInput("empty file")
     # the same decode and the same detector image whether or not renditions are made,
     # so that a reindex finds exactly the faces the import found
     dec = decode(data, max(settings.detect_size, *settings.preview_size), settings.max_pixels)
     result = Analysis(
-        sha256=sha256 or sha256_of(data),
+        sha256=digest,
         format=dec.format,
         content_type=dec.content_type,
         width=dec.width,
         height=dec.height,
-        byte_size=len(data),
+        byte_size=size,
     )
     preview = bounded(dec.image, settings.preview_size)
     if renditions:
@@ -123,11 +154,34 @@ def original_key(analysis: Analysis) -> str:
     return f"{sha[:2]}/{sha}.{EXTENSIONS[analysis.format]}"
 
 
-def put_blobs(blobs: BlobStore, data: bytes, analysis: Analysis) -> None:
+@contextmanager
+def content_lock(catalog: Catalog, sha256: str, hold: float = 60.0, wait: float = 90.0):
+    """Hold the catalog's lock on one content: storing a picture (blobs, then its row)
+    and dropping a content's blobs after its last picture went must not interleave, or
+    a new row could end up pointing at deleted files. A dead holder's lock expires."""
+    holder = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while not catalog.lock_content(sha256, holder, hold):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"content {sha256[:12]} stayed locked for {wait:.0f} s")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        catalog.unlock_content(sha256, holder)
+
+
+def put_blobs(blobs: BlobStore, data: bytes | BinaryIO, analysis: Analysis) -> None:
     """The original and its renditions, under keys derived from the content: writing
     them twice (a re-run after a crash) writes the same files."""
     sha = analysis.sha256
-    blobs.put("originals", original_key(analysis), data, analysis.content_type)
+    key = original_key(analysis)
+    try:  # the same photo in another set: its original is there already
+        present = blobs.length("originals", key) == analysis.byte_size
+    except KeyError:
+        present = False
+    if not present:
+        blobs.put("originals", key, data, analysis.content_type)
     blobs.put("thumbnails", rendition_key("thumb", sha), analysis.thumb, "image/jpeg")
     blobs.put("thumbnails", rendition_key("preview", sha), analysis.preview, "image/jpeg")
 
@@ -137,20 +191,21 @@ def store(
     catalog: Catalog,
     set_name: str,
     name: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     analysis: Analysis,
     engine_tag: str,
+    *,
+    create_set: bool = True,
 ) -> Stored:
-    """Blobs first, catalog last: a picture row always has its blobs."""
+    """Blobs first, catalog last: a picture row always has its blobs. Without
+    ``create_set`` a missing set raises :class:`SetGone` instead of coming back."""
     set_name, name = check_set_name(set_name), check_picture_name(name)
     existing = catalog.find_by_hash(set_name, analysis.sha256)
     if existing is not None:
         return Stored("duplicate", existing)
-    put_blobs(blobs, data, analysis)
     sha = analysis.sha256
-    image_id = image_id_for(set_name, sha)
     picture = Picture(
-        image_id=image_id,
+        image_id=new_image_id(),
         set_name=set_name,
         name=name,
         sha256=sha,
@@ -161,14 +216,18 @@ def store(
         byte_size=analysis.byte_size,
         engine_tag=engine_tag,
     )
-    picture.faces = faces_for(image_id, analysis, engine_tag)
-    for attempt in range(1, 100):
-        status = catalog.add_picture(picture)
-        if status != "name_taken":
-            break
-        picture.name = _numbered(name, attempt + 1)
-    else:  # pragma: no cover - a hundred pictures of one name in one set
-        raise BadInput(f"too many pictures named {name!r} in set {set_name!r}")
+    picture.faces = faces_for(picture.image_id, analysis, engine_tag)
+    with content_lock(catalog, sha):
+        put_blobs(blobs, data, analysis)
+        for attempt in range(1, 100):
+            status = catalog.add_picture(picture, create_set=create_set)
+            if status == "no_set":
+                raise SetGone(f"set {set_name!r} no longer exists")
+            if status != "name_taken":
+                break
+            picture.name = _numbered(name, attempt + 1)
+        else:  # pragma: no cover - a hundred pictures of one name in one set
+            raise BadInput(f"too many pictures named {name!r} in set {set_name!r}")
     if status == "duplicate":
         found = catalog.find_by_hash(set_name, sha)
         assert found is not None

@@ -55,7 +55,25 @@ class Settings(BaseSettings):
         le=100,
         description="Default similarity (0-100) for a face match; measured by bench/threshold.py",
     )
-    workers: int = Field(0, ge=0, description="Import processes; 0 = one per core")
+    workers: int = Field(0, ge=0, description="Import and upload processes; 0 = one per core")
+    big_image_pixels: int = Field(
+        24_000_000,
+        ge=1,
+        description="Uploads that decode to more pixels are analysed in a process of "
+        "their own, which exits afterwards, so no long-lived process keeps their memory",
+    )
+    jobs_per_worker: int = Field(
+        50, ge=1, description="Uploads a worker process analyses before it is replaced"
+    )
+    upload_lease_seconds: float = Field(
+        60,
+        gt=0,
+        description="A runner renews its claim on an upload this often x3; an upload "
+        "whose claim ran out (its runner died) is processed again",
+    )
+    upload_requeue_after: float = Field(
+        300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
+    )
 
     owner_secret: str | None = Field(
         None,

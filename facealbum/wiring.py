@@ -1,26 +1,41 @@
-"""Composition root: picks the adapter for each port from the settings."""
+"""Composition root: picks the adapter for each port from the settings. Imports are
+local so a worker process that needs one adapter does not load them all."""
 
 from __future__ import annotations
 
-from .adapters.blob_local import LocalBlobStore
-from .adapters.catalog_sql import SqlCatalog
-from .adapters.engine_dlib import DlibFaceEngine
-from .adapters.index_numpy import NumpyFaceIndex
-from .adapters.queue_huey import HueyJobQueue
-from .album import Album
+from typing import TYPE_CHECKING
+
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .adapters.blob_local import LocalBlobStore
+    from .adapters.engine_dlib import DlibFaceEngine
+    from .album import Album
 
 
 def make_engine(settings: Settings) -> DlibFaceEngine:
+    from .adapters.engine_dlib import DlibFaceEngine
+
     return DlibFaceEngine.from_settings(settings)
 
 
+def make_blobs(settings: Settings) -> LocalBlobStore:
+    from .adapters.blob_local import LocalBlobStore
+
+    return LocalBlobStore(settings.blob_root)
+
+
 def open_album(settings: Settings | None = None) -> Album:
+    from .adapters.catalog_sql import SqlCatalog
+    from .adapters.index_numpy import NumpyFaceIndex
+    from .adapters.queue_huey import HueyJobQueue
+    from .album import Album
+
     settings = settings or Settings.load()
     settings.home.mkdir(parents=True, exist_ok=True)
     return Album(
         settings=settings,
-        blobs=LocalBlobStore(settings.blob_root),
+        blobs=make_blobs(settings),
         catalog=SqlCatalog(settings.catalog_url),
         engine=make_engine(settings),
         index=NumpyFaceIndex(),

@@ -161,17 +161,22 @@ def test_cnn_detector_is_selectable_and_agrees_with_hog(tmp_path):
 
 
 def test_big_jpegs_are_decoded_reduced_but_measured_whole():
-    """A 12 MP landscape photo is decoded at half size for the preview and detection, and
-    still reports its full size; a portrait one too."""
+    """A 12 MP landscape photo is decoded at half size (draft), then shrunk to what the
+    preview and detection need, and still reports its full size; a portrait one too."""
     from facealbum.imaging import decode
 
     photo = Image.open(io.BytesIO(OBAMA)).resize((4032, 3024))
     for img in (photo, photo.transpose(Image.Transpose.ROTATE_90)):
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=85)
-        dec = decode(buf.getvalue(), need=1600, max_pixels=10**9)
+        data = buf.getvalue()
+        drafted = Image.open(io.BytesIO(data))
+        drafted.draft("RGB", (1600, 1200) if img.width > img.height else (1200, 1600))
+        assert max(drafted.size) == 2016  # 1/2 scale: the smallest still >= 1600
+        dec = decode(data, need=1600, max_pixels=10**9)
         assert (dec.width, dec.height) == img.size
-        assert max(dec.image.size) == 2016  # 1/2 scale: the smallest still >= 1600
+        assert max(dec.image.size) == 1600
+        assert dec.image.size[0] / dec.image.size[1] == pytest.approx(img.width / img.height, 0.01)
 
 
 def test_reindex_analysis_finds_exactly_the_import_faces():

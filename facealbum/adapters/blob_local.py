@@ -7,15 +7,17 @@ place, so a crash leaves either the whole blob or nothing where readers look.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..domain import BadInput
 from ..ports import Bucket
 
-BUCKETS: tuple[Bucket, ...] = ("originals", "thumbnails")
+BUCKETS: tuple[Bucket, ...] = ("originals", "thumbnails", "incoming")
 
 
 class LocalBlobStore:
@@ -39,19 +41,34 @@ class LocalBlobStore:
             raise BadInput(f"invalid blob key {key!r}")
         return p
 
-    def put(self, bucket: Bucket, key: str, data: bytes, content_type: str = "") -> None:
+    def put(self, bucket: Bucket, key: str, data: bytes | BinaryIO, content_type: str = "") -> None:
         target = self.path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._tmp)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, bytes | bytearray):
+                    fh.write(data)
+                else:
+                    shutil.copyfileobj(data, fh, 1 << 20)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def open(self, bucket: Bucket, key: str) -> BinaryIO:
+        try:
+            return self.path(bucket, key).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise KeyError(f"{bucket}/{key}") from None
+
+    def length(self, bucket: Bucket, key: str) -> int:
+        p = self.path(bucket, key)
+        if not p.is_file():
+            raise KeyError(f"{bucket}/{key}")
+        return p.stat().st_size
 
     def get(self, bucket: Bucket, key: str) -> bytes:
         try:

@@ -8,6 +8,7 @@ as the ``pics_by_image_id`` lookup.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -28,6 +29,7 @@ sets = Table(
     Column("name", String(100), primary_key=True),
     Column("featured_image_id", String(36), nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("share_location", Boolean, nullable=False, default=False),
 )
 
 pictures = Table(
@@ -91,4 +93,38 @@ uploads = Table(
     Column("image_id", String(36), nullable=True),
     Column("faces", Integer, nullable=True),
     Column("created_at", Float, nullable=False),
+    # a runner holds a lease while it processes; one that expired means it died
+    Column("lease_until", Float, nullable=True),
+    Column("enqueued_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+
+# the owner's sessions: a signed cookie names one, and only a row here makes it valid
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("secret_tag", String(64), nullable=False),  # which secret signed it in
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("client", String(100), nullable=False),
+    Column("user_agent", String(300), nullable=False),
+)
+
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client", String(100), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+)
+
+# held while a content's blobs are written and its row inserted, or checked and deleted
+content_locks = Table(
+    "content_locks",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

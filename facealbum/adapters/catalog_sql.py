@@ -13,11 +13,30 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import BadInput, Box, Face, NotFound, Picture, SetSummary, Stats, Upload
-from .catalog_schema import faces, meta, pictures, sets, uploads
+from ..domain import (
+    BadInput,
+    Box,
+    Face,
+    NotFound,
+    OwnerSession,
+    Picture,
+    SetSummary,
+    Stats,
+    Upload,
+)
+from .catalog_schema import (
+    content_locks,
+    faces,
+    meta,
+    pictures,
+    sessions,
+    sets,
+    signin_failures,
+    uploads,
+)
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 EPOCH = "face_epoch"
@@ -59,8 +78,10 @@ class SqlCatalog:
 
     # -- writes -------------------------------------------------------------------
 
-    def add_picture(self, picture: Picture) -> str:
-        """'added', 'duplicate' (same content in the set) or 'name_taken'."""
+    def add_picture(self, picture: Picture, create_set: bool = True) -> str:
+        """'added', 'duplicate' (same content in the set), 'name_taken', or 'no_set' when
+        the set does not exist and may not be created (an upload whose set was renamed
+        or deleted while it was processed must not bring the old set back)."""
         now = time.time()
         try:
             with self.engine.begin() as conn:
@@ -68,6 +89,8 @@ class SqlCatalog:
                     conn.execute(select(sets.c.name).where(sets.c.name == picture.set_name)).first()
                     is None
                 ):
+                    if not create_set:
+                        return "no_set"
                     conn.execute(insert(sets).values(name=picture.set_name, created_at=now))
                 conn.execute(insert(pictures).values(**_picture_row(picture), created_at=now))
                 if picture.faces:
@@ -83,6 +106,8 @@ class SqlCatalog:
                 return "duplicate"
             if self._name_taken(picture.set_name, picture.name):
                 return "name_taken"
+            if not create_set and self.get_set(picture.set_name) is None:
+                return "no_set"  # deleted between the check and the insert
             raise
         return "added"
 
@@ -92,18 +117,23 @@ class SqlCatalog:
                 update(sets).where(sets.c.name == set_name).values(featured_image_id=image_id)
             )
 
-    def replace_faces(self, image_id: str, new_faces: list[Face], engine_tag: str) -> None:
+    def replace_faces(self, image_id: str, new_faces: list[Face], engine_tag: str) -> bool:
+        """False if the picture is gone: the update first takes the row's write lock, so
+        a concurrent delete either happened already or waits for this transaction."""
         with self.engine.begin() as conn:
-            removed = conn.execute(faces.delete().where(faces.c.image_id == image_id)).rowcount
-            if new_faces:
-                conn.execute(insert(faces), [_face_row(f) for f in new_faces])
-            conn.execute(
+            found = conn.execute(
                 update(pictures)
                 .where(pictures.c.image_id == image_id)
                 .values(engine_tag=engine_tag)
-            )
+            ).rowcount
+            if not found:
+                return False
+            removed = conn.execute(faces.delete().where(faces.c.image_id == image_id)).rowcount
+            if new_faces:
+                conn.execute(insert(faces), [_face_row(f) for f in new_faces])
             if removed:
                 self._bump_epoch(conn)
+        return True
 
     def mark_stale(self, set_name: str | None) -> None:
         q = update(pictures).values(engine_tag="")
@@ -130,15 +160,24 @@ class SqlCatalog:
             conn.execute(update(uploads).where(uploads.c.set_name == old).values(set_name=new))
 
     def delete_set(self, name: str) -> list[Picture]:
-        doomed = self._load(select(pictures).where(pictures.c.set_name == name))
+        """The deleted pictures come from the DELETE itself (RETURNING), so a picture
+        added while the set is deleted is either kept out or listed, never lost track of."""
         with self.engine.begin() as conn:
-            conn.execute(delete(pictures).where(pictures.c.set_name == name))
+            in_set = select(pictures.c.image_id).where(pictures.c.set_name == name)
+            removed = conn.execute(delete(faces).where(faces.c.image_id.in_(in_set))).rowcount
+            rows = (
+                conn.execute(
+                    delete(pictures).where(pictures.c.set_name == name).returning(*pictures.c)
+                )
+                .mappings()
+                .all()
+            )
             if not conn.execute(delete(sets).where(sets.c.name == name)).rowcount:
                 raise NotFound(f"no set {name!r}")
             conn.execute(delete(uploads).where(uploads.c.set_name == name))
-            if any(p.faces for p in doomed):
+            if removed:
                 self._bump_epoch(conn)
-        return doomed
+        return [_picture(r) for r in rows]
 
     def rename_picture(self, image_id: str, name: str) -> None:
         try:
@@ -150,11 +189,18 @@ class SqlCatalog:
             raise BadInput(f"another picture in the set is named {name!r}") from None
 
     def delete_picture(self, image_id: str) -> Picture | None:
-        picture = self.get_picture(image_id)
-        if picture is None:
-            return None
         with self.engine.begin() as conn:
-            conn.execute(delete(pictures).where(pictures.c.image_id == image_id))
+            removed = conn.execute(delete(faces).where(faces.c.image_id == image_id)).rowcount
+            row = (
+                conn.execute(
+                    delete(pictures).where(pictures.c.image_id == image_id).returning(*pictures.c)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            picture = _picture(row)
             successor = conn.execute(
                 select(pictures.c.image_id)
                 .where(pictures.c.set_name == picture.set_name)
@@ -166,7 +212,7 @@ class SqlCatalog:
                 .where(sets.c.name == picture.set_name, sets.c.featured_image_id == image_id)
                 .values(featured_image_id=successor)
             )
-            if picture.faces:
+            if removed:
                 self._bump_epoch(conn)
         return picture
 
@@ -176,22 +222,182 @@ class SqlCatalog:
             return conn.execute(q).first() is not None
 
     def add_upload(self, upload: Upload) -> None:
+        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(insert(uploads).values(**_upload_row(upload), created_at=time.time()))
+            conn.execute(
+                insert(uploads).values(
+                    **_upload_row(upload), created_at=now, enqueued_at=now, attempts=0
+                )
+            )
+
+    def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None:
+        """Take a queued upload for processing, unless another runner holds a live lease
+        on it or it is done. The one conditional UPDATE makes two runners never both win."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                update(uploads)
+                .where(
+                    uploads.c.upload_id == upload_id,
+                    uploads.c.status == "queued",
+                    or_(uploads.c.lease_until.is_(None), uploads.c.lease_until < now),
+                )
+                .values(lease_until=now + lease_seconds, attempts=uploads.c.attempts + 1)
+            ).rowcount
+        return self.get_uploads([upload_id])[0] if won else None
+
+    def renew_upload(self, upload_id: str, lease_seconds: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(uploads)
+                .where(uploads.c.upload_id == upload_id, uploads.c.status == "queued")
+                .values(lease_until=time.time() + lease_seconds)
+            )
 
     def finish_upload(self, upload: Upload) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(uploads)
                 .where(uploads.c.upload_id == upload.upload_id)
-                .values(**_upload_row(upload))
+                .values(**_upload_row(upload), lease_until=None)
             )
+
+    def requeue_stuck_uploads(self, unclaimed_after: float) -> list[Upload]:
+        """Queued uploads whose runner died (lease expired), or that no runner has
+        claimed for ``unclaimed_after`` seconds (their job was lost). Each is marked
+        re-enqueued by a conditional update, so of several processes one re-enqueues it."""
+        now = time.time()
+        stuck = and_(
+            uploads.c.status == "queued",
+            or_(
+                uploads.c.lease_until < now,
+                and_(
+                    uploads.c.lease_until.is_(None), uploads.c.enqueued_at < now - unclaimed_after
+                ),
+            ),
+        )
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(select(uploads.c.upload_id).where(stuck)).scalars())
+        taken = []
+        for upload_id in ids:
+            with self.engine.begin() as conn:
+                if conn.execute(
+                    update(uploads)
+                    .where(uploads.c.upload_id == upload_id, stuck)
+                    .values(lease_until=None, enqueued_at=now)
+                ).rowcount:
+                    taken.append(upload_id)
+        return self.get_uploads(taken)
+
+    def queued_uploads(self) -> list[Upload]:
+        q = select(uploads).where(uploads.c.status == "queued").order_by(uploads.c.created_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [_upload(r) for r in rows]
 
     def get_uploads(self, upload_ids: Sequence[str]) -> list[Upload]:
         q = select(uploads).where(uploads.c.upload_id.in_(list(upload_ids)))
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(uploads.c.created_at)).mappings().all()
-        return [Upload(**{k: r[k] for k in _UPLOAD_FIELDS}) for r in rows]
+        return [_upload(r) for r in rows]
+
+    # -- content locks: blob writes + row insert vs. last-use check + blob deletes --
+
+    def lock_content(self, sha256: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        for _ in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        insert(content_locks).values(
+                            sha256=sha256, holder=holder, expires_at=now + seconds
+                        )
+                    )
+                return True
+            except IntegrityError:  # held: take it over only if its holder died
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        delete(content_locks).where(
+                            content_locks.c.sha256 == sha256, content_locks.c.expires_at < now
+                        )
+                    )
+        return False
+
+    def unlock_content(self, sha256: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(content_locks).where(
+                    content_locks.c.sha256 == sha256, content_locks.c.holder == holder
+                )
+            )
+
+    # -- the owner's sessions and the sign-in limit, shared by every server process --
+
+    def add_session(self, session: OwnerSession) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(sessions).values(**vars(session)))
+
+    def get_session(self, session_id: str) -> OwnerSession | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(sessions).where(sessions.c.session_id == session_id))
+                .mappings()
+                .first()
+            )
+        return OwnerSession(**row) if row else None
+
+    def touch_session(self, session_id: str, at: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sessions).where(sessions.c.session_id == session_id).values(last_seen=at)
+            )
+
+    def list_sessions(self) -> list[OwnerSession]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sessions).order_by(sessions.c.created_at)).mappings().all()
+        return [OwnerSession(**r) for r in rows]
+
+    def delete_sessions(self, session_id: str | None = None, keep_tag: str | None = None) -> int:
+        """One session, or all (``session_id`` None), or all not signed in with the
+        secret whose tag is ``keep_tag``; returns how many ended."""
+        q = delete(sessions)
+        if session_id is not None:
+            q = q.where(sessions.c.session_id == session_id)
+        if keep_tag is not None:
+            q = q.where(sessions.c.secret_tag != keep_tag)
+        with self.engine.begin() as conn:
+            return conn.execute(q).rowcount
+
+    def add_signin_failure(self, client: str, at: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(signin_failures).where(signin_failures.c.at < at - 3600))
+            conn.execute(insert(signin_failures).values(client=client, at=at))
+
+    def signin_failures(self, client: str, since: float) -> list[float]:
+        q = (
+            select(signin_failures.c.at)
+            .where(signin_failures.c.client == client, signin_failures.c.at >= since)
+            .order_by(signin_failures.c.at)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def shares_location(self, sha256: str) -> bool:
+        """Whether a set holding this content lets visitors have its full original."""
+        q = (
+            select(pictures.c.image_id)
+            .join(sets, sets.c.name == pictures.c.set_name)
+            .where(pictures.c.sha256 == sha256, sets.c.share_location.is_(True))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    def set_share_location(self, set_name: str, share: bool) -> None:
+        with self.engine.begin() as conn:
+            q = update(sets).where(sets.c.name == set_name).values(share_location=share)
+            if not conn.execute(q).rowcount:
+                raise NotFound(f"no set {set_name!r}")
 
     def _bump_epoch(self, conn) -> None:
         if (
@@ -298,7 +504,11 @@ class SqlCatalog:
         )
         return [
             SetSummary(
-                r["name"], r["n"], featured.get(r["featured_image_id"] or ""), r["created_at"]
+                r["name"],
+                r["n"],
+                featured.get(r["featured_image_id"] or ""),
+                r["created_at"],
+                bool(r["share_location"]),
             )
             for r in rows
         ]
@@ -352,6 +562,10 @@ _UPLOAD_FIELDS = ("upload_id", "set_name", "name", "status", "error", "image_id"
 
 def _upload_row(u: Upload) -> dict:
     return {k: getattr(u, k) for k in _UPLOAD_FIELDS}
+
+
+def _upload(r) -> Upload:
+    return Upload(**{k: r[k] for k in _UPLOAD_FIELDS}, attempts=r["attempts"])
 
 
 def _picture(r) -> Picture:

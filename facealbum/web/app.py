@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..album import Album
 from ..domain import BadInput, NotFound
-from . import owner_api, pages, read_api
+from . import media, owner_api, pages, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = None) -> FastAPI:
     if auth is None:
         secret, _ = load_or_create_secret(album.settings)
-        auth = OwnerAuth(secret, album.settings.session_days, album.settings.signin_attempts)
+        auth = OwnerAuth(
+            secret, album.catalog, album.settings.session_days, album.settings.signin_attempts
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -35,6 +37,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
             threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
         yield
         stop.set()
+        album.close()
 
     # FastAPIOffline serves the /docs page's Swagger UI from the package, not a CDN
     app = FastAPIOffline(title="facealbum", version=__version__, lifespan=lifespan)
@@ -42,6 +45,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.state.auth = auth
     _error_handlers(app)
     app.include_router(read_api.router(album))
+    app.include_router(media.router(album, auth))
     app.include_router(owner_api.router(album, auth))
     pages.mount(app)
     return app

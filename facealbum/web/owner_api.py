@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from pydantic import BaseModel, Field
 
 from ..album import Album
-from ..domain import BadInput
-from .auth import COOKIE, OwnerAuth
+from ..domain import BadInput, NotFound, OwnerSession
+from .auth import COOKIE, OwnerAuth, public_id
 from .read_api import picture_json, set_json, upload_json
 
 
@@ -25,10 +25,25 @@ class NewSet(BaseModel):
 class SetChange(BaseModel):
     name: str | None = None
     featured_image_id: str | None = None
+    share_location: bool | None = Field(
+        None, description="Visitors get this set's originals with GPS and serial numbers"
+    )
 
 
 class PictureChange(BaseModel):
     name: str
+
+
+def session_json(s: OwnerSession, current: OwnerSession | None) -> dict:
+    return {
+        "id": public_id(s.session_id),
+        "created_at": s.created_at,
+        "last_seen": s.last_seen,
+        "expires_at": s.expires_at,
+        "client": s.client,
+        "user_agent": s.user_agent,
+        "current": current is not None and current.session_id == s.session_id,
+    }
 
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
@@ -37,37 +52,58 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
 
     @r.get("/api/session")
     def session(request: Request) -> dict:
-        nonce = auth.session(request.cookies.get(COOKIE))
-        return {"owner": nonce is not None, "csrf": auth.csrf_token(nonce) if nonce else None}
+        found = auth.session(request.cookies.get(COOKIE))
+        return {"owner": found is not None, "csrf": auth.csrf_token(found) if found else None}
 
     @r.post("/api/session")
     def sign_in(body: SignIn, request: Request, response: Response) -> dict:
         client = request.client.host if request.client else "?"
-        cookie = auth.sign_in(body.secret, client)
+        cookie = auth.sign_in(body.secret, client, request.headers.get("user-agent", ""))
         response.set_cookie(
             COOKIE, cookie, max_age=auth.max_age, httponly=True, samesite="strict", path="/"
         )
-        nonce = auth.session(cookie)
-        assert nonce is not None
-        return {"owner": True, "csrf": auth.csrf_token(nonce)}
+        found = auth.session(cookie)
+        assert found is not None
+        return {"owner": True, "csrf": auth.csrf_token(found)}
 
     @r.delete("/api/session", dependencies=owner)
-    def sign_out(response: Response) -> dict:
+    def sign_out(request: Request, response: Response) -> dict:
+        """Ends this session on the server: a copy of the cookie is worth nothing after."""
+        found = getattr(request.state, "session", None)
+        if found is not None:
+            auth.sign_out(found)
         response.delete_cookie(COOKIE, path="/")
         return {"owner": False, "csrf": None}
 
+    @r.get("/api/sessions", dependencies=owner)
+    def sessions(request: Request) -> dict:
+        """Every signed-in browser of the owner: when, from where, with what."""
+        current = getattr(request.state, "session", None)
+        return {"sessions": [session_json(s, current) for s in auth.catalog.list_sessions()]}
+
+    @r.delete("/api/sessions", dependencies=owner)
+    def end_all_sessions(response: Response) -> dict:
+        response.delete_cookie(COOKIE, path="/")
+        return {"ended": auth.end_all()}
+
+    @r.delete("/api/sessions/{session_id}", dependencies=owner)
+    def end_session(session_id: str) -> dict:
+        if not auth.end(session_id):
+            raise NotFound(f"no session {session_id}")
+        return {"ended": 1}
+
     @r.post("/api/sets", dependencies=owner, status_code=201)
     def create_set(body: NewSet) -> dict:
-        album.create_set(body.name)
-        return set_json(album.get_set(body.name.strip())[0])
+        return set_json(album.get_set(album.create_set(body.name))[0])
 
     @r.patch("/api/sets/{name}", dependencies=owner)
     def change_set(name: str, body: SetChange) -> dict:
         if body.featured_image_id is not None:
             album.set_featured(name, body.featured_image_id)
+        if body.share_location is not None:
+            album.catalog.set_share_location(name, body.share_location)
         if body.name is not None and body.name != name:
-            album.rename_set(name, body.name)
-            name = body.name.strip()
+            name = album.rename_set(name, body.name)
         return set_json(album.get_set(name)[0])
 
     @r.delete("/api/sets/{name}", dependencies=owner)
@@ -75,15 +111,20 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         return {"deleted_pictures": album.delete_set(name)}
 
     @r.post("/api/sets/{name}/pictures", dependencies=owner, status_code=202)
-    async def upload(name: str, files: Annotated[list[UploadFile], File()]) -> dict:
-        """Queue each file for the background worker; refuse unsafe ones at once."""
+    def upload(name: str, files: Annotated[list[UploadFile], File()]) -> dict:
+        """Queue each file for the background worker; refuse unsafe ones at once. A plain
+        ``def``: the copy to the incoming bucket (with its fsync) and the catalog rows
+        run on a worker thread, never on the event loop; each file is streamed from the
+        form's spool, its size checked before a byte is copied."""
         out = []
         for f in files:
-            data = await f.read()
             try:
-                out.append(upload_json(album.submit_upload(name, f.filename or "", data)))
+                upload = album.submit_upload(name, f.filename or "", f.file, f.size)
+                out.append(upload_json(upload))
             except BadInput as exc:
                 out.append({"name": f.filename, "status": "failed", "error": str(exc)})
+            finally:
+                f.file.close()
         return {"uploads": out}
 
     @r.get("/api/uploads", dependencies=owner)

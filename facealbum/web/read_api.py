@@ -1,22 +1,17 @@
 """The read-only JSON API, open to visitors: each route a few lines over the album.
 
-Image bytes are served from content-addressed blob keys, so a URL's content never
-changes and browsers may cache it for a year.
+Image bytes are served by :mod:`.media`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query
 
 from ..album import Album
-from ..domain import Face, NotFound, Picture, SetSummary, Upload
+from ..domain import Face, Picture, SetSummary, Upload
 from ..search import SearchResult
-
-CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
 def picture_json(p: Picture) -> dict:
@@ -47,7 +42,12 @@ def set_json(s: SetSummary) -> dict:
         if s.featured
         else None
     )
-    return {"name": s.name, "picture_count": s.picture_count, "featured": featured}
+    return {
+        "name": s.name,
+        "picture_count": s.picture_count,
+        "featured": featured,
+        "share_location": s.share_location,
+    }
 
 
 def upload_json(u: Upload) -> dict:
@@ -116,28 +116,4 @@ def router(album: Album) -> APIRouter:
         t = album.settings.match_threshold if threshold is None else threshold
         return matches_json(album.search(face_id, t, limit, offset), t)
 
-    @r.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
-    def media(bucket: str, key: str, request: Request) -> Response:
-        if bucket not in ("originals", "thumbnails") or key.startswith("incoming/"):
-            raise NotFound(f"no bucket {bucket}")
-        try:
-            data = album.blobs.get(bucket, key)  # type: ignore[arg-type]
-        except KeyError:
-            raise NotFound(f"no image {key}") from None
-        etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
-        headers = {"ETag": etag, "Cache-Control": CACHE_FOREVER}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return Response(data, media_type=_media_type(key), headers=headers)
-
     return r
-
-
-def _media_type(key: str) -> str:
-    ext = key.rsplit(".", 1)[-1].lower()
-    return {
-        "jpg": "image/jpeg",
-        "png": "image/png",
-        "webp": "image/webp",
-        "heic": "image/heif",
-    }.get(ext, "application/octet-stream")

@@ -1,0 +1,154 @@
+"""Image bytes: streamed from the blob store, never read whole, with byte ranges.
+
+Keys are content addressed (the file name is the content's sha256), so the ETag is
+the address itself: no hashing per request, and a URL's content never changes. Only
+the two public buckets can be named, and a key must be plain (no empty, ``.`` or
+``..`` segments) before the store sees it. Visitors get originals without location
+and serial numbers (see :mod:`facealbum.privacy`) unless the set shares them; the
+owner always gets the true original.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..album import Album
+from ..domain import NotFound
+from ..privacy import NotPublishable, Piece, plan, plan_length
+from .auth import Forbidden, OwnerAuth
+
+CACHE_FOREVER = "public, max-age=31536000, immutable"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heif"}
+
+
+def router(album: Album, auth: OwnerAuth) -> APIRouter:
+    r = APIRouter()
+    plans = _PlanCache(album)
+
+    @r.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    def media(bucket: str, key: str, request: Request) -> Response:
+        parts = key.split("/")
+        if bucket not in ("originals", "thumbnails") or any(
+            p in ("", ".", "..") or "\\" in p for p in parts
+        ):
+            raise NotFound(f"no image {key}")
+        sha = parts[-1].split(".", 1)[0]
+        content_type = TYPES.get(parts[-1].rsplit(".", 1)[-1].lower(), "application/octet-stream")
+        try:
+            size = album.blobs.length(bucket, key)  # type: ignore[arg-type]
+        except KeyError:
+            raise NotFound(f"no image {key}") from None
+        headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+        pieces: list[Piece] = [(0, size)]
+        etag = f'"{sha}"'
+        if bucket == "thumbnails":
+            headers["Cache-Control"] = CACHE_FOREVER
+        elif auth.is_owner(request) or album.catalog.shares_location(sha):
+            headers |= {"Cache-Control": "private, max-age=3600", "Vary": "Cookie, Authorization"}
+        else:
+            try:
+                pieces = plans.get(key, content_type)
+            except NotPublishable as exc:
+                raise Forbidden(f"this original is for the album's owner only: {exc}") from None
+            etag = f'"{sha}-public"'
+            headers |= {"Cache-Control": "public, max-age=86400", "Vary": "Cookie, Authorization"}
+        headers["ETag"] = etag
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        total = plan_length(pieces)
+        start, end, status = 0, total, 200
+        wanted = request.headers.get("range")
+        if wanted and _matches(request.headers.get("if-range", etag), etag):
+            found = _byte_range(wanted, total)
+            if found is None:
+                return Response(
+                    status_code=416, headers=headers | {"Content-Range": f"bytes */{total}"}
+                )
+            if found != (0, total):
+                start, end, status = *found, 206
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
+        headers["Content-Length"] = str(end - start)
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=headers, media_type=content_type)
+        fh = album.blobs.open(bucket, key)  # type: ignore[arg-type]
+        return StreamingResponse(
+            _stream(fh, pieces, start, end), status, headers=headers, media_type=content_type
+        )
+
+    return r
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _byte_range(header: str, total: int) -> tuple[int, int] | None:
+    """(start, end exclusive) of a single range; the whole file for forms we do not
+    serve (several ranges); None if unsatisfiable."""
+    m = _RANGE.match(header.strip())
+    if not m:
+        return (0, total)
+    first, last = m.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        return (max(0, total - n), total) if n > 0 and total else None
+    start = int(first)
+    end = min(int(last) + 1, total) if last else total
+    return (start, end) if start < total and start < end else None
+
+
+def _stream(fh: BinaryIO, pieces: list[Piece], start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) of the concatenated pieces, 64 KiB at a time."""
+    try:
+        pos = 0
+        for piece in pieces:
+            n = len(piece) if isinstance(piece, bytes) else piece[1]
+            lo, hi = max(start, pos), min(end, pos + n)
+            if lo < hi:
+                if isinstance(piece, bytes):
+                    yield piece[lo - pos : hi - pos]
+                else:
+                    fh.seek(piece[0] + lo - pos)
+                    left = hi - lo
+                    while left > 0 and (chunk := fh.read(min(1 << 16, left))):
+                        left -= len(chunk)
+                        yield chunk
+            pos += n
+    finally:
+        fh.close()
+
+
+class _PlanCache:
+    """Public plans by key: the header walk reads a few KB, the EOI scan the image data,
+    so each original is planned once per process (plans are a few hundred bytes)."""
+
+    def __init__(self, album: Album, size: int = 1024):
+        self.album, self.size = album, size
+        self._plans: OrderedDict[str, list[Piece]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, content_type: str) -> list[Piece]:
+        with self._lock:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+        with self.album.blobs.open("originals", key) as fh:
+            pieces = plan(fh, content_type)
+        with self._lock:
+            self._plans[key] = pieces
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return pieces

@@ -1,0 +1,129 @@
+"""Worker processes for the CPU work of uploads, so that no photo can bloat the server.
+
+Decoding an 88 MP PNG needs its full pixel buffer, a quarter of a gigabyte, and a
+process that once grew that far rarely gives the memory back. So the server never
+decodes: each upload is analysed in a pooled worker process (replaced after a bounded
+number of jobs), and a photo too large for that (``Settings.big_image_pixels``) in a
+process of its own that exits when done. Workers map large buffers straight from the
+kernel and trim the heap after each job, so what a job took is returned at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from PIL import Image
+
+from .domain import AlbumError
+from .ingest import Analysis, analyze
+from .ports import BlobStore, Bucket
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+_worker: dict = {}
+
+
+class WorkerCrashed(AlbumError):
+    """The process analysing a photo died (a native crash, or killed for memory)."""
+
+
+def return_memory_promptly() -> None:
+    """glibc only: serve every allocation over 1 MiB with its own mapping, so freeing a
+    decoded photo returns it to the system instead of leaving it in the heap."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, fixed: no dynamic growth
+        _worker["libc"] = libc
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+def trim_memory() -> None:
+    libc = _worker.get("libc")
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _init(settings_json: str) -> None:
+    from .wiring import make_blobs, make_engine
+
+    return_memory_promptly()
+    settings = Settings.model_validate_json(settings_json)
+    _worker.update(settings=settings, engine=make_engine(settings), blobs=make_blobs(settings))
+
+
+def _analyze_blob(bucket: Bucket, key: str) -> Analysis:
+    try:
+        with _worker["blobs"].open(bucket, key) as fh:
+            return analyze(fh, _worker["settings"], _worker["engine"])
+    finally:
+        trim_memory()
+
+
+def decoded_pixels(blobs: BlobStore, bucket: Bucket, key: str, need: int) -> int:
+    """How many pixels decoding will hold, from the header alone: a JPEG decodes at up
+    to 1/8 scale (down to ``need`` px), anything else at full size. 0 if unreadable,
+    which leaves the refusal to the worker's full check."""
+    try:
+        with blobs.open(bucket, key) as fh, Image.open(fh) as img:
+            w, h = img.size
+            scale = 1
+            if img.format == "JPEG":
+                while scale < 8 and max(w, h) / (scale * 2) >= need:
+                    scale *= 2
+            return (w // scale) * (h // scale)
+    except Exception:
+        return 0
+
+
+class AnalysisPool:
+    """Analyses stored blobs in worker processes; thread-safe, started on first use."""
+
+    def __init__(self, settings: Settings, blobs: BlobStore, workers: int | None = None):
+        self.settings, self.blobs = settings, blobs
+        self.workers = workers or settings.workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self, workers: int, jobs_per_worker: int | None) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init,
+            initargs=(self.settings.model_dump_json(),),
+            max_tasks_per_child=jobs_per_worker,
+        )
+
+    def analyze(self, bucket: Bucket, key: str) -> Analysis:
+        need = max(self.settings.detect_size, *self.settings.preview_size)
+        if decoded_pixels(self.blobs, bucket, key, need) > self.settings.big_image_pixels:
+            with self._executor(1, 1) as alone:  # a process of its own, gone afterwards
+                return self._result(alone.submit(_analyze_blob, bucket, key), None)
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._executor(self.workers, self.settings.jobs_per_worker)
+            pool = self._pool
+        return self._result(pool.submit(_analyze_blob, bucket, key), pool)
+
+    def _result(self, future, pool: ProcessPoolExecutor | None) -> Analysis:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            if pool is not None:
+                with self._lock:  # the next upload gets a new pool
+                    if self._pool is pool:
+                        self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise WorkerCrashed("the process analysing it crashed") from None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
