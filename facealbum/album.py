@@ -28,7 +28,7 @@ from .domain import (
     check_picture_name,
     check_set_name,
 )
-from .ingest import Stored, analyze, content_lock, store
+from .ingest import Stored, analyze, content_lock, drop_unused_blobs, store
 from .ports import BlobStore, Catalog, FaceEngine, FaceIndex, JobQueue
 from .search import SearchResult, search_face
 from .settings import Settings
@@ -211,10 +211,7 @@ class Album:
         Under the content's lock, so a picture of the same content being stored right
         now either counts as a use or finds its blobs deleted before it writes them."""
         with content_lock(self.catalog, picture.sha256):
-            if not self.catalog.sha_in_use(picture.sha256):
-                self.blobs.delete("originals", picture.original_key)
-                self.blobs.delete("thumbnails", picture.thumb_key)
-                self.blobs.delete("thumbnails", picture.preview_key)
+            drop_unused_blobs(self.blobs, self.catalog, picture)
 
     def run_jobs(self, stop: threading.Event, idle: float = 0.3) -> None:
         """Drain the job queue until stop is set, one runner thread per worker process,

@@ -280,7 +280,10 @@ def reindex(
                     on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
                     continue
             except KeyError:
-                fail(picture, "its original is missing from the blob store (see facealbum check)")
+                if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
+                    on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
+                else:
+                    fail(picture, "its original is missing from the blob store (see check)")
                 continue
             except Exception as exc:  # report this picture, go on with the rest
                 fail(picture, f"{type(exc).__name__}: {exc}")

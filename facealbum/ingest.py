@@ -171,6 +171,15 @@ def content_lock(catalog: Catalog, sha256: str, hold: float = 60.0, wait: float 
         catalog.unlock_content(sha256, holder)
 
 
+def drop_unused_blobs(blobs: BlobStore, catalog: Catalog, picture: Picture) -> None:
+    """Delete a content's blobs unless a picture still uses them; the caller holds the
+    content's lock."""
+    if not catalog.sha_in_use(picture.sha256):
+        blobs.delete("originals", picture.original_key)
+        blobs.delete("thumbnails", picture.thumb_key)
+        blobs.delete("thumbnails", picture.preview_key)
+
+
 def put_blobs(blobs: BlobStore, data: bytes | BinaryIO, analysis: Analysis) -> None:
     """The original and its renditions, under keys derived from the content: writing
     them twice (a re-run after a crash) writes the same files."""
@@ -221,7 +230,8 @@ def store(
         put_blobs(blobs, data, analysis)
         for attempt in range(1, 100):
             status = catalog.add_picture(picture, create_set=create_set)
-            if status == "no_set":
+            if status == "no_set":  # the blobs just written must not stay behind
+                drop_unused_blobs(blobs, catalog, picture)
                 raise SetGone(f"set {set_name!r} no longer exists")
             if status != "name_taken":
                 break
