@@ -2,8 +2,8 @@
 
 Keys are content addressed (the file name is the content's sha256), so the ETag is
 the address itself: no hashing per request, and a URL's content never changes. Only
-the two public buckets can be named, and a key must be plain (no empty, ``.`` or
-``..`` segments) before the store sees it. Visitors get originals without location
+the two public buckets can be named, and only keys of the content-address shape, so
+no path trick reaches the store. Visitors get originals without location
 and serial numbers (see :mod:`facealbum.privacy`) unless the set shares them; the
 owner always gets the true original.
 """
@@ -26,6 +26,11 @@ from .auth import Forbidden, OwnerAuth
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# the only keys there are: content addresses; anything else (an upload, a trick) is 404
+_KEYS = {
+    "originals": re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg|png|webp|heic)$"),
+    "thumbnails": re.compile(r"^(?:thumb|preview)/([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg)$"),
+}
 TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heif"}
 
 
@@ -35,13 +40,10 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
 
     @r.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def media(bucket: str, key: str, request: Request) -> Response:
-        parts = key.split("/")
-        if bucket not in ("originals", "thumbnails") or any(
-            p in ("", ".", "..") or "\\" in p for p in parts
-        ):
+        found = _KEYS[bucket].match(key) if bucket in _KEYS else None
+        if found is None:
             raise NotFound(f"no image {key}")
-        sha = parts[-1].split(".", 1)[0]
-        content_type = TYPES.get(parts[-1].rsplit(".", 1)[-1].lower(), "application/octet-stream")
+        sha, content_type = found.group(2), TYPES[found.group(3)]
         try:
             size = album.blobs.length(bucket, key)  # type: ignore[arg-type]
         except KeyError:
