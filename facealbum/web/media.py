@@ -69,13 +69,13 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         start, end, status = 0, total, 200
         wanted = request.headers.get("range")
         if wanted and _matches(request.headers.get("if-range", etag), etag):
-            found = _byte_range(wanted, total)
-            if found is None:
+            span = _byte_range(wanted, total)
+            if span is None:
                 return Response(
                     status_code=416, headers=headers | {"Content-Range": f"bytes */{total}"}
                 )
-            if found != (0, total):
-                start, end, status = *found, 206
+            if span != (0, total):
+                (start, end), status = span, 206
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
         headers["Content-Length"] = str(end - start)
         if request.method == "HEAD":
