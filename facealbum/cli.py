@@ -154,6 +154,33 @@ def reindex(
 
 
 @app.command()
+def check(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what can be fixed without losing data")
+    ] = False,
+    home: Home = None,
+) -> None:
+    """Verify every picture has its files (with the right content) and every file a
+    picture; report stuck uploads. --repair re-renders, re-queues, moves orphans aside."""
+    from .check import check_album
+
+    album = _album(home)
+    with console.status("Checking…") as status:
+        problems = check_album(album, repair, lambda name: status.update(f"Checking {name}"))
+    if not problems:
+        console.print("[green]No problems found.[/]")
+        return
+    table = Table(title=f"{len(problems)} problems")
+    for col in ("problem", "where", "detail", "repaired"):
+        table.add_column(col)
+    for p in problems:
+        table.add_row(p.kind, p.where, p.detail, "yes" if p.repaired else "no")
+    console.print(table)
+    if any(not p.repaired for p in problems):
+        raise typer.Exit(1)
+
+
+@app.command()
 def stats(home: Home = None) -> None:
     """Show sets, pictures, faces and storage used."""
     album = _album(home)

@@ -105,6 +105,7 @@ class Upload:
     image_id: str | None = None
     faces: int | None = None
     attempts: int = 0  # runs started; more than one means a runner died mid-way
+    created_at: float | None = None
 
 
 @dataclass

@@ -289,6 +289,10 @@ class SqlCatalog:
                     taken.append(upload_id)
         return self.get_uploads(taken)
 
+    def upload_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(uploads.c.upload_id)).scalars())
+
     def queued_uploads(self) -> list[Upload]:
         q = select(uploads).where(uploads.c.status == "queued").order_by(uploads.c.created_at)
         with self.engine.connect() as conn:
@@ -565,7 +569,9 @@ def _upload_row(u: Upload) -> dict:
 
 
 def _upload(r) -> Upload:
-    return Upload(**{k: r[k] for k in _UPLOAD_FIELDS}, attempts=r["attempts"])
+    return Upload(
+        **{k: r[k] for k in _UPLOAD_FIELDS}, attempts=r["attempts"], created_at=r["created_at"]
+    )
 
 
 def _picture(r) -> Picture:

@@ -1,0 +1,142 @@
+"""`facealbum check [--repair]`: does every row have its files, and every file its row?
+
+Checks that each picture's original is there with the content its key names (sha256
+of the bytes), that its thumbnail and preview are there, that every blob belongs to a
+picture (or, in ``incoming``, to an upload), that every face has a usable descriptor,
+and that no upload is stuck. ``repair`` fixes what can be fixed without losing
+anything: renditions are made again from the original, stuck uploads are queued again,
+and files nothing uses are moved aside into ``$FACEALBUM_HOME/lost+found``, not deleted.
+A damaged or missing original cannot be repaired here: restore it from a backup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .album import Album
+from .domain import Picture, rendition_key
+from .imaging import bounded, decode, jpeg_bytes
+from .ingest import hash_stream
+from .ports import Bucket
+
+
+@dataclass
+class Problem:
+    kind: str  # missing-original | damaged-original | missing-rendition | orphan-blob | ...
+    where: str
+    detail: str
+    repaired: bool = False
+
+
+def check_album(
+    album: Album, repair: bool = False, on_progress: Callable[[str], None] = lambda _: None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    used: dict[Bucket, set[str]] = {"originals": set(), "thumbnails": set(), "incoming": set()}
+    for summary in album.sets():
+        offset = 0
+        while page := album.catalog.list_pictures(summary.name, 500, offset):
+            for picture in page:
+                on_progress(picture.name)
+                used["originals"].add(picture.original_key)
+                used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
+                problems += _check_picture(album, picture, repair)
+            offset += len(page)
+    uploads = album.catalog.queued_uploads()
+    used["incoming"] |= set(album.catalog.upload_ids())  # failed ones keep their files
+    problems += _check_uploads(album, uploads, repair)
+    found = {
+        bucket: [k for k in album.blobs.keys(bucket) if k not in used[bucket]] for bucket in used
+    }
+    used["incoming"] |= set(album.catalog.upload_ids())  # uploads accepted meanwhile
+    for bucket, keys in found.items():
+        for key in keys:
+            sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
+            if key in used[bucket] or (bucket != "incoming" and album.catalog.sha_in_use(sha)):
+                continue  # a picture or upload that arrived while the check ran
+            problems.append(_orphan(album, bucket, key, repair))
+    return problems
+
+
+def _check_picture(album: Album, picture: Picture, repair: bool) -> list[Problem]:
+    where = f"{picture.set_name}/{picture.name}"
+    try:
+        with album.blobs.open("originals", picture.original_key) as fh:
+            sha, size = hash_stream(fh)
+    except KeyError:
+        return [Problem("missing-original", where, f"originals/{picture.original_key} is gone")]
+    out = []
+    if sha != picture.sha256 or size != picture.byte_size:
+        out.append(
+            Problem("damaged-original", where, f"content changed: sha256 {sha[:12]}…, {size} B")
+        )
+    for key in (picture.thumb_key, picture.preview_key):
+        if not album.blobs.exists("thumbnails", key):
+            problem = Problem("missing-rendition", where, f"thumbnails/{key} is gone")
+            if repair and not out:
+                _render_again(album, picture)
+                problem.repaired = True
+            out.append(problem)
+    for face in picture.faces:
+        full = album.catalog.get_face(face.face_id)
+        vector = None if full is None else full.embedding
+        if (
+            vector is None
+            or vector.shape != (128,)
+            or abs(float(np.linalg.norm(vector)) - 1) > 1e-3
+        ):
+            out.append(Problem("bad-face", where, f"face {face.face_id} has no usable descriptor"))
+    return out
+
+
+def _render_again(album: Album, picture: Picture) -> None:
+    s = album.settings
+    with album.blobs.open("originals", picture.original_key) as fh:
+        dec = decode(fh, max(s.detect_size, *s.preview_size), s.max_pixels)
+    preview = bounded(dec.image, s.preview_size)
+    album.blobs.put(
+        "thumbnails",
+        rendition_key("preview", picture.sha256),
+        jpeg_bytes(preview, s.jpeg_quality),
+        "image/jpeg",
+    )
+    thumb = jpeg_bytes(bounded(preview, s.thumb_size), s.jpeg_quality)
+    album.blobs.put("thumbnails", rendition_key("thumb", picture.sha256), thumb, "image/jpeg")
+
+
+def _check_uploads(album: Album, uploads: list, repair: bool) -> list[Problem]:
+    now, out = time.time(), []
+    for u in uploads:
+        if not album.blobs.exists("incoming", u.upload_id):
+            out.append(Problem("lost-upload", u.name, "queued, but its file is gone"))
+    stale = [
+        u for u in uploads if u.created_at is not None
+        and now - u.created_at > album.settings.upload_requeue_after
+    ]  # fmt: skip
+    if stale:
+        requeued = album.recover_uploads() if repair else 0
+        for u in stale:
+            out.append(
+                Problem(
+                    "stuck-upload", u.name, f"queued for {now - u.created_at:.0f} s", bool(requeued)
+                )
+            )
+    return out
+
+
+def _orphan(album: Album, bucket: Bucket, key: str, repair: bool) -> Problem:
+    problem = Problem("orphan-blob", f"{bucket}/{key}", "no picture or upload uses it")
+    if repair:
+        aside = album.settings.home / "lost+found" / bucket / key
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        with album.blobs.open(bucket, key) as fh, aside.open("wb") as out:
+            while chunk := fh.read(1 << 20):
+                out.write(chunk)
+        album.blobs.delete(bucket, key)
+        problem.repaired = True
+        problem.detail += f"; moved to {aside}"
+    return problem
