@@ -7,7 +7,6 @@ catalog, which any process (an import, the job worker, the web server) may write
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from .domain import (
     check_picture_name,
     check_set_name,
 )
-from .ingest import Stored, analyze, content_lock, drop_unused_blobs, store
+from .ingest import Stored, analyze, content_lock, drop_unused_blobs, store, stream_size
 from .ports import BlobStore, Catalog, FaceEngine, FaceIndex, JobQueue
 from .search import SearchResult, search_face
 from .settings import Settings
@@ -67,7 +66,7 @@ class Album:
         ``data`` may be an open file: it is streamed, never read whole."""
         set_name, name = check_set_name(set_name), check_picture_name(name)
         if size is None:
-            size = len(data) if isinstance(data, bytes | bytearray) else _stream_size(data)
+            size = len(data) if isinstance(data, bytes | bytearray) else stream_size(data)
         if size > self.settings.max_file_bytes:
             raise BadInput(f"file too large: {size} bytes (limit {self.settings.max_file_bytes})")
         upload = Upload(str(uuid.uuid4()), set_name, name, "queued")
@@ -313,10 +312,3 @@ class Album:
 def _failed(upload: Upload, reason: str) -> Upload:
     upload.status, upload.error = "failed", reason
     return upload
-
-
-def _stream_size(fh: BinaryIO) -> int:
-    here = fh.tell()
-    size = fh.seek(0, os.SEEK_END)
-    fh.seek(here)
-    return size

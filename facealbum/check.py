@@ -11,6 +11,7 @@ A damaged or missing original cannot be repaired here: restore it from a backup.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .album import Album
-from .domain import Picture, rendition_key
-from .imaging import bounded, decode, jpeg_bytes
-from .ingest import hash_stream
+from .domain import Picture, Upload
+from .imaging import bounded, decode
+from .ingest import hash_stream, put_renditions, rendition_bytes
 from .ports import Bucket
 
 
@@ -46,13 +47,13 @@ def check_album(
                 used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
                 problems += _check_picture(album, picture, repair)
             offset += len(page)
-    uploads = album.catalog.queued_uploads()
-    used["incoming"] |= set(album.catalog.upload_ids())  # failed ones keep their files
-    problems += _check_uploads(album, uploads, repair)
+    problems += _check_uploads(album, album.catalog.queued_uploads(), repair)
     found = {
         bucket: [k for k in album.blobs.keys(bucket) if k not in used[bucket]] for bucket in used
     }
-    used["incoming"] |= set(album.catalog.upload_ids())  # uploads accepted meanwhile
+    # every upload's file is in use (failed ones keep theirs), also those accepted
+    # while the blobs were listed: hence the ids are read after the listing
+    used["incoming"] |= set(album.catalog.upload_ids())
     for bucket, keys in found.items():
         for key in keys:
             sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -96,35 +97,22 @@ def _check_picture(album: Album, picture: Picture, repair: bool) -> list[Problem
 def _render_again(album: Album, picture: Picture) -> None:
     s = album.settings
     with album.blobs.open("originals", picture.original_key) as fh:
-        dec = decode(fh, max(s.detect_size, *s.preview_size), s.max_pixels)
-    preview = bounded(dec.image, s.preview_size)
-    album.blobs.put(
-        "thumbnails",
-        rendition_key("preview", picture.sha256),
-        jpeg_bytes(preview, s.jpeg_quality),
-        "image/jpeg",
-    )
-    thumb = jpeg_bytes(bounded(preview, s.thumb_size), s.jpeg_quality)
-    album.blobs.put("thumbnails", rendition_key("thumb", picture.sha256), thumb, "image/jpeg")
+        dec = decode(fh, s.decode_size, s.max_pixels)
+    thumb, preview = rendition_bytes(bounded(dec.image, s.preview_size), s)
+    put_renditions(album.blobs, picture.sha256, thumb, preview)
 
 
-def _check_uploads(album: Album, uploads: list, repair: bool) -> list[Problem]:
+def _check_uploads(album: Album, uploads: list[Upload], repair: bool) -> list[Problem]:
     now, out = time.time(), []
     for u in uploads:
         if not album.blobs.exists("incoming", u.upload_id):
             out.append(Problem("lost-upload", u.name, "queued, but its file is gone"))
-    stale = [
-        u for u in uploads if u.created_at is not None
-        and now - u.created_at > album.settings.upload_requeue_after
-    ]  # fmt: skip
+    ages = [(u.name, now - (u.created_at or now)) for u in uploads]
+    stale = [(name, age) for name, age in ages if age > album.settings.upload_requeue_after]
     if stale:
-        requeued = album.recover_uploads() if repair else 0
-        for u in stale:
-            out.append(
-                Problem(
-                    "stuck-upload", u.name, f"queued for {now - u.created_at:.0f} s", bool(requeued)
-                )
-            )
+        requeued = bool(album.recover_uploads()) if repair else False
+        for name, age in stale:
+            out.append(Problem("stuck-upload", name, f"queued for {age:.0f} s", requeued))
     return out
 
 
@@ -134,8 +122,7 @@ def _orphan(album: Album, bucket: Bucket, key: str, repair: bool) -> Problem:
         aside = album.settings.home / "lost+found" / bucket / key
         aside.parent.mkdir(parents=True, exist_ok=True)
         with album.blobs.open(bucket, key) as fh, aside.open("wb") as out:
-            while chunk := fh.read(1 << 20):
-                out.write(chunk)
+            shutil.copyfileobj(fh, out, 1 << 20)
         album.blobs.delete(bucket, key)
         problem.repaired = True
         problem.detail += f"; moved to {aside}"

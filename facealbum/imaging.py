@@ -71,11 +71,7 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
                 f"(limit {max_pixels / 1e6:.0f} MP; possible decompression bomb)"
             )
         orientation = img.getexif().get(0x0112, 1)
-        if fmt == "JPEG":
-            # JPEG decodes at 1/2..1/8 scale for free; the box must keep the photo's
-            # aspect, since draft only reduces while *both* sides stay above it
-            k = need / max(w, h)
-            img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
+        draft(img, need)
         img.load()
         if img.mode not in _RESIZABLE:
             img = _to_rgb(img)
@@ -96,6 +92,16 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
     if min(w, h) < 1:
         raise BadInput("image has no pixels")
     return Decoded(fmt, FORMATS[fmt], w, h, img)
+
+
+def draft(img: Image.Image, need: int) -> None:
+    """Let a JPEG decode at 1/2..1/8 scale, down to about ``need`` px (free; no-op for
+    other formats). The box must keep the photo's aspect, since draft only reduces while
+    *both* sides stay above it. Afterwards ``img.size`` is the size decoding will give."""
+    if img.format == "JPEG":
+        w, h = img.size
+        k = need / max(w, h)
+        img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -160,7 +159,7 @@ def import_folder(
 
 
 def _worker_count(album: Album, workers: int | None) -> int:
-    return workers or album.settings.workers or os.cpu_count() or 1
+    return workers or album.settings.process_count
 
 
 def _pool(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from .domain import (
     BadInput,
@@ -71,6 +72,14 @@ def hash_stream(fh: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def stream_size(fh: BinaryIO) -> int:
+    """Size of an open file, its position kept."""
+    here = fh.tell()
+    size = fh.seek(0, 2)
+    fh.seek(here)
+    return size
+
+
 def new_image_id() -> str:
     """Random, not derived from (set, content): a renamed set keeps its pictures' ids,
     and the same photo may later arrive in a new set of the old name. Re-running an
@@ -97,9 +106,7 @@ def analyze(
         size = len(data)
         digest = sha256 or sha256_of(data)
     elif sha256:
-        size = data.seek(0, 2)
-        data.seek(0)
-        digest = sha256
+        size, digest = stream_size(data), sha256
     else:
         digest, size = hash_stream(data)
     if size > settings.max_file_bytes:
@@ -108,7 +115,7 @@ def analyze(
         raise BadInput("empty file")
     # the same decode and the same detector image whether or not renditions are made,
     # so that a reindex finds exactly the faces the import found
-    dec = decode(data, max(settings.detect_size, *settings.preview_size), settings.max_pixels)
+    dec = decode(data, settings.decode_size, settings.max_pixels)
     result = Analysis(
         sha256=digest,
         format=dec.format,
@@ -119,8 +126,7 @@ def analyze(
     )
     preview = bounded(dec.image, settings.preview_size)
     if renditions:
-        result.preview = jpeg_bytes(preview, settings.jpeg_quality)
-        result.thumb = jpeg_bytes(bounded(preview, settings.thumb_size), settings.jpeg_quality)
+        result.thumb, result.preview = rendition_bytes(preview, settings)
     # the preview is usually the detector's size already: no second resize
     source = preview if max(preview.size) >= settings.detect_size else dec.image
     rgb, _ = detection_array(source, settings.detect_size, settings.detect_max_upscale)
@@ -134,6 +140,12 @@ def analyze(
         )
         result.faces.append(FoundFace(box, f.confidence, f.embedding))
     return result
+
+
+def rendition_bytes(preview: Image.Image, settings: Settings) -> tuple[bytes, bytes]:
+    """(thumbnail, preview) JPEGs from the preview-sized image."""
+    q = settings.jpeg_quality
+    return jpeg_bytes(bounded(preview, settings.thumb_size), q), jpeg_bytes(preview, q)
 
 
 def faces_for(image_id: str, analysis: Analysis, engine_tag: str) -> list[Face]:
@@ -191,8 +203,12 @@ def put_blobs(blobs: BlobStore, data: bytes | BinaryIO, analysis: Analysis) -> N
         present = False
     if not present:
         blobs.put("originals", key, data, analysis.content_type)
-    blobs.put("thumbnails", rendition_key("thumb", sha), analysis.thumb, "image/jpeg")
-    blobs.put("thumbnails", rendition_key("preview", sha), analysis.preview, "image/jpeg")
+    put_renditions(blobs, sha, analysis.thumb, analysis.preview)
+
+
+def put_renditions(blobs: BlobStore, sha256: str, thumb: bytes, preview: bytes) -> None:
+    blobs.put("thumbnails", rendition_key("thumb", sha256), thumb, "image/jpeg")
+    blobs.put("thumbnails", rendition_key("preview", sha256), preview, "image/jpeg")
 
 
 def store(

@@ -70,8 +70,12 @@ def plan(fh: BinaryIO, content_type: str) -> list[Piece]:
     raise NotPublishable(f"{content_type} originals are for the owner only")
 
 
+def piece_length(piece: Piece) -> int:
+    return len(piece) if isinstance(piece, bytes) else piece[1]
+
+
 def plan_length(pieces: list[Piece]) -> int:
-    return sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces)
+    return sum(map(piece_length, pieces))
 
 
 def _jpeg(fh: BinaryIO) -> list[Piece]:
@@ -171,7 +175,7 @@ def _webp(fh: BinaryIO) -> list[Piece]:
             body.append((pos, size))
         pos += size
         fh.seek(pos)
-    total = 4 + sum(len(p) if isinstance(p, bytes) else p[1] for p in body)
+    total = 4 + plan_length(body)
     return _merge([b"RIFF" + struct.pack("<I", total) + b"WEBP", *body])
 
 

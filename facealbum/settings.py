@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         return self.blob_dir or self.home / "blobs"
 
     @property
+    def decode_size(self) -> int:
+        """Long side (px) a photo is decoded to: enough for the preview and the detector."""
+        return max(self.detect_size, *self.preview_size)
+
+    @property
+    def process_count(self) -> int:
+        """Worker processes for imports, reindex and uploads."""
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def engine_tag(self) -> str:
         """Identifies the face settings a picture was analysed with, so reindex knows."""
         return (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from PIL import Image
 
 from .domain import AlbumError
+from .imaging import draft
 from .ingest import Analysis, analyze
 from .ports import BlobStore, Bucket
 from .settings import Settings
@@ -67,17 +67,13 @@ def _analyze_blob(bucket: Bucket, key: str) -> Analysis:
 
 
 def decoded_pixels(blobs: BlobStore, bucket: Bucket, key: str, need: int) -> int:
-    """How many pixels decoding will hold, from the header alone: a JPEG decodes at up
-    to 1/8 scale (down to ``need`` px), anything else at full size. 0 if unreadable,
-    which leaves the refusal to the worker's full check."""
+    """How many pixels decoding will hold, from the header alone (a JPEG decodes at
+    reduced scale, as :func:`draft` sets it up). 0 if unreadable, which leaves the
+    refusal to the worker's full check."""
     try:
         with blobs.open(bucket, key) as fh, Image.open(fh) as img:
-            w, h = img.size
-            scale = 1
-            if img.format == "JPEG":
-                while scale < 8 and max(w, h) / (scale * 2) >= need:
-                    scale *= 2
-            return (w // scale) * (h // scale)
+            draft(img, need)
+            return img.size[0] * img.size[1]
     except Exception:
         return 0
 
@@ -87,7 +83,7 @@ class AnalysisPool:
 
     def __init__(self, settings: Settings, blobs: BlobStore, workers: int | None = None):
         self.settings, self.blobs = settings, blobs
-        self.workers = workers or settings.workers or os.cpu_count() or 1
+        self.workers = workers or settings.process_count
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -101,8 +97,8 @@ class AnalysisPool:
         )
 
     def analyze(self, bucket: Bucket, key: str) -> Analysis:
-        need = max(self.settings.detect_size, *self.settings.preview_size)
-        if decoded_pixels(self.blobs, bucket, key, need) > self.settings.big_image_pixels:
+        pixels = decoded_pixels(self.blobs, bucket, key, self.settings.decode_size)
+        if pixels > self.settings.big_image_pixels:
             with self._executor(1, 1) as alone:  # a process of its own, gone afterwards
                 return self._result(alone.submit(_analyze_blob, bucket, key), None)
         with self._lock:

@@ -50,17 +50,12 @@ def load_or_create_secret(settings: Settings) -> tuple[str, bool]:
     path = Path(settings.home) / "owner-secret"
     if path.is_file():
         return path.read_text().strip(), False
-    return write_new_secret(settings), True
-
-
-def write_new_secret(settings: Settings) -> str:
-    path = Path(settings.home) / "owner-secret"
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(18)
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(secret + "\n")
-    return secret
+    return secret, True
 
 
 def secret_tag(secret: str) -> str:

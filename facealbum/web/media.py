@@ -10,9 +10,8 @@ owner always gets the true original.
 
 from __future__ import annotations
 
+import functools
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -21,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..album import Album
 from ..domain import NotFound
-from ..privacy import NotPublishable, Piece, plan, plan_length
+from ..privacy import NotPublishable, Piece, piece_length, plan, plan_length
 from .auth import Forbidden, OwnerAuth
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
@@ -36,7 +35,13 @@ TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": 
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
-    plans = _PlanCache(album)
+
+    @functools.lru_cache(maxsize=1024)
+    def public_plan(key: str, content_type: str) -> list[Piece]:
+        """The header walk reads a few KB, the end scan the image data: each original
+        is planned once per process (a plan is a few hundred bytes)."""
+        with album.blobs.open("originals", key) as fh:
+            return plan(fh, content_type)
 
     @r.api_route("/media/{bucket}/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def media(bucket: str, key: str, request: Request) -> Response:
@@ -57,7 +62,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             headers |= {"Cache-Control": "private, max-age=3600", "Vary": "Cookie, Authorization"}
         else:
             try:
-                pieces = plans.get(key, content_type)
+                pieces = public_plan(key, content_type)
             except NotPublishable as exc:
                 raise Forbidden(f"this original is for the album's owner only: {exc}") from None
             etag = f'"{sha}-public"'
@@ -117,7 +122,7 @@ def _stream(fh: BinaryIO, pieces: list[Piece], start: int, end: int) -> Iterator
     try:
         pos = 0
         for piece in pieces:
-            n = len(piece) if isinstance(piece, bytes) else piece[1]
+            n = piece_length(piece)
             lo, hi = max(start, pos), min(end, pos + n)
             if lo < hi:
                 if isinstance(piece, bytes):
@@ -131,26 +136,3 @@ def _stream(fh: BinaryIO, pieces: list[Piece], start: int, end: int) -> Iterator
             pos += n
     finally:
         fh.close()
-
-
-class _PlanCache:
-    """Public plans by key: the header walk reads a few KB, the EOI scan the image data,
-    so each original is planned once per process (plans are a few hundred bytes)."""
-
-    def __init__(self, album: Album, size: int = 1024):
-        self.album, self.size = album, size
-        self._plans: OrderedDict[str, list[Piece]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, content_type: str) -> list[Piece]:
-        with self._lock:
-            if key in self._plans:
-                self._plans.move_to_end(key)
-                return self._plans[key]
-        with self.album.blobs.open("originals", key) as fh:
-            pieces = plan(fh, content_type)
-        with self._lock:
-            self._plans[key] = pieces
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
-        return pieces
