@@ -180,6 +180,111 @@ def check(
         raise typer.Exit(1)
 
 
+def _files_progress(description: str, run: Callable[[Callable, Callable], R]) -> R:
+    """Drive a library function that reports (total) then one step per file."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+        return run(
+            lambda total: progress.update(task, total=total),
+            lambda _name: progress.advance(task),
+        )
+
+
+@app.command()
+def backup(
+    dest: Annotated[
+        Path, typer.Argument(help="Backup folder; a second backup adds only new files")
+    ],
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove files the album no longer uses from DEST")
+    ] = False,
+    home: Home = None,
+) -> None:
+    """Back up the album while it runs: a consistent catalog copy plus new files."""
+    from .backup import backup as run_backup
+
+    album = _album(home)
+    try:
+        r = _files_progress(
+            "Backing up",
+            lambda start, step: run_backup(
+                album, dest, prune=prune, on_start=start, on_progress=step
+            ),
+        )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Backed up {r.pictures} pictures to {r.dest}: {r.copied} new files "
+        f"({_human(r.copied_bytes)}), {r.kept} already there, {r.pruned} pruned, "
+        f"in {r.seconds:.1f} s"
+    )
+    if r.deleted_meanwhile:
+        console.print(f"{len(r.deleted_meanwhile)} pictures were deleted while it ran (left out)")
+    for problem in r.damaged:
+        err.print(f"[red]damaged:[/] {problem}")
+    if r.damaged:
+        raise typer.Exit(1)
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A folder written by facealbum backup")],
+    home: Home = None,
+) -> None:
+    """Restore a backup into an empty album (a new --home); re-run it if interrupted."""
+    from .backup import restore as run_restore
+    from .check import check_album
+
+    album = _album(home)
+    try:
+        r = _files_progress(
+            "Restoring",
+            lambda start, step: run_restore(album, src, on_start=start, on_progress=step),
+        )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"Restored {r.pictures} pictures ({r.copied} files) in {r.seconds:.1f} s")
+    problems = r.problems + [f"{p.kind} {p.where}: {p.detail}" for p in check_album(album)]
+    for problem in problems:
+        err.print(f"[red]problem:[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]facealbum check: no problems found.[/]")
+
+
+@app.command()
+def export(
+    set_name: Annotated[str, typer.Argument(help="The set to export")],
+    dest: Annotated[Path, typer.Argument(help="A new folder (or an earlier export to finish)")],
+    home: Home = None,
+) -> None:
+    """Write a set's originals with faces.json and faces.csv (names, faces, boxes)."""
+    from .export import export_set
+
+    album = _album(home)
+    try:
+        r = _files_progress(
+            f"Exporting {set_name}",
+            lambda start, step: export_set(album, set_name, dest, on_start=start, on_progress=step),
+        )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Exported {r.pictures} pictures ({r.written} written, {r.skipped} already there) "
+        f"and {r.faces} faces to {r.dest} in {r.seconds:.1f} s"
+    )
+
+
 @app.command()
 def stats(home: Home = None) -> None:
     """Show sets, pictures, faces and storage used."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 import numpy as np
@@ -13,6 +14,16 @@ import numpy as np
 from .domain import Face, OwnerSession, Picture, SetSummary, Stats, Upload
 
 Bucket = Literal["originals", "thumbnails", "incoming"]
+
+
+@dataclass
+class CatalogSnapshot:
+    """A consistent copy of the catalog in a file, with what that copy refers to."""
+
+    format: str  # "sqlite" | "pg_dump"
+    file: Path
+    pictures: list[tuple[str, str, str]]  # (image_id, sha256, original_key)
+    upload_ids: list[str]
 
 
 class BlobStore(Protocol):
@@ -71,6 +82,13 @@ class Catalog(Protocol):
         ...
 
     def stats(self) -> Stats: ...
+
+    # backups: the engine's own consistent copy (SQLite backup API, pg_dump)
+    def snapshot(self, dest_dir: Path) -> CatalogSnapshot: ...
+    def restore_snapshot(self, fmt: str, path: Path) -> None:
+        """Replace this (empty) catalog with a snapshot, then migrate it to the newest
+        schema."""
+        ...
 
     # owner's edits
     def create_set(self, name: str) -> bool: ...

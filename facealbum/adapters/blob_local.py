@@ -6,8 +6,9 @@ place, so a crash leaves either the whole blob or nothing where readers look.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,18 +42,31 @@ class LocalBlobStore:
             raise BadInput(f"invalid blob key {key!r}")
         return p
 
-    def put(self, bucket: Bucket, key: str, data: bytes | BinaryIO, content_type: str = "") -> None:
+    def put(
+        self,
+        bucket: Bucket,
+        key: str,
+        data: bytes | BinaryIO,
+        content_type: str = "",
+        expect_sha256: str | None = None,
+    ) -> None:
+        """With ``expect_sha256``, bytes that hash otherwise raise BadInput and nothing
+        is stored: a backup never takes in a damaged original."""
         target = self.path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._tmp)
+        digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, bytes | bytearray):
-                    fh.write(data)
-                else:
-                    shutil.copyfileobj(data, fh, 1 << 20)
+                    data = io.BytesIO(data)
+                while chunk := data.read(1 << 20):
+                    digest.update(chunk)
+                    fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
+            if expect_sha256 and digest.hexdigest() != expect_sha256:
+                raise BadInput(f"{bucket}/{key}: content does not match sha256 {expect_sha256}")
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

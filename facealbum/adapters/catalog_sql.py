@@ -27,6 +27,8 @@ from ..domain import (
     Stats,
     Upload,
 )
+from ..ports import CatalogSnapshot
+from . import catalog_backup
 from .catalog_schema import (
     content_locks,
     faces,
@@ -537,6 +539,13 @@ class SqlCatalog:
             ).all()
         high = rows[-1][0] if rows else since
         return epoch, high, [(r[1], r[2], r[3]) for r in rows]
+
+    def snapshot(self, dest_dir: Path) -> CatalogSnapshot:
+        return catalog_backup.snapshot(self.engine, dest_dir)
+
+    def restore_snapshot(self, fmt: str, path: Path) -> None:
+        catalog_backup.restore(self.engine, fmt, path)
+        migrate(self.engine)
 
     def stats(self) -> Stats:
         with self.engine.connect() as conn:
