@@ -71,9 +71,16 @@ class Album:
             raise BadInput(f"file too large: {size} bytes (limit {self.settings.max_file_bytes})")
         upload = Upload(str(uuid.uuid4()), set_name, name, "queued")
         self.blobs.put("incoming", upload.upload_id, data, "application/octet-stream")
-        self.catalog.create_set(set_name)
-        self.catalog.add_upload(upload)  # from here on it is recovered if anything dies
-        self.queue.enqueue("ingest_upload", upload_id=upload.upload_id)
+        try:
+            self.catalog.create_set(set_name)
+            self.catalog.add_upload(upload)  # from here on it is recovered if anything dies
+        except BaseException:  # not accepted: its file must not stay behind
+            self.blobs.delete("incoming", upload.upload_id)
+            raise
+        try:
+            self.queue.enqueue("ingest_upload", upload_id=upload.upload_id)
+        except Exception:  # e.g. a full disk under the queue: recover_uploads queues it
+            log.warning("could not queue upload %s; it is queued again later", upload.upload_id)
         return upload
 
     def process_upload(self, upload_id: str, **_legacy: object) -> Upload | None:

@@ -24,6 +24,11 @@ class BadInput(AlbumError):
     pass
 
 
+class StorageFull(AlbumError):
+    """The disk (or quota) under the blob store or the catalog is full: nothing was
+    half-written, the album stays readable, and the write can be tried again later."""
+
+
 class SetGone(NotFound):
     """The set a queued upload was meant for no longer exists under that name."""
 

@@ -6,6 +6,7 @@ place, so a crash leaves either the whole blob or nothing where readers look.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..domain import BadInput
+from ..domain import BadInput, StorageFull
 from ..ports import Bucket
 
 BUCKETS: tuple[Bucket, ...] = ("originals", "thumbnails", "incoming")
@@ -52,6 +53,19 @@ class LocalBlobStore:
     ) -> None:
         """With ``expect_sha256``, bytes that hash otherwise raise BadInput and nothing
         is stored: a backup never takes in a damaged original."""
+        try:
+            self._put(bucket, key, data, expect_sha256)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(
+                    f"the album's storage is full ({self.root}: {exc.strerror}); "
+                    "nothing was stored — free some space and try again"
+                ) from exc
+            raise
+
+    def _put(
+        self, bucket: Bucket, key: str, data: bytes | BinaryIO, expect_sha256: str | None
+    ) -> None:
         target = self.path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._tmp)

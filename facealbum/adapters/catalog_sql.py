@@ -25,6 +25,7 @@ from ..domain import (
     Picture,
     SetSummary,
     Stats,
+    StorageFull,
     Upload,
 )
 from ..ports import CatalogSnapshot
@@ -42,6 +43,7 @@ from .catalog_schema import (
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 EPOCH = "face_epoch"
+FEED = "face_feed"  # a row whose lock orders face inserts (see _insert_faces)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -53,6 +55,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _disk_full(context) -> StorageFull | None:
+    """SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100) become one error the
+    user can act on; the transaction was rolled back, so nothing is half-written."""
+    exc = context.original_exception
+    if "database or disk is full" in str(exc) or getattr(exc, "sqlstate", None) == "53100":
+        return StorageFull(
+            "the album's catalog has no space left on its disk; nothing was changed — "
+            "free some space and try again"
+        )
+    return None
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -60,8 +74,10 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _disk_full)
+    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -84,34 +100,49 @@ class SqlCatalog:
         """'added', 'duplicate' (same content in the set), 'name_taken', or 'no_set' when
         the set does not exist and may not be created (an upload whose set was renamed
         or deleted while it was processed must not bring the old set back)."""
+        for _ in range(3):
+            try:
+                return self._add_picture(picture, create_set)
+            except IntegrityError:
+                if self.find_by_hash(picture.set_name, picture.sha256) is not None:
+                    return "duplicate"
+                if self._name_taken(picture.set_name, picture.name):
+                    return "name_taken"
+                if not create_set and self.get_set(picture.set_name) is None:
+                    return "no_set"  # deleted between the check and the insert
+                # else another writer created the set between our check and insert: again
+        raise BadInput(f"could not add {picture.name!r} to {picture.set_name!r}: keeps conflicting")
+
+    def _add_picture(self, picture: Picture, create_set: bool) -> str:
         now = time.time()
-        try:
-            with self.engine.begin() as conn:
-                if (
-                    conn.execute(select(sets.c.name).where(sets.c.name == picture.set_name)).first()
-                    is None
-                ):
-                    if not create_set:
-                        return "no_set"
-                    conn.execute(insert(sets).values(name=picture.set_name, created_at=now))
-                conn.execute(insert(pictures).values(**_picture_row(picture), created_at=now))
-                if picture.faces:
-                    conn.execute(insert(faces), [_face_row(f) for f in picture.faces])
-                # set once, like the original's conditional write to the '/' partition
-                conn.execute(
-                    update(sets)
-                    .where(sets.c.name == picture.set_name, sets.c.featured_image_id.is_(None))
-                    .values(featured_image_id=picture.image_id)
-                )
-        except IntegrityError:
-            if self.find_by_hash(picture.set_name, picture.sha256) is not None:
-                return "duplicate"
-            if self._name_taken(picture.set_name, picture.name):
-                return "name_taken"
-            if not create_set and self.get_set(picture.set_name) is None:
-                return "no_set"  # deleted between the check and the insert
-            raise
+        with self.engine.begin() as conn:
+            if (
+                conn.execute(select(sets.c.name).where(sets.c.name == picture.set_name)).first()
+                is None
+            ):
+                if not create_set:
+                    return "no_set"
+                conn.execute(insert(sets).values(name=picture.set_name, created_at=now))
+            conn.execute(insert(pictures).values(**_picture_row(picture), created_at=now))
+            self._insert_faces(conn, picture.faces)
+            # set once, like the original's conditional write to the '/' partition
+            conn.execute(
+                update(sets)
+                .where(sets.c.name == picture.set_name, sets.c.featured_image_id.is_(None))
+                .values(featured_image_id=picture.image_id)
+            )
         return "added"
+
+    @staticmethod
+    def _insert_faces(conn, new_faces: list[Face]) -> None:
+        """Faces are numbered by a sequence that readers follow ("after seq N"). On
+        PostgreSQL numbers are taken at insert, not at commit, so a later number could
+        commit first and a reader would step past the earlier one for good. Holding the
+        feed row's lock from the insert to the commit makes numbers commit in order."""
+        if not new_faces:
+            return
+        conn.execute(update(meta).where(meta.c.key == FEED).values(value=meta.c.value + 1))
+        conn.execute(insert(faces), [_face_row(f) for f in new_faces])
 
     def set_featured(self, set_name: str, image_id: str) -> None:
         with self.engine.begin() as conn:
@@ -131,8 +162,7 @@ class SqlCatalog:
             if not found:
                 return False
             removed = conn.execute(faces.delete().where(faces.c.image_id == image_id)).rowcount
-            if new_faces:
-                conn.execute(insert(faces), [_face_row(f) for f in new_faces])
+            self._insert_faces(conn, new_faces)
             if removed:
                 self._bump_epoch(conn)
         return True

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..album import Album
-from ..domain import BadInput, NotFound
+from ..domain import BadInput, NotFound, StorageFull
 from . import media, owner_api, pages, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
 
@@ -58,6 +58,7 @@ def _error_handlers(app: FastAPI) -> None:
     statuses: dict[type[Exception], int] = {
         NotFound: 404,
         BadInput: 422,
+        StorageFull: 507,
         NotOwner: 401,
         Forbidden: 403,
     }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from pydantic import BaseModel, Field
 
 from ..album import Album
-from ..domain import BadInput, NotFound, OwnerSession
+from ..domain import BadInput, NotFound, OwnerSession, StorageFull
 from .auth import COOKIE, OwnerAuth, public_id
 from .read_api import picture_json, set_json, upload_json
 
@@ -121,7 +121,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             try:
                 upload = album.submit_upload(name, f.filename or "", f.file, f.size)
                 out.append(upload_json(upload))
-            except BadInput as exc:
+            except (BadInput, StorageFull) as exc:
                 out.append({"name": f.filename, "status": "failed", "error": str(exc)})
             finally:
                 f.file.close()
