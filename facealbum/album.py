@@ -23,6 +23,7 @@ from .domain import (
     SetGone,
     SetSummary,
     Stats,
+    StorageFull,
     Upload,
     check_picture_name,
     check_set_name,
@@ -69,6 +70,7 @@ class Album:
             size = len(data) if isinstance(data, bytes | bytearray) else stream_size(data)
         if size > self.settings.max_file_bytes:
             raise BadInput(f"file too large: {size} bytes (limit {self.settings.max_file_bytes})")
+        self._check_room(name, size)
         upload = Upload(str(uuid.uuid4()), set_name, name, "queued")
         self.blobs.put("incoming", upload.upload_id, data, "application/octet-stream")
         try:
@@ -82,6 +84,23 @@ class Album:
         except Exception:  # e.g. a full disk under the queue: recover_uploads queues it
             log.warning("could not queue upload %s; it is queued again later", upload.upload_id)
         return upload
+
+    def _check_room(self, name: str, size: int) -> None:
+        """Accept an upload only if what is accepted can still be processed: each queued
+        file is copied into the originals before its incoming copy goes, and the catalog
+        grows too, so the waiting files' size plus a margin must stay free."""
+        free = self.blobs.free_bytes()
+        if free is None:
+            return
+        waiting = self.blobs.size("incoming")
+        need = size + waiting + self.settings.min_free_bytes
+        if free < need:
+            raise StorageFull(
+                f"the album's storage is full: {name!r} needs {_mb(need)} free "
+                f"({_mb(waiting)} of uploads waiting to be processed, "
+                f"{_mb(self.settings.min_free_bytes)} kept free), {_mb(free)} is; "
+                "free some space or wait for the queued uploads"
+            )
 
     def process_upload(self, upload_id: str, **_legacy: object) -> Upload | None:
         """Run one queued upload, if no other runner holds it and it is not done.
@@ -314,6 +333,10 @@ class Album:
         s.original_bytes = self.blobs.size("originals")
         s.derived_bytes = self.blobs.size("thumbnails")
         return s
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def _failed(upload: Upload, reason: str) -> Upload:

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )
 
+    min_free_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=0,
+        description="Uploads are refused while accepting one would leave less than this "
+        "plus the waiting uploads' size free: room to process what was accepted",
+    )
+
     owner_secret: str | None = Field(
         None,
         description="Owner's sign-in secret; if unset, one is generated on first start, "

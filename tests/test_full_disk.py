@@ -17,6 +17,7 @@ import pytest
 from conftest import PHOTOS, cli
 from test_trust_web import Server, owner_client, upload, wait_done
 
+from facealbum.domain import StorageFull
 from facealbum.importer import import_folder
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
@@ -62,7 +63,7 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
         home = disk / "home"
         album = open_album(Settings(home=home))
         assert import_folder(album, PHOTOS / "obama", "Obama", workers=1).count("failed") == 0
-        server = Server(home)
+        server = Server(home, FACEALBUM_MIN_FREE_BYTES="200000")
         try:
             big = (PHOTOS / "groups" / "two_people.jpg").read_bytes()
             filler = fill(disk, leave=len(big) // 2)
@@ -92,6 +93,9 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
                 assert r.status_code == 507, r.text
                 assert "no space left" in r.json()["error"]
                 assert httpx.get(f"{server.base}/api/sets").json()[0]["name"] == "Obama"
+                with pytest.raises(StorageFull, match="nothing was stored"):
+                    album.blobs.put("originals", "ab/cd.jpg", big, "image/jpeg")
+                assert list((home / "blobs" / ".tmp").iterdir()) == []
 
                 filler.unlink()  # space again: the same photo goes in
                 done = wait_done(c, upload(c, "Obama", "two.jpg", big))

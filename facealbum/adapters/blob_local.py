@@ -10,6 +10,7 @@ import errno
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -115,6 +116,9 @@ class LocalBlobStore:
         for p in sorted(base.rglob("*")):
             if p.is_file():
                 yield p.relative_to(base).as_posix()
+
+    def free_bytes(self) -> int | None:
+        return shutil.disk_usage(self.root).free
 
     def size(self, bucket: Bucket) -> int:
         return sum(p.stat().st_size for p in (self.root / bucket).rglob("*") if p.is_file())
