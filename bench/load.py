@@ -257,6 +257,32 @@ async def drive(server: Server, args, all_photos, kill_at: float | None = None) 
     }
 
 
+async def visitors_alone(server: Server, args, seconds: float) -> Tally:
+    """The same visitors on the seeded album with no uploads: the baseline."""
+    t, stop = Tally(), asyncio.Event()
+    limits = httpx.Limits(max_connections=args.visitors + 4)
+    async with httpx.AsyncClient(base_url=server.base, timeout=600, limits=limits) as c:
+        tasks = [
+            asyncio.create_task(visitor(c, t, stop, random.Random(1000 + v)))
+            for v in range(args.visitors)
+        ]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return t
+
+
+def report_latencies(t: Tally) -> None:
+    print("| visitor request | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
+    for kind, values in sorted(t.by_kind.items()):
+        print(
+            f"| {kind} | {len(values)} | {pct(values, 50) * 1000:.0f} | "
+            f"{pct(values, 99) * 1000:.0f} |"
+        )
+    v = t.latencies
+    print(f"| all | {len(v)} | {pct(v, 50) * 1000:.0f} | {pct(v, 99) * 1000:.0f} |")
+
+
 def verify(home: Path, run: dict, all_photos) -> dict:
     """What the album holds, read from its catalog after the run."""
     from facealbum.settings import Settings
@@ -298,14 +324,7 @@ def report_load(title: str, run: dict, found: dict) -> None:
             f"{run['restarted_at'] - run['killed_at']:.1f} s later; uploads re-sent "
             f"{t.resent}, requests that met the dead server {t.unreachable}"
         )
-    print("| visitor request | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
-    for kind, values in sorted(t.by_kind.items()):
-        print(
-            f"| {kind} | {len(values)} | {pct(values, 50) * 1000:.0f} | "
-            f"{pct(values, 99) * 1000:.0f} |"
-        )
-    v = t.latencies
-    print(f"| all | {len(v)} | {pct(v, 50) * 1000:.0f} | {pct(v, 99) * 1000:.0f} |")
+    report_latencies(t)
 
 
 def phase_load(args, all_photos, kill: bool) -> bool:
@@ -315,6 +334,10 @@ def phase_load(args, all_photos, kill: bool) -> bool:
         env = {"FACEALBUM_UPLOAD_LEASE_SECONDS": "6", "FACEALBUM_UPLOAD_REQUEUE_AFTER": "20"}
         server = Server(home, **(env if kill else {}))
         try:
+            if not kill:
+                alone = asyncio.run(visitors_alone(server, args, args.baseline))
+                print(f"\n## {args.visitors} visitors alone, {args.baseline:.0f} s (baseline)")
+                report_latencies(alone)
             run = asyncio.run(drive(server, args, all_photos, 0.4 if kill else None))
         finally:
             server.stop()
@@ -456,6 +479,7 @@ def main() -> None:
     ap.add_argument("--sets", type=int, default=4)
     ap.add_argument("--visitors", type=int, default=50)
     ap.add_argument("--phases", default="load,kill,disk")
+    ap.add_argument("--baseline", type=float, default=30, help="seconds of visitors alone")
     ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for the queue")
     args = ap.parse_args()
     all_photos = photos(args.uploaders * args.photos)

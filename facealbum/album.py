@@ -277,31 +277,39 @@ class Album:
             self.blobs, self.catalog, set_name, name, data, analysis, self.settings.engine_tag
         )
 
-    def sync_index(self, chunk: int = 50_000) -> None:
+    def sync_index(self, chunk: int = 50_000, wait: bool = True) -> None:
         """Load faces added since the last call; reload all if any were removed. A
         reload fills a fresh index aside and swaps it in whole, so searches running
         meanwhile keep using the old one. Rows come in chunks so a million faces never
-        sit in memory twice."""
-        with self._index_lock:
-            epoch, high, rows = self.catalog.face_changes(self._high, chunk)
-            index = self.index
-            if epoch != self._epoch:
-                index = self.index.fresh()
-                epoch, high, rows = self.catalog.face_changes(0, chunk)
-            while rows:
-                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
-                index.add(
-                    [r[0] for r in rows], [r[1] for r in rows], vectors.reshape(len(rows), -1)
-                )
-                if len(rows) < chunk:
-                    break
-                _, high, rows = self.catalog.face_changes(high, chunk)
-            self.index, self._epoch, self._high = index, epoch, high
+        sit in memory twice.
+
+        A search that finds another thread syncing does not wait for it (``wait=False``):
+        it uses the index as it stands, a few milliseconds old."""
+        if not self._index_lock.acquire(blocking=wait or self._epoch == -1):
+            return  # another thread is syncing; the first sync is always waited for
+        try:
+            self._sync_index(chunk)
+        finally:
+            self._index_lock.release()
+
+    def _sync_index(self, chunk: int) -> None:
+        epoch, high, rows = self.catalog.face_changes(self._high, chunk)
+        index = self.index
+        if epoch != self._epoch:
+            index = self.index.fresh()
+            epoch, high, rows = self.catalog.face_changes(0, chunk)
+        while rows:
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
+            index.add([r[0] for r in rows], [r[1] for r in rows], vectors.reshape(len(rows), -1))
+            if len(rows) < chunk:
+                break
+            _, high, rows = self.catalog.face_changes(high, chunk)
+        self.index, self._epoch, self._high = index, epoch, high
 
     def search(
         self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
     ) -> SearchResult:
-        self.sync_index()
+        self.sync_index(wait=False)
         if threshold is None:
             threshold = self.settings.match_threshold
         return search_face(self.catalog, self.index, face_id, threshold, limit, offset)

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="Uploads that decode to more pixels are analysed in a process of "
         "their own, which exits afterwards, so no long-lived process keeps their memory",
     )
+    upload_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Niceness of the upload worker processes: analysis runs in the "
+        "background and gives way to the web server's requests",
+    )
     jobs_per_worker: int = Field(
         50, ge=1, description="Uploads a worker process analyses before it is replaced"
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -55,6 +56,8 @@ def _init(settings_json: str) -> None:
 
     return_memory_promptly()
     settings = Settings.model_validate_json(settings_json)
+    if settings.upload_nice:  # background work: the web server's requests come first
+        os.nice(settings.upload_nice)
     _worker.update(settings=settings, engine=make_engine(settings), blobs=make_blobs(settings))
 
 

@@ -348,3 +348,33 @@ def test_a_big_set_loads_in_pages_and_lazily(browser, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_owner_shares_location_per_set_and_ends_sessions(page, site):
+    other = httpx.Client(base_url=site, headers={"User-Agent": "the-old-tablet"})
+    csrf = other.post("/api/session", json={"secret": SECRET}).json()["csrf"]
+    other.headers["X-CSRF-Token"] = csrf
+    sign_in(page)
+    page.goto("/sets/fixtures")
+    box = page.locator("#share-location")
+    expect(box).not_to_be_checked()
+    box.check()
+    expect(page.locator("#toast")).to_contain_text("location included")
+    assert httpx.get(f"{site}/api/sets/fixtures").json()["share_location"] is True
+    box.uncheck()
+    expect(page.locator("#toast")).to_contain_text("without location")
+    assert httpx.get(f"{site}/api/sets/fixtures").json()["share_location"] is False
+
+    page.click("#sessions")
+    rows = page.locator("#sessions-dialog tbody tr")
+    tablet = rows.filter(has_text="the-old-tablet")
+    expect(tablet).to_have_count(1)
+    expect(rows.filter(has_text="this browser")).to_have_count(1)
+    assert other.get("/api/sessions").status_code == 200
+    tablet.get_by_role("button", name="End").click()
+    expect(tablet).to_have_count(0)
+    assert other.get("/api/sessions").status_code == 401  # that device is signed out
+    page.click("#end-all")
+    expect(page.locator("#sign-in")).to_be_visible()
+    assert httpx.get(f"{site}/api/sessions").status_code == 401
+    other.close()

@@ -72,7 +72,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # a web server runs requests on ~40 threads: keep their connections (and their
+        # pragmas) instead of opening and closing one per request past the default 15
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
@@ -501,7 +503,7 @@ class SqlCatalog:
             if result:
                 by_id = {p.image_id: p for p in result}
                 fq = (
-                    select(faces)
+                    select(*[c for c in faces.c if c.name != "embedding"])  # not needed here
                     .where(faces.c.image_id.in_(list(by_id)))
                     .order_by(faces.c.image_id, faces.c.box_left)
                 )

@@ -104,6 +104,7 @@ function drawOwnerNav() {
   fill(nav, session.owner
     ? h("span", { class: "muted" }, "Owner")
     : null,
+    session.owner ? h("button", { id: "sessions", onclick: showSessions }, "Sessions") : null,
     session.owner
       ? h("button", { id: "sign-out", onclick: signOut }, "Sign out")
       : h("button", { id: "sign-in", onclick: signIn }, "Sign in"));
@@ -115,6 +116,36 @@ async function signIn() {
     submit: async (secret) => Object.assign(session, await api("POST", "/api/session", { secret })),
   });
   if (ok) { drawOwnerNav(); toast("Signed in"); route(); }
+}
+
+/** Every signed-in browser of the owner: when, from where; end one or all of them. */
+async function showSessions() {
+  const body = h("tbody");
+  const when = (t) => new Date(t * 1000).toLocaleString();
+  const draw = async () => {
+    const { sessions } = await api("GET", "/api/sessions");
+    fill(body, sessions.map((s) => h("tr", { dataset: { session: s.id } },
+      h("td", {}, when(s.created_at)), h("td", {}, when(s.last_seen)), h("td", {}, s.client),
+      h("td", { class: "agent", title: s.user_agent }, s.user_agent),
+      h("td", {}, s.current ? h("b", {}, "this browser")
+        : h("button", { onclick: async () => { await api("DELETE", `/api/sessions/${enc(s.id)}`); draw(); } }, "End")))));
+  };
+  await draw();
+  const dialog = h("dialog", { "aria-label": "Sessions", class: "wide", id: "sessions-dialog" },
+    h("strong", {}, "Signed-in sessions"),
+    h("table", { class: "sessions" },
+      h("thead", {}, h("tr", {}, ["Signed in", "Last seen", "From", "Browser", ""].map((t) => h("th", {}, t)))), body),
+    h("div", { class: "row" },
+      h("button", { class: "danger", id: "end-all", onclick: async () => {
+        await api("DELETE", "/api/sessions");
+        dialog.close();
+        Object.assign(session, { owner: false, csrf: null });
+        drawOwnerNav(); toast("Every session ended"); route();
+      } }, "Sign out everywhere"),
+      h("button", { onclick: () => dialog.close() }, "Close")));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 async function signOut() {
@@ -179,7 +210,7 @@ async function setPage(seq, name) {
   document.title = `${first.name} · facealbum`;
   const grid = h("div", { class: "grid", id: "grid" });
   const count = h("span", { class: "muted", id: "count" }, `${first.picture_count} pictures`);
-  const state = { set: first.name, pictures: [], offset: 0, total: first.picture_count };
+  const state = { set: first.name, pictures: [], offset: 0, total: first.picture_count, share: first.share_location };
 
   const addThumbs = (pictures) => {
     for (const p of pictures) {
@@ -222,7 +253,16 @@ function thumb(p, state) {
 }
 
 function ownerSetTools(state) {
+  const share = h("input", { type: "checkbox", id: "share-location", checked: state.share,
+    onchange: async () => {
+      try {
+        await api("PATCH", `/api/sets/${enc(state.set)}`, { share_location: share.checked });
+        toast(share.checked ? "Visitors now get the exact originals, location included" : "Visitors get originals without location");
+      } catch (err) { share.checked = !share.checked; toast(err.message); }
+    } });
   return [
+    h("label", { class: "check", title: "Off: visitors get originals without GPS position and serial numbers" },
+      share, " Share location"),
     h("button", { id: "rename-set", onclick: async () => {
       const name = await ask({ title: "Rename set", label: "New name", value: state.set, confirmText: "Rename",
         submit: (n) => api("PATCH", `/api/sets/${enc(state.set)}`, { name: n }) });
