@@ -298,7 +298,9 @@ def verify(home: Path, run: dict, all_photos) -> dict:
     for u in run["statuses"].values():
         counts[u["status"]] = counts.get(u["status"], 0) + 1
     sent = {name for name, _ in all_photos}
+    rerun = [u for u in album.catalog.get_uploads(list(run["statuses"])) if u.attempts > 1]
     return {
+        "rerun": len(rerun),
         "pictures": len(names),
         "lost": len(sent - set(names)),
         "duplicated": len(names) - len(set(shas)),
@@ -314,7 +316,8 @@ def report_load(title: str, run: dict, found: dict) -> None:
         f"accepted {len(t.accepted)} uploads in {run['accepted_in']:.1f} s, all processed after "
         f"{run['processed_in']:.1f} s; pictures {found['pictures']}, lost {found['lost']}, "
         f"duplicated {found['duplicated']}, stuck queued {found['stuck']}, "
-        f"5xx {t.server_errors}, final statuses {found['statuses']}"
+        f"5xx {t.server_errors}, final statuses {found['statuses']}, "
+        f"run again after their runner died {found['rerun']}"
     )
     if t.refused:
         print(f"refused by the server: {len(t.refused)} (first: {t.refused[0]})")
