@@ -324,6 +324,7 @@ def serve(
     """Serve the album's web site and JSON API (OpenAPI at /docs)."""
     import uvicorn
 
+    from .rekognition.server import from_settings
     from .web import create_app
     from .web.auth import load_or_create_secret
     from .wiring import open_album
@@ -337,8 +338,46 @@ def serve(
             f"(shown once; kept in {settings.home / 'owner-secret'}; "
             "set FACEALBUM_OWNER_SECRET to choose your own)"
         )
+    site = create_app(album)
+    endpoint, keys = from_settings(settings, ["/rekognition", "/rekognition/"])
+    site.include_router(endpoint)
+    _print_keys(settings, keys)
     console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
-    uvicorn.run(create_app(album), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(site, host=settings.host, port=settings.port, log_level="warning")
+
+
+def _print_keys(settings: Settings, keys: tuple[str, str, bool]) -> None:
+    if keys[2]:
+        console.print(
+            f"[bold]Rekognition keys:[/] AWS_ACCESS_KEY_ID={keys[0]} "
+            f"AWS_SECRET_ACCESS_KEY={keys[1]}\n(shown once; kept in "
+            f"{settings.home / 'rekognition-keys.json'})"
+        )
+
+
+rekognition = typer.Typer(help="facealbum as an AWS Rekognition endpoint (face collections).")
+app.add_typer(rekognition, name="rekognition")
+
+
+@rekognition.command("serve")
+def rekognition_serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    home: Home = None,
+) -> None:
+    """Serve Rekognition's face-collection API (SigV4-signed, AWS JSON 1.1) from this album."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from .rekognition.server import from_settings
+
+    settings = Settings.load(home=home, host=host, port=port)
+    endpoint, keys = from_settings(settings)
+    app_ = FastAPI(title="facealbum Rekognition", docs_url=None, redoc_url=None, openapi_url=None)
+    app_.include_router(endpoint)
+    _print_keys(settings, keys)
+    console.print(f"Rekognition endpoint at http://{settings.host}:{settings.port}")
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
 
 
 @app.command()

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         5, ge=1, description="Failed sign-ins allowed per client per minute"
     )
 
+    rekognition_access_key_id: str | None = Field(
+        None,
+        description="Key id SigV4 requests to the Rekognition endpoint must use; "
+        "generated on first start if unset (home/rekognition-keys.json)",
+    )
+    rekognition_secret_access_key: str | None = Field(None, description="Its secret access key")
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -25,6 +25,16 @@ def make_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(settings.blob_root)
 
 
+def make_faces(settings: Settings, db=None):
+    """The faces port's local implementation on the album's catalog database."""
+    from .adapters.catalog_sql import SqlCatalog
+    from .adapters.faces_local import LocalFaces
+
+    if db is None:
+        db = SqlCatalog(settings.catalog_url).engine
+    return LocalFaces(db, make_engine(settings), settings)
+
+
 def open_album(settings: Settings | None = None) -> Album:
     from .adapters.catalog_sql import SqlCatalog
     from .adapters.index_numpy import NumpyFaceIndex

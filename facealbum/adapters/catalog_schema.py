@@ -128,3 +128,36 @@ content_locks = Table(
     Column("holder", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# the faces port's own collections (facealbum as a Rekognition endpoint): a face row
+# holds its descriptor; the collection row counts faces, and its lock orders inserts
+collections = Table(
+    "collections",
+    metadata,
+    Column("collection_id", String(255), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("face_count", Integer, nullable=False, default=0),
+    Column("epoch", Integer, nullable=False, default=0),  # bumped when faces go
+)
+
+collection_faces = Table(
+    "collection_faces",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("face_id", String(36), nullable=False, unique=True),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("image_id", String(36), nullable=False),
+    Column("external_image_id", String(255), nullable=True),
+    Column("box_left", Float, nullable=False),
+    Column("box_top", Float, nullable=False),
+    Column("box_width", Float, nullable=False),
+    Column("box_height", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+)

@@ -1,0 +1,424 @@
+"""The faces port on this machine: dlib finds and describes faces, collection rows in
+the catalog keep them (with their descriptors), an in-memory index per collection
+searches them.
+
+Indexes follow the rows as the album's index does: by sequence number, reloaded when
+the collection's epoch says faces went. Inserts hold the collection row's lock until
+they commit (it is also where the face count lives), so on PostgreSQL sequence numbers
+become visible in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import BadInput, Box
+from ..faces import (
+    CollectionExists,
+    CollectionInfo,
+    CollectionNotFound,
+    Comparison,
+    DetectedFace,
+    FaceNotFound,
+    FaceRecord,
+    ImageSearch,
+    ImageTooLarge,
+    Indexed,
+    InvalidImage,
+    InvalidParameter,
+    InvalidToken,
+    Match,
+    Unindexed,
+    cosine_for,
+    similarity,
+)
+from ..imaging import decode, detection_array
+from ..ports import FaceEngine
+from ..settings import Settings
+from .catalog_schema import collection_faces, collections
+from .index_numpy import NumpyFaceIndex
+
+COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
+EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
+FACE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# quality filters: (smallest face side in pixels of the image, lowest detector confidence)
+QUALITY = {
+    "NONE": (0, 0.0),
+    "LOW": (20, 0.0),
+    "AUTO": (30, 0.0),
+    "MEDIUM": (40, 85.0),
+    "HIGH": (60, 90.0),
+}
+
+
+@dataclass
+class _Found:
+    face: DetectedFace
+    vector: np.ndarray
+    side_px: float  # shorter side of the box in pixels of the (oriented) image
+
+
+@dataclass
+class _Loaded:
+    index: NumpyFaceIndex
+    epoch: int
+    high: int
+
+
+class LocalFaces:
+    def __init__(self, db: Engine, engine: FaceEngine, settings: Settings):
+        self.db, self.engine, self.settings = db, engine, settings
+        self._loaded: dict[str, _Loaded] = {}
+        self._lock = threading.Lock()
+
+    # -- collections ----------------------------------------------------------------
+
+    def create_collection(self, collection_id: str) -> CollectionInfo:
+        _check_id(collection_id)
+        now = time.time()
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    insert(collections).values(
+                        collection_id=collection_id, created_at=now, face_count=0, epoch=0
+                    )
+                )
+        except IntegrityError:
+            raise CollectionExists(f"The collection id: {collection_id} already exists") from None
+        return CollectionInfo(collection_id, 0, now)
+
+    def delete_collection(self, collection_id: str) -> None:
+        _check_id(collection_id)
+        with self.db.begin() as conn:
+            conn.execute(
+                delete(collection_faces).where(collection_faces.c.collection_id == collection_id)
+            )
+            gone = conn.execute(
+                delete(collections).where(collections.c.collection_id == collection_id)
+            ).rowcount
+        if not gone:
+            raise _no_collection(collection_id)
+        with self._lock:
+            self._loaded.pop(collection_id, None)
+
+    def list_collections(self, limit: int, token: str | None) -> tuple[list[str], str | None]:
+        q = select(collections.c.collection_id).order_by(collections.c.collection_id)
+        if token:
+            q = q.where(collections.c.collection_id > _untoken(token))
+        with self.db.connect() as conn:
+            ids = list(conn.execute(q.limit(limit + 1)).scalars())
+        more = len(ids) > limit
+        ids = ids[:limit]
+        return ids, _token(ids[-1]) if more and ids else None
+
+    def describe_collection(self, collection_id: str) -> CollectionInfo:
+        _check_id(collection_id)
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(collections).where(collections.c.collection_id == collection_id)
+            ).first()
+        if row is None:
+            raise _no_collection(collection_id)
+        return CollectionInfo(collection_id, row.face_count, row.created_at)
+
+    # -- faces ------------------------------------------------------------------------
+
+    def index_faces(
+        self,
+        collection_id: str,
+        image: bytes,
+        external_image_id: str | None = None,
+        max_faces: int | None = None,
+        quality_filter: str = "AUTO",
+    ) -> Indexed:
+        _check_id(collection_id)
+        if external_image_id is not None and not EXTERNAL_ID.fullmatch(external_image_id):
+            raise InvalidParameter(f"invalid ExternalImageId {external_image_id!r}")
+        if quality_filter not in QUALITY:
+            raise InvalidParameter(f"invalid QualityFilter {quality_filter!r}")
+        if max_faces is not None and max_faces < 1:
+            raise InvalidParameter("MaxFaces must be at least 1")
+        self.describe_collection(collection_id)  # before the expensive part
+        min_side, min_conf = QUALITY[quality_filter]
+        keep: list[_Found] = []
+        unindexed: list[Unindexed] = []
+        for f in sorted(self._analyze(image), key=lambda f: -f.side_px):
+            reasons = []
+            if f.side_px < min_side:
+                reasons.append("SMALL_BOUNDING_BOX")
+            if f.face.confidence < min_conf:
+                reasons.append("LOW_CONFIDENCE")
+            if not reasons and max_faces is not None and len(keep) >= max_faces:
+                reasons.append("EXCEEDS_MAX_FACES")  # the largest faces are kept, as on AWS
+            if reasons:
+                unindexed.append(Unindexed(f.face, reasons))
+            else:
+                keep.append(f)
+        image_id = str(uuid.uuid4())
+        records = [
+            (
+                FaceRecord(
+                    str(uuid.uuid4()), image_id, external_image_id, f.face.box, f.face.confidence
+                ),
+                f,
+            )
+            for f in keep
+        ]
+        with self.db.begin() as conn:
+            locked = conn.execute(
+                update(collections)
+                .where(collections.c.collection_id == collection_id)
+                .values(face_count=collections.c.face_count + len(records))
+            ).rowcount
+            if not locked:
+                raise _no_collection(collection_id)
+            if records:
+                conn.execute(
+                    insert(collection_faces), [_row(collection_id, r, f.vector) for r, f in records]
+                )
+        return Indexed([(r, f.face) for r, f in records], unindexed)
+
+    def list_faces(
+        self, collection_id: str, limit: int, token: str | None
+    ) -> tuple[list[FaceRecord], str | None]:
+        self.describe_collection(collection_id)
+        q = (
+            select(collection_faces)
+            .where(collection_faces.c.collection_id == collection_id)
+            .order_by(collection_faces.c.seq)
+        )
+        if token:
+            try:
+                q = q.where(collection_faces.c.seq > int(_untoken(token)))
+            except ValueError:
+                raise InvalidToken("invalid NextToken") from None
+        with self.db.connect() as conn:
+            rows = conn.execute(q.limit(limit + 1)).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [_record(r) for r in rows], _token(str(rows[-1]["seq"])) if more and rows else None
+
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        self.describe_collection(collection_id)
+        for face_id in face_ids:
+            _check_face_id(face_id)
+        where = (collection_faces.c.collection_id == collection_id) & (
+            collection_faces.c.face_id.in_(face_ids)
+        )
+        with self.db.begin() as conn:
+            gone = list(
+                conn.execute(
+                    delete(collection_faces).where(where).returning(collection_faces.c.face_id)
+                ).scalars()
+            )
+            if gone:
+                conn.execute(
+                    update(collections)
+                    .where(collections.c.collection_id == collection_id)
+                    .values(
+                        face_count=collections.c.face_count - len(gone),
+                        epoch=collections.c.epoch + 1,
+                    )
+                )
+        return gone
+
+    # -- searches ---------------------------------------------------------------------
+
+    def search_faces(
+        self, collection_id: str, face_id: str, threshold: float, max_faces: int
+    ) -> list[Match]:
+        _check_search(threshold, max_faces)
+        _check_face_id(face_id)
+        self.describe_collection(collection_id)
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(collection_faces.c.embedding).where(
+                    collection_faces.c.collection_id == collection_id,
+                    collection_faces.c.face_id == face_id,
+                )
+            ).first()
+        if row is None:
+            raise FaceNotFound(f"face {face_id} is not in collection {collection_id}")
+        vector = np.frombuffer(row[0], dtype="<f4")
+        return self._search(collection_id, vector, threshold, max_faces, exclude=face_id)
+
+    def search_faces_by_image(
+        self, collection_id: str, image: bytes, threshold: float, max_faces: int
+    ) -> ImageSearch:
+        _check_search(threshold, max_faces)
+        self.describe_collection(collection_id)
+        largest = self._largest(image, "image")
+        matches = self._search(collection_id, largest.vector, threshold, max_faces)
+        return ImageSearch(largest.face, matches)
+
+    def detect_faces(self, image: bytes) -> list[DetectedFace]:
+        return [f.face for f in self._analyze(image)]
+
+    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison:
+        _check_search(threshold, 1)
+        src = self._largest(source, "source image")
+        matches, unmatched = [], []
+        for f in self._analyze(target):
+            score = similarity(float(np.dot(src.vector, f.vector)))
+            if score >= threshold:
+                matches.append((score, f.face))
+            else:
+                unmatched.append(f.face)
+        matches.sort(key=lambda m: -m[0])
+        return Comparison(src.face, matches, unmatched)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _search(
+        self,
+        collection_id: str,
+        vector: np.ndarray,
+        threshold: float,
+        max_faces: int,
+        exclude: str | None = None,
+    ) -> list[Match]:
+        index = self._index(collection_id)
+        hits = [
+            h for h in index.search(vector, cosine_for(threshold) * 100) if h.face_id != exclude
+        ][:max_faces]
+        if not hits:
+            return []
+        with self.db.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(collection_faces).where(
+                        collection_faces.c.face_id.in_([h.face_id for h in hits])
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        records = {r["face_id"]: _record(r) for r in rows}
+        return [
+            Match(similarity(h.similarity / 100), records[h.face_id])
+            for h in hits
+            if h.face_id in records
+        ]  # deleted meanwhile
+
+    def _index(self, collection_id: str) -> NumpyFaceIndex:
+        """The collection's index, brought up to date with its rows."""
+        with self._lock:
+            with self.db.connect() as conn:
+                epoch = conn.execute(
+                    select(collections.c.epoch).where(collections.c.collection_id == collection_id)
+                ).scalar()
+                if epoch is None:
+                    raise _no_collection(collection_id)
+                loaded = self._loaded.get(collection_id)
+                if loaded is None or loaded.epoch != epoch:
+                    loaded = _Loaded(NumpyFaceIndex(), epoch, 0)
+                rows = conn.execute(
+                    select(
+                        collection_faces.c.seq,
+                        collection_faces.c.face_id,
+                        collection_faces.c.image_id,
+                        collection_faces.c.embedding,
+                    )
+                    .where(
+                        collection_faces.c.collection_id == collection_id,
+                        collection_faces.c.seq > loaded.high,
+                    )
+                    .order_by(collection_faces.c.seq)
+                ).all()
+            if rows:
+                vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4")
+                loaded.index.add(
+                    [r[1] for r in rows], [r[2] for r in rows], vectors.reshape(len(rows), -1)
+                )
+                loaded.high = rows[-1][0]
+            self._loaded[collection_id] = loaded
+            return loaded.index
+
+    def _analyze(self, image: bytes) -> list[_Found]:
+        s = self.settings
+        try:
+            dec = decode(image, s.decode_size, s.max_pixels)
+        except BadInput as exc:
+            if "too large" in str(exc):
+                raise ImageTooLarge(str(exc)) from None
+            raise InvalidImage(f"Request has invalid image format: {exc}") from None
+        rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
+        h, w = rgb.shape[:2]
+        out = []
+        for f in sorted(self.engine.analyze(rgb), key=lambda f: (f.left, f.top)):
+            box = Box(
+                left=round(f.left / w, 6),
+                top=round(f.top / h, 6),
+                width=round((f.right - f.left) / w, 6),
+                height=round((f.bottom - f.top) / h, 6),
+            )
+            side = min(box.width * dec.width, box.height * dec.height)
+            out.append(_Found(DetectedFace(box, f.confidence), f.embedding, side))
+        return out
+
+    def _largest(self, image: bytes, what: str) -> _Found:
+        found = self._analyze(image)
+        if not found:
+            raise InvalidParameter(f"There are no faces in the {what}.")
+        return max(found, key=lambda f: f.side_px)
+
+
+def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
+    return {
+        "face_id": r.face_id,
+        "collection_id": collection_id,
+        "image_id": r.image_id,
+        "external_image_id": r.external_image_id,
+        "box_left": r.box.left,
+        "box_top": r.box.top,
+        "box_width": r.box.width,
+        "box_height": r.box.height,
+        "confidence": r.confidence,
+        "embedding": np.asarray(vector, dtype="<f4").tobytes(),
+    }
+
+
+def _record(r) -> FaceRecord:
+    box = Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"])
+    return FaceRecord(r["face_id"], r["image_id"], r["external_image_id"], box, r["confidence"])
+
+
+def _check_id(collection_id: str) -> None:
+    if not isinstance(collection_id, str) or not COLLECTION_ID.fullmatch(collection_id):
+        raise InvalidParameter(f"invalid CollectionId {collection_id!r}")
+
+
+def _check_face_id(face_id: str) -> None:
+    if not isinstance(face_id, str) or not FACE_ID.fullmatch(face_id):
+        raise InvalidParameter(f"invalid FaceId {face_id!r}")
+
+
+def _check_search(threshold: float, max_faces: int) -> None:
+    if not 0 <= threshold <= 100:
+        raise InvalidParameter("FaceMatchThreshold must be between 0 and 100")
+    if not 1 <= max_faces <= 4096:
+        raise InvalidParameter("MaxFaces must be between 1 and 4096")
+
+
+def _no_collection(collection_id: str) -> CollectionNotFound:
+    return CollectionNotFound(f"The collection id: {collection_id} does not exist")
+
+
+def _token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _untoken(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidToken("invalid NextToken") from None

@@ -1,0 +1,174 @@
+"""The faces port, shaped like the part of AWS Rekognition the album needs.
+
+Rekognition keeps the vectors: IndexFaces returns face ids and boxes, never
+descriptors, and searches go by face id or by image. Whatever the album does with faces
+(click-face search, later grouping people) goes through these calls, so the same album
+runs on the local engine (dlib + an in-memory index over catalog rows), on Rekognition
+itself, or on facealbum's own Rekognition-compatible server.
+
+The errors carry Rekognition's names, so the wire server maps them one to one and a
+boto3 user can catch ``client.exceptions.ResourceNotFoundException`` and the like.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .domain import AlbumError, BadInput, Box, NotFound
+
+MODEL_VERSION = "facealbum-dlib-resnet-1"
+DEFAULT_THRESHOLD = 80.0  # Rekognition's default FaceMatchThreshold
+
+
+# Similarity as Rekognition means it: at its default threshold of 80, a match should be
+# the same person. dlib's descriptors are compared by cosine; the album measured 0.915 as
+# its precise cut (bench/threshold.py), so a logistic curve puts 0.915 at 80 and 0.95 at
+# 95 (0.85 -> 18, identical faces -> 99.4). Monotonic, so thresholds map one to one.
+_MID, _SLOPE = 0.8838, 44.5
+
+
+def similarity(cosine: float) -> float:
+    """Rekognition-style similarity (0-100) of two unit descriptors' cosine."""
+    return round(100.0 / (1.0 + math.exp(-_SLOPE * (cosine - _MID))), 4)
+
+
+def cosine_for(similarity_threshold: float) -> float:
+    """The cosine at which :func:`similarity` reaches a threshold (its inverse)."""
+    t = min(max(similarity_threshold, 1e-6), 100 - 1e-6) / 100.0
+    return _MID + math.log(t / (1.0 - t)) / _SLOPE
+
+
+class CollectionNotFound(NotFound):
+    aws = "ResourceNotFoundException"
+
+
+class CollectionExists(BadInput):
+    aws = "ResourceAlreadyExistsException"
+
+
+class InvalidParameter(BadInput):
+    aws = "InvalidParameterException"
+
+
+class InvalidImage(BadInput):
+    aws = "InvalidImageFormatException"
+
+
+class ImageTooLarge(BadInput):
+    aws = "ImageTooLargeException"
+
+
+class InvalidToken(BadInput):
+    aws = "InvalidPaginationTokenException"
+
+
+class FaceNotFound(InvalidParameter):
+    """Rekognition answers an unknown FaceId with InvalidParameterException."""
+
+
+@dataclass
+class FaceRecord:
+    """A face stored in a collection."""
+
+    face_id: str
+    image_id: str  # the id Rekognition gives each indexed image
+    external_image_id: str | None
+    box: Box
+    confidence: float
+
+
+@dataclass
+class DetectedFace:
+    """A face found in an image, not stored anywhere."""
+
+    box: Box
+    confidence: float
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Unindexed:
+    face: DetectedFace
+    reasons: list[str]  # EXCEEDS_MAX_FACES, SMALL_BOUNDING_BOX, LOW_CONFIDENCE, ...
+
+
+@dataclass
+class Indexed:
+    records: list[tuple[FaceRecord, DetectedFace]]
+    unindexed: list[Unindexed]
+
+
+@dataclass
+class Match:
+    similarity: float
+    face: FaceRecord
+
+
+@dataclass
+class ImageSearch:
+    """SearchFacesByImage: the largest face of the image and its matches."""
+
+    searched: DetectedFace
+    matches: list[Match]
+
+
+@dataclass
+class Comparison:
+    source: DetectedFace
+    matches: list[tuple[float, DetectedFace]]
+    unmatched: list[DetectedFace]
+
+
+@dataclass
+class CollectionInfo:
+    collection_id: str
+    face_count: int
+    created_at: float
+    model_version: str = MODEL_VERSION
+
+
+class Faces(Protocol):
+    """Collections of faces; images are encoded bytes (JPEG, PNG…), as on the wire."""
+
+    def create_collection(self, collection_id: str) -> CollectionInfo: ...
+    def delete_collection(self, collection_id: str) -> None: ...
+    def list_collections(self, limit: int, token: str | None) -> tuple[list[str], str | None]: ...
+    def describe_collection(self, collection_id: str) -> CollectionInfo: ...
+
+    def index_faces(
+        self,
+        collection_id: str,
+        image: bytes,
+        external_image_id: str | None = None,
+        max_faces: int | None = None,
+        quality_filter: str = "AUTO",
+    ) -> Indexed: ...
+
+    def list_faces(
+        self, collection_id: str, limit: int, token: str | None
+    ) -> tuple[list[FaceRecord], str | None]: ...
+
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]: ...
+
+    def search_faces(
+        self, collection_id: str, face_id: str, threshold: float, max_faces: int
+    ) -> list[Match]: ...
+
+    def search_faces_by_image(
+        self, collection_id: str, image: bytes, threshold: float, max_faces: int
+    ) -> ImageSearch: ...
+
+    def detect_faces(self, image: bytes) -> list[DetectedFace]: ...
+
+    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison: ...
+
+
+def aws_error_name(exc: AlbumError) -> str:
+    """Rekognition's name for an album error (InvalidParameterException by default)."""
+    return getattr(
+        exc,
+        "aws",
+        "ResourceNotFoundException" if isinstance(exc, NotFound) else "InvalidParameterException",
+    )
