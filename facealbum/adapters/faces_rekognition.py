@@ -1,0 +1,186 @@
+"""The faces port on AWS Rekognition through boto3, as the original design used it; also
+what talks to facealbum's own Rekognition endpoint. Endpoint, region and credentials come
+from the standard AWS configuration (``AWS_ENDPOINT_URL_REKOGNITION``, ``AWS_PROFILE``,
+``AWS_REGION``…); throttling is retried by botocore's adaptive retry mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import AlbumError, Box
+from ..faces import (
+    CollectionExists,
+    CollectionInfo,
+    CollectionNotFound,
+    Comparison,
+    DetectedFace,
+    FaceRecord,
+    ImageSearch,
+    ImageTooLarge,
+    Indexed,
+    InvalidImage,
+    InvalidParameter,
+    InvalidToken,
+    Match,
+    Unindexed,
+)
+
+ERRORS: dict[str, type[AlbumError]] = {
+    "ResourceNotFoundException": CollectionNotFound,
+    "ResourceAlreadyExistsException": CollectionExists,
+    "InvalidParameterException": InvalidParameter,
+    "InvalidImageFormatException": InvalidImage,
+    "ImageTooLargeException": ImageTooLarge,
+    "InvalidPaginationTokenException": InvalidToken,
+    "InvalidS3ObjectException": InvalidParameter,
+}
+
+
+def client_from_environment() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("rekognition", config=Config(retries={"mode": "adaptive"}))
+
+
+class RekognitionFaces:
+    def __init__(self, client: Any = None):
+        self.client = client or client_from_environment()
+
+    def _call(self, op: str, **params: Any) -> dict:
+        from botocore.exceptions import ClientError
+
+        try:
+            return getattr(self.client, op)(**params)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if code in ERRORS:
+                raise ERRORS[code](message) from None
+            raise
+
+    def create_collection(self, collection_id: str) -> CollectionInfo:
+        self._call("create_collection", CollectionId=collection_id)
+        return self.describe_collection(collection_id)
+
+    def delete_collection(self, collection_id: str) -> None:
+        self._call("delete_collection", CollectionId=collection_id)
+
+    def list_collections(self, limit: int, token: str | None) -> tuple[list[str], str | None]:
+        out = self._call("list_collections", MaxResults=limit, **_token(token))
+        return out.get("CollectionIds", []), out.get("NextToken")
+
+    def describe_collection(self, collection_id: str) -> CollectionInfo:
+        out = self._call("describe_collection", CollectionId=collection_id)
+        created = out.get("CreationTimestamp")
+        return CollectionInfo(
+            collection_id,
+            out.get("FaceCount", 0),
+            created.timestamp() if created else 0.0,
+            out.get("FaceModelVersion", ""),
+        )
+
+    def index_faces(
+        self,
+        collection_id: str,
+        image: bytes,
+        external_image_id: str | None = None,
+        max_faces: int | None = None,
+        quality_filter: str = "AUTO",
+    ) -> Indexed:
+        params: dict[str, Any] = {"QualityFilter": quality_filter}
+        if external_image_id is not None:
+            params["ExternalImageId"] = external_image_id
+        if max_faces is not None:
+            params["MaxFaces"] = max_faces
+        out = self._call(
+            "index_faces", CollectionId=collection_id, Image={"Bytes": image}, **params
+        )
+        return Indexed(
+            [(_record(r["Face"]), _detail(r["FaceDetail"])) for r in out.get("FaceRecords", [])],
+            [
+                Unindexed(_detail(u["FaceDetail"]), u.get("Reasons", []))
+                for u in out.get("UnindexedFaces", [])
+            ],
+        )
+
+    def list_faces(
+        self, collection_id: str, limit: int, token: str | None
+    ) -> tuple[list[FaceRecord], str | None]:
+        out = self._call(
+            "list_faces", CollectionId=collection_id, MaxResults=limit, **_token(token)
+        )
+        return [_record(f) for f in out.get("Faces", [])], out.get("NextToken")
+
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        out = self._call("delete_faces", CollectionId=collection_id, FaceIds=face_ids)
+        return out.get("DeletedFaces", [])
+
+    def search_faces(
+        self, collection_id: str, face_id: str, threshold: float, max_faces: int
+    ) -> list[Match]:
+        out = self._call(
+            "search_faces",
+            CollectionId=collection_id,
+            FaceId=face_id,
+            FaceMatchThreshold=threshold,
+            MaxFaces=max_faces,
+        )
+        return [Match(m["Similarity"], _record(m["Face"])) for m in out.get("FaceMatches", [])]
+
+    def search_faces_by_image(
+        self, collection_id: str, image: bytes, threshold: float, max_faces: int
+    ) -> ImageSearch:
+        out = self._call(
+            "search_faces_by_image",
+            CollectionId=collection_id,
+            Image={"Bytes": image},
+            FaceMatchThreshold=threshold,
+            MaxFaces=max_faces,
+        )
+        searched = DetectedFace(
+            _box(out["SearchedFaceBoundingBox"]), out.get("SearchedFaceConfidence", 0.0)
+        )
+        return ImageSearch(
+            searched,
+            [Match(m["Similarity"], _record(m["Face"])) for m in out.get("FaceMatches", [])],
+        )
+
+    def detect_faces(self, image: bytes) -> list[DetectedFace]:
+        out = self._call("detect_faces", Image={"Bytes": image})
+        return [_detail(d) for d in out.get("FaceDetails", [])]
+
+    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison:
+        out = self._call(
+            "compare_faces",
+            SourceImage={"Bytes": source},
+            TargetImage={"Bytes": target},
+            SimilarityThreshold=threshold,
+        )
+        return Comparison(
+            _detail(out["SourceImageFace"]),
+            [(m["Similarity"], _detail(m["Face"])) for m in out.get("FaceMatches", [])],
+            [_detail(d) for d in out.get("UnmatchedFaces", [])],
+        )
+
+
+def _token(token: str | None) -> dict[str, str]:
+    return {"NextToken": token} if token else {}
+
+
+def _box(b: dict) -> Box:
+    return Box(b["Left"], b["Top"], b["Width"], b["Height"])
+
+
+def _detail(d: dict) -> DetectedFace:
+    return DetectedFace(_box(d["BoundingBox"]), d.get("Confidence", 0.0))
+
+
+def _record(f: dict) -> FaceRecord:
+    return FaceRecord(
+        f["FaceId"],
+        f.get("ImageId", ""),
+        f.get("ExternalImageId"),
+        _box(f["BoundingBox"]),
+        f.get("Confidence", 0.0),
+    )

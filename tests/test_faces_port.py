@@ -1,0 +1,104 @@
+"""The faces port's contract, run on each implementation: in-process (dlib + SQLite)
+and boto3 against `facealbum rekognition serve` (a real server process). The same
+calls must give the same answers."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+from conftest import PHOTOS
+from test_rekognition import KEY, OBAMA, OBAMA2, SECRET, TWO, endpoint  # noqa: F401
+
+from facealbum.adapters.catalog_sql import SqlCatalog
+from facealbum.adapters.faces_rekognition import RekognitionFaces
+from facealbum.faces import (
+    CollectionExists,
+    CollectionNotFound,
+    InvalidImage,
+    InvalidParameter,
+    InvalidToken,
+)
+from facealbum.settings import Settings
+from facealbum.wiring import make_faces
+
+BIDEN = (PHOTOS / "biden" / "biden2.jpg").read_bytes()
+DOG = (PHOTOS / "nofaces" / "dog.jpg").read_bytes()
+
+
+@pytest.fixture(params=["local", "rekognition-over-http"])
+def faces(request, tmp_path):
+    if request.param == "local":
+        settings = Settings(home=tmp_path / "home")
+        return make_faces(settings, SqlCatalog(settings.catalog_url).engine)
+    url, _ = request.getfixturevalue("endpoint")
+    client = boto3.client(
+        "rekognition",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+    )
+    return RekognitionFaces(client)
+
+
+@pytest.fixture
+def collection(faces):
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    faces.create_collection(name)
+    return name
+
+
+def test_index_search_and_delete(faces, collection):
+    [(obama, _)] = faces.index_faces(collection, OBAMA, "obama").records
+    faces.index_faces(collection, OBAMA2, "obama2")
+    faces.index_faces(collection, BIDEN, "biden")
+    two = faces.index_faces(collection, TWO, "two")
+    assert len(two.records) == 2 and not two.unindexed
+    assert faces.describe_collection(collection).face_count == 5
+
+    found = faces.search_faces(collection, obama.face_id, 80, 10)
+    assert {m.face.external_image_id for m in found} == {"obama2", "two"}
+    assert [m.similarity for m in found] == sorted((m.similarity for m in found), reverse=True)
+    by_image = faces.search_faces_by_image(collection, OBAMA2, 80, 1)
+    assert [m.face.external_image_id for m in by_image.matches] == ["obama2"]
+    assert 0 < by_image.searched.box.width < 1
+
+    page, token = faces.list_faces(collection, 3, None)
+    rest, end = faces.list_faces(collection, 3, token)
+    assert len(page) == 3 and len(rest) == 2 and end is None
+    assert faces.delete_faces(collection, [obama.face_id]) == [obama.face_id]
+    assert faces.describe_collection(collection).face_count == 4
+    assert obama.face_id not in {
+        m.face.face_id for m in faces.search_faces_by_image(collection, OBAMA, 80, 10).matches
+    }
+    ids, _ = faces.list_collections(1000, None)
+    assert collection in ids
+    faces.delete_collection(collection)
+    with pytest.raises(CollectionNotFound):
+        faces.describe_collection(collection)
+
+
+def test_detect_and_compare(faces):
+    assert len(faces.detect_faces(TWO)) == 2
+    assert faces.detect_faces(DOG) == []
+    compared = faces.compare_faces(OBAMA, TWO, 80)
+    assert len(compared.matches) == 1 and len(compared.unmatched) == 1
+    assert compared.matches[0][0] >= 80
+
+
+def test_errors(faces, collection):
+    with pytest.raises(CollectionExists):
+        faces.create_collection(collection)
+    with pytest.raises(CollectionNotFound):
+        faces.index_faces("no-such-collection", OBAMA)
+    with pytest.raises(InvalidImage):
+        faces.index_faces(collection, b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(InvalidParameter):
+        faces.search_faces(collection, str(uuid.uuid4()), 80, 10)
+    with pytest.raises(InvalidParameter):
+        faces.search_faces_by_image(collection, DOG, 80, 10)
+    with pytest.raises(InvalidToken):
+        faces.list_faces(collection, 10, "bm90LWEtbnVtYmVy")
+    assert faces.describe_collection(collection).face_count == 0
