@@ -380,6 +380,94 @@ def rekognition_serve(
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
 
 
+faces_cli = typer.Typer(
+    help="Face collections on the configured engine (local dlib or Rekognition): the "
+    "original's maintenance scripts as commands."
+)
+app.add_typer(faces_cli, name="faces")
+
+
+@contextlib.contextmanager
+def _faces(home: Path | None):
+    """The configured faces port; its errors end the command with their message."""
+    from .wiring import make_faces
+
+    try:
+        yield make_faces(Settings.load(home=home))
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@faces_cli.command("collections")
+def faces_collections(home: Home = None) -> None:
+    """List the collections with their face counts."""
+    table = Table("collection", "faces", "model")
+    with _faces(home) as faces:
+        token = None
+        while True:
+            ids, token = faces.list_collections(1000, token)
+            for cid in ids:
+                info = faces.describe_collection(cid)
+                table.add_row(cid, str(info.face_count), info.model_version)
+            if not token:
+                break
+    console.print(table)
+
+
+@faces_cli.command("create")
+def faces_create(collection: str, home: Home = None) -> None:
+    """Create a collection."""
+    with _faces(home) as faces:
+        faces.create_collection(collection)
+    console.print(f"created {collection}")
+
+
+@faces_cli.command("delete")
+def faces_delete(
+    collection: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+    home: Home = None,
+) -> None:
+    """Delete a collection and every face in it."""
+    with _faces(home) as faces:
+        count = faces.describe_collection(collection).face_count
+        if not yes and not typer.confirm(f"Delete {collection} and its {count} faces?"):
+            raise typer.Exit(1)
+        faces.delete_collection(collection)
+    console.print(f"deleted {collection} ({count} faces)")
+
+
+@faces_cli.command("count")
+def faces_count(collection: str, home: Home = None) -> None:
+    """How many faces a collection holds."""
+    with _faces(home) as faces:
+        console.print(faces.describe_collection(collection).face_count)
+
+
+@faces_cli.command("list")
+def faces_list(
+    collection: str,
+    limit: Annotated[int, typer.Option(help="At most this many faces")] = 100,
+    home: Home = None,
+) -> None:
+    """List a collection's faces: id, external image id, box, confidence."""
+    table = Table("face id", "external image id", "box (left, top, width, height)", "confidence")
+    found: list = []
+    with _faces(home) as faces:
+        token = None
+        while len(found) < limit:
+            page, token = faces.list_faces(collection, min(1000, limit), token)
+            found += page
+            if not token:
+                break
+    for f in found[:limit]:
+        b = f.box
+        box = f"{b.left:.3f}, {b.top:.3f}, {b.width:.3f}, {b.height:.3f}"
+        table.add_row(f.face_id, f.external_image_id or "-", box, f"{f.confidence:.1f}")
+    console.print(table)
+
+
 @app.command()
 def worker(home: Home = None) -> None:
     """Process queued uploads in the foreground (serve also does this by itself)."""

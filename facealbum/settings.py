@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         5, ge=1, description="Failed sign-ins allowed per client per minute"
     )
 
+    face_engine: Literal["local", "rekognition"] = Field(
+        "local",
+        description="Who finds and matches faces: dlib on this machine, or AWS Rekognition "
+        "(or any Rekognition endpoint) configured the standard AWS way",
+    )
+    rekognition_collection: str = Field("facealbum", description="The album's face collection")
     rekognition_access_key_id: str | None = Field(
         None,
         description="Key id SigV4 requests to the Rekognition endpoint must use; "

@@ -25,11 +25,17 @@ def make_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(settings.blob_root)
 
 
-def make_faces(settings: Settings, db=None):
-    """The faces port's local implementation on the album's catalog database."""
+def make_faces(settings: Settings, db=None, local: bool = False):
+    """The faces port the settings choose: Rekognition through boto3 (endpoint and
+    credentials from the standard AWS configuration), or dlib on the album's catalog
+    database (``local`` forces this one: it is what the Rekognition endpoint serves)."""
     from .adapters.catalog_sql import SqlCatalog
     from .adapters.faces_local import LocalFaces
 
+    if settings.face_engine == "rekognition" and not local:
+        from .adapters.faces_rekognition import RekognitionFaces
+
+        return RekognitionFaces()
     if db is None:
         db = SqlCatalog(settings.catalog_url).engine
     return LocalFaces(db, make_engine(settings), settings)

@@ -102,3 +102,42 @@ def test_errors(faces, collection):
     with pytest.raises(InvalidToken):
         faces.list_faces(collection, 10, "bm90LWEtbnVtYmVy")
     assert faces.describe_collection(collection).face_count == 0
+
+
+@pytest.mark.parametrize("backend", ["local", "rekognition"])
+def test_maintenance_commands_on_either_backend(backend, tmp_path, request):
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"FACEALBUM_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    if backend == "rekognition":
+        url, _ = request.getfixturevalue("endpoint")
+        env |= {
+            "FACEALBUM_FACE_ENGINE": "rekognition",
+            "AWS_ENDPOINT_URL_REKOGNITION": url,  # the standard AWS configuration
+            "AWS_ACCESS_KEY_ID": KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_REGION": "eu-west-1",
+        }
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "facealbum", "faces", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert run("create", name).returncode == 0
+    assert run("create", name).returncode == 2
+    assert run("count", name).stdout.strip() == "0"
+    listed = run("collections")
+    assert name in listed.stdout
+    assert run("list", name).returncode == 0
+    missing = run("count", "no-such-collection")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert run("delete", name, "--yes").returncode == 0
+    assert name not in run("collections").stdout

@@ -37,10 +37,18 @@ ERRORS: dict[str, type[AlbumError]] = {
 
 
 def client_from_environment() -> Any:
+    """boto3 reads AWS_DEFAULT_REGION and profiles; AWS_REGION (what Lambda and most
+    tools set) is honoured too."""
+    import os
+
     import boto3
     from botocore.config import Config
 
-    return boto3.client("rekognition", config=Config(retries={"mode": "adaptive"}))
+    return boto3.client(
+        "rekognition",
+        region_name=os.environ.get("AWS_REGION") or None,
+        config=Config(retries={"mode": "adaptive"}),
+    )
 
 
 class RekognitionFaces:

@@ -98,7 +98,7 @@ def from_settings(
     from .keys import load_or_create_keys
 
     keys = load_or_create_keys(settings)
-    faces, blobs = make_faces(settings), make_blobs(settings)
+    faces, blobs = make_faces(settings, local=True), make_blobs(settings)
     return router(faces, blobs, keys[0], keys[1], paths or ["/"]), keys
 
 
