@@ -27,11 +27,14 @@ BIDEN = (PHOTOS / "biden" / "biden2.jpg").read_bytes()
 DOG = (PHOTOS / "nofaces" / "dog.jpg").read_bytes()
 
 
-@pytest.fixture(params=["local", "rekognition-over-http"])
+@pytest.fixture(params=["local", "local-postgresql", "rekognition-over-http"])
 def faces(request, tmp_path):
-    if request.param == "local":
+    if request.param.startswith("local"):
         settings = Settings(home=tmp_path / "home")
-        return make_faces(settings, SqlCatalog(settings.catalog_url).engine)
+        url = settings.catalog_url
+        if request.param == "local-postgresql":
+            url = request.getfixturevalue("pg_cluster").new_database()
+        return make_faces(settings, SqlCatalog(url).engine)
     url, _ = request.getfixturevalue("endpoint")
     client = boto3.client(
         "rekognition",
@@ -141,3 +144,49 @@ def test_maintenance_commands_on_either_backend(backend, tmp_path, request):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert run("delete", name, "--yes").returncode == 0
     assert name not in run("collections").stdout
+
+
+def test_indexing_searching_and_deleting_at_once(faces, collection):
+    """Four threads index while others search and delete: no error, and the count the
+    collection reports is the faces it holds."""
+    import threading
+
+    errors: list[BaseException] = []
+    indexed: list[str] = []
+
+    def index(k: int) -> None:
+        try:
+            for i in range(3):
+                done = faces.index_faces(collection, [OBAMA, OBAMA2, TWO][(k + i) % 3], f"t{k}-{i}")
+                indexed.extend(r.face_id for r, _ in done.records)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def search_and_delete() -> None:
+        try:
+            for _ in range(6):
+                if indexed:
+                    found = faces.search_faces(collection, indexed[0], 80, 50)
+                    assert all(m.similarity >= 80 for m in found)
+                    if len(indexed) > 2:
+                        faces.delete_faces(collection, [indexed[-1]])
+                faces.search_faces_by_image(collection, OBAMA, 80, 10)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=index, args=(k,)) for k in range(4)]
+    threads += [threading.Thread(target=search_and_delete) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    held, token = [], None
+    while True:
+        page, token = faces.list_faces(collection, 1000, token)
+        held += page
+        if not token:
+            break
+    assert faces.describe_collection(collection).face_count == len(held) > 0
+    # nothing appears that was not indexed, nothing deleted comes back
+    assert {f.face_id for f in held} <= set(indexed)

@@ -14,6 +14,7 @@ import time
 import boto3
 import httpx
 import pytest
+from badfiles import png_bomb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.model import Shape
@@ -215,6 +216,7 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(client):
         (c.exceptions.InvalidImageFormatException, {"Bytes": OBAMA[: len(OBAMA) // 3]}),
         (c.exceptions.ImageTooLargeException, {"Bytes": b"\xff" * (5 * 1024 * 1024 + 1)}),
         (c.exceptions.InvalidS3ObjectException, {"S3Object": {"Bucket": "elsewhere", "Name": "y"}}),
+        (c.exceptions.ImageTooLargeException, {"Bytes": png_bomb()}),  # 3.6 GP in a few kB
     ]
     for error, image in cases:
         with pytest.raises(error):
