@@ -147,6 +147,8 @@ def main() -> None:
         settings = Settings(home=Path(tmp) / "local")
         local = make_faces(settings, SqlCatalog(settings.catalog_url).engine)
         calibrate(local)
+        if not args.rounds:
+            return
         proc, url = start_server(Path(tmp) / "server")
         try:
             remote = boto3.client(

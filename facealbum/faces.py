@@ -24,20 +24,33 @@ DEFAULT_THRESHOLD = 80.0  # Rekognition's default FaceMatchThreshold
 
 # Similarity as Rekognition means it: at its default threshold of 80, a match should be
 # the same person. dlib's descriptors are compared by cosine; the album measured 0.915 as
-# its precise cut (bench/threshold.py), so a logistic curve puts 0.915 at 80 and 0.95 at
-# 95 (0.85 -> 18, identical faces -> 99.4). Monotonic, so thresholds map one to one.
-_MID, _SLOPE = 0.8838, 44.5
+# its precise cut (bench/threshold.py), so a logistic curve, stretched to run from 0 at
+# cosine -1 to 100 at cosine 1 (the same face), puts 0.915 at 80 (0.95 -> 95.4,
+# 0.85 -> 17.8). Monotonic, so thresholds map one to one.
+_MID, _SLOPE = 0.884496, 44.5
+
+
+def _logistic(cosine: float) -> float:
+    return 1.0 / (1.0 + math.exp(-_SLOPE * (cosine - _MID)))
+
+
+_LOW, _HIGH = _logistic(-1.0), _logistic(1.0)
 
 
 def similarity(cosine: float) -> float:
     """Rekognition-style similarity (0-100) of two unit descriptors' cosine."""
-    return round(100.0 / (1.0 + math.exp(-_SLOPE * (cosine - _MID))), 4)
+    cosine = min(max(cosine, -1.0), 1.0)
+    return round(100.0 * (_logistic(cosine) - _LOW) / (_HIGH - _LOW), 4)
 
 
 def cosine_for(similarity_threshold: float) -> float:
     """The cosine at which :func:`similarity` reaches a threshold (its inverse)."""
-    t = min(max(similarity_threshold, 1e-6), 100 - 1e-6) / 100.0
-    return _MID + math.log(t / (1.0 - t)) / _SLOPE
+    if similarity_threshold <= 0:
+        return -1.0  # "at least 0": every face
+    if similarity_threshold >= 100:
+        return 1.0
+    y = _LOW + similarity_threshold / 100.0 * (_HIGH - _LOW)
+    return _MID + math.log(y / (1.0 - y)) / _SLOPE
 
 
 class CollectionNotFound(NotFound):

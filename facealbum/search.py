@@ -1,4 +1,5 @@
-"""Face search: the original's search function without its 100-key cap.
+"""Face search: the original's search function without its 100-key cap. Similarities
+are on Rekognition's scale, where 80 (the default) means "the same person".
 
 The index returns every face above the threshold; this reduces them to one entry per
 picture (its best-matching face) and pages over pictures, so page 2 never repeats a
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .domain import BadInput, Face, NotFound, Picture
+from .faces import cosine_for, similarity
 from .ports import Catalog, FaceIndex, Hit
 
 
@@ -55,7 +57,12 @@ def search_face(
     query = catalog.get_face(face_id)
     if query is None or query.embedding is None:
         raise NotFound(f"no face {face_id}")
-    ranked = best_per_picture(index.search(query.embedding, threshold), query.image_id)
+    # thresholds and scores on Rekognition's scale (see faces.similarity); the index
+    # works in cosine x 100
+    found = index.search(query.embedding, cosine_for(threshold) * 100)
+    hits = [Hit(h.face_id, h.image_id, similarity(h.similarity / 100)) for h in found]
+    hits = [h for h in hits if h.similarity >= threshold]  # rounding at the very cut
+    ranked = best_per_picture(hits, query.image_id)
     if not ranked or ranked[0].image_id != query.image_id:
         # the query's own picture always leads, even if the index lags behind
         ranked.insert(0, Hit(query.face_id, query.image_id, 100.0))

@@ -50,10 +50,11 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(200 * 1024 * 1024, description="Larger files are refused")
 
     match_threshold: float = Field(
-        91.5,
+        80.0,
         ge=0,
         le=100,
-        description="Default similarity (0-100) for a face match; measured by bench/threshold.py",
+        description="Default similarity (0-100, Rekognition's scale: 80 = cosine 0.915, the "
+        "cut measured by bench/threshold.py) for a face match",
     )
     workers: int = Field(0, ge=0, description="Import and upload processes; 0 = one per core")
     big_image_pixels: int = Field(

@@ -303,11 +303,12 @@ class LocalFaces:
                 .all()
             )
         records = {r["face_id"]: _record(r) for r in rows}
+        scored = [(similarity(h.similarity / 100), h.face_id) for h in hits]
         return [
-            Match(similarity(h.similarity / 100), records[h.face_id])
-            for h in hits
-            if h.face_id in records
-        ]  # deleted meanwhile
+            Match(score, records[face_id])
+            for score, face_id in scored
+            if face_id in records and score >= threshold  # deleted meanwhile; the very cut
+        ]
 
     def _index(self, collection_id: str) -> NumpyFaceIndex:
         """The collection's index, brought up to date with its rows."""

@@ -517,7 +517,7 @@ async function facePage(seq, faceId, params) {
   const query = first.matches[0];
   document.title = "Pictures of this person · facealbum";
   const value = h("output", { id: "threshold-value" }, `${threshold}%`);
-  const slider = h("input", { type: "range", id: "threshold", min: 50, max: 100, step: 0.5, value: threshold,
+  const slider = h("input", { type: "range", id: "threshold", min: 0, max: 100, step: 1, value: threshold,
     "aria-label": "Minimum similarity",
     oninput: () => { value.textContent = `${slider.value}%`; },
     onchange: () => navigate(`/faces/${faceId}?threshold=${slider.value}`, true) });
