@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     )
     rekognition_secret_access_key: str | None = Field(None, description="Its secret access key")
 
+    rekognition_max_in_flight: int = Field(
+        8,
+        ge=0,
+        description="Image operations the Rekognition endpoint runs at once; more are "
+        "throttled (ProvisionedThroughputExceededException) and SDKs retry; 0 = no limit",
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
 

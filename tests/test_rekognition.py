@@ -57,15 +57,18 @@ def check_shape(value, shape: Shape, where: str = "") -> None:
         raise AssertionError(f"{where}: unexpected type {t}")
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory):
-    home = tmp_path_factory.mktemp("rekognition")
+def start_endpoint(home, **env: str) -> tuple[subprocess.Popen, str]:
+    """`facealbum rekognition serve` in a process of its own, on a free port."""
     port = free_port()
-    env = os.environ | {
-        "FACEALBUM_HOME": str(home),
-        "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
-        "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
-    }
+    env = (
+        os.environ
+        | {
+            "FACEALBUM_HOME": str(home),
+            "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
+            "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
+        }
+        | env
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "facealbum", "rekognition", "serve", "--port", str(port)],
         env=env,
@@ -78,11 +81,17 @@ def endpoint(tmp_path_factory):
     while True:
         try:
             httpx.post(url, timeout=1)
-            break
+            return proc, url
         except httpx.TransportError:
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    home = tmp_path_factory.mktemp("rekognition")
+    proc, url = start_endpoint(home)
     yield url, home
     proc.terminate()
     proc.wait(10)
@@ -288,6 +297,41 @@ def test_the_album_server_mounts_the_endpoint(tmp_path):
         assert len(c.detect_faces(Image={"Bytes": TWO})["FaceDetails"]) == 2
         assert c.list_collections()["CollectionIds"] == ["mounted"]
         assert httpx.get(f"{base}/api/sets").status_code == 200  # the album is still there
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_too_many_image_calls_at_once_are_throttled_and_sdks_retry(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="1")
+
+    def client(attempts: int):
+        return boto3.client(
+            "rekognition",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            config=Config(retries={"mode": "standard", "max_attempts": attempts}),
+        )
+
+    def detect(c) -> str:
+        try:
+            return str(len(c.detect_faces(Image={"Bytes": TWO})["FaceDetails"]))
+        except c.exceptions.ProvisionedThroughputExceededException:
+            return "throttled"
+
+    try:
+        impatient = client(1)
+        with ThreadPoolExecutor(6) as pool:
+            first = list(pool.map(detect, [impatient] * 6))
+        assert "throttled" in first and "2" in first
+        patient = client(20)  # botocore backs off and retries throttling by itself
+        with ThreadPoolExecutor(6) as pool:
+            assert list(pool.map(detect, [patient] * 6)) == ["2"] * 6
+        assert patient.list_collections()["CollectionIds"] == []  # cheap calls pass
     finally:
         proc.terminate()
         proc.wait(10)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 BYTES_LIMIT = 5 * 1024 * 1024  # Image.Bytes, as on AWS
 S3_LIMIT = 15 * 1024 * 1024  # Image.S3Object
 CONTENT_TYPE = "application/x-amz-json-1.1"
+IMAGE_OPS = {"IndexFaces", "SearchFacesByImage", "DetectFaces", "CompareFaces"}
 REGION_ACCOUNT = "local:000000000000"
 
 
@@ -47,11 +48,23 @@ class InvalidS3Object(BadInput):
     aws = "InvalidS3ObjectException"
 
 
-def router(faces: Faces, blobs: BlobStore, key_id: str, secret: str, paths: list[str]) -> APIRouter:
+def router(
+    faces: Faces,
+    blobs: BlobStore,
+    key_id: str,
+    secret: str,
+    paths: list[str],
+    max_in_flight: int = 0,
+) -> APIRouter:
     """The endpoint's one route, at each of ``paths`` (the album mounts it at
-    ``/rekognition``, which SDKs call with or without the trailing slash)."""
+    ``/rekognition``, which SDKs call with or without the trailing slash).
+
+    With ``max_in_flight``, image operations beyond that many at once are refused with
+    ProvisionedThroughputExceededException, as AWS throttles: SDKs back off and retry
+    by themselves, and the server never queues more face work than it can do."""
     r = APIRouter()
     ops = operations(faces, blobs)
+    busy = [0]  # image operations running; the event loop is the only writer
 
     async def rekognition(request: Request) -> Response:
         body = await request.body()
@@ -73,7 +86,17 @@ def router(faces: Faces, blobs: BlobStore, key_id: str, secret: str, paths: list
                 raise SignatureError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise SignatureError("SerializationException", "the body is not a JSON object")
-            result = await run_in_threadpool(ops[op], params)
+            heavy = op in IMAGE_OPS
+            if heavy and max_in_flight and busy[0] >= max_in_flight:
+                raise SignatureError(
+                    "ProvisionedThroughputExceededException",
+                    f"more than {max_in_flight} image operations at once; retry later",
+                )
+            busy[0] += heavy
+            try:
+                result = await run_in_threadpool(ops[op], params)
+            finally:
+                busy[0] -= heavy
         except SignatureError as exc:
             return _error(exc.aws, str(exc), exc.status)
         except AlbumError as exc:
@@ -99,7 +122,8 @@ def from_settings(
 
     keys = load_or_create_keys(settings)
     faces, blobs = make_faces(settings, local=True), make_blobs(settings)
-    return router(faces, blobs, keys[0], keys[1], paths or ["/"]), keys
+    limit = settings.rekognition_max_in_flight
+    return router(faces, blobs, keys[0], keys[1], paths or ["/"], limit), keys
 
 
 def _error(aws: str, message: str, status: int) -> Response:
