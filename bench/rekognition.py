@@ -138,6 +138,25 @@ def overhead(local, remote, photos: list[bytes], rounds: int) -> None:
         )
 
 
+def throughput(local, remote, photos: list[bytes], threads: int) -> None:
+    """IndexFaces from several clients at once: photos per second, both ways."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local.create_collection("load")
+    remote.create_collection(CollectionId="load")
+    runs = {
+        "in-process": lambda d: local.index_faces("load", d),
+        "boto3 → server": lambda d: remote.index_faces(CollectionId="load", Image={"Bytes": d}),
+    }
+    print(f"\n## IndexFaces throughput, {len(photos)} photos, {threads} client threads")
+    print("| path | photos/s |\n|---|---:|")
+    for name, call in runs.items():
+        began = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(call, photos))
+        print(f"| {name} | {len(photos) / (time.perf_counter() - began):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -162,6 +181,7 @@ def main() -> None:
                 p.read_bytes() for p in sorted((SHARED / "groups").glob("*.jp*g"))
             ]
             overhead(local, remote, photos, args.rounds)
+            throughput(local, remote, photos, threads=4)
         finally:
             proc.terminate()
             proc.wait(10)
