@@ -25,10 +25,11 @@ def make_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(settings.blob_root)
 
 
-def make_faces(settings: Settings, db=None, local: bool = False):
+def make_faces(settings: Settings, db=None, local: bool = False, processes: int = 0):
     """The faces port the settings choose: Rekognition through boto3 (endpoint and
     credentials from the standard AWS configuration), or dlib on the album's catalog
-    database (``local`` forces this one: it is what the Rekognition endpoint serves)."""
+    database (``local`` forces this one: it is what the Rekognition endpoint serves),
+    with face work in ``processes`` worker processes if given."""
     from .adapters.catalog_sql import SqlCatalog
     from .adapters.faces_local import LocalFaces
 
@@ -38,7 +39,7 @@ def make_faces(settings: Settings, db=None, local: bool = False):
         return RekognitionFaces()
     if db is None:
         db = SqlCatalog(settings.catalog_url).engine
-    return LocalFaces(db, make_engine(settings), settings)
+    return LocalFaces(db, make_engine(settings), settings, processes)
 
 
 def open_album(settings: Settings | None = None) -> Album:

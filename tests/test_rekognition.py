@@ -13,6 +13,7 @@ import time
 
 import boto3
 import httpx
+import psutil
 import pytest
 from badfiles import png_bomb
 from botocore.config import Config
@@ -332,6 +333,8 @@ def test_too_many_image_calls_at_once_are_throttled_and_sdks_retry(tmp_path):
         with ThreadPoolExecutor(6) as pool:
             assert list(pool.map(detect, [patient] * 6)) == ["2"] * 6
         assert patient.list_collections()["CollectionIds"] == []  # cheap calls pass
+        # face work ran in worker processes, not under the server's one dlib lock
+        assert psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.terminate()
         proc.wait(10)

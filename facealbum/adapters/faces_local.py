@@ -11,10 +11,12 @@ become visible in order.
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import re
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,8 +77,10 @@ class _Loaded:
 
 
 class LocalFaces:
-    def __init__(self, db: Engine, engine: FaceEngine, settings: Settings):
+    def __init__(self, db: Engine, engine: FaceEngine, settings: Settings, processes: int = 0):
         self.db, self.engine, self.settings = db, engine, settings
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
 
@@ -345,32 +349,65 @@ class LocalFaces:
             return loaded.index
 
     def _analyze(self, image: bytes) -> list[_Found]:
-        s = self.settings
-        try:
-            dec = decode(image, s.decode_size, s.max_pixels)
-        except BadInput as exc:
-            if "too large" in str(exc):
-                raise ImageTooLarge(str(exc)) from None
-            raise InvalidImage(f"Request has invalid image format: {exc}") from None
-        rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
-        h, w = rgb.shape[:2]
-        out = []
-        for f in sorted(self.engine.analyze(rgb), key=lambda f: (f.left, f.top)):
-            box = Box(
-                left=round(f.left / w, 6),
-                top=round(f.top / h, 6),
-                width=round((f.right - f.left) / w, 6),
-                height=round((f.bottom - f.top) / h, 6),
-            )
-            side = min(box.width * dec.width, box.height * dec.height)
-            out.append(_Found(DetectedFace(box, f.confidence), f.embedding, side))
-        return out
+        """In this process, or in the worker processes if there are any (dlib runs
+        under one lock per process: workers are how face work uses every core)."""
+        if self.processes:
+            return self._pool().submit(_pooled_analyze, image).result()
+        return analyze_image(image, self.settings, self.engine)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:  # made on first use: an endpoint nobody calls costs nothing
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_pool,
+                    initargs=(self.settings.model_dump_json(),),
+                )
+            return self._executor
 
     def _largest(self, image: bytes, what: str) -> _Found:
         found = self._analyze(image)
         if not found:
             raise InvalidParameter(f"There are no faces in the {what}.")
         return max(found, key=lambda f: f.side_px)
+
+
+def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]:
+    """Decode, find and describe every face: pure CPU, no storage."""
+    try:
+        dec = decode(image, s.decode_size, s.max_pixels)
+    except BadInput as exc:
+        if "too large" in str(exc):
+            raise ImageTooLarge(str(exc)) from None
+        raise InvalidImage(f"Request has invalid image format: {exc}") from None
+    rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
+    h, w = rgb.shape[:2]
+    out = []
+    for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
+        box = Box(
+            left=round(f.left / w, 6),
+            top=round(f.top / h, 6),
+            width=round((f.right - f.left) / w, 6),
+            height=round((f.bottom - f.top) / h, 6),
+        )
+        side = min(box.width * dec.width, box.height * dec.height)
+        out.append(_Found(DetectedFace(box, f.confidence), f.embedding, side))
+    return out
+
+
+_worker: dict = {}
+
+
+def _init_pool(settings_json: str) -> None:
+    from ..wiring import make_engine
+
+    settings = Settings.model_validate_json(settings_json)
+    _worker.update(settings=settings, engine=make_engine(settings))
+
+
+def _pooled_analyze(image: bytes) -> list[_Found]:
+    return analyze_image(image, _worker["settings"], _worker["engine"])
 
 
 def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:

@@ -121,7 +121,8 @@ def from_settings(
     from .keys import load_or_create_keys
 
     keys = load_or_create_keys(settings)
-    faces, blobs = make_faces(settings, local=True), make_blobs(settings)
+    faces = make_faces(settings, local=True, processes=settings.process_count)
+    blobs = make_blobs(settings)
     limit = settings.rekognition_max_in_flight
     return router(faces, blobs, keys[0], keys[1], paths or ["/"], limit), keys
 
