@@ -130,7 +130,15 @@ def analyze(
     # the preview is usually the detector's size already: no second resize
     source = preview if max(preview.size) >= settings.detect_size else dec.image
     rgb, _ = detection_array(source, settings.detect_size, settings.detect_max_upscale)
+    result.faces = find_faces(rgb, engine)
+    return result
+
+
+def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[FoundFace]:
+    """The engine's faces, left to right, with boxes as ratios of the image (as
+    Rekognition gives them), so they hold at any size the picture is shown."""
     h, w = rgb.shape[:2]
+    found = []
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
         box = Box(
             left=round(f.left / w, 6),
@@ -138,8 +146,8 @@ def analyze(
             width=round((f.right - f.left) / w, 6),
             height=round((f.bottom - f.top) / h, 6),
         )
-        result.faces.append(FoundFace(box, f.confidence, f.embedding))
-    return result
+        found.append(FoundFace(box, f.confidence, f.embedding))
+    return found
 
 
 def rendition_bytes(preview: Image.Image, settings: Settings) -> tuple[bytes, bytes]:

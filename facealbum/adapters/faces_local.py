@@ -44,6 +44,7 @@ from ..faces import (
     similarity,
 )
 from ..imaging import decode, detection_array
+from ..ingest import find_faces
 from ..ports import FaceEngine
 from ..settings import Settings
 from .catalog_schema import collection_faces, collections
@@ -382,18 +383,14 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
             raise ImageTooLarge(str(exc)) from None
         raise InvalidImage(f"Request has invalid image format: {exc}") from None
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
-    h, w = rgb.shape[:2]
-    out = []
-    for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
-        box = Box(
-            left=round(f.left / w, 6),
-            top=round(f.top / h, 6),
-            width=round((f.right - f.left) / w, 6),
-            height=round((f.bottom - f.top) / h, 6),
+    return [
+        _Found(
+            DetectedFace(f.box, f.confidence),
+            f.embedding,
+            min(f.box.width * dec.width, f.box.height * dec.height),
         )
-        side = min(box.width * dec.width, box.height * dec.height)
-        out.append(_Found(DetectedFace(box, f.confidence), f.embedding, side))
-    return out
+        for f in find_faces(rgb, engine)
+    ]
 
 
 _worker: dict = {}
