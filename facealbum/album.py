@@ -330,6 +330,15 @@ class Album:
             raise NotFound(f"no set {name!r}")
         return summary, self.catalog.list_pictures(name, limit, offset)
 
+    def all_pictures(self, page: int = 500) -> Iterator[Picture]:
+        """Every picture of every set, with its faces, a page at a time: for passes
+        over the whole album (check, restore) that must not hold it in memory."""
+        for summary in self.sets():
+            offset = 0
+            while found := self.catalog.list_pictures(summary.name, page, offset):
+                yield from found
+                offset += len(found)
+
     def picture(self, image_id: str) -> Picture:
         picture = self.catalog.get_picture(image_id)
         if picture is None:

@@ -202,15 +202,11 @@ def restore(
         album.catalog.delete_picture(image_id)
     report = RestoreReport()
     wanted: dict[tuple[Bucket, str], str | None] = {}
-    for summary in album.sets():
-        offset = 0
-        while page := album.catalog.list_pictures(summary.name, 500, offset):
-            for p in page:
-                wanted[("originals", p.original_key)] = p.sha256
-                wanted[("thumbnails", p.thumb_key)] = None
-                wanted[("thumbnails", p.preview_key)] = None
-            report.pictures += len(page)
-            offset += len(page)
+    for p in album.all_pictures():
+        wanted[("originals", p.original_key)] = p.sha256
+        wanted[("thumbnails", p.thumb_key)] = None
+        wanted[("thumbnails", p.preview_key)] = None
+        report.pictures += 1
     queued = album.catalog.queued_uploads()
     wanted.update({("incoming", u.upload_id): None for u in queued})
     on_start(len(wanted))

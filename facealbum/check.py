@@ -38,15 +38,11 @@ def check_album(
 ) -> list[Problem]:
     problems: list[Problem] = []
     used: dict[Bucket, set[str]] = {"originals": set(), "thumbnails": set(), "incoming": set()}
-    for summary in album.sets():
-        offset = 0
-        while page := album.catalog.list_pictures(summary.name, 500, offset):
-            for picture in page:
-                on_progress(picture.name)
-                used["originals"].add(picture.original_key)
-                used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
-                problems += _check_picture(album, picture, repair)
-            offset += len(page)
+    for picture in album.all_pictures():
+        on_progress(picture.name)
+        used["originals"].add(picture.original_key)
+        used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
+        problems += _check_picture(album, picture, repair)
     problems += _check_uploads(album, album.catalog.queued_uploads(), repair)
     found = {
         bucket: [k for k in album.blobs.keys(bucket) if k not in used[bucket]] for bucket in used
