@@ -29,6 +29,7 @@ from pathlib import Path
 from . import __version__
 from .adapters.blob_local import LocalBlobStore
 from .album import Album
+from .atomic import write_atomically
 from .domain import BadInput, Upload, rendition_key
 from .ports import Bucket
 
@@ -109,7 +110,7 @@ def backup(
     os.replace(snap.file, final)
     secret = album.settings.home / SECRET_FILE
     if secret.is_file():
-        _write_private(dest / SECRET_FILE, secret.read_bytes())
+        write_atomically(dest / SECRET_FILE, secret.read_bytes())
     manifest = {
         "format": FORMAT,
         "facealbum": __version__,
@@ -118,7 +119,7 @@ def backup(
         "pictures": report.pictures,
         "deleted_meanwhile": report.deleted_meanwhile,
     }
-    _write_private(dest / MANIFEST, json.dumps(manifest, indent=2).encode())
+    write_atomically(dest / MANIFEST, json.dumps(manifest, indent=2).encode())
     if prune:
         wanted = set(users) | {("incoming", k) for k in [*snap.upload_ids, *queued]}
         for bucket in ("originals", "thumbnails", "incoming"):
@@ -155,16 +156,6 @@ def _copy(
     r.copied += 1
     r.copied_bytes += size
     return True
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # -- restore --------------------------------------------------------------------------
@@ -221,7 +212,7 @@ def restore(
         _requeue(album, u)
     secret = src / SECRET_FILE
     if secret.is_file() and not (album.settings.home / SECRET_FILE).exists():
-        _write_private(album.settings.home / SECRET_FILE, secret.read_bytes())
+        write_atomically(album.settings.home / SECRET_FILE, secret.read_bytes())
     marker.unlink()
     report.seconds = time.monotonic() - began
     return report

@@ -12,14 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .album import Album
+from .atomic import write_atomically
 from .domain import BadInput, Picture
 
 INDEX = "faces.json"
@@ -66,8 +65,8 @@ def export_set(
             report.faces += len(picture.faces)
     described.sort(key=lambda d: d["name"])
     index = {"set": summary.name, "exported_at": time.time(), "pictures": described}
-    _atomic_write(dest / INDEX, json.dumps(index, indent=2, ensure_ascii=False).encode())
-    _atomic_write(dest / "faces.csv", _csv(described).encode())
+    write_atomically(dest / INDEX, json.dumps(index, indent=2, ensure_ascii=False).encode())
+    write_atomically(dest / "faces.csv", _csv(described).encode())
     report.seconds = time.monotonic() - began
     return report
 
@@ -82,23 +81,8 @@ def _write_original(album: Album, picture: Picture, dest: Path, report: ExportRe
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     with album.blobs.open("originals", picture.original_key) as fh:
-        _atomic_write(target, fh)
+        write_atomically(target, fh)
     report.written += 1
-
-
-def _atomic_write(target: Path, data: bytes | io.BufferedIOBase | object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".export-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(data, bytes):
-                out.write(data)
-            else:
-                while chunk := data.read(1 << 20):  # type: ignore[attr-defined]
-                    out.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _describe(p: Picture) -> dict:
