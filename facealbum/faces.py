@@ -93,8 +93,9 @@ class FaceRecord:
 
 
 @dataclass
-class DetectedFace:
-    """A face found in an image, not stored anywhere."""
+class FaceDetail:
+    """A face found in an image, not stored anywhere (Rekognition's FaceDetail; the
+    engine's pixel-space face is ports.DetectedFace)."""
 
     box: Box
     confidence: float
@@ -103,13 +104,13 @@ class DetectedFace:
 
 @dataclass
 class Unindexed:
-    face: DetectedFace
+    face: FaceDetail
     reasons: list[str]  # EXCEEDS_MAX_FACES, SMALL_BOUNDING_BOX, LOW_CONFIDENCE, ...
 
 
 @dataclass
 class Indexed:
-    records: list[tuple[FaceRecord, DetectedFace]]
+    records: list[tuple[FaceRecord, FaceDetail]]
     unindexed: list[Unindexed]
 
 
@@ -123,15 +124,15 @@ class Match:
 class ImageSearch:
     """SearchFacesByImage: the largest face of the image and its matches."""
 
-    searched: DetectedFace
+    searched: FaceDetail
     matches: list[Match]
 
 
 @dataclass
 class Comparison:
-    source: DetectedFace
-    matches: list[tuple[float, DetectedFace]]
-    unmatched: list[DetectedFace]
+    source: FaceDetail
+    matches: list[tuple[float, FaceDetail]]
+    unmatched: list[FaceDetail]
 
 
 @dataclass
@@ -173,7 +174,7 @@ class Faces(Protocol):
         self, collection_id: str, image: bytes, threshold: float, max_faces: int
     ) -> ImageSearch: ...
 
-    def detect_faces(self, image: bytes) -> list[DetectedFace]: ...
+    def detect_faces(self, image: bytes) -> list[FaceDetail]: ...
 
     def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison: ...
 

@@ -29,7 +29,7 @@ from ..faces import (
     CollectionInfo,
     CollectionNotFound,
     Comparison,
-    DetectedFace,
+    FaceDetail,
     FaceNotFound,
     FaceRecord,
     ImageSearch,
@@ -65,7 +65,7 @@ QUALITY = {
 
 @dataclass
 class _Found:
-    face: DetectedFace
+    face: FaceDetail
     vector: np.ndarray
     side_px: float  # shorter side of the box in pixels of the (oriented) image
 
@@ -265,7 +265,7 @@ class LocalFaces:
         matches = self._search(collection_id, largest.vector, threshold, max_faces)
         return ImageSearch(largest.face, matches)
 
-    def detect_faces(self, image: bytes) -> list[DetectedFace]:
+    def detect_faces(self, image: bytes) -> list[FaceDetail]:
         return [f.face for f in self._analyze(image)]
 
     def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison:
@@ -385,7 +385,7 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
         _Found(
-            DetectedFace(f.box, f.confidence),
+            FaceDetail(f.box, f.confidence),
             f.embedding,
             min(f.box.width * dec.width, f.box.height * dec.height),
         )

@@ -13,7 +13,7 @@ from ..faces import (
     CollectionInfo,
     CollectionNotFound,
     Comparison,
-    DetectedFace,
+    FaceDetail,
     FaceRecord,
     ImageSearch,
     ImageTooLarge,
@@ -146,7 +146,7 @@ class RekognitionFaces:
             FaceMatchThreshold=threshold,
             MaxFaces=max_faces,
         )
-        searched = DetectedFace(
+        searched = FaceDetail(
             _box(out["SearchedFaceBoundingBox"]), out.get("SearchedFaceConfidence", 0.0)
         )
         return ImageSearch(
@@ -154,7 +154,7 @@ class RekognitionFaces:
             [Match(m["Similarity"], _record(m["Face"])) for m in out.get("FaceMatches", [])],
         )
 
-    def detect_faces(self, image: bytes) -> list[DetectedFace]:
+    def detect_faces(self, image: bytes) -> list[FaceDetail]:
         out = self._call("detect_faces", Image={"Bytes": image})
         return [_detail(d) for d in out.get("FaceDetails", [])]
 
@@ -180,8 +180,8 @@ def _box(b: dict) -> Box:
     return Box(b["Left"], b["Top"], b["Width"], b["Height"])
 
 
-def _detail(d: dict) -> DetectedFace:
-    return DetectedFace(_box(d["BoundingBox"]), d.get("Confidence", 0.0))
+def _detail(d: dict) -> FaceDetail:
+    return FaceDetail(_box(d["BoundingBox"]), d.get("Confidence", 0.0))
 
 
 def _record(f: dict) -> FaceRecord:

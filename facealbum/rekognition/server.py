@@ -23,7 +23,7 @@ from ..domain import AlbumError, BadInput
 from ..faces import (
     DEFAULT_THRESHOLD,
     MODEL_VERSION,
-    DetectedFace,
+    FaceDetail,
     FaceRecord,
     Faces,
     ImageTooLarge,
@@ -31,7 +31,7 @@ from ..faces import (
     aws_error_name,
 )
 from ..ports import BlobStore
-from .sigv4 import SignatureError, verify
+from .sigv4 import AwsError, verify
 
 log = logging.getLogger(__name__)
 BYTES_LIMIT = 5 * 1024 * 1024  # Image.Bytes, as on AWS
@@ -79,16 +79,16 @@ def router(
             target = headers.get("x-amz-target", "")
             service, _, op = target.partition(".")
             if service != "RekognitionService" or op not in ops:
-                raise SignatureError("UnknownOperationException", f"unknown operation {target!r}")
+                raise AwsError("UnknownOperationException", f"unknown operation {target!r}")
             try:
                 params = json.loads(body or b"{}")
             except ValueError:
-                raise SignatureError("SerializationException", "the body is not JSON") from None
+                raise AwsError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
-                raise SignatureError("SerializationException", "the body is not a JSON object")
+                raise AwsError("SerializationException", "the body is not a JSON object")
             heavy = op in IMAGE_OPS
             if heavy and max_in_flight and busy[0] >= max_in_flight:
-                raise SignatureError(
+                raise AwsError(
                     "ProvisionedThroughputExceededException",
                     f"more than {max_in_flight} image operations at once; retry later",
                 )
@@ -97,7 +97,7 @@ def router(
                 result = await run_in_threadpool(ops[op], params)
             finally:
                 busy[0] -= heavy
-        except SignatureError as exc:
+        except AwsError as exc:
             return _error(exc.aws, str(exc), exc.status)
         except AlbumError as exc:
             return _error(aws_error_name(exc), str(exc), 400)
@@ -296,7 +296,7 @@ def _face(r: FaceRecord) -> dict:
     return out
 
 
-def _detail(d: DetectedFace) -> dict:
+def _detail(d: FaceDetail) -> dict:
     return {"BoundingBox": d.box.as_rekognition(), "Confidence": d.confidence}
 
 

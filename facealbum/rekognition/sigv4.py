@@ -19,7 +19,10 @@ AUTH = re.compile(
 MAX_SKEW = 15 * 60  # seconds, as AWS allows
 
 
-class SignatureError(Exception):
+class AwsError(Exception):
+    """An error to answer in AWS's shape: its type name, message and HTTP status (the
+    signature checks raise it, and so does the server for requests it cannot read)."""
+
     def __init__(self, aws: str, message: str, status: int = 400):
         super().__init__(message)
         self.aws, self.status = aws, status
@@ -28,35 +31,33 @@ class SignatureError(Exception):
 def verify(
     method: str, url: str, headers: dict[str, str], body: bytes, key_id: str, secret: str
 ) -> None:
-    """Raise SignatureError unless the request is signed with (key_id, secret)."""
+    """Raise AwsError unless the request is signed with (key_id, secret)."""
     auth = headers.get("authorization")
     if not auth:
-        raise SignatureError(
-            "MissingAuthenticationTokenException", "Missing Authentication Token", 403
-        )
+        raise AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
     m = AUTH.fullmatch(auth.strip())
     if not m:
-        raise SignatureError("IncompleteSignatureException", "Authorization header is malformed")
+        raise AwsError("IncompleteSignatureException", "Authorization header is malformed")
     client_key, _date, region, service, signed, signature = m.groups()
     if not hmac.compare_digest(client_key, key_id):
-        raise SignatureError(
+        raise AwsError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
     stamp = headers.get("x-amz-date", "")
     try:
         at = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise SignatureError(
+        raise AwsError(
             "IncompleteSignatureException", "X-Amz-Date is missing or malformed"
         ) from None
     if abs((datetime.now(UTC) - at).total_seconds()) > MAX_SKEW:
-        raise SignatureError(
+        raise AwsError(
             "InvalidSignatureException",
             "Signature expired: the clock differs by more than 15 minutes",
         )
     names = signed.split(";")
     if "host" not in names or any(n not in headers for n in names):
-        raise SignatureError("IncompleteSignatureException", "signed headers are missing")
+        raise AwsError("IncompleteSignatureException", "signed headers are missing")
     request = AWSRequest(method=method, url=url, data=body, headers={n: headers[n] for n in names})
     request.context["timestamp"] = stamp
     signer = SigV4Auth(Credentials(key_id, secret), service, region)
@@ -64,7 +65,7 @@ def verify(
         signer.string_to_sign(request, signer.canonical_request(request)), request
     )
     if not hmac.compare_digest(expected, signature):
-        raise SignatureError(
+        raise AwsError(
             "InvalidSignatureException",
             "The request signature we calculated does not match the signature you provided.",
         )
