@@ -7,7 +7,6 @@ nothing set up beforehand; FACEALBUM_TEST_POSTGRES names an existing server inst
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -15,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from facealbum.adapters.catalog_backup import pg_tool
+
 
 def _bin(name: str) -> str:
-    found = shutil.which(name) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None
-    )
-    if not found:
+    found = pg_tool(name)
+    if not (Path(found).is_file() or shutil.which(found)):
         raise RuntimeError(f"PostgreSQL's {name} is needed: apt-get install postgresql")
     return found
 

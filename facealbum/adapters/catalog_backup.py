@@ -117,7 +117,7 @@ def _pg(engine: Engine, tool: str, *args: str) -> None:
     dbname = url.set(password=None).render_as_string(hide_password=False)
     try:
         done = subprocess.run(
-            [_pg_tool(tool), *args, f"--dbname={dbname}"], env=env, capture_output=True, text=True
+            [pg_tool(tool), *args, f"--dbname={dbname}"], env=env, capture_output=True, text=True
         )
     except FileNotFoundError as exc:
         raise AlbumError(f"{tool} is needed: apt-get install postgresql-client") from exc
@@ -125,8 +125,9 @@ def _pg(engine: Engine, tool: str, *args: str) -> None:
         raise AlbumError(f"{tool} failed: {done.stderr.strip()[-2000:]}")
 
 
-def _pg_tool(name: str) -> str:
-    """The newest installed version: pg_dump refuses servers newer than itself."""
+def pg_tool(name: str) -> str:
+    """A PostgreSQL program, from the newest installed version (pg_dump refuses
+    servers newer than itself); Debian keeps them in /usr/lib/postgresql/N/bin."""
     versions = sorted(
         glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
