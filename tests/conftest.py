@@ -63,11 +63,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, extra_env: dict[str, str] | None = None):
+def start_server(
+    home: Path,
+    extra_env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("serve",),
+    ready: str = "/api/sets",
+):
+    """`facealbum <command> --port P` in a process of its own, once GET ``ready``
+    answers (any answer when ``ready`` is empty: an endpoint with no GET route)."""
     port = free_port()
     env = os.environ | {"FACEALBUM_HOME": str(home)} | (extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facealbum", "serve", "--port", str(port)],
+        [sys.executable, "-m", "facealbum", *command, "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -79,7 +86,8 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None):
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read()}")
         try:
-            if httpx.get(f"{base}/api/sets", timeout=1).status_code == 200:
+            answer = httpx.get(f"{base}{ready}", timeout=1)
+            if answer.status_code == 200 or not ready:
                 return proc, base
         except httpx.TransportError:
             time.sleep(0.2)

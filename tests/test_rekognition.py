@@ -6,10 +6,7 @@ wrong type fails here."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 
 import boto3
 import httpx
@@ -19,7 +16,7 @@ from badfiles import png_bomb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.model import Shape
-from conftest import PHOTOS, free_port
+from conftest import PHOTOS, start_server
 
 KEY, SECRET = "FATESTKEY0000000", "test-secret-access-key"
 OBAMA = (PHOTOS / "obama" / "obama.jpg").read_bytes()
@@ -60,33 +57,11 @@ def check_shape(value, shape: Shape, where: str = "") -> None:
 
 def start_endpoint(home, **env: str) -> tuple[subprocess.Popen, str]:
     """`facealbum rekognition serve` in a process of its own, on a free port."""
-    port = free_port()
-    env = (
-        os.environ
-        | {
-            "FACEALBUM_HOME": str(home),
-            "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
-            "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
-        }
-        | env
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facealbum", "rekognition", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.post(url, timeout=1)
-            return proc, url
-        except httpx.TransportError:
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+    keys = {
+        "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
+        "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
+    }
+    return start_server(home, keys | env, ("rekognition", "serve"), ready="")
 
 
 @pytest.fixture(scope="module")
@@ -279,8 +254,6 @@ def test_only_requests_signed_with_the_servers_keys_are_accepted(endpoint):
 
 
 def test_the_album_server_mounts_the_endpoint(tmp_path):
-    from conftest import start_server
-
     env = {
         "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
         "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
