@@ -2,7 +2,8 @@
 
     python bench/search.py [--sizes 10000,100000,1000000] [--queries 200]
 
-Faces are random unit vectors (10 per picture) written to a real SQLite catalog; the
+Faces are random unit vectors (10 per picture) written to a real SQLite catalog (the
+pictures' face rows, and the album's local collection holding the descriptors); the
 HTTP figures come from a real `facealbum serve` process on loopback, measured after its
 index has loaded. Memory is the server's resident set after loading, and the index's
 own matrix.
@@ -28,7 +29,13 @@ from common import machine, pct  # noqa: E402
 from conftest import start_server  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from facealbum.adapters.catalog_schema import faces, pictures, sets  # noqa: E402
+from facealbum.adapters.catalog_schema import (  # noqa: E402
+    collection_faces,
+    collections,
+    faces,
+    pictures,
+    sets,
+)
 from facealbum.adapters.catalog_sql import SqlCatalog  # noqa: E402
 from facealbum.adapters.index_numpy import NumpyFaceIndex  # noqa: E402
 
@@ -47,6 +54,11 @@ def fill_catalog(url: str, vectors: np.ndarray) -> list[str]:
     face_ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
     with catalog.engine.begin() as conn:
         conn.execute(insert(sets).values(name="bench", created_at=time.time()))
+        conn.execute(
+            insert(collections).values(
+                collection_id="facealbum", created_at=time.time(), face_count=n, epoch=0
+            )
+        )
         for start in range(0, n, 100_000):
             stop = min(n, start + 100_000)
             pics = range(start // PER_PICTURE, (stop + PER_PICTURE - 1) // PER_PICTURE)
@@ -75,6 +87,23 @@ def fill_catalog(url: str, vectors: np.ndarray) -> list[str]:
                     dict(
                         face_id=face_ids[i],
                         image_id=f"img-{i // PER_PICTURE}",
+                        box_left=0.1,
+                        box_top=0.1,
+                        box_width=0.2,
+                        box_height=0.2,
+                        confidence=99.0,
+                    )
+                    for i in range(start, stop)
+                ],
+            )
+            conn.execute(
+                insert(collection_faces),
+                [
+                    dict(
+                        face_id=face_ids[i],
+                        collection_id="facealbum",
+                        image_id=f"img-{i // PER_PICTURE}",
+                        external_image_id=f"img-{i // PER_PICTURE}",
                         box_left=0.1,
                         box_top=0.1,
                         box_width=0.2,
@@ -138,7 +167,7 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--threshold", type=float, default=91.5)
+    ap.add_argument("--threshold", type=float, default=91.5, help="cosine x 100, for the index")
     args = ap.parse_args()
     print(
         f"machine: {machine()}; numpy {np.__version__}; "

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine  # noqa: E402
 
 from facealbum.faces import similarity  # noqa: E402
-from facealbum.ingest import analyze  # noqa: E402
+from facealbum.adapters.faces_local import analyze_image  # noqa: E402
 from facealbum.settings import Settings  # noqa: E402
 from facealbum.wiring import make_engine  # noqa: E402
 
@@ -37,9 +37,9 @@ def main() -> None:
             if row["kind"] != "people":
                 continue
             data = (args.folder / row["path"]).read_bytes()
-            faces = analyze(data, settings, engine, renditions=False).faces
+            faces = analyze_image(data, settings, engine)
             if faces:
-                vectors.append(max(faces, key=lambda f: f.box.width).embedding)
+                vectors.append(max(faces, key=lambda f: f.side_px).vector)
                 people.append(row["person"])
     v, p = np.array(vectors), np.array(people)
     sims = v @ v.T * 100

@@ -1,7 +1,8 @@
 """The album: the core's one facade over the ports.
 
-It owns no storage of its own; it keeps the in-memory face index in step with the
-catalog, which any process (an import, the job worker, the web server) may write.
+It owns no storage of its own: pictures live in the catalog and the blob store, faces
+in the album's collection on the faces port (dlib here, or Rekognition), which any
+process (an import, the job worker, the web server) may write.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import numpy as np
-
+from .collection import AlbumCollection
 from .domain import (
     BadInput,
     NotFound,
@@ -28,8 +28,17 @@ from .domain import (
     check_picture_name,
     check_set_name,
 )
-from .ingest import Stored, analyze, content_lock, drop_unused_blobs, store, stream_size
-from .ports import BlobStore, Catalog, FaceEngine, FaceIndex, JobQueue
+from .ingest import (
+    Stored,
+    analyze,
+    content_lock,
+    drop_unused_blobs,
+    index_faces,
+    new_image_id,
+    store,
+    stream_size,
+)
+from .ports import BlobStore, Catalog, JobQueue
 from .search import SearchResult, search_face
 from .settings import Settings
 from .workers import AnalysisPool
@@ -42,14 +51,10 @@ class Album:
     settings: Settings
     blobs: BlobStore
     catalog: Catalog
-    engine: FaceEngine
-    index: FaceIndex
+    collection: AlbumCollection
     queue: JobQueue
 
     def __post_init__(self) -> None:
-        self._index_lock = threading.Lock()
-        self._epoch = -1
-        self._high = 0
         self.analyzer = AnalysisPool(self.settings, self.blobs)
         self.queue.register("ingest_upload", self.process_upload)
 
@@ -125,13 +130,14 @@ class Album:
         """(the upload's outcome, whether its file can go)."""
         key = upload.upload_id
         try:
-            analysis = self.analyzer.analyze("incoming", key)
+            analysis = self.analyzer.analyze("incoming", key, new_image_id())
             for _ in range(5):  # its set may be renamed while this runs; follow it
                 try:
                     with self.blobs.open("incoming", key) as fh:
                         stored = store(
                             self.blobs,
                             self.catalog,
+                            self.collection,
                             upload.set_name,
                             upload.name,
                             fh,
@@ -143,9 +149,11 @@ class Album:
                 except SetGone:
                     now = self.catalog.get_uploads([key])
                     if not now or now[0].set_name == upload.set_name:
+                        self.collection.forget([f.face_id for f in analysis.faces])
                         return _failed(upload, "its set was deleted"), True
                     upload.set_name = now[0].set_name
             else:
+                self.collection.forget([f.face_id for f in analysis.faces])
                 return _failed(upload, "its set kept changing; try again"), False
         except BadInput as exc:
             return _failed(upload, str(exc)), True
@@ -212,6 +220,7 @@ class Album:
 
     def delete_set(self, name: str) -> int:
         doomed = self.catalog.delete_set(name)
+        self.collection.forget([f.face_id for p in doomed for f in p.faces])
         for picture in doomed:
             self._drop_blobs(picture)
         return len(doomed)
@@ -229,6 +238,7 @@ class Album:
         picture = self.catalog.delete_picture(image_id)
         if picture is None:
             raise NotFound(f"no picture {image_id}")
+        self.collection.forget([f.face_id for f in picture.faces])
         self._drop_blobs(picture)
 
     def _drop_blobs(self, picture: Picture) -> None:
@@ -272,47 +282,32 @@ class Album:
     def ingest(self, set_name: str, name: str, data: bytes) -> Stored:
         """Add one photo in this process (uploads use worker processes, bulk imports
         the importer's pool)."""
-        analysis = analyze(data, self.settings, self.engine)
+        set_name, name = check_set_name(set_name), check_picture_name(name)
+        analysis = index_faces(self.collection, analyze(data, self.settings), new_image_id())
         return store(
-            self.blobs, self.catalog, set_name, name, data, analysis, self.settings.engine_tag
+            self.blobs,
+            self.catalog,
+            self.collection,
+            set_name,
+            name,
+            data,
+            analysis,
+            self.settings.engine_tag,
         )
-
-    def sync_index(self, chunk: int = 50_000, wait: bool = True) -> None:
-        """Load faces added since the last call; reload all if any were removed. A
-        reload fills a fresh index aside and swaps it in whole, so searches running
-        meanwhile keep using the old one. Rows come in chunks so a million faces never
-        sit in memory twice.
-
-        A search that finds another thread syncing does not wait for it (``wait=False``):
-        it uses the index as it stands, a few milliseconds old."""
-        if not self._index_lock.acquire(blocking=wait or self._epoch == -1):
-            return  # another thread is syncing; the first sync is always waited for
-        try:
-            self._sync_index(chunk)
-        finally:
-            self._index_lock.release()
-
-    def _sync_index(self, chunk: int) -> None:
-        epoch, high, rows = self.catalog.face_changes(self._high, chunk)
-        index = self.index
-        if epoch != self._epoch:
-            index = self.index.fresh()
-            epoch, high, rows = self.catalog.face_changes(0, chunk)
-        while rows:
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
-            index.add([r[0] for r in rows], [r[1] for r in rows], vectors.reshape(len(rows), -1))
-            if len(rows) < chunk:
-                break
-            _, high, rows = self.catalog.face_changes(high, chunk)
-        self.index, self._epoch, self._high = index, epoch, high
 
     def search(
         self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
     ) -> SearchResult:
-        self.sync_index(wait=False)
         if threshold is None:
             threshold = self.settings.match_threshold
-        return search_face(self.catalog, self.index, face_id, threshold, limit, offset)
+        return search_face(self.catalog, self.collection, face_id, threshold, limit, offset)
+
+    def warm(self) -> None:
+        """Load what the first search would (the local engine's index), so that it
+        need not wait: a server calls this at start."""
+        warm = getattr(self.collection.faces, "warm", None)
+        if warm is not None:
+            warm(self.collection.collection_id)
 
     def sets(self) -> list[SetSummary]:
         return self.catalog.list_sets()

@@ -2,10 +2,13 @@
 
 Checks that each picture's original is there with the content its key names (sha256
 of the bytes), that its thumbnail and preview are there, that every blob belongs to a
-picture (or, in ``incoming``, to an upload), that every face has a usable descriptor,
-and that no upload is stuck. ``repair`` fixes what can be fixed without losing
+picture (or, in ``incoming``, to an upload), that the album's face collection holds
+every face the pictures list and nothing else, and that no upload is stuck. ``repair``
+fixes what can be fixed without losing
 anything: renditions are made again from the original, stuck uploads are queued again,
-and files nothing uses are moved aside into ``$FACEALBUM_HOME/lost+found``, not deleted.
+a picture whose faces the collection lost is indexed again, faces no picture lists are
+deleted from the collection (they can be found again from the originals), and files
+nothing uses are moved aside into ``$FACEALBUM_HOME/lost+found``, not deleted.
 A damaged or missing original cannot be repaired here: restore it from a backup.
 """
 
@@ -16,12 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from .album import Album
 from .domain import Picture, Upload
 from .imaging import bounded, decode
-from .ingest import hash_stream, put_renditions, rendition_bytes
+from .ingest import analyze, hash_stream, index_faces, put_renditions, rendition_bytes
 from .ports import Bucket
 
 
@@ -38,11 +39,14 @@ def check_album(
 ) -> list[Problem]:
     problems: list[Problem] = []
     used: dict[Bucket, set[str]] = {"originals": set(), "thumbnails": set(), "incoming": set()}
+    listed: dict[str, Picture] = {}  # face id -> its picture
     for picture in album.all_pictures():
         on_progress(picture.name)
         used["originals"].add(picture.original_key)
         used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
+        listed.update((f.face_id, picture) for f in picture.faces)
         problems += _check_picture(album, picture, repair)
+    problems += _check_collection(album, listed, repair)
     problems += _check_uploads(album, album.catalog.queued_uploads(), repair)
     found = {
         bucket: [k for k in album.blobs.keys(bucket) if k not in used[bucket]] for bucket in used
@@ -78,16 +82,63 @@ def _check_picture(album: Album, picture: Picture, repair: bool) -> list[Problem
                 _render_again(album, picture)
                 problem.repaired = True
             out.append(problem)
-    for face in picture.faces:
-        full = album.catalog.get_face(face.face_id)
-        vector = None if full is None else full.embedding
-        if (
-            vector is None
-            or vector.shape != (128,)
-            or abs(float(np.linalg.norm(vector)) - 1) > 1e-3
-        ):
-            out.append(Problem("bad-face", where, f"face {face.face_id} has no usable descriptor"))
     return out
+
+
+def _check_collection(album: Album, listed: dict[str, Picture], repair: bool) -> list[Problem]:
+    """Faces the pictures list but the collection lacks, and the reverse. Both lists
+    are read again before anything is called a problem: a reindex swaps faces, an
+    import indexes faces a moment before it stores their picture."""
+    collection = album.collection
+    held: set[str] = set()
+    strays: list[str] = []
+    for record in collection.records():
+        held.add(record.face_id)
+        if record.face_id not in listed:
+            strays.append(record.face_id)
+    missing = [face_id for face_id in listed if face_id not in held]
+    still = album.catalog.faces_of(missing)  # those a reindex replaced meanwhile are not
+    out = []
+    for picture in {listed[f].image_id: listed[f] for f in missing if f in still}.values():
+        problem = Problem(
+            "missing-faces",
+            f"{picture.set_name}/{picture.name}",
+            f"the collection {collection.collection_id} lacks faces of this picture",
+        )
+        if repair:
+            try:
+                _index_again(album, picture)
+                problem.repaired = True
+            except KeyError:
+                problem.detail += "; its original is missing, so it cannot be indexed again"
+        out.append(problem)
+    if strays:
+        strays = [f for f in strays if f not in album.catalog.faces_of(strays)]
+    if strays and album.settings.orphan_face_grace:
+        time.sleep(album.settings.orphan_face_grace)  # an import in flight stores them
+        strays = [f for f in strays if f not in album.catalog.faces_of(strays)]
+    if strays:
+        problem = Problem(
+            "orphan-faces",
+            f"collection {collection.collection_id}",
+            f"{len(strays)} faces no picture lists",
+        )
+        if repair:
+            collection.forget(strays)
+            problem.repaired = True
+        out.append(problem)
+    return out
+
+
+def _index_again(album: Album, picture: Picture) -> None:
+    """Reindex one picture in this process: its faces indexed afresh, swapped in."""
+    collection = album.collection
+    album.collection.ensure()
+    with album.blobs.open("originals", picture.original_key) as fh:
+        analysis = analyze(fh, album.settings, renditions=False)
+    faces = index_faces(collection, analysis, picture.image_id).faces
+    replaced = album.catalog.replace_faces(picture.image_id, faces, album.settings.engine_tag)
+    collection.forget([f.face_id for f in faces] if replaced is None else replaced)
 
 
 def _render_again(album: Album, picture: Picture) -> None:

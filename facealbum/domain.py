@@ -9,8 +9,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-import numpy as np
-
 
 class AlbumError(Exception):
     """An error the user can act on; its message is shown as is."""
@@ -50,7 +48,6 @@ class Face:
     image_id: str
     box: Box
     confidence: float
-    embedding: np.ndarray | None = field(default=None, repr=False)
 
     def as_rekognition(self) -> dict[str, object]:
         return {
@@ -74,6 +71,9 @@ class Picture:
     byte_size: int
     engine_tag: str = ""
     faces: list[Face] = field(default_factory=list)
+
+    def face(self, face_id: str) -> Face | None:
+        return next((f for f in self.faces if f.face_id == face_id), None)
 
     @property
     def thumb_key(self) -> str:

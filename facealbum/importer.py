@@ -1,9 +1,10 @@
 """Batch work over many photos on every core: the original's bulk-upload script
 (:func:`import_folder`) and its maintenance pass (:func:`reindex`).
 
-Worker processes do the CPU work (hash, decode, thumbnail, detect, embed) and hand the
-results back; this process alone writes blobs and catalog rows, so SQLite sees one
-writer. Files whose content is already in the set are recognised by hash in the
+Worker processes do the CPU work (hash, decode, thumbnail) and the face work (index
+the faces into the album's collection: dlib in the worker, or a Rekognition call) and
+hand the results back; this process alone writes blobs and picture rows. Files whose
+content is already in the set are recognised by hash in the
 worker and skipped before any decoding, which is what makes a re-run after a crash
 cheap: it finishes only what is missing.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .domain import AlbumError, Picture, check_picture_name, check_set_name
 from .imaging import SUFFIXES
-from .ingest import Analysis, analyze, faces_for, hash_stream, store
+from .ingest import Analysis, analyze, hash_stream, index_faces, new_image_id, store
 from .settings import Settings
 from .workers import return_memory_promptly, trim_memory
 
@@ -80,13 +81,16 @@ _worker: dict = {}
 
 
 def _init_worker(settings_json: str, known: frozenset[str]) -> None:
-    # the engine and the blobs alone: no SQLAlchemy, Alembic or huey (~0.5 s)
-    from .wiring import make_blobs, make_engine
+    # the collection and the blobs alone: no Alembic or huey
+    from .wiring import make_blobs, make_collection
 
     return_memory_promptly()
     settings = Settings.model_validate_json(settings_json)
     _worker.update(
-        settings=settings, engine=make_engine(settings), blobs=make_blobs(settings), known=known
+        settings=settings,
+        collection=make_collection(settings),
+        blobs=make_blobs(settings),
+        known=known,
     )
 
 
@@ -102,7 +106,8 @@ def _work(path: str, name: str) -> tuple[Analysis | None, str]:
             sha, _ = hash_stream(fh)
             if sha in _worker["known"]:
                 return None, ""
-            return analyze(fh, _worker["settings"], _worker["engine"], sha256=sha), ""
+            analysis = analyze(fh, _worker["settings"], sha256=sha)
+        return index_faces(_worker["collection"], analysis, new_image_id()), ""
     except AlbumError as exc:
         return None, str(exc)
     except OSError as exc:
@@ -113,10 +118,13 @@ def _work(path: str, name: str) -> tuple[Analysis | None, str]:
         trim_memory()
 
 
-def _reanalyze(key: str) -> Analysis:
+def _reanalyze(key: str, image_id: str) -> Analysis:
+    """The picture's faces, indexed afresh under its id (the parent swaps them in and
+    forgets the old ones)."""
     try:
         with _worker["blobs"].open("originals", key) as fh:
-            return analyze(fh, _worker["settings"], _worker["engine"], renditions=False)
+            analysis = analyze(fh, _worker["settings"], renditions=False)
+        return index_faces(_worker["collection"], analysis, image_id)
     finally:
         trim_memory()
 
@@ -217,7 +225,14 @@ def _finish(album: Album, set_name: str, path: Path, name: str, future: Future) 
     try:
         with path.open("rb") as fh:
             stored = store(
-                album.blobs, album.catalog, set_name, name, fh, analysis, album.settings.engine_tag
+                album.blobs,
+                album.catalog,
+                album.collection,
+                set_name,
+                name,
+                fh,
+                analysis,
+                album.settings.engine_tag,
             )
     except AlbumError as exc:
         return Outcome(name, "failed", str(exc))
@@ -246,10 +261,12 @@ def reindex(
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[Outcome], None] = lambda outcome: None,
 ) -> ReindexReport:
-    """Detect and embed again every picture analysed with other face settings than
-    the current ones (or all, with ``everything``). Each picture's faces are replaced
-    in one transaction and it is then marked with the current settings, so a killed
-    run picks up where it stopped."""
+    """Index again every picture analysed with other face settings (or another face
+    engine or collection) than the current ones, or all with ``everything``. Each
+    picture's new faces are indexed first, then swapped into the catalog in one
+    transaction that marks it with the current settings, then the old ones are
+    forgotten; a killed run picks up where it stopped (what it indexed for the
+    picture it was on is left for ``check --repair``)."""
     tag = album.settings.engine_tag
     if everything:
         album.catalog.mark_stale(set_name)
@@ -264,7 +281,7 @@ def reindex(
             if picture is None:  # deleted meanwhile: nothing to do
                 on_progress(Outcome(image_id, "skipped", "deleted meanwhile"))
                 continue
-            yield picture, _reanalyze, (picture.original_key,)
+            yield picture, _reanalyze, (picture.original_key, picture.image_id)
 
     def fail(picture: Picture, reason: str) -> None:
         outcome = Outcome(picture.name, "failed", reason, image_id=picture.image_id)
@@ -274,10 +291,13 @@ def reindex(
     with _pool(album, workers, len(ids), frozenset()) as pool:
         for picture, future in _windowed(pool, _window(album, workers), jobs()):
             try:
-                faces = faces_for(picture.image_id, future.result(), tag)
-                if not album.catalog.replace_faces(picture.image_id, faces, tag):
+                faces = future.result().faces
+                replaced = album.catalog.replace_faces(picture.image_id, faces, tag)
+                if replaced is None:
+                    album.collection.forget([f.face_id for f in faces])
                     on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
                     continue
+                album.collection.forget(replaced)
             except KeyError:
                 if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
                     on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))

@@ -1,10 +1,12 @@
 """Ingest of one picture: the original design's upload function, done right.
 
-Split in two so the expensive half runs in worker processes: :func:`analyze` is pure
-CPU (validate, decode, orient, thumbnail, detect, embed) and touches no storage;
-:func:`store` writes the blobs, then the catalog row in one transaction. Blob keys are
-content addressed and ids are derived from the content, so redoing any step after a
-crash rewrites the same things instead of adding new ones.
+In three steps, so the expensive ones run in worker processes: :func:`analyze` is
+pure CPU (validate, decode, orient, thumbnail, and the image the face engine gets);
+:func:`index_faces` hands that image to the faces port, which finds the faces and
+keeps them in the album's collection; :func:`store` writes the blobs, then the catalog
+row in one transaction. Blob keys are content addressed, so redoing a step after a
+crash rewrites the same files; faces indexed for a picture that was never stored are
+deleted again (or, after a crash, by ``check --repair``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import numpy as np
 from PIL import Image
 
 from .domain import (
     BadInput,
-    Box,
     Face,
     Picture,
     SetGone,
@@ -29,18 +29,12 @@ from .domain import (
     check_set_name,
     rendition_key,
 )
-from .imaging import EXTENSIONS, bounded, decode, detection_array, jpeg_bytes
-from .ports import BlobStore, Catalog, FaceEngine
+from .imaging import EXTENSIONS, bounded, decode, detection_jpeg, jpeg_bytes
+from .ports import BlobStore, Catalog
 from .settings import Settings
 
-NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4d7e-9a55-0f4c1e2b7d11")
-
-
-@dataclass
-class FoundFace:
-    box: Box
-    confidence: float
-    embedding: np.ndarray
+if TYPE_CHECKING:
+    from .collection import AlbumCollection
 
 
 @dataclass
@@ -53,7 +47,9 @@ class Analysis:
     byte_size: int
     thumb: bytes = b""
     preview: bytes = b""
-    faces: list[FoundFace] = field(default_factory=list)
+    detection: bytes = b""  # the JPEG the faces port analyses (<= detect_size, < 5 MB)
+    image_id: str = ""  # set by index_faces: the picture's id, its faces' ExternalImageId
+    faces: list[Face] = field(default_factory=list)
 
 
 def sha256_of(data: bytes) -> str:
@@ -87,14 +83,9 @@ def new_image_id() -> str:
     return str(uuid.uuid4())
 
 
-def face_id_for(image_id: str, engine_tag: str, index: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{image_id}\n{engine_tag}\n{index}"))
-
-
 def analyze(
     data: bytes | BinaryIO,
     settings: Settings,
-    engine: FaceEngine,
     *,
     renditions: bool = True,
     sha256: str | None = None,
@@ -127,40 +118,26 @@ def analyze(
     preview = bounded(dec.image, settings.preview_size)
     if renditions:
         result.thumb, result.preview = rendition_bytes(preview, settings)
-    # the preview is usually the detector's size already: no second resize
+    # the preview is usually the detector's size already: no second resize. Shrunk,
+    # never enlarged: the engine decides about upscaling small photos itself
     source = preview if max(preview.size) >= settings.detect_size else dec.image
-    rgb, _ = detection_array(source, settings.detect_size, settings.detect_max_upscale)
-    result.faces = find_faces(rgb, engine)
+    detect = (settings.detect_size, settings.detect_size)
+    result.detection = detection_jpeg(bounded(source, detect))
     return result
 
 
-def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[FoundFace]:
-    """The engine's faces, left to right, with boxes as ratios of the image (as
-    Rekognition gives them), so they hold at any size the picture is shown."""
-    h, w = rgb.shape[:2]
-    found = []
-    for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
-        box = Box(
-            left=round(f.left / w, 6),
-            top=round(f.top / h, 6),
-            width=round((f.right - f.left) / w, 6),
-            height=round((f.bottom - f.top) / h, 6),
-        )
-        found.append(FoundFace(box, f.confidence, f.embedding))
-    return found
+def index_faces(collection: AlbumCollection, analysis: Analysis, image_id: str) -> Analysis:
+    """Index the analysed photo's faces under the picture's id-to-be. The detection
+    image is dropped afterwards: it is not stored, and workers need not send it back."""
+    analysis.faces = collection.index(analysis.detection, image_id)
+    analysis.image_id, analysis.detection = image_id, b""
+    return analysis
 
 
 def rendition_bytes(preview: Image.Image, settings: Settings) -> tuple[bytes, bytes]:
     """(thumbnail, preview) JPEGs from the preview-sized image."""
     q = settings.jpeg_quality
     return jpeg_bytes(bounded(preview, settings.thumb_size), q), jpeg_bytes(preview, q)
-
-
-def faces_for(image_id: str, analysis: Analysis, engine_tag: str) -> list[Face]:
-    return [
-        Face(face_id_for(image_id, engine_tag, i), image_id, f.box, f.confidence, f.embedding)
-        for i, f in enumerate(analysis.faces)
-    ]
 
 
 @dataclass
@@ -222,6 +199,7 @@ def put_renditions(blobs: BlobStore, sha256: str, thumb: bytes, preview: bytes) 
 def store(
     blobs: BlobStore,
     catalog: Catalog,
+    collection: AlbumCollection,
     set_name: str,
     name: str,
     data: bytes | BinaryIO,
@@ -230,15 +208,42 @@ def store(
     *,
     create_set: bool = True,
 ) -> Stored:
-    """Blobs first, catalog last: a picture row always has its blobs. Without
-    ``create_set`` a missing set raises :class:`SetGone` instead of coming back."""
+    """Blobs first, catalog last: a picture row always has its blobs, and its faces
+    are in the collection already (see :func:`index_faces`). If the picture is not
+    added after all, its faces leave the collection again. Without ``create_set`` a
+    missing set raises :class:`SetGone` instead of coming back, the faces kept for the
+    caller to store elsewhere or forget."""
+    if not analysis.image_id:
+        raise ValueError("index the analysis's faces (index_faces) before storing it")
+    try:
+        stored = _store(blobs, catalog, set_name, name, data, analysis, engine_tag, create_set)
+    except SetGone:
+        raise
+    except BaseException:
+        collection.forget([f.face_id for f in analysis.faces])
+        raise
+    if stored.status != "added":
+        collection.forget([f.face_id for f in analysis.faces])
+    return stored
+
+
+def _store(
+    blobs: BlobStore,
+    catalog: Catalog,
+    set_name: str,
+    name: str,
+    data: bytes | BinaryIO,
+    analysis: Analysis,
+    engine_tag: str,
+    create_set: bool,
+) -> Stored:
     set_name, name = check_set_name(set_name), check_picture_name(name)
     existing = catalog.find_by_hash(set_name, analysis.sha256)
     if existing is not None:
         return Stored("duplicate", existing)
     sha = analysis.sha256
     picture = Picture(
-        image_id=new_image_id(),
+        image_id=analysis.image_id,
         set_name=set_name,
         name=name,
         sha256=sha,
@@ -248,8 +253,8 @@ def store(
         content_type=analysis.content_type,
         byte_size=analysis.byte_size,
         engine_tag=engine_tag,
+        faces=list(analysis.faces),
     )
-    picture.faces = faces_for(picture.image_id, analysis, engine_tag)
     with content_lock(catalog, sha):
         put_blobs(blobs, data, analysis)
         for attempt in range(1, 100):

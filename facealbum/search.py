@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .collection import AlbumCollection, Hit
 from .domain import BadInput, Face, NotFound, Picture
-from .faces import cosine_for, similarity
-from .ports import Catalog, FaceIndex, Hit
+from .ports import Catalog
 
 
 @dataclass
@@ -44,36 +44,32 @@ def best_per_picture(hits: list[Hit], first_image: str | None = None) -> list[Hi
 
 def search_face(
     catalog: Catalog,
-    index: FaceIndex,
+    collection: AlbumCollection,
     face_id: str,
     threshold: float,
     limit: int = 50,
     offset: int = 0,
 ) -> SearchResult:
+    """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
+    then the pictures that still list them. Faces the catalog does not list (a picture
+    deleted a moment ago, a crash mid-import) are skipped."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
         raise BadInput("limit must be positive and offset not negative")
     query = catalog.get_face(face_id)
-    if query is None or query.embedding is None:
+    if query is None:
         raise NotFound(f"no face {face_id}")
-    # thresholds and scores on Rekognition's scale (see faces.similarity); the index
-    # works in cosine x 100
-    found = index.search(query.embedding, cosine_for(threshold) * 100)
-    hits = [Hit(h.face_id, h.image_id, similarity(h.similarity / 100)) for h in found]
-    hits = [h for h in hits if h.similarity >= threshold]  # rounding at the very cut
-    ranked = best_per_picture(hits, query.image_id)
-    if not ranked or ranked[0].image_id != query.image_id:
-        # the query's own picture always leads, even if the index lags behind
-        ranked.insert(0, Hit(query.face_id, query.image_id, 100.0))
+    hits = collection.matches(face_id, threshold)
+    listed = catalog.faces_of([h.face_id for h in hits])
+    kept = [h for h in hits if listed.get(h.face_id) == h.image_id]
+    ranked = best_per_picture([Hit(query.face_id, query.image_id, 100.0), *kept], query.image_id)
     page = ranked[offset : offset + limit]
     pictures = catalog.get_pictures([h.image_id for h in page])
     matches = []
     for hit in page:
         picture = pictures.get(hit.image_id)
-        if picture is None:  # deleted since the index was loaded
-            continue
-        face = next((f for f in picture.faces if f.face_id == hit.face_id), None)
-        if face is not None:
+        face = None if picture is None else picture.face(hit.face_id)
+        if picture is not None and face is not None:  # else deleted this very moment
             matches.append(Match(hit.similarity, picture, face))
     return SearchResult(query, len(ranked), matches)

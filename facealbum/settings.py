@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )
 
+    orphan_face_grace: float = Field(
+        30,
+        ge=0,
+        description="check leaves alone collection faces no picture lists until they are "
+        "this old: a photo being imported has its faces indexed a moment before its row",
+    )
+
     min_free_bytes: int = Field(
         100 * 1024 * 1024,
         ge=0,
@@ -158,7 +165,12 @@ class Settings(BaseSettings):
     @property
     def engine_tag(self) -> str:
         """Identifies the face settings a picture was analysed with, so reindex knows."""
-        return (
+        if self.face_engine == "rekognition":
+            return f"rekognition-{self.rekognition_collection}-{self.detect_size}"
+        tag = (
             f"dlib-{self.detector}-{self.detect_size}-"
             f"{self.detect_max_upscale:g}-{self.detect_upsample}"
         )
+        if self.rekognition_collection != "facealbum":  # the collection 0006 filled
+            tag += f"-{self.rekognition_collection}"
+        return tag

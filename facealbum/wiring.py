@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .adapters.blob_local import LocalBlobStore
     from .adapters.engine_dlib import DlibFaceEngine
     from .album import Album
+    from .collection import AlbumCollection
 
 
 def make_engine(settings: Settings) -> DlibFaceEngine:
@@ -42,19 +43,33 @@ def make_faces(settings: Settings, db=None, local: bool = False, processes: int 
     return LocalFaces(db, make_engine(settings), settings, processes)
 
 
+def make_collection(settings: Settings, db=None) -> AlbumCollection:
+    """The album's collection on the faces port the settings choose. Worker processes
+    pass no ``db``: they get a plain engine, since the process that started them has
+    brought the schema up to date already."""
+    from .collection import AlbumCollection
+
+    if db is None and settings.face_engine == "local":
+        from .adapters.catalog_sql import make_engine as make_sql_engine
+
+        db = make_sql_engine(settings.catalog_url)
+    return AlbumCollection(make_faces(settings, db), settings.rekognition_collection)
+
+
 def open_album(settings: Settings | None = None) -> Album:
     from .adapters.catalog_sql import SqlCatalog
-    from .adapters.index_numpy import NumpyFaceIndex
     from .adapters.queue_huey import HueyJobQueue
     from .album import Album
 
     settings = settings or Settings.load()
     settings.home.mkdir(parents=True, exist_ok=True)
+    catalog = SqlCatalog(settings.catalog_url)
+    collection = make_collection(settings, catalog.engine)
+    collection.ensure()
     return Album(
         settings=settings,
         blobs=make_blobs(settings),
-        catalog=SqlCatalog(settings.catalog_url),
-        engine=make_engine(settings),
-        index=NumpyFaceIndex(),
+        catalog=catalog,
+        collection=collection,
         queue=HueyJobQueue(settings.home / "jobs.db"),
     )

@@ -22,7 +22,7 @@ from PIL import Image
 
 from .domain import AlbumError
 from .imaging import draft
-from .ingest import Analysis, analyze
+from .ingest import Analysis, analyze, index_faces
 from .ports import BlobStore, Bucket
 from .settings import Settings
 
@@ -52,19 +52,24 @@ def trim_memory() -> None:
 
 
 def _init(settings_json: str) -> None:
-    from .wiring import make_blobs, make_engine
+    from .wiring import make_blobs, make_collection
 
     return_memory_promptly()
     settings = Settings.model_validate_json(settings_json)
     if settings.upload_nice:  # background work: the web server's requests come first
         os.nice(settings.upload_nice)
-    _worker.update(settings=settings, engine=make_engine(settings), blobs=make_blobs(settings))
+    _worker.update(
+        settings=settings, collection=make_collection(settings), blobs=make_blobs(settings)
+    )
 
 
-def _analyze_blob(bucket: Bucket, key: str) -> Analysis:
+def _analyze_blob(bucket: Bucket, key: str, image_id: str) -> Analysis:
+    """Analyse a stored photo and index its faces under ``image_id``: the face work
+    (dlib here, or the Rekognition call) runs in the worker, on every core."""
     try:
         with _worker["blobs"].open(bucket, key) as fh:
-            return analyze(fh, _worker["settings"], _worker["engine"])
+            analysis = analyze(fh, _worker["settings"])
+        return index_faces(_worker["collection"], analysis, image_id)
     finally:
         trim_memory()
 
@@ -99,16 +104,18 @@ class AnalysisPool:
             max_tasks_per_child=jobs_per_worker,
         )
 
-    def analyze(self, bucket: Bucket, key: str) -> Analysis:
+    def analyze(self, bucket: Bucket, key: str, image_id: str) -> Analysis:
+        """The photo's analysis, its faces indexed under ``image_id``."""
         pixels = decoded_pixels(self.blobs, bucket, key, self.settings.decode_size)
+        args = (bucket, key, image_id)
         if pixels > self.settings.big_image_pixels:
             with self._executor(1, 1) as alone:  # a process of its own, gone afterwards
-                return self._result(alone.submit(_analyze_blob, bucket, key), None)
+                return self._result(alone.submit(_analyze_blob, *args), None)
         with self._lock:
             if self._pool is None:
                 self._pool = self._executor(self.workers, self.settings.jobs_per_worker)
             pool = self._pool
-        return self._result(pool.submit(_analyze_blob, bucket, key), pool)
+        return self._result(pool.submit(_analyze_blob, *args), pool)
 
     def _result(self, future, pool: ProcessPoolExecutor | None) -> Analysis:
         try:

@@ -38,64 +38,48 @@ def test_import_search_and_serve_on_postgresql(pg_cluster, tmp_path):
         proc.wait(10)
 
 
-def test_face_feed_misses_no_face_committed_out_of_order(pg_cluster):
-    """PostgreSQL hands out face sequence numbers at insert time, not at commit: a
-    reader that saw seq 11 must still get seq 10 committed after it. A trigger that
-    sleeps after each insert makes commits come out of order as often as possible."""
-    import random
+def test_collection_index_misses_no_face_committed_out_of_order(pg_cluster, tmp_path):
+    """PostgreSQL hands out sequence numbers at insert time, not at commit: an index
+    that loaded up to seq 11 must still get seq 10 committed after it. A trigger that
+    sleeps after each insert makes commits come out of order as often as possible;
+    four writers index real photos while a reader keeps its index up to date."""
     import threading
-    import time
-    import uuid
 
-    import numpy as np
     import psycopg
 
     from facealbum.adapters.catalog_sql import SqlCatalog
-    from facealbum.domain import Box, Face, Picture
+    from facealbum.wiring import make_faces
 
     url = pg_cluster.new_database()
-    catalog = SqlCatalog(url)
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    db = SqlCatalog(url).engine
+    writer, reader = make_faces(settings, db), make_faces(settings, db)
+    writer.create_collection("c")
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(
             "CREATE FUNCTION dawdle() RETURNS trigger AS $$ BEGIN "
             "PERFORM pg_sleep(random() * 0.03); RETURN NEW; END $$ LANGUAGE plpgsql"
         )
         conn.execute(
-            "CREATE TRIGGER dawdle AFTER INSERT ON faces FOR EACH ROW EXECUTE FUNCTION dawdle()"
+            "CREATE TRIGGER dawdle AFTER INSERT ON collection_faces "
+            "FOR EACH ROW EXECUTE FUNCTION dawdle()"
         )
-
-    def picture(i: int) -> Picture:
-        image_id = str(uuid.uuid4())
-        vectors = np.random.default_rng(i).normal(size=(2, 128)).astype("<f4")
-        box = Box(0, 0, 1, 1)
-        found = [Face(str(uuid.uuid4()), image_id, box, 99, v / np.linalg.norm(v)) for v in vectors]
-        return Picture(
-            image_id, "s", f"{i}.jpg", uuid.uuid4().hex * 2, 10, 10, "k", "image/jpeg", 1, "t",
-            found,
-        )  # fmt: skip
-
+    photos = [(PHOTOS / "obama" / n).read_bytes() for n in ("obama.jpg", "obama2.jpg")]
     written: list[str] = []
 
     def write(k: int) -> None:
-        for i in range(k * 100, k * 100 + 12):
-            p = picture(i)
-            assert catalog.add_picture(p) == "added"
-            written.extend(f.face_id for f in p.faces)
-            time.sleep(random.random() * 0.01)
-
-    seen: set[str] = set()
-    high = 0
-
-    def read_once() -> None:
-        nonlocal high
-        _, high, rows = catalog.face_changes(high)
-        seen.update(r[0] for r in rows)
+        for i in range(8):
+            indexed = writer.index_faces("c", photos[(k + i) % 2], external_image_id=f"{k}-{i}")
+            written.extend(r.face_id for r, _ in indexed.records)
 
     threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        read_once()
-    read_once()
-    assert len(written) == 96
-    assert set(written) - seen == set()
+        reader.warm("c")
+    reader.warm("c")
+    assert len(written) == 32
+    index = reader._index("c")
+    assert len(index) == 32 and {h.face_id for h in index.search(index._vectors[0], -100)} == set(
+        written
+    )

@@ -55,13 +55,18 @@ def test_unsafe_names_are_refused_before_queueing(album):
 
 def test_a_running_album_sees_faces_another_process_added(settings):
     web = open_album(settings)
-    web.sync_index()
-    assert len(web.index) == 0
+    web.warm()
+    loaded = web.collection.faces._loaded["facealbum"]
+    assert len(loaded.index) == 0
     importer = open_album(settings)
-    stored = importer.ingest("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
-    result = web.search(stored.picture.faces[0].face_id)
-    assert [m.picture.image_id for m in result.matches] == [stored.picture.image_id]
-    assert len(web.index) == 1
+    one = importer.ingest("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+    two = importer.ingest("Trip", "obama2.jpg", (PHOTOS / "obama" / "obama2.jpg").read_bytes())
+    result = web.search(one.picture.faces[0].face_id)
+    assert [m.picture.image_id for m in result.matches] == [
+        one.picture.image_id,
+        two.picture.image_id,
+    ]  # the second picture is found through the index, which followed the other album
+    assert len(loaded.index) == 2
 
 
 def test_an_unexpected_failure_keeps_the_file_and_says_so(album, monkeypatch):

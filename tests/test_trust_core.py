@@ -167,6 +167,7 @@ def test_an_upload_whose_set_was_deleted_meanwhile_does_not_resurrect_it(album):
     assert album.uploads([upload.upload_id]) == []  # went with its set
     assert list(album.blobs.keys("incoming")) == []
     assert list(album.blobs.keys("originals")) == []
+    assert list(album.collection.records()) == []  # its faces were indexed, then forgotten
 
 
 # -- 9: a photo may come back to a renamed set's old name -----------------------------

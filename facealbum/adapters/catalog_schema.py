@@ -72,7 +72,6 @@ faces = Table(
     Column("box_width", Float, nullable=False),
     Column("box_height", Float, nullable=False),
     Column("confidence", Float, nullable=False),
-    Column("embedding", LargeBinary, nullable=False),
 )
 
 meta = Table(

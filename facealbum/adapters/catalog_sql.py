@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
@@ -33,7 +32,6 @@ from . import catalog_backup
 from .catalog_schema import (
     content_locks,
     faces,
-    meta,
     pictures,
     sessions,
     sets,
@@ -42,8 +40,6 @@ from .catalog_schema import (
 )
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
-EPOCH = "face_epoch"
-FEED = "face_feed"  # a row whose lock orders face inserts (see _insert_faces)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -126,7 +122,8 @@ class SqlCatalog:
                     return "no_set"
                 conn.execute(insert(sets).values(name=picture.set_name, created_at=now))
             conn.execute(insert(pictures).values(**_picture_row(picture), created_at=now))
-            self._insert_faces(conn, picture.faces)
+            if picture.faces:
+                conn.execute(insert(faces), [_face_row(f) for f in picture.faces])
             # set once, like the original's conditional write to the '/' partition
             conn.execute(
                 update(sets)
@@ -135,26 +132,18 @@ class SqlCatalog:
             )
         return "added"
 
-    @staticmethod
-    def _insert_faces(conn, new_faces: list[Face]) -> None:
-        """Faces are numbered by a sequence that readers follow ("after seq N"). On
-        PostgreSQL numbers are taken at insert, not at commit, so a later number could
-        commit first and a reader would step past the earlier one for good. Holding the
-        feed row's lock from the insert to the commit makes numbers commit in order."""
-        if not new_faces:
-            return
-        conn.execute(update(meta).where(meta.c.key == FEED).values(value=meta.c.value + 1))
-        conn.execute(insert(faces), [_face_row(f) for f in new_faces])
-
     def set_featured(self, set_name: str, image_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(sets).where(sets.c.name == set_name).values(featured_image_id=image_id)
             )
 
-    def replace_faces(self, image_id: str, new_faces: list[Face], engine_tag: str) -> bool:
-        """False if the picture is gone: the update first takes the row's write lock, so
-        a concurrent delete either happened already or waits for this transaction."""
+    def replace_faces(
+        self, image_id: str, new_faces: list[Face], engine_tag: str
+    ) -> list[str] | None:
+        """The ids of the faces replaced, or None if the picture is gone: the update
+        first takes the row's write lock, so a concurrent delete either happened
+        already or waits for this transaction."""
         with self.engine.begin() as conn:
             found = conn.execute(
                 update(pictures)
@@ -162,12 +151,17 @@ class SqlCatalog:
                 .values(engine_tag=engine_tag)
             ).rowcount
             if not found:
-                return False
-            removed = conn.execute(faces.delete().where(faces.c.image_id == image_id)).rowcount
-            self._insert_faces(conn, new_faces)
-            if removed:
-                self._bump_epoch(conn)
-        return True
+                return None
+            removed = (
+                conn.execute(
+                    delete(faces).where(faces.c.image_id == image_id).returning(faces.c.face_id)
+                )
+                .scalars()
+                .all()
+            )
+            if new_faces:
+                conn.execute(insert(faces), [_face_row(f) for f in new_faces])
+        return list(removed)
 
     def mark_stale(self, set_name: str | None) -> None:
         q = update(pictures).values(engine_tag="")
@@ -198,7 +192,11 @@ class SqlCatalog:
         added while the set is deleted is either kept out or listed, never lost track of."""
         with self.engine.begin() as conn:
             in_set = select(pictures.c.image_id).where(pictures.c.set_name == name)
-            removed = conn.execute(delete(faces).where(faces.c.image_id.in_(in_set))).rowcount
+            removed = (
+                conn.execute(delete(faces).where(faces.c.image_id.in_(in_set)).returning(*faces.c))
+                .mappings()
+                .all()
+            )
             rows = (
                 conn.execute(
                     delete(pictures).where(pictures.c.set_name == name).returning(*pictures.c)
@@ -209,9 +207,7 @@ class SqlCatalog:
             if not conn.execute(delete(sets).where(sets.c.name == name)).rowcount:
                 raise NotFound(f"no set {name!r}")
             conn.execute(delete(uploads).where(uploads.c.set_name == name))
-            if removed:
-                self._bump_epoch(conn)
-        return [_picture(r) for r in rows]
+        return _with_faces([_picture(r) for r in rows], removed)
 
     def rename_picture(self, image_id: str, name: str) -> None:
         try:
@@ -224,7 +220,11 @@ class SqlCatalog:
 
     def delete_picture(self, image_id: str) -> Picture | None:
         with self.engine.begin() as conn:
-            removed = conn.execute(delete(faces).where(faces.c.image_id == image_id)).rowcount
+            removed = (
+                conn.execute(delete(faces).where(faces.c.image_id == image_id).returning(*faces.c))
+                .mappings()
+                .all()
+            )
             row = (
                 conn.execute(
                     delete(pictures).where(pictures.c.image_id == image_id).returning(*pictures.c)
@@ -234,7 +234,7 @@ class SqlCatalog:
             )
             if row is None:
                 return None
-            picture = _picture(row)
+            [picture] = _with_faces([_picture(row)], removed)
             successor = conn.execute(
                 select(pictures.c.image_id)
                 .where(pictures.c.set_name == picture.set_name)
@@ -246,8 +246,6 @@ class SqlCatalog:
                 .where(sets.c.name == picture.set_name, sets.c.featured_image_id == image_id)
                 .values(featured_image_id=successor)
             )
-            if removed:
-                self._bump_epoch(conn)
         return picture
 
     def sha_in_use(self, sha256: str) -> bool:
@@ -437,15 +435,6 @@ class SqlCatalog:
             if not conn.execute(q).rowcount:
                 raise NotFound(f"no set {set_name!r}")
 
-    def _bump_epoch(self, conn) -> None:
-        if (
-            conn.execute(
-                update(meta).where(meta.c.key == EPOCH).values(value=meta.c.value + 1)
-            ).rowcount
-            == 0
-        ):
-            conn.execute(insert(meta).values(key=EPOCH, value=1))
-
     # -- reads --------------------------------------------------------------------
 
     def _name_taken(self, set_name: str, name: str) -> bool:
@@ -503,7 +492,7 @@ class SqlCatalog:
             if result:
                 by_id = {p.image_id: p for p in result}
                 fq = (
-                    select(*[c for c in faces.c if c.name != "embedding"])  # not needed here
+                    select(faces)
                     .where(faces.c.image_id.in_(list(by_id)))
                     .order_by(faces.c.image_id, faces.c.box_left)
                 )
@@ -514,7 +503,18 @@ class SqlCatalog:
     def get_face(self, face_id: str) -> Face | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(faces).where(faces.c.face_id == face_id)).mappings().first()
-        return _face(row, with_embedding=True) if row else None
+        return _face(row) if row else None
+
+    def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(face_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(faces.c.face_id, faces.c.image_id).where(
+                    faces.c.face_id.in_(ids[i : i + 500])
+                )
+                out.update({r[0]: r[1] for r in conn.execute(q)})
+        return out
 
     def list_sets(self) -> list[SetSummary]:
         return self._sets(None)
@@ -557,20 +557,6 @@ class SqlCatalog:
             q = q.where(pictures.c.set_name == set_name)
         with self.engine.connect() as conn:
             return list(conn.execute(q.order_by(pictures.c.image_id)).scalars())
-
-    def face_changes(
-        self, since: int, limit: int | None = None
-    ) -> tuple[int, int, list[tuple[str, str, bytes]]]:
-        with self.engine.connect() as conn:
-            epoch = conn.execute(select(meta.c.value).where(meta.c.key == EPOCH)).scalar() or 0
-            rows = conn.execute(
-                select(faces.c.seq, faces.c.face_id, faces.c.image_id, faces.c.embedding)
-                .where(faces.c.seq > since)
-                .order_by(faces.c.seq)
-                .limit(limit)
-            ).all()
-        high = rows[-1][0] if rows else since
-        return epoch, high, [(r[1], r[2], r[3]) for r in rows]
 
     def snapshot(self, dest_dir: Path) -> CatalogSnapshot:
         return catalog_backup.snapshot(self.engine, dest_dir)
@@ -631,7 +617,6 @@ def _picture(r) -> Picture:
 
 
 def _face_row(f: Face) -> dict:
-    assert f.embedding is not None
     return {
         "face_id": f.face_id,
         "image_id": f.image_id,
@@ -640,15 +625,21 @@ def _face_row(f: Face) -> dict:
         "box_width": f.box.width,
         "box_height": f.box.height,
         "confidence": f.confidence,
-        "embedding": np.asarray(f.embedding, dtype="<f4").tobytes(),
     }
 
 
-def _face(r, with_embedding: bool = False) -> Face:
+def _with_faces(found: list[Picture], face_rows) -> list[Picture]:
+    by_id = {p.image_id: p for p in found}
+    for r in sorted(face_rows, key=lambda r: r["box_left"]):
+        if r["image_id"] in by_id:
+            by_id[r["image_id"]].faces.append(_face(r))
+    return found
+
+
+def _face(r) -> Face:
     return Face(
         face_id=r["face_id"],
         image_id=r["image_id"],
         box=Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"]),
         confidence=r["confidence"],
-        embedding=np.frombuffer(r["embedding"], dtype="<f4") if with_embedding else None,
     )

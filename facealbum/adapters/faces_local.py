@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Engine, delete, insert, select, update
@@ -44,7 +44,6 @@ from ..faces import (
     similarity,
 )
 from ..imaging import decode, detection_array
-from ..ingest import find_faces
 from ..ports import FaceEngine
 from ..settings import Settings
 from .catalog_schema import collection_faces, collections
@@ -73,14 +72,16 @@ class _Found:
 @dataclass
 class _Loaded:
     index: NumpyFaceIndex
-    epoch: int
+    epoch: int  # -1: never loaded
     high: int
+    syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LocalFaces:
     def __init__(self, db: Engine, engine: FaceEngine, settings: Settings, processes: int = 0):
         self.db, self.engine, self.settings = db, engine, settings
         self.processes = processes
+        self.chunk = 50_000  # rows per query when an index loads
         self._executor: ProcessPoolExecutor | None = None
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
@@ -315,18 +316,42 @@ class LocalFaces:
             if face_id in records and score >= threshold  # deleted meanwhile; the very cut
         ]
 
-    def _index(self, collection_id: str) -> NumpyFaceIndex:
-        """The collection's index, brought up to date with its rows."""
+    def warm(self, collection_id: str) -> None:
+        """Load a collection's index now (a server does at start), not at the first
+        search."""
+        self._index(collection_id, wait=True)
+
+    def _index(self, collection_id: str, wait: bool = False) -> NumpyFaceIndex:
+        """The collection's index, brought up to date with its rows. A search that
+        finds another thread updating it does not wait: it uses the index as it
+        stands, a few milliseconds old (only the very first load is waited for)."""
         with self._lock:
+            loaded = self._loaded.setdefault(collection_id, _Loaded(NumpyFaceIndex(), -1, 0))
+        if not loaded.syncing.acquire(blocking=wait or loaded.epoch == -1):
+            return loaded.index
+        try:
+            self._sync(collection_id, loaded)
+        finally:
+            loaded.syncing.release()
+        return loaded.index
+
+    def _sync(self, collection_id: str, loaded: _Loaded) -> None:
+        """Add the rows past the high-water mark, in chunks so a million faces never
+        sit in memory twice. When faces went (the epoch moved), a fresh index is
+        filled aside and swapped in whole: searches meanwhile use the old one."""
+        with self.db.connect() as conn:
+            epoch = conn.execute(
+                select(collections.c.epoch).where(collections.c.collection_id == collection_id)
+            ).scalar()
+        if epoch is None:
+            with self._lock:
+                self._loaded.pop(collection_id, None)
+            raise _no_collection(collection_id)
+        index, high = loaded.index, loaded.high
+        if epoch != loaded.epoch:
+            index, high = NumpyFaceIndex(), 0
+        while True:
             with self.db.connect() as conn:
-                epoch = conn.execute(
-                    select(collections.c.epoch).where(collections.c.collection_id == collection_id)
-                ).scalar()
-                if epoch is None:
-                    raise _no_collection(collection_id)
-                loaded = self._loaded.get(collection_id)
-                if loaded is None or loaded.epoch != epoch:
-                    loaded = _Loaded(NumpyFaceIndex(), epoch, 0)
                 rows = conn.execute(
                     select(
                         collection_faces.c.seq,
@@ -336,18 +361,20 @@ class LocalFaces:
                     )
                     .where(
                         collection_faces.c.collection_id == collection_id,
-                        collection_faces.c.seq > loaded.high,
+                        collection_faces.c.seq > high,
                     )
                     .order_by(collection_faces.c.seq)
+                    .limit(self.chunk)
                 ).all()
             if rows:
                 vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4")
-                loaded.index.add(
+                index.add(
                     [r[1] for r in rows], [r[2] for r in rows], vectors.reshape(len(rows), -1)
                 )
-                loaded.high = rows[-1][0]
-            self._loaded[collection_id] = loaded
-            return loaded.index
+                high = rows[-1][0]
+            if len(rows) < self.chunk:
+                break
+        loaded.index, loaded.epoch, loaded.high = index, epoch, high
 
     def _analyze(self, image: bytes) -> list[_Found]:
         """In this process, or in the worker processes if there are any (dlib runs
@@ -374,6 +401,22 @@ class LocalFaces:
         return max(found, key=lambda f: f.side_px)
 
 
+def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[Box, float, np.ndarray]]:
+    """The engine's faces as (box, confidence, descriptor), left to right, boxes as
+    ratios of the image (as Rekognition gives them), so they hold at any size."""
+    h, w = rgb.shape[:2]
+    found = []
+    for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
+        box = Box(
+            left=round(f.left / w, 6),
+            top=round(f.top / h, 6),
+            width=round((f.right - f.left) / w, 6),
+            height=round((f.bottom - f.top) / h, 6),
+        )
+        found.append((box, f.confidence, f.embedding))
+    return found
+
+
 def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]:
     """Decode, find and describe every face: pure CPU, no storage."""
     try:
@@ -384,12 +427,8 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
         raise InvalidImage(f"Request has invalid image format: {exc}") from None
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
-        _Found(
-            FaceDetail(f.box, f.confidence),
-            f.embedding,
-            min(f.box.width * dec.width, f.box.height * dec.height),
-        )
-        for f in find_faces(rgb, engine)
+        _Found(FaceDetail(box, conf), vector, min(box.width * dec.width, box.height * dec.height))
+        for box, conf, vector in find_faces(rgb, engine)
     ]
 
 

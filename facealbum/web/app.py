@@ -31,7 +31,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # load the face index in the background so the first search is fast
-        threading.Thread(target=album.sync_index, daemon=True).start()
+        threading.Thread(target=album.warm, daemon=True).start()
         stop = threading.Event()
         if run_jobs:
             threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
