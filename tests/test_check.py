@@ -42,3 +42,58 @@ def test_check_finds_each_kind_of_damage_and_repairs_what_it_can(library_home, t
     again = cli("check", home=home)
     assert "damaged-original" in again.stdout
     assert "missing-rendition" not in again.stdout and "orphan-blob" not in again.stdout
+
+
+def test_check_keeps_the_collection_in_step_with_the_pictures(library_home, tmp_path):
+    """Faces the pictures list but the collection lost are indexed again; faces no
+    picture lists (a crash between indexing and storing) are deleted."""
+    from facealbum.check import check_album
+    from facealbum.ingest import analyze, index_faces
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home, orphan_face_grace=0))
+    pictures = {p.name: p for p in album.get_set("fixtures")[1]}
+    lost = pictures["obama/obama2.jpg"]
+    query = pictures["obama/obama.jpg"].faces[0].face_id
+    assert lost.image_id in {m.picture.image_id for m in album.search(query).matches}
+    album.collection.faces.delete_faces("facealbum", [f.face_id for f in lost.faces])
+    assert lost.image_id not in {m.picture.image_id for m in album.search(query).matches}
+    crashed = analyze((PHOTOS / "groups" / "two_people.jpg").read_bytes(), album.settings)
+    strays = [f.face_id for f in index_faces(album.collection, crashed, "never-stored").faces]
+    assert len(strays) == 2
+
+    found = {p.kind: p for p in check_album(album)}
+    assert set(found) == {"missing-faces", "orphan-faces"}
+    assert found["missing-faces"].where == "fixtures/obama/obama2.jpg"
+    assert "2 faces" in found["orphan-faces"].detail
+    assert not any(p.repaired for p in found.values())
+
+    repaired = check_album(album, repair=True)
+    assert all(p.repaired for p in repaired) and len(repaired) == 2
+    assert check_album(album) == []
+    held = {r.face_id for r in album.collection.records()}
+    assert not held & set(strays)
+    now = album.picture(lost.image_id)
+    assert now.faces and all(f.face_id in held for f in now.faces)
+    assert lost.image_id in {m.picture.image_id for m in album.search(query).matches}
+
+
+def test_check_leaves_alone_faces_of_a_picture_being_stored(album, tmp_path):
+    """A photo's faces are indexed a moment before its row is written: a check in that
+    moment must not call them orphans (it waits out ``orphan_face_grace``)."""
+    import threading
+
+    from facealbum.check import check_album
+    from facealbum.ingest import analyze, index_faces, new_image_id, store
+
+    data = (PHOTOS / "obama" / "obama.jpg").read_bytes()
+    album.settings.orphan_face_grace = 1.0
+    analysis = index_faces(album.collection, analyze(data, album.settings), new_image_id())
+    args = (album.blobs, album.catalog, album.collection, "Trip", "o.jpg", data, analysis)
+    later = threading.Timer(0.3, lambda: store(*args, album.settings.engine_tag))
+    later.start()
+    assert check_album(album) == []
+    later.join()
+    [picture] = album.get_set("Trip")[1]
+    assert [f.face_id for f in picture.faces] == [r.face_id for r in album.collection.records()]

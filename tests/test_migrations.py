@@ -1,0 +1,87 @@
+"""Schema upgrades keep what an existing album holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from conftest import PHOTOS
+
+from facealbum.adapters.catalog_sql import MIGRATIONS, make_engine, migrate
+from facealbum.adapters.faces_local import analyze_image
+from facealbum.settings import Settings
+from facealbum.wiring import make_engine as make_face_engine
+from facealbum.wiring import open_album
+
+OLD_PHOTOS = ["obama/obama.jpg", "obama/obama2.jpg", "biden/biden.jpg"]
+
+
+def upgrade_to(engine: sa.Engine, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request, tmp_path) -> Settings:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").new_database()
+        return Settings(home=tmp_path / "home", database_url=url)
+    (tmp_path / "home").mkdir()
+    return Settings(home=tmp_path / "home")
+
+
+def test_0006_moves_descriptors_into_the_collection_keeping_face_ids(settings):
+    """An album from before the faces port: its catalog rows carry dlib descriptors.
+    After the upgrade the same face ids search the same way, through the collection,
+    and nothing was analysed again (the descriptors are byte for byte the old ones)."""
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0005")
+    dlib = make_face_engine(settings)
+    old: dict[str, tuple[str, bytes]] = {}  # face id -> (photo, descriptor)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO sets (name, created_at) VALUES ('old', 0)"))
+        for i, name in enumerate(OLD_PHOTOS):
+            [found] = analyze_image((PHOTOS / name).read_bytes(), settings, dlib)
+            image_id = f"00000000-0000-4000-8000-00000000000{i}"
+            face_id = f"11111111-0000-4000-8000-00000000000{i}"
+            conn.execute(
+                sa.text(
+                    "INSERT INTO pictures (image_id, set_name, name, sha256, width, height, "
+                    "original_key, content_type, byte_size, engine_tag, created_at) VALUES "
+                    "(:i, 'old', :n, :s, 10, 10, 'k', 'image/jpeg', 1, :t, :c)"
+                ),
+                {"i": image_id, "n": name, "s": f"{i:064d}", "t": settings.engine_tag, "c": i},
+            )
+            vector = np.asarray(found.vector, dtype="<f4").tobytes()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO faces (face_id, image_id, box_left, box_top, box_width, "
+                    "box_height, confidence, embedding) VALUES (:f, :i, .1, .1, .2, .2, 99, :e)"
+                ),
+                {"f": face_id, "i": image_id, "e": vector},
+            )
+            old[face_id] = (name, vector)
+    migrate(engine)
+
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("faces")}
+    assert "embedding" not in columns  # the catalog keeps ids and boxes only
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT face_id, external_image_id, embedding FROM collection_faces "
+                "WHERE collection_id = 'facealbum' ORDER BY seq"
+            )
+        ).all()
+    assert [(r[0], bytes(r[2])) for r in rows] == [(f, v) for f, (_, v) in old.items()]
+    assert all(r[1].startswith("00000000-") for r in rows)  # ExternalImageId = the picture
+
+    album = open_album(settings)
+    result = album.search("11111111-0000-4000-8000-000000000000")
+    assert [m.picture.name for m in result.matches] == ["obama/obama.jpg", "obama/obama2.jpg"]
+    assert album.collection.faces.describe_collection("facealbum").face_count == 3
+    assert album.catalog.pictures_needing(settings.engine_tag, None) == []  # no reindex due
