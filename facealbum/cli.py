@@ -130,7 +130,8 @@ def reindex(
     workers: Annotated[int, typer.Option(help="Processes; 0 = one per core")] = 0,
     home: Home = None,
 ) -> None:
-    """Detect and embed faces again after a model or setting change (resumable)."""
+    """Index every picture's faces again after a model, setting or face engine change
+    (resumable); also ``facealbum faces reindex``."""
     from .importer import reindex as run_reindex
 
     album = _album(home)
@@ -387,13 +388,21 @@ faces_cli = typer.Typer(
 app.add_typer(faces_cli, name="faces")
 
 
+Collection = Annotated[
+    str | None,
+    typer.Argument(help="Collection id; default: the album's (FACEALBUM_REKOGNITION_COLLECTION)"),
+]
+
+
 @contextlib.contextmanager
 def _faces(home: Path | None):
-    """The configured faces port; its errors end the command with their message."""
+    """The configured faces port and the album's collection id; its errors end the
+    command with their message."""
     from .wiring import make_faces
 
+    settings = Settings.load(home=home)
     try:
-        yield make_faces(Settings.load(home=home))
+        yield make_faces(settings), settings.rekognition_collection
     except AlbumError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -403,7 +412,7 @@ def _faces(home: Path | None):
 def faces_collections(home: Home = None) -> None:
     """List the collections with their face counts."""
     table = Table("collection", "faces", "model")
-    with _faces(home) as faces:
+    with _faces(home) as (faces, _):
         token = None
         while True:
             ids, token = faces.list_collections(1000, token)
@@ -416,21 +425,22 @@ def faces_collections(home: Home = None) -> None:
 
 
 @faces_cli.command("create")
-def faces_create(collection: str, home: Home = None) -> None:
+def faces_create(collection: Collection = None, home: Home = None) -> None:
     """Create a collection."""
-    with _faces(home) as faces:
+    with _faces(home) as (faces, default):
+        collection = collection or default
         faces.create_collection(collection)
     console.print(f"created {collection}")
 
 
 @faces_cli.command("delete")
 def faces_delete(
-    collection: str,
+    collection: Annotated[str, typer.Argument(help="Collection id")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
     home: Home = None,
 ) -> None:
-    """Delete a collection and every face in it."""
-    with _faces(home) as faces:
+    """Delete a collection and every face in it (the album's own needs a reindex after)."""
+    with _faces(home) as (faces, _):
         count = faces.describe_collection(collection).face_count
         if not yes and not typer.confirm(f"Delete {collection} and its {count} faces?"):
             raise typer.Exit(1)
@@ -439,22 +449,25 @@ def faces_delete(
 
 
 @faces_cli.command("count")
-def faces_count(collection: str, home: Home = None) -> None:
+def faces_count(collection: Collection = None, home: Home = None) -> None:
     """How many faces a collection holds."""
-    with _faces(home) as faces:
-        console.print(faces.describe_collection(collection).face_count)
+    with _faces(home) as (faces, default):
+        collection = collection or default
+        count = faces.describe_collection(collection).face_count
+    console.print(f"{collection}: {count} faces")
 
 
 @faces_cli.command("list")
 def faces_list(
-    collection: str,
+    collection: Collection = None,
     limit: Annotated[int, typer.Option(help="At most this many faces")] = 100,
     home: Home = None,
 ) -> None:
     """List a collection's faces: id, external image id, box, confidence."""
     table = Table("face id", "external image id", "box (left, top, width, height)", "confidence")
     found: list = []
-    with _faces(home) as faces:
+    with _faces(home) as (faces, default):
+        collection = collection or default
         token = None
         while len(found) < limit:
             page, token = faces.list_faces(collection, min(1000, limit), token)
@@ -466,6 +479,9 @@ def faces_list(
         box = f"{b.left:.3f}, {b.top:.3f}, {b.width:.3f}, {b.height:.3f}"
         table.add_row(f.face_id, f.external_image_id or "-", box, f"{f.confidence:.1f}")
     console.print(table)
+
+
+faces_cli.command("reindex")(reindex)
 
 
 @app.command()

@@ -20,8 +20,10 @@ from facealbum.wiring import open_album
 PHOTOS = Path(__file__).parent / "fixtures" / "photos"
 
 
-def cli(*args: str, home: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = os.environ | {"FACEALBUM_HOME": str(home), "COLUMNS": "200"}
+def cli(
+    *args: str, home: Path, env_extra: dict[str, str] | None = None, **kwargs
+) -> subprocess.CompletedProcess:
+    env = os.environ | {"FACEALBUM_HOME": str(home), "COLUMNS": "200"} | (env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "facealbum", *args],
         env=env,
@@ -93,6 +95,85 @@ def start_server(
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not start")
+
+
+# -- the album on either face engine ---------------------------------------------------
+# "local": dlib in the album's processes. "rekognition": the album's faces port is boto3
+# (RekognitionFaces), configured only the standard AWS way, talking to a real
+# `facealbum rekognition serve` process. The same behavioural tests run on both.
+
+ENGINES = ["local", "rekognition"]
+ENDPOINT_KEY, ENDPOINT_SECRET = "AKIDALBUMTESTS000001", "album-tests-secret-0000000000000000000000"
+
+
+@pytest.fixture(scope="session")
+def rekognition_endpoint(tmp_path_factory):
+    """One endpoint for the session. The AWS variables stay set for the whole session:
+    they only matter to an album whose settings choose the rekognition engine."""
+    keys = {
+        "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": ENDPOINT_KEY,
+        "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": ENDPOINT_SECRET,
+    }
+    home = tmp_path_factory.mktemp("endpoint")
+    proc, url = start_server(home, keys, ("rekognition", "serve"), ready="")
+    aws = {
+        "AWS_ENDPOINT_URL_REKOGNITION": url,
+        "AWS_ACCESS_KEY_ID": ENDPOINT_KEY,
+        "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET,
+        "AWS_REGION": "eu-west-1",
+    }
+    before = {k: os.environ.get(k) for k in aws}
+    os.environ.update(aws)
+    yield url
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    proc.terminate()
+    proc.wait(10)
+
+
+def engine_settings(engine: str, home: Path, request) -> tuple[Settings, dict[str, str]]:
+    """(settings, environment for a server process) of an album on ``engine``; each
+    album gets a collection of its own on the shared endpoint."""
+    if engine == "local":
+        return Settings(home=home), {}
+    request.getfixturevalue("rekognition_endpoint")
+    collection = f"album-{home.name[-12:].strip('_-') or 'x'}-{os.urandom(4).hex()}"
+    env = {"FACEALBUM_FACE_ENGINE": "rekognition", "FACEALBUM_REKOGNITION_COLLECTION": collection}
+    return Settings(home=home, face_engine="rekognition", rekognition_collection=collection), env
+
+
+@pytest.fixture(params=ENGINES)
+def engine_album(request, tmp_path):
+    """An empty album on each engine."""
+    settings, _ = engine_settings(request.param, tmp_path / "home", request)
+    return open_album(settings)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_library_home(request, tmp_path_factory) -> tuple[Path, Settings, dict[str, str]]:
+    """The fixture photos imported once on each engine (home, settings, server env)."""
+    home = tmp_path_factory.mktemp(f"library-{request.param}")
+    settings, env = engine_settings(request.param, home, request)
+    report = import_folder(open_album(settings), PHOTOS, "fixtures", workers=2)
+    assert report.count("failed") == 0, report.failures
+    return home, settings, env
+
+
+@pytest.fixture(scope="session")
+def engine_library(engine_library_home):
+    return open_album(engine_library_home[1])
+
+
+@pytest.fixture(scope="session")
+def engine_server(engine_library_home):
+    home, _, env = engine_library_home
+    proc, base = start_server(home, env)
+    yield base
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from PIL import Image
 
 
 @pytest.fixture(scope="module")
-def api(server):
-    with httpx.Client(base_url=server, timeout=30) as client:
+def api(engine_server):
+    """The same API on either face engine (conftest.ENGINES)."""
+    with httpx.Client(base_url=engine_server, timeout=30) as client:
         yield client
 
 

@@ -22,25 +22,25 @@ def matched_names(result) -> list[str]:
     return [m.picture.name for m in result.matches]
 
 
-def test_person_a_finds_own_photos_and_none_of_b(library):
-    result = library.search(only_face(library, "obama/obama.jpg").face_id, limit=100)
+def test_person_a_finds_own_photos_and_none_of_b(engine_library):
+    result = engine_library.search(only_face(engine_library, "obama/obama.jpg").face_id, limit=100)
     names = matched_names(result)
     assert names[0] == "obama/obama.jpg"
     assert {"obama/obama2.jpg", "obama/obama-480p.jpg", "groups/two_people.jpg"} <= set(names)
     assert not [n for n in names if n.startswith(("biden/", "johns/"))]
-    assert all(m.similarity >= library.settings.match_threshold for m in result.matches)
+    assert all(m.similarity >= engine_library.settings.match_threshold for m in result.matches)
 
 
-def test_person_b_finds_own_photos_and_none_of_a(library):
-    result = library.search(only_face(library, "biden/biden.jpg").face_id, limit=100)
+def test_person_b_finds_own_photos_and_none_of_a(engine_library):
+    result = engine_library.search(only_face(engine_library, "biden/biden.jpg").face_id, limit=100)
     names = matched_names(result)
     assert "biden/biden2.jpg" in names
     assert not [n for n in names if n.startswith(("obama/", "johns/"))]
 
 
-def test_lfw_crops_separate_two_johns(library):
-    face = only_face(library, "johns/john_salley/000179_02159509.jpg")
-    names = matched_names(library.search(face.face_id, limit=100))
+def test_lfw_crops_separate_two_johns(engine_library):
+    face = only_face(engine_library, "johns/john_salley/000179_02159509.jpg")
+    names = matched_names(engine_library.search(face.face_id, limit=100))
     assert sorted(n for n in names if n.startswith("johns/")) == [
         "johns/john_salley/000179_02159509.jpg",
         "johns/john_salley/000183_02159543.jpg",
@@ -48,64 +48,65 @@ def test_lfw_crops_separate_two_johns(library):
     ]
 
 
-def test_every_face_of_a_group_photo_is_found_and_searchable(library):
-    group = picture_named(library, "groups/2007_007763.jpg")
+def test_every_face_of_a_group_photo_is_found_and_searchable(engine_library):
+    group = picture_named(engine_library, "groups/2007_007763.jpg")
     assert len(group.faces) >= 6  # 7 hand-labelled; HOG at these settings finds 6-7
     for face in group.faces:
-        result = library.search(face.face_id)
+        result = engine_library.search(face.face_id)
         first = result.matches[0]
         assert first.picture.image_id == group.image_id
         assert first.face.face_id == face.face_id
         assert first.similarity == pytest.approx(100, abs=0.01)
 
 
-def test_matched_face_in_group_is_the_right_one(library):
+def test_matched_face_in_group_is_the_right_one(engine_library):
     """The box returned for a match must be the matching face, not any face."""
-    query = only_face(library, "obama/obama2.jpg")
-    result = library.search(query.face_id)
+    query = only_face(engine_library, "obama/obama2.jpg")
+    result = engine_library.search(query.face_id)
     match = next(m for m in result.matches if m.picture.name == "groups/two_people.jpg")
     other = next(f for f in match.picture.faces if f.face_id != match.face.face_id)
-    biden = library.search(only_face(library, "biden/biden2.jpg").face_id)
+    biden = engine_library.search(only_face(engine_library, "biden/biden2.jpg").face_id)
     biden_in_group = next(m for m in biden.matches if m.picture.name == "groups/two_people.jpg")
     assert biden_in_group.face.face_id == other.face_id
 
 
-def test_one_entry_per_picture_ranked_and_no_cap(library):
-    query = only_face(library, "obama/obama.jpg")
-    everything = library.search(query.face_id, threshold=0, limit=1000)
+def test_one_entry_per_picture_ranked_and_no_cap(engine_library):
+    query = only_face(engine_library, "obama/obama.jpg")
+    everything = engine_library.search(query.face_id, threshold=0, limit=1000)
     ids = [m.picture.image_id for m in everything.matches]
     assert len(ids) == len(set(ids))
-    with_faces = [p for p in library.get_set("fixtures")[1] if p.faces]
+    with_faces = [p for p in engine_library.get_set("fixtures")[1] if p.faces]
     assert everything.total == len(with_faces) == len(ids)
     sims = [m.similarity for m in everything.matches]
     assert sims == sorted(sims, reverse=True)
 
 
-def test_paging_walks_the_whole_ranking_without_repeats(library):
-    query = only_face(library, "obama/obama.jpg")
-    full = [m.picture.image_id for m in library.search(query.face_id, 0, limit=1000).matches]
+def test_paging_walks_the_whole_ranking_without_repeats(engine_library):
+    query = only_face(engine_library, "obama/obama.jpg")
+    full = [m.picture.image_id for m in engine_library.search(query.face_id, 0, limit=1000).matches]
     paged = []
     for offset in range(0, len(full), 3):
-        paged += [m.picture.image_id for m in library.search(query.face_id, 0, 3, offset).matches]
+        page = engine_library.search(query.face_id, 0, 3, offset)
+        paged += [m.picture.image_id for m in page.matches]
     assert paged == full
 
 
-def test_threshold_narrows(library):
-    query = only_face(library, "obama/obama.jpg")
-    wide = library.search(query.face_id, threshold=50).total
-    narrow = library.search(query.face_id, threshold=99.9).total
+def test_threshold_narrows(engine_library):
+    query = only_face(engine_library, "obama/obama.jpg")
+    wide = engine_library.search(query.face_id, threshold=50).total
+    narrow = engine_library.search(query.face_id, threshold=99.9).total
     assert narrow < wide
     assert narrow >= 1  # the query's own picture
 
 
-def test_bad_search_requests(library):
+def test_bad_search_requests(engine_library):
     with pytest.raises(NotFound):
-        library.search("no-such-face")
-    face = only_face(library, "obama/obama.jpg")
+        engine_library.search("no-such-face")
+    face = only_face(engine_library, "obama/obama.jpg")
     with pytest.raises(BadInput):
-        library.search(face.face_id, threshold=101)
+        engine_library.search(face.face_id, threshold=101)
     with pytest.raises(BadInput):
-        library.search(face.face_id, limit=0)
+        engine_library.search(face.face_id, limit=0)
 
 
 def test_index_loads_in_chunks_to_the_same_result(library_home, library):
