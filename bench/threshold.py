@@ -19,8 +19,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine  # noqa: E402
 
-from facealbum.faces import similarity  # noqa: E402
 from facealbum.adapters.faces_local import analyze_image  # noqa: E402
+from facealbum.faces import similarity  # noqa: E402
 from facealbum.settings import Settings  # noqa: E402
 from facealbum.wiring import make_engine  # noqa: E402
 
