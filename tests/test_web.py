@@ -378,3 +378,39 @@ def test_owner_shares_location_per_set_and_ends_sessions(page, site):
     expect(page.locator("#sign-in")).to_be_visible()
     assert httpx.get(f"{site}/api/sessions").status_code == 401
     other.close()
+
+
+def test_the_site_works_the_same_on_either_face_engine(browser, engine_server):
+    """Sets, a picture with its faces outlined, and a click on a face, with the album's
+    faces on dlib or behind Rekognition's API (conftest.ENGINES)."""
+    body = httpx.get(f"{engine_server}/api/sets/fixtures").json()
+    pictures = {p["name"]: p for p in body["pictures"]}
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=engine_server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto("/")
+        page.locator('.card[data-set="fixtures"]').click()
+        expect(page.locator(".thumb")).to_have_count(len(pictures))
+        group = pictures["groups/two_people.jpg"]
+        page.goto(f"/pictures/{group['image_id']}")
+        expect(page.locator("button.face")).to_have_count(2)
+        for _ in range(300):  # polled here: the site's CSP refuses wait_for_function's eval
+            if page.evaluate("document.querySelector('#photo').complete"):
+                break
+            page.wait_for_timeout(50)
+        assert_boxes_on_faces(page, group)
+        obama = pictures["obama/obama.jpg"]
+        page.goto(f"/pictures/{obama['image_id']}")
+        page.locator(f'[data-face-id="{obama["faces"][0]["face_id"]}"]').click()
+        expect(page.locator(".result").first).to_be_visible()
+        shown = page.locator(".result").evaluate_all("els => els.map(e => e.dataset.imageId)")
+        by_id = {p["image_id"]: name for name, p in pictures.items()}
+        names = [by_id[i] for i in shown]
+        assert names[0] == "obama/obama.jpg"
+        assert {"obama/obama2.jpg", "obama/obama-480p.jpg", "groups/two_people.jpg"} <= set(names)
+        assert not [n for n in names if n.startswith(("biden/", "johns/"))]
+    finally:
+        context.close()
+    assert errors == []
