@@ -24,6 +24,13 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the catalog; default: SQLite file in home"
     )
     blob_dir: Path | None = Field(None, description="Local blob store; default: home/blobs")
+    blob_store: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,40}$",
+        description="s3://PREFIX: S3 buckets PREFIX-originals, PREFIX-thumbnails and "
+        "PREFIX-incoming (created if missing; endpoint and credentials the standard AWS "
+        "way); default: the local folder blob_dir",
+    )
 
     detector: Literal["hog", "cnn"] = Field("hog", description="dlib face detector")
     detect_size: int = Field(

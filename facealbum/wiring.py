@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .adapters.blob_local import LocalBlobStore
     from .adapters.engine_dlib import DlibFaceEngine
     from .album import Album
     from .collection import AlbumCollection
+    from .ports import BlobStore
 
 
 def make_engine(settings: Settings) -> DlibFaceEngine:
@@ -20,7 +20,11 @@ def make_engine(settings: Settings) -> DlibFaceEngine:
     return DlibFaceEngine.from_settings(settings)
 
 
-def make_blobs(settings: Settings) -> LocalBlobStore:
+def make_blobs(settings: Settings) -> BlobStore:
+    if settings.blob_store:
+        from .adapters.blob_s3 import S3BlobStore
+
+        return S3BlobStore(settings.blob_store.removeprefix("s3://"))
     from .adapters.blob_local import LocalBlobStore
 
     return LocalBlobStore(settings.blob_root)

@@ -176,6 +176,50 @@ def engine_server(engine_library_home):
     proc.wait(10)
 
 
+# -- AWS stand-in ----------------------------------------------------------------------
+# AWS itself cannot be reached from here: moto's server mode (`moto_server`, a real HTTP
+# process) stands in for S3, DynamoDB, SQS and CloudFormation.
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """`moto_server` on a free port; boto3 reaches it through the standard
+    AWS_ENDPOINT_URL_<SERVICE> variables, set for the session (they matter only to
+    code whose settings choose S3 or DynamoDB). moto takes any credentials, so those
+    the Rekognition endpoint fixture sets are kept if it ran first."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/moto-api/", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.2)
+    env = {f"AWS_ENDPOINT_URL_{s}": url for s in ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION")}
+    defaults = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env |= {k: v for k, v in defaults.items() if k not in os.environ}
+    env.setdefault("AWS_REGION", os.environ.get("AWS_REGION", "eu-west-1"))
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield url
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    proc.terminate()
+    proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A PostgreSQL server of the tests' own, for the scaled catalog."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import uuid
+
 import numpy as np
 import pytest
 
@@ -11,8 +14,13 @@ from facealbum.adapters.index_numpy import NumpyFaceIndex
 from facealbum.domain import BadInput, Box, Face, NotFound, Picture, Upload
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def blobs(request, tmp_path):
+    if request.param == "s3":  # S3's API on moto_server (a real HTTP process)
+        from facealbum.adapters.blob_s3 import S3BlobStore
+
+        request.getfixturevalue("moto_endpoint")
+        return S3BlobStore(f"t-{uuid.uuid4().hex[:12]}")
     return LocalBlobStore(tmp_path / "blobs")
 
 
@@ -47,6 +55,27 @@ def test_blob_buckets_are_apart(blobs):
 def test_blob_keys_cannot_escape(blobs, key):
     with pytest.raises(BadInput):
         blobs.put("originals", key, b"x", "text/plain")
+
+
+def test_blobs_stream_both_ways_and_refuse_damaged_content(blobs):
+    import hashlib
+
+    big = np.random.default_rng(3).bytes(12 * 1024 * 1024)  # past S3's multipart cut
+    blobs.put("originals", "cd/big.bin", io.BytesIO(big), "application/octet-stream")
+    assert blobs.length("originals", "cd/big.bin") == len(big)
+    with blobs.open("originals", "cd/big.bin") as fh:
+        fh.seek(len(big) - 10)
+        assert fh.read() == big[-10:]
+        fh.seek(0)
+        assert hashlib.sha256(fh.read()).hexdigest() == hashlib.sha256(big).hexdigest()
+    with pytest.raises(BadInput, match="does not match"):
+        blobs.put("originals", "cd/bad.bin", b"damaged", expect_sha256="0" * 64)
+    assert not blobs.exists("originals", "cd/bad.bin")
+    for missing in (blobs.get, blobs.length, blobs.open):
+        with pytest.raises(KeyError):
+            missing("originals", "cd/none.bin")
+    blobs.delete("originals", "cd/none.bin")  # deleting what is not there is fine
+    assert blobs.size("originals") == len(big) and blobs.size("incoming") == 0
 
 
 def unit(rng, n):
