@@ -21,7 +21,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("facealbum-data"), description="Data directory")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the catalog; default: SQLite file in home"
+        None,
+        description="The catalog: a SQLAlchemy URL (postgresql+psycopg://…) or "
+        "dynamodb://TABLE_PREFIX (tables TABLE_PREFIXpics, TABLE_PREFIXpics_by_image_id, "
+        "TABLE_PREFIXalbum, created if missing); default: SQLite file in home",
     )
     blob_dir: Path | None = Field(None, description="Local blob store; default: home/blobs")
     blob_store: str | None = Field(
@@ -154,6 +157,20 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'catalog.db').resolve()}"
+
+    @property
+    def dynamodb_prefix(self) -> str | None:
+        """TABLE_PREFIX of a ``dynamodb://TABLE_PREFIX`` catalog, else None."""
+        url = self.database_url or ""
+        return url.removeprefix("dynamodb://") if url.startswith("dynamodb://") else None
+
+    @property
+    def faces_db_url(self) -> str:
+        """Where the local face engine keeps its collections: the SQL catalog, or a
+        SQLite file in home when the catalog is DynamoDB."""
+        if self.dynamodb_prefix is None:
+            return self.catalog_url
+        return f"sqlite:///{(self.home / 'faces.db').resolve()}"
 
     @property
     def blob_root(self) -> Path:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .adapters.engine_dlib import DlibFaceEngine
     from .album import Album
     from .collection import AlbumCollection
-    from .ports import BlobStore
+    from .ports import BlobStore, Catalog
 
 
 def make_engine(settings: Settings) -> DlibFaceEngine:
@@ -43,7 +43,7 @@ def make_faces(settings: Settings, db=None, local: bool = False, processes: int 
 
         return RekognitionFaces()
     if db is None:
-        db = SqlCatalog(settings.catalog_url).engine
+        db = SqlCatalog(settings.faces_db_url).engine
     return LocalFaces(db, make_engine(settings), settings, processes)
 
 
@@ -56,19 +56,33 @@ def make_collection(settings: Settings, db=None) -> AlbumCollection:
     if db is None and settings.face_engine == "local":
         from .adapters.catalog_sql import make_engine as make_sql_engine
 
-        db = make_sql_engine(settings.catalog_url)
+        db = make_sql_engine(settings.faces_db_url)
     return AlbumCollection(make_faces(settings, db), settings.rekognition_collection)
 
 
-def open_album(settings: Settings | None = None) -> Album:
+def make_catalog(settings: Settings) -> Catalog:
+    if settings.dynamodb_prefix is not None:
+        from .adapters.catalog_dynamo import DynamoCatalog
+
+        return DynamoCatalog(settings.dynamodb_prefix)
     from .adapters.catalog_sql import SqlCatalog
+
+    return SqlCatalog(settings.catalog_url)
+
+
+def open_album(settings: Settings | None = None) -> Album:
     from .adapters.queue_huey import HueyJobQueue
     from .album import Album
 
     settings = settings or Settings.load()
     settings.home.mkdir(parents=True, exist_ok=True)
-    catalog = SqlCatalog(settings.catalog_url)
-    collection = make_collection(settings, catalog.engine)
+    catalog = make_catalog(settings)
+    db = getattr(catalog, "engine", None)  # local faces share a SQL catalog's database
+    if db is None and settings.face_engine == "local":
+        from .adapters.catalog_sql import SqlCatalog
+
+        db = SqlCatalog(settings.faces_db_url).engine  # brought up to date here
+    collection = make_collection(settings, db)
     collection.ensure()
     return Album(
         settings=settings,

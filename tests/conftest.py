@@ -97,12 +97,14 @@ def start_server(
     raise RuntimeError("server did not start")
 
 
-# -- the album on either face engine ---------------------------------------------------
-# "local": dlib in the album's processes. "rekognition": the album's faces port is boto3
-# (RekognitionFaces), configured only the standard AWS way, talking to a real
-# `facealbum rekognition serve` process. The same behavioural tests run on both.
+# -- the album on each backend ----------------------------------------------------------
+# "local": SQLite, a folder, dlib in the album's processes. "rekognition": the same, but
+# the faces port is boto3 (RekognitionFaces), configured only the standard AWS way,
+# talking to a real `facealbum rekognition serve` process. "aws": the original's
+# shape, S3 + DynamoDB (moto_server standing in for AWS) + Rekognition (the endpoint).
+# The same behavioural tests run on each.
 
-ENGINES = ["local", "rekognition"]
+ENGINES = ["local", "rekognition", "aws"]
 ENDPOINT_KEY, ENDPOINT_SECRET = "AKIDALBUMTESTS000001", "album-tests-secret-0000000000000000000000"
 
 
@@ -140,9 +142,17 @@ def engine_settings(engine: str, home: Path, request) -> tuple[Settings, dict[st
     if engine == "local":
         return Settings(home=home), {}
     request.getfixturevalue("rekognition_endpoint")
-    collection = f"album-{home.name[-12:].strip('_-') or 'x'}-{os.urandom(4).hex()}"
-    env = {"FACEALBUM_FACE_ENGINE": "rekognition", "FACEALBUM_REKOGNITION_COLLECTION": collection}
-    return Settings(home=home, face_engine="rekognition", rekognition_collection=collection), env
+    tag = os.urandom(4).hex()
+    env = {
+        "FACEALBUM_FACE_ENGINE": "rekognition",
+        "FACEALBUM_REKOGNITION_COLLECTION": f"album-{tag}",
+    }
+    if engine == "aws":
+        request.getfixturevalue("moto_endpoint")
+        env |= {"FACEALBUM_BLOB_STORE": f"s3://album-{tag}", "FACEALBUM_DATABASE_URL":
+                f"dynamodb://album-{tag}-"}  # fmt: skip
+    fields = {k.removeprefix("FACEALBUM_").lower(): v for k, v in env.items()}
+    return Settings(home=home, **fields), env
 
 
 @pytest.fixture(params=ENGINES)

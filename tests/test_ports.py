@@ -24,10 +24,15 @@ def blobs(request, tmp_path):
     return LocalBlobStore(tmp_path / "blobs")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
 def catalog(request, tmp_path):
     if request.param == "postgresql":
         return SqlCatalog(request.getfixturevalue("pg_cluster").new_database())
+    if request.param == "dynamodb":  # DynamoDB's API on moto_server (a real HTTP process)
+        from facealbum.adapters.catalog_dynamo import DynamoCatalog
+
+        request.getfixturevalue("moto_endpoint")
+        return DynamoCatalog(f"t{uuid.uuid4().hex[:10]}-")
     return SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
 
 

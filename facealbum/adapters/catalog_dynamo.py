@@ -1,0 +1,800 @@
+"""The catalog on DynamoDB, in the original design's key schema (see dynamo_tables).
+
+What one SQL transaction does here is one TransactWriteItems: adding a picture puts
+its item, its image-id item, the "this content is in this set" guard and the content's
+use, and bumps the set's counts, all or nothing; the set's featured picture is then
+set once by a conditional write. Face items (face id → picture) are written just before
+and deleted again if the picture is not added, so no face item outlives a failure for
+long (``check`` would find the faces, not the picture). Renaming or deleting a set moves
+or deletes its pictures one transaction each; an interrupted rename is finished by
+running it again.
+
+Backups of this catalog are DynamoDB's own (point-in-time recovery): ``snapshot``
+says so instead of pretending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..domain import (
+    AlbumError,
+    BadInput,
+    Box,
+    Face,
+    NotFound,
+    OwnerSession,
+    Picture,
+    SetSummary,
+    Stats,
+    Upload,
+)
+from ..ports import CatalogSnapshot
+from .dynamo_tables import batch_get, dynamodb, ensure_tables, num, query_all, scan_all
+
+ROOT = "/"  # the partition that lists the sets
+N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressions
+_PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_type")
+_UPLOAD = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces")
+
+
+class DynamoCatalog:
+    def __init__(self, prefix: str, resource: Any = None):
+        self.db = resource or dynamodb()
+        tables = ensure_tables(self.db, prefix)
+        self.pics, self.by_id, self.album = (
+            tables["pics"],
+            tables["pics_by_image_id"],
+            tables["album"],
+        )
+        self.client = self.db.meta.client
+
+    # -- pictures -----------------------------------------------------------------
+
+    def add_picture(self, picture: Picture, create_set: bool = True) -> str:
+        """'added', 'duplicate', 'name_taken' or 'no_set', as the SQL catalog."""
+        for _ in range(3):
+            if create_set:
+                self.create_set(picture.set_name)
+            self._put_faces(picture.faces)
+            status = self._add(picture)
+            if status != "added":
+                self._delete_faces([f.face_id for f in picture.faces])
+            if status != "no_set" or not create_set:
+                break  # else the set was deleted between its creation and the add: again
+        if status == "added":
+            self._feature_once(picture.set_name, picture.image_id)
+        return status
+
+    def _add(self, p: Picture) -> str:
+        now = num(time.time())
+        item = _picture_item(p) | {"created_at": now}
+        ops = [
+            _update(self.pics, {"set": ROOT, "name": p.set_name},
+                    "SET picture_count = picture_count + :one, face_count = face_count + :nf",
+                    {":one": 1, ":nf": len(p.faces)}, "attribute_exists(#n)", {"#n": "name"}),
+            _put(self.pics, item, "attribute_not_exists(#n)", {"#n": "name"}),
+            _put(self.album, {"pk": f"hash#{p.set_name}", "sk": p.sha256, "image_id": p.image_id},
+                 "attribute_not_exists(pk)"),
+            _put(self.by_id, {"image_id": p.image_id, "set": p.set_name, "name": p.name,
+                              "sha256": p.sha256}),
+            _put(self.album, {"pk": f"sha#{p.sha256}", "sk": p.image_id, "set": p.set_name}),
+        ]  # fmt: skip
+        failed = self._transact(ops)
+        if failed is None:
+            return "added"
+        if 2 in failed:
+            return "duplicate"
+        if 1 in failed:
+            return "name_taken"
+        return "no_set"
+
+    def _transact(self, ops: list[dict]) -> set[int] | None:
+        """None if it went through, else the positions whose condition failed."""
+        try:
+            self.client.transact_write_items(TransactItems=ops)
+            return None
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+            if not failed:
+                raise
+            return failed
+
+    def _feature_once(self, set_name: str, image_id: str) -> None:
+        """The original's conditional write: the first picture stored features its set."""
+        self._conditional(
+            self.pics.update_item,
+            Key={"set": ROOT, "name": set_name},
+            UpdateExpression="SET featured_image_id = :id",
+            ConditionExpression="attribute_exists(#n) AND attribute_not_exists(featured_image_id)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":id": image_id},
+        )
+
+    def _conditional(self, call, **kwargs: Any) -> bool:
+        try:
+            call(**kwargs)
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def _put_faces(self, faces: list[Face]) -> None:
+        with self.album.batch_writer() as batch:
+            for f in faces:
+                batch.put_item(Item=_face_item(f))
+
+    def _delete_faces(self, face_ids: list[str]) -> None:
+        with self.album.batch_writer() as batch:
+            for face_id in face_ids:
+                batch.delete_item(Key={"pk": f"face#{face_id}", "sk": "-"})
+
+    def set_featured(self, set_name: str, image_id: str) -> None:
+        self._conditional(
+            self.pics.update_item,
+            Key={"set": ROOT, "name": set_name},
+            UpdateExpression="SET featured_image_id = :id",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":id": image_id},
+        )
+
+    def replace_faces(
+        self, image_id: str, new_faces: list[Face], engine_tag: str
+    ) -> list[str] | None:
+        where = self._where(image_id)
+        picture = self._get(where) if where else None
+        if picture is None:
+            return None
+        self._put_faces(new_faces)
+        try:
+            self.pics.update_item(
+                Key={"set": picture.set_name, "name": picture.name},
+                UpdateExpression="SET faces = :f, engine_tag = :t",
+                ConditionExpression="image_id = :id",
+                ExpressionAttributeValues={
+                    ":f": [_face_map(f) for f in new_faces],
+                    ":t": engine_tag,
+                    ":id": image_id,
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            self._delete_faces([f.face_id for f in new_faces])
+            return None
+        old = [f.face_id for f in picture.faces]
+        self._delete_faces([f for f in old if f not in {n.face_id for n in new_faces}])
+        self._count(picture.set_name, 0, len(new_faces) - len(old))
+        return old
+
+    def _count(self, set_name: str, pictures: int, faces: int) -> None:
+        self._conditional(
+            self.pics.update_item,
+            Key={"set": ROOT, "name": set_name},
+            UpdateExpression="SET picture_count = picture_count + :p, face_count = face_count + :f",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":p": pictures, ":f": faces},
+        )
+
+    def mark_stale(self, set_name: str | None) -> None:
+        for item in self._picture_items(set_name, ("set", "name")):
+            self.pics.update_item(
+                Key={"set": item["set"], "name": item["name"]},
+                UpdateExpression="SET engine_tag = :e",
+                ConditionExpression="attribute_exists(image_id)",
+                ExpressionAttributeValues={":e": ""},
+            )
+
+    def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]:
+        items = self._picture_items(set_name, ("image_id", "engine_tag"))
+        return sorted(i["image_id"] for i in items if i.get("engine_tag") != engine_tag)
+
+    def _picture_items(self, set_name: str | None, fields: tuple[str, ...]) -> Iterator[dict]:
+        names = {f"#f{i}": f for i, f in enumerate(fields)}
+        projection = ", ".join(names)
+        if set_name is not None:
+            yield from query_all(
+                self.pics,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames=names | {"#s": "set"},
+                ExpressionAttributeValues={":s": set_name},
+                ProjectionExpression=projection,
+            )
+            return
+        yield from scan_all(
+            self.pics,
+            FilterExpression="#s <> :root",
+            ExpressionAttributeNames=names | {"#s": "set"},
+            ExpressionAttributeValues={":root": ROOT},
+            ProjectionExpression=projection,
+        )
+
+    # -- sets ---------------------------------------------------------------------
+
+    def create_set(self, name: str) -> bool:
+        item = {"set": ROOT, "name": name, "created_at": num(time.time()), "picture_count": 0,
+                "face_count": 0, "share_location": False}  # fmt: skip
+        return self._conditional(
+            self.pics.put_item,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#n)",
+            ExpressionAttributeNames={"#n": "name"},
+        )
+
+    def rename_set(self, old: str, new: str) -> None:
+        """Moves the pictures one transaction each; run again after an interruption,
+        it finishes the move (the new set remembers where it came from until done)."""
+        source = self.pics.get_item(Key={"set": ROOT, "name": old}).get("Item")
+        target = self.pics.get_item(Key={"set": ROOT, "name": new}).get("Item")
+        if target is not None and target.get("renamed_from") != old:
+            raise BadInput(f"a set named {new!r} exists already")
+        if source is None:
+            raise NotFound(f"no set {old!r}")
+        if target is None:
+            moved = {k: v for k, v in source.items() if k not in ("picture_count", "face_count")}
+            self.pics.put_item(
+                Item=moved
+                | {
+                    "name": new,
+                    "renamed_from": old,
+                    "picture_count": 0,
+                    "face_count": 0,
+                }  # fmt: skip
+            )
+        for item in list(query_all(self.pics, KeyConditionExpression="#s = :s",
+                                   ExpressionAttributeNames={"#s": "set"},
+                                   ExpressionAttributeValues={":s": old})):  # fmt: skip
+            self._move(item, new)
+        for upload in self._uploads():
+            if upload["set_name"] == old:
+                self.album.update_item(
+                    Key={"pk": "uploads", "sk": upload["upload_id"]},
+                    UpdateExpression="SET set_name = :n",
+                    ExpressionAttributeValues={":n": new},
+                )
+        self.pics.delete_item(Key={"set": ROOT, "name": old})
+        self.pics.update_item(
+            Key={"set": ROOT, "name": new}, UpdateExpression="REMOVE renamed_from"
+        )
+
+    def _move(self, item: dict, new: str) -> None:
+        old, nf, sha, image_id = (
+            item["set"],
+            len(item.get("faces", [])),
+            item["sha256"],
+            item["image_id"],
+        )
+        self._transact([
+            {"Delete": {"TableName": self.pics.name, "Key": {"set": old, "name": item["name"]}}},
+            _put(self.pics, item | {"set": new}),
+            _update(self.by_id, {"image_id": image_id}, "SET #s = :n", {":n": new},
+                    names={"#s": "set"}),
+            {"Delete": {"TableName": self.album.name, "Key": {"pk": f"hash#{old}", "sk": sha}}},
+            _put(self.album, {"pk": f"hash#{new}", "sk": sha, "image_id": image_id}),
+            _update(self.album, {"pk": f"sha#{sha}", "sk": image_id}, "SET #s = :n", {":n": new},
+                    names={"#s": "set"}),
+            _update(self.pics, {"set": ROOT, "name": old},
+                    "SET picture_count = picture_count - :one, face_count = face_count - :nf",
+                    {":one": 1, ":nf": nf}),
+            _update(self.pics, {"set": ROOT, "name": new},
+                    "SET picture_count = picture_count + :one, face_count = face_count + :nf",
+                    {":one": 1, ":nf": nf}),
+        ])  # fmt: skip
+
+    def delete_set(self, name: str) -> list[Picture]:
+        """The set's item goes first, so that no upload (which may not create sets)
+        lands in it meanwhile; then each picture, returned with its faces."""
+        gone = self.pics.delete_item(Key={"set": ROOT, "name": name}, ReturnValues="ALL_OLD")
+        if "Attributes" not in gone:
+            raise NotFound(f"no set {name!r}")
+        doomed = []
+        for item in list(query_all(self.pics, KeyConditionExpression="#s = :s",
+                                   ExpressionAttributeNames={"#s": "set"},
+                                   ExpressionAttributeValues={":s": name})):  # fmt: skip
+            picture = _picture(item)
+            if self._remove(picture, counts=False):
+                doomed.append(picture)
+        for upload in self._uploads():
+            if upload["set_name"] == name:
+                self.album.delete_item(Key={"pk": "uploads", "sk": upload["upload_id"]})
+        return doomed
+
+    def _remove(self, p: Picture, counts: bool = True) -> bool:
+        ops = [
+            {"Delete": {"TableName": self.pics.name, "Key": {"set": p.set_name, "name": p.name},
+                        "ConditionExpression": "image_id = :id",
+                        "ExpressionAttributeValues": {":id": p.image_id}}},
+            {"Delete": {"TableName": self.by_id.name, "Key": {"image_id": p.image_id}}},
+            {"Delete": {"TableName": self.album.name,
+                        "Key": {"pk": f"hash#{p.set_name}", "sk": p.sha256}}},
+            {"Delete": {"TableName": self.album.name,
+                        "Key": {"pk": f"sha#{p.sha256}", "sk": p.image_id}}},
+        ]  # fmt: skip
+        if counts:
+            ops.append(
+                _update(
+                    self.pics,
+                    {"set": ROOT, "name": p.set_name},
+                    "SET picture_count = picture_count - :one, face_count = face_count - :nf",
+                    {":one": 1, ":nf": len(p.faces)},
+                    "attribute_exists(#n)",
+                    {"#n": "name"},
+                )  # fmt: skip
+            )
+        failed = self._transact(ops)
+        if failed is not None and counts and failed == {len(ops) - 1}:
+            failed = self._transact(ops[:-1])  # its set went meanwhile: no counts to keep
+        if failed is not None:
+            return False
+        self._delete_faces([f.face_id for f in p.faces])
+        return True
+
+    def rename_picture(self, image_id: str, name: str) -> None:
+        picture = self.get_picture(image_id)
+        if picture is None:
+            raise NotFound(f"no picture {image_id}")
+        if name == picture.name:
+            return
+        item = self.pics.get_item(Key={"set": picture.set_name, "name": picture.name})["Item"]
+        failed = self._transact([
+            {"Delete": {"TableName": self.pics.name,
+                        "Key": {"set": picture.set_name, "name": picture.name},
+                        "ConditionExpression": "image_id = :id",
+                        "ExpressionAttributeValues": {":id": image_id}}},
+            _put(self.pics, item | {"name": name}, "attribute_not_exists(#n)", {"#n": "name"}),
+            _update(self.by_id, {"image_id": image_id}, "SET #n = :n", {":n": name},
+                    names={"#n": "name"}),
+        ])  # fmt: skip
+        if failed and 1 in failed:
+            raise BadInput(f"another picture in the set is named {name!r}")
+        if failed:
+            raise NotFound(f"no picture {image_id}")
+
+    def delete_picture(self, image_id: str) -> Picture | None:
+        picture = self.get_picture(image_id)
+        if picture is None or not self._remove(picture):
+            return None
+        summary = self.pics.get_item(Key={"set": ROOT, "name": picture.set_name}).get("Item")
+        if summary and summary.get("featured_image_id") == image_id:
+            rest = list(query_all(self.pics, KeyConditionExpression="#s = :s",
+                                  ExpressionAttributeNames={"#s": "set", "#n": "name"},
+                                  ExpressionAttributeValues={":s": picture.set_name},
+                                  ProjectionExpression="image_id, created_at, #n"))  # fmt: skip
+            successor = min(rest, key=lambda r: (r["created_at"], r["name"]), default=None)
+            self._conditional(
+                self.pics.update_item,
+                Key={"set": ROOT, "name": picture.set_name},
+                UpdateExpression=(
+                    "SET featured_image_id = :new" if successor else "REMOVE featured_image_id"
+                ),
+                ConditionExpression="featured_image_id = :old",
+                ExpressionAttributeValues={":old": image_id}
+                | ({":new": successor["image_id"]} if successor else {}),
+            )
+        return picture
+
+    def sha_in_use(self, sha256: str) -> bool:
+        found = self.album.query(
+            KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": f"sha#{sha256}"},
+            Limit=1,
+        )  # fmt: skip
+        return bool(found.get("Items"))
+
+    def set_share_location(self, set_name: str, share: bool) -> None:
+        if not self._conditional(
+            self.pics.update_item,
+            Key={"set": ROOT, "name": set_name},
+            UpdateExpression="SET share_location = :v",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":v": share},
+        ):
+            raise NotFound(f"no set {set_name!r}")
+
+    def shares_location(self, sha256: str) -> bool:
+        uses = query_all(self.album, KeyConditionExpression="pk = :p",
+                         ExpressionAttributeValues={":p": f"sha#{sha256}"})  # fmt: skip
+        keys = [{"set": ROOT, "name": u["set"]} for u in uses]
+        return any(s.get("share_location") for s in batch_get(self.db, self.pics, keys))
+
+    # -- reads --------------------------------------------------------------------
+
+    def find_by_hash(self, set_name: str, sha256: str) -> Picture | None:
+        guard = self.album.get_item(Key={"pk": f"hash#{set_name}", "sk": sha256}).get("Item")
+        return self.get_picture(guard["image_id"]) if guard else None
+
+    def hashes_in_set(self, set_name: str) -> list[str]:
+        guards = query_all(self.album, KeyConditionExpression="pk = :p",
+                           ExpressionAttributeValues={":p": f"hash#{set_name}"})  # fmt: skip
+        return [g["sk"] for g in guards]
+
+    def _where(self, image_id: str) -> dict | None:
+        return self.by_id.get_item(Key={"image_id": image_id}).get("Item")
+
+    def _get(self, where: dict) -> Picture | None:
+        item = self.pics.get_item(Key={"set": where["set"], "name": where["name"]}).get("Item")
+        return _picture(item) if item else None
+
+    def get_picture(self, image_id: str) -> Picture | None:
+        return self.get_pictures([image_id]).get(image_id)
+
+    def get_pictures(self, image_ids: Sequence[str]) -> dict[str, Picture]:
+        wheres = batch_get(self.db, self.by_id, [{"image_id": i} for i in image_ids])
+        keys = [{"set": w["set"], "name": w["name"]} for w in wheres]
+        found = (_picture(i) for i in batch_get(self.db, self.pics, keys))
+        wanted = set(image_ids)
+        return {p.image_id: p for p in found if p.image_id in wanted}
+
+    def get_face(self, face_id: str) -> Face | None:
+        item = self.album.get_item(Key={"pk": f"face#{face_id}", "sk": "-"}).get("Item")
+        return _face(item) if item else None
+
+    def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
+        keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
+        return {i["face_id"]: i["image_id"] for i in batch_get(self.db, self.album, keys)}
+
+    def list_sets(self) -> list[SetSummary]:
+        items = list(query_all(self.pics, KeyConditionExpression="#s = :s",
+                               ExpressionAttributeNames={"#s": "set"},
+                               ExpressionAttributeValues={":s": ROOT}))  # fmt: skip
+        return self._summaries(items)
+
+    def get_set(self, name: str) -> SetSummary | None:
+        item = self.pics.get_item(Key={"set": ROOT, "name": name}).get("Item")
+        return self._summaries([item])[0] if item else None
+
+    def _summaries(self, items: list[dict]) -> list[SetSummary]:
+        featured = self.get_pictures([i["featured_image_id"] for i in items
+                                      if i.get("featured_image_id")])  # fmt: skip
+        return [
+            SetSummary(
+                name=i["name"],
+                picture_count=int(i.get("picture_count", 0)),
+                featured=featured.get(i.get("featured_image_id", "")),
+                created_at=float(i["created_at"]),
+                share_location=bool(i.get("share_location")),
+            )
+            for i in sorted(items, key=lambda i: i["name"])
+        ]
+
+    def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]:
+        """In name order (the sort key's); an offset is walked past, page by page."""
+        out: list[Picture] = []
+        items = query_all(self.pics, KeyConditionExpression="#s = :s",
+                          ExpressionAttributeNames={"#s": "set"},
+                          ExpressionAttributeValues={":s": set_name})  # fmt: skip
+        for i, item in enumerate(items):
+            if i >= offset + limit:
+                break
+            if i >= offset:
+                out.append(_picture(item))
+        return out
+
+    def picture_ids(self, set_name: str) -> list[str]:
+        items = query_all(self.pics, KeyConditionExpression="#s = :s",
+                          ExpressionAttributeNames={"#s": "set"},
+                          ExpressionAttributeValues={":s": set_name},
+                          ProjectionExpression="image_id")  # fmt: skip
+        return [i["image_id"] for i in items]
+
+    def stats(self) -> Stats:
+        sets = self.list_sets_items()
+        return Stats(
+            len(sets),
+            sum(int(s.get("picture_count", 0)) for s in sets),
+            sum(int(s.get("face_count", 0)) for s in sets),
+            0,
+            0,
+        )
+
+    def list_sets_items(self) -> list[dict]:
+        return list(query_all(self.pics, KeyConditionExpression="#s = :s",
+                              ExpressionAttributeNames={"#s": "set"},
+                              ExpressionAttributeValues={":s": ROOT}))  # fmt: skip
+
+    def snapshot(self, dest_dir: Path) -> CatalogSnapshot:
+        raise AlbumError(
+            "a DynamoDB catalog is backed up by DynamoDB itself: point-in-time recovery "
+            "(the CloudFormation template turns it on) or AWS Backup"
+        )
+
+    def restore_snapshot(self, fmt: str, path: Path) -> None:
+        raise AlbumError("restore a DynamoDB catalog with DynamoDB's point-in-time recovery")
+
+    # -- uploads ------------------------------------------------------------------
+
+    def _uploads(self) -> list[dict]:
+        return list(query_all(self.album, KeyConditionExpression="pk = :p",
+                              ExpressionAttributeValues={":p": "uploads"}))  # fmt: skip
+
+    def add_upload(self, upload: Upload) -> None:
+        now = num(time.time())
+        item = {"pk": "uploads", "sk": upload.upload_id, **_upload_item(upload),
+                "created_at": now, "enqueued_at": now, "attempts": 0}  # fmt: skip
+        self.album.put_item(Item=item)
+
+    def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None:
+        """One conditional update: of two runners, one wins."""
+        now = time.time()
+        won = self._conditional(
+            self.album.update_item,
+            Key={"pk": "uploads", "sk": upload_id},
+            UpdateExpression="SET lease_until = :until, attempts = attempts + :one",
+            ConditionExpression="#st = :queued AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now)",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={
+                ":until": num(now + lease_seconds),
+                ":one": 1,
+                ":queued": "queued",
+                ":now": num(now),
+            },  # fmt: skip
+        )
+        return self.get_uploads([upload_id])[0] if won else None
+
+    def renew_upload(self, upload_id: str, lease_seconds: float) -> None:
+        self._conditional(
+            self.album.update_item,
+            Key={"pk": "uploads", "sk": upload_id},
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression="#st = :queued",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={
+                ":until": num(time.time() + lease_seconds),
+                ":queued": "queued",
+            },  # fmt: skip
+        )
+
+    def finish_upload(self, upload: Upload) -> None:
+        fields = _upload_item(upload)
+        names = {f"#k{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": v for i, v in enumerate(fields.values())}
+        sets = ", ".join(f"#k{i} = :v{i}" for i in range(len(fields)))
+        self._conditional(
+            self.album.update_item,
+            Key={"pk": "uploads", "sk": upload.upload_id},
+            UpdateExpression=f"SET {sets} REMOVE lease_until",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def requeue_stuck_uploads(self, unclaimed_after: float) -> list[Upload]:
+        now = time.time()
+        taken = []
+        for u in self._uploads():
+            if u["status"] != "queued":
+                continue
+            lease = u.get("lease_until")
+            if not ((lease is not None and lease < num(now)) or (
+                lease is None and u["enqueued_at"] < num(now - unclaimed_after)
+            )):  # fmt: skip
+                continue
+            condition = "#st = :queued AND " + (
+                "lease_until = :lease" if lease is not None else
+                "attribute_not_exists(lease_until) AND enqueued_at = :enq"
+            )  # fmt: skip
+            values = {":queued": "queued", ":now": num(now)} | (
+                {":lease": lease} if lease is not None else {":enq": u["enqueued_at"]}
+            )
+            if self._conditional(
+                self.album.update_item,
+                Key={"pk": "uploads", "sk": u["sk"]},
+                UpdateExpression="SET enqueued_at = :now REMOVE lease_until",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+            ):
+                taken.append(u["sk"])
+        return self.get_uploads(taken)
+
+    def upload_ids(self) -> list[str]:
+        return [u["sk"] for u in self._uploads()]
+
+    def queued_uploads(self) -> list[Upload]:
+        found = [_upload(u) for u in self._uploads() if u["status"] == "queued"]
+        return sorted(found, key=lambda u: u.created_at or 0)
+
+    def get_uploads(self, upload_ids: Sequence[str]) -> list[Upload]:
+        keys = [{"pk": "uploads", "sk": i} for i in upload_ids]
+        found = [_upload(u) for u in batch_get(self.db, self.album, keys)]
+        return sorted(found, key=lambda u: u.created_at or 0)
+
+    # -- content locks ------------------------------------------------------------
+
+    def lock_content(self, sha256: str, holder: str, seconds: float) -> bool:
+        """Taken if free or if its holder's lease ran out: one conditional put."""
+        now = time.time()
+        return self._conditional(
+            self.album.put_item,
+            Item={
+                "pk": f"lock#{sha256}",
+                "sk": "-",
+                "holder": holder,
+                "expires_at": num(now + seconds),
+            },  # fmt: skip
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+            ExpressionAttributeValues={":now": num(now)},
+        )
+
+    def unlock_content(self, sha256: str, holder: str) -> None:
+        self._conditional(
+            self.album.delete_item,
+            Key={"pk": f"lock#{sha256}", "sk": "-"},
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues={":h": holder},
+        )
+
+    # -- the owner's sessions and failed sign-ins ---------------------------------
+
+    def add_session(self, session: OwnerSession) -> None:
+        item = {k: num(v) if isinstance(v, float) else v for k, v in vars(session).items()}
+        self.album.put_item(Item={"pk": "sessions", "sk": session.session_id, **item})
+
+    def get_session(self, session_id: str) -> OwnerSession | None:
+        item = self.album.get_item(Key={"pk": "sessions", "sk": session_id}).get("Item")
+        return _session(item) if item else None
+
+    def touch_session(self, session_id: str, at: float) -> None:
+        self._conditional(
+            self.album.update_item,
+            Key={"pk": "sessions", "sk": session_id},
+            UpdateExpression="SET last_seen = :at",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":at": num(at)},
+        )
+
+    def list_sessions(self) -> list[OwnerSession]:
+        items = query_all(self.album, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": "sessions"})  # fmt: skip
+        return sorted((_session(i) for i in items), key=lambda s: s.created_at)
+
+    def delete_sessions(self, session_id: str | None = None, keep_tag: str | None = None) -> int:
+        ended = 0
+        for s in self.list_sessions():
+            if session_id is not None and s.session_id != session_id:
+                continue
+            if keep_tag is not None and s.secret_tag == keep_tag:
+                continue
+            gone = self.album.delete_item(
+                Key={"pk": "sessions", "sk": s.session_id}, ReturnValues="ALL_OLD"
+            )
+            ended += "Attributes" in gone
+        return ended
+
+    def add_signin_failure(self, client: str, at: float) -> None:
+        pk = f"fail#{client}"
+        cut = {":p": pk, ":cut": _stamp(at - 3600)}
+        old = query_all(
+            self.album,
+            KeyConditionExpression="pk = :p AND sk < :cut",
+            ExpressionAttributeValues=cut,
+        )
+        with self.album.batch_writer() as batch:
+            for item in old:
+                batch.delete_item(Key={"pk": pk, "sk": item["sk"]})
+        self.album.put_item(
+            Item={"pk": pk, "sk": f"{_stamp(at)}#{time.monotonic_ns()}", "at": num(at)}
+        )
+
+    def signin_failures(self, client: str, since: float) -> list[float]:
+        items = query_all(self.album, KeyConditionExpression="pk = :p AND sk >= :since",
+                          ExpressionAttributeValues={":p": f"fail#{client}",
+                                                     ":since": _stamp(since)})  # fmt: skip
+        return sorted(float(i["at"]) for i in items)
+
+
+# -- items ------------------------------------------------------------------------
+
+
+def _put(table: Any, item: dict, condition: str | None = None, names: dict | None = None) -> dict:
+    op: dict = {"TableName": table.name, "Item": item}
+    if condition:
+        op["ConditionExpression"] = condition
+    if names:
+        op["ExpressionAttributeNames"] = names
+    return {"Put": op}
+
+
+def _update(
+    table: Any,
+    key: dict,
+    expression: str,
+    values: dict,
+    condition: str | None = None,
+    names: dict | None = None,
+) -> dict:
+    op: dict = {
+        "TableName": table.name,
+        "Key": key,
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": values,
+    }
+    if condition:
+        op["ConditionExpression"] = condition
+    if names:
+        op["ExpressionAttributeNames"] = names
+    return {"Update": op}
+
+
+def _face_map(f: Face) -> dict:
+    b = f.box
+    return {"face_id": f.face_id, "left": num(b.left), "top": num(b.top),
+            "width": num(b.width), "height": num(b.height),
+            "confidence": num(f.confidence)}  # fmt: skip
+
+
+def _face_item(f: Face) -> dict:
+    return {"pk": f"face#{f.face_id}", "sk": "-", "image_id": f.image_id, **_face_map(f)}
+
+
+def _face(m: dict, image_id: str | None = None) -> Face:
+    box = Box(float(m["left"]), float(m["top"]), float(m["width"]), float(m["height"]))
+    return Face(m["face_id"], image_id or m["image_id"], box, float(m["confidence"]))
+
+
+def _picture_item(p: Picture) -> dict:
+    return {
+        "set": p.set_name,
+        "name": p.name,
+        **{k: getattr(p, k) for k in _PICTURE},
+        "byte_size": p.byte_size,
+        "engine_tag": p.engine_tag,
+        "faces": [_face_map(f) for f in p.faces],
+    }
+
+
+def _picture(item: dict) -> Picture:
+    faces = [_face(m, item["image_id"]) for m in item.get("faces", [])]
+    return Picture(
+        image_id=item["image_id"],
+        set_name=item["set"],
+        name=item["name"],
+        sha256=item["sha256"],
+        width=int(item["width"]),
+        height=int(item["height"]),
+        original_key=item["original_key"],
+        content_type=item["content_type"],
+        byte_size=int(item["byte_size"]),
+        engine_tag=item.get("engine_tag", ""),
+        faces=sorted(faces, key=lambda f: f.box.left),
+    )
+
+
+def _upload_item(u: Upload) -> dict:
+    return {k: getattr(u, k) for k in _UPLOAD}
+
+
+def _upload(item: dict) -> Upload:
+    faces = item.get("faces")
+    return Upload(
+        upload_id=item["upload_id"],
+        set_name=item["set_name"],
+        name=item["name"],
+        status=item["status"],
+        error=item.get("error"),
+        image_id=item.get("image_id"),
+        faces=None if faces is None else int(faces),
+        attempts=int(item.get("attempts", 0)),
+        created_at=float(item["created_at"]),
+    )
+
+
+def _session(item: dict) -> OwnerSession:
+    return OwnerSession(
+        session_id=item["session_id"],
+        secret_tag=item["secret_tag"],
+        created_at=float(item["created_at"]),
+        last_seen=float(item["last_seen"]),
+        expires_at=float(item["expires_at"]),
+        client=item["client"],
+        user_agent=item["user_agent"],
+    )
+
+
+def _stamp(at: float) -> str:
+    """A sort key that orders as the time does."""
+    return f"{max(at, 0):020.6f}"

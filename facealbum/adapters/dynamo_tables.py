@@ -1,0 +1,110 @@
+"""DynamoDB tables of the catalog, and the two fan-out reads every caller needs.
+
+The original design's key schema, plus one table for the rest of what the album keeps:
+
+- ``PREFIXpics``: partition ``set``, sort ``name``. A picture's item holds its faces. The
+  ``/`` partition lists the sets (sort key = the set's name), each with its featured
+  picture, set once by a conditional ``attribute_not_exists`` write, and its counts.
+- ``PREFIXpics_by_image_id``: ``image_id`` → the picture's ``set`` and ``name``.
+- ``PREFIXalbum``: partition ``pk``, sort ``sk``, one kind of row per prefix of ``pk``:
+  ``hash#SET`` / sha256 (one content once per set), ``sha#SHA`` / image id (who uses a
+  content), ``face#ID`` (a face's picture and box), ``uploads``, ``lock#SHA``,
+  ``sessions``, ``fail#CLIENT``.
+
+Tables are created on demand capacity (PAY_PER_REQUEST) if missing. Endpoint,
+credentials and region come from the standard AWS configuration; throttling is retried
+by botocore's adaptive mode, not by a loop of ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+KEYS = {
+    "pics": [("set", "HASH"), ("name", "RANGE")],
+    "pics_by_image_id": [("image_id", "HASH")],
+    "album": [("pk", "HASH"), ("sk", "RANGE")],
+}
+BATCH = 100  # BatchGetItem's most keys per call
+
+
+def dynamodb() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.resource(
+        "dynamodb",
+        region_name=os.environ.get("AWS_REGION") or None,
+        config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
+    )
+
+
+def ensure_tables(resource: Any, prefix: str) -> dict[str, Any]:
+    """The catalog's tables by short name, created (on demand) if missing."""
+    client = resource.meta.client
+    existing: set[str] = set()
+    for page in client.get_paginator("list_tables").paginate():
+        existing |= set(page["TableNames"])
+    for short, keys in KEYS.items():
+        name = prefix + short
+        if name in existing:
+            continue
+        with contextlib.suppress(client.exceptions.ResourceInUseException):  # being created
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": a, "KeyType": t} for a, t in keys],
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        client.get_waiter("table_exists").wait(TableName=name)
+    return {short: resource.Table(prefix + short) for short in KEYS}
+
+
+def batch_get(resource: Any, table: Any, keys: list[dict]) -> list[dict]:
+    """Every item of ``keys`` there is, in chunks of 100, with what DynamoDB left
+    unprocessed (throttling, the 16 MB limit) asked for again after a short backoff:
+    unlike a throttled call, UnprocessedKeys is an answer, so botocore does not retry it."""
+    found: list[dict] = []
+    unique = list({tuple(sorted(k.items())): k for k in keys}.values())
+    for i in range(0, len(unique), BATCH):
+        request = {table.name: {"Keys": unique[i : i + BATCH]}}
+        for attempt in range(12):
+            answer = resource.batch_get_item(RequestItems=request)
+            found += answer["Responses"].get(table.name, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(2.0, 0.02 * 2**attempt) * random.random())
+        else:
+            raise TimeoutError(f"{table.name}: keys stayed unprocessed after 12 tries")
+    return found
+
+
+def query_all(table: Any, **kwargs: Any) -> Iterator[dict]:
+    """Every item a Query matches, page after page by LastEvaluatedKey."""
+    while True:
+        page = table.query(**kwargs)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_all(table: Any, **kwargs: Any) -> Iterator[dict]:
+    while True:
+        page = table.scan(**kwargs)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def num(x: float | int) -> Decimal:
+    """DynamoDB numbers go through Decimal; a float's shortest repr keeps it exact."""
+    return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
