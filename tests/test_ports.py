@@ -174,3 +174,95 @@ def test_catalog_records_uploads(catalog):
     got = {u.upload_id: u for u in catalog.get_uploads(["u1", "u2", "nope"])}
     assert (got["u1"].status, got["u1"].faces, got["u1"].image_id) == ("added", 2, "i1")
     assert (got["u2"].status, got["u2"].error) == ("failed", "corrupt")
+
+
+def test_catalog_leases_locks_and_requeues(catalog):
+    catalog.add_upload(Upload("u1", "S", "a.jpg", "queued"))
+    first = catalog.claim_upload("u1", 60)
+    assert first is not None and first.attempts == 1
+    assert catalog.claim_upload("u1", 60) is None  # a live lease: nobody else wins
+    assert catalog.requeue_stuck_uploads(3600) == []
+    catalog.renew_upload("u1", -1)  # its runner "died": the lease ran out
+    [again] = catalog.requeue_stuck_uploads(3600)
+    assert again.upload_id == "u1" and catalog.requeue_stuck_uploads(3600) == []
+    assert catalog.claim_upload("u1", 60).attempts == 2
+    catalog.finish_upload(Upload("u1", "S", "a.jpg", "added", image_id="i", faces=0))
+    assert catalog.claim_upload("u1", 60) is None and catalog.queued_uploads() == []
+    catalog.add_upload(Upload("u2", "S", "b.jpg", "queued"))
+    assert [u.upload_id for u in catalog.requeue_stuck_uploads(-1)] == ["u2"]  # job lost
+    assert sorted(catalog.upload_ids()) == ["u1", "u2"]
+
+    assert catalog.lock_content("sha", "me", 60) and not catalog.lock_content("sha", "you", 60)
+    catalog.unlock_content("sha", "you")  # not the holder: nothing happens
+    assert not catalog.lock_content("sha", "you", 60)
+    catalog.unlock_content("sha", "me")
+    assert catalog.lock_content("sha", "you", -1)  # taken, and its lease already over
+    assert catalog.lock_content("sha", "me", 60)  # so a dead holder's lock is taken over
+
+
+def test_catalog_sessions_and_signin_failures(catalog):
+    from facealbum.domain import OwnerSession
+
+    for i, tag in enumerate(("old", "new", "new")):
+        catalog.add_session(OwnerSession(f"s{i}", tag, 10.0 + i, 10.0 + i, 99.0, "1.2.3.4", "ua"))
+    catalog.touch_session("s1", 50.5)
+    assert catalog.get_session("s1").last_seen == 50.5
+    assert [s.session_id for s in catalog.list_sessions()] == ["s0", "s1", "s2"]
+    assert catalog.delete_sessions(keep_tag="new") == 1
+    assert catalog.delete_sessions("s1") == 1 and catalog.get_session("s1") is None
+    assert catalog.delete_sessions() == 1 and catalog.list_sessions() == []
+    for at in (1000.0, 1010.5, 1020.25, 5000.0):
+        catalog.add_signin_failure("1.2.3.4", at)
+    assert catalog.signin_failures("1.2.3.4", 1010.0) == [5000.0]  # older than an hour went
+    assert catalog.signin_failures("5.6.7.8", 0) == []
+
+
+def test_catalog_counts_shares_and_pages(catalog):
+    for i in range(7):
+        catalog.add_picture(picture(f"p{i}", "S", f"sha-{i}", i % 3))
+    catalog.add_picture(picture("q", "T", "sha-0", 1))
+    stats = catalog.stats()
+    assert (stats.sets, stats.pictures, stats.faces) == (2, 8, 7)
+    # newest set first
+    assert [(s.name, s.picture_count) for s in catalog.list_sets()] == [("T", 1), ("S", 7)]
+    pages = [catalog.list_pictures("S", 3, o) for o in (0, 3, 6)]
+    assert [p.image_id for page in pages for p in page] == [f"p{i}" for i in range(7)]
+    assert catalog.picture_ids("S") == [f"p{i}" for i in range(7)]
+    assert sorted(catalog.hashes_in_set("S")) == [f"sha-{i}" for i in range(7)]
+    assert catalog.find_by_hash("T", "sha-0").image_id == "q"
+    assert not catalog.shares_location("sha-0")
+    catalog.set_share_location("T", True)
+    assert catalog.shares_location("sha-0") and not catalog.shares_location("sha-1")
+    with pytest.raises(NotFound):
+        catalog.set_share_location("nope", True)
+    assert sorted(catalog.get_pictures(["p1", "q", "gone"])) == ["p1", "q"]
+    for i in range(7):
+        catalog.replace_faces(f"p{i}", catalog.get_picture(f"p{i}").faces, "t1")
+    assert catalog.pictures_needing("t1", None) == ["q"]
+    assert catalog.pictures_needing("t1", "S") == []
+    catalog.mark_stale("S")
+    assert catalog.pictures_needing("t1", None) == sorted([f"p{i}" for i in range(7)] + ["q"])
+
+
+def test_catalog_one_content_once_per_set_under_concurrency(catalog):
+    """Eight writers add the same photo to one set at once, under other names and ids:
+    one is added, the rest are duplicates, and the set counts one picture."""
+    import threading
+
+    results: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(catalog.add_picture(picture(f"x{i}", "S", "same", 1)))
+        )
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["added"] + ["duplicate"] * 7
+    assert catalog.get_set("S").picture_count == 1 and catalog.stats().faces == 1
+    winner = catalog.find_by_hash("S", "same")
+    assert catalog.get_set("S").featured.image_id == winner.image_id
+    losers = [f"x{i}-0" for i in range(8) if f"x{i}" != winner.image_id]
+    assert catalog.faces_of(losers) == {}  # the losers' faces were not kept

@@ -457,7 +457,7 @@ class DynamoCatalog:
                 created_at=float(i["created_at"]),
                 share_location=bool(i.get("share_location")),
             )
-            for i in sorted(items, key=lambda i: i["name"])
+            for i in sorted(items, key=lambda i: (-i["created_at"], i["name"]))  # newest first
         ]
 
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]:
