@@ -195,8 +195,8 @@ def engine_server(engine_library_home):
 def moto_endpoint():
     """`moto_server` on a free port; boto3 reaches it through the standard
     AWS_ENDPOINT_URL_<SERVICE> variables, set for the session (they matter only to
-    code whose settings choose S3 or DynamoDB). moto takes any credentials, so those
-    the Rekognition endpoint fixture sets are kept if it ran first."""
+    code whose settings choose S3 or DynamoDB). moto takes any credentials: it gets the
+    Rekognition endpoint's, since boto3's default session keeps the first it reads."""
     port = free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
@@ -215,8 +215,7 @@ def moto_endpoint():
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.2)
     env = {f"AWS_ENDPOINT_URL_{s}": url for s in ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION")}
-    defaults = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env |= {k: v for k, v in defaults.items() if k not in os.environ}
+    env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
     env.setdefault("AWS_REGION", os.environ.get("AWS_REGION", "eu-west-1"))
     before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
