@@ -123,6 +123,7 @@ def rekognition_endpoint(tmp_path_factory):
         "AWS_ACCESS_KEY_ID": ENDPOINT_KEY,
         "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET,
         "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",  # what a plain boto3.client() reads
     }
     before = {k: os.environ.get(k) for k in aws}
     os.environ.update(aws)
@@ -216,7 +217,7 @@ def moto_endpoint():
             time.sleep(0.2)
     env = {f"AWS_ENDPOINT_URL_{s}": url for s in ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION")}
     env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
-    env.setdefault("AWS_REGION", os.environ.get("AWS_REGION", "eu-west-1"))
+    env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_REGION", "eu-west-1")
     before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield url

@@ -5,11 +5,15 @@ Rekognition. boto3 finds both through the standard AWS_ENDPOINT_URL_<SERVICE>.""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 import uuid
 
 import httpx
-from conftest import PHOTOS, start_server
+import pytest
+from conftest import PHOTOS, engine_settings, start_server
 
 from facealbum.check import check_album
 from facealbum.importer import import_folder
@@ -69,3 +73,204 @@ def test_album_on_s3_buckets(moto_endpoint, tmp_path):
     album.delete_set("Trip")
     assert s3.list_objects_v2(Bucket=f"{prefix}-originals").get("KeyCount") == 0
     assert s3.list_objects_v2(Bucket=f"{prefix}-thumbnails").get("KeyCount") == 0
+
+
+# -- the functions: S3 events through SQS, and the API through API Gateway events --------
+
+
+@pytest.fixture
+def lambda_album(request, tmp_path, monkeypatch):
+    """The handlers' album: S3 + DynamoDB + Rekognition, configured by environment only,
+    as the deployed functions are."""
+    from facealbum.aws import handlers
+
+    settings, env = engine_settings("aws", tmp_path / "home", request)
+    for k, v in (env | {"FACEALBUM_HOME": str(settings.home)}).items():
+        monkeypatch.setenv(k, v)
+    handlers._album.cache_clear()
+    handlers._api.cache_clear()
+    yield handlers._album()
+    handlers._album.cache_clear()
+    handlers._api.cache_clear()
+
+
+def sqs_events(sqs, queue_url: str, want: int) -> dict:
+    """The real S3 event notifications moto sent to the queue, as Lambda's SQS event,
+    once ``want`` S3 records are in (S3's s3:TestEvent message carries none)."""
+    records: list[dict] = []
+    deadline = time.monotonic() + 30
+    while s3_keys({"Records": records}).__len__() < want and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for m in got.get("Messages", []):
+            records.append(
+                {"eventSource": "aws:sqs", "messageId": m["MessageId"], "body": m["Body"]}
+            )
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return {"Records": records}
+
+
+def s3_keys(event: dict) -> list[str]:
+    bodies = [json.loads(r["body"]) for r in event["Records"]]
+    return [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
+
+
+def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
+    import boto3
+
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    originals = album.blobs.names["originals"]
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=originals,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    dropped = {
+        "Rome/obama.jpg": (PHOTOS / "obama" / "obama.jpg").read_bytes(),
+        "Rome/two people + friends.jpg": (PHOTOS / "groups" / "two_people.jpg").read_bytes(),
+        "Rome/copy of obama.jpg": (PHOTOS / "obama" / "obama.jpg").read_bytes(),
+        "Rome/notes.jpg": b"not a photo at all",
+        "Rome/sub/biden.jpg": (PHOTOS / "biden" / "biden.jpg").read_bytes(),
+    }
+    for key, data in dropped.items():
+        s3.put_object(Bucket=originals, Key=key, Body=data)
+    event = sqs_events(sqs, queue, len(dropped))
+    # URL-encoded, as on AWS: a space is "+", a plus "%2B"
+    assert any(k.endswith("two+people+%2B+friends.jpg") for k in s3_keys(event))
+
+    answer = on_upload(event)
+    assert answer["batchItemFailures"] == []
+    statuses = {d["key"]: d["status"] for d in answer["done"]}
+    copies = [statuses.pop("Rome/obama.jpg"), statuses.pop("Rome/copy of obama.jpg")]
+    assert sorted(copies) == ["added", "duplicate"]  # either copy may come first
+    assert statuses == {
+        "Rome/two people + friends.jpg": "added",
+        "Rome/notes.jpg": "failed",
+        "Rome/sub/biden.jpg": "added",
+    }
+    pictures = {p.name: p for p in album.get_set("Rome")[1]}
+    assert set(pictures) >= {"two people + friends.jpg", "sub/biden.jpg"} and len(pictures) == 3
+    assert sum(len(p.faces) for p in pictures.values()) == 4
+    held = {r.face_id for r in album.collection.records()}
+    assert held == {f.face_id for p in pictures.values() for f in p.faces}
+    thumbs = {
+        o["Key"] for o in s3.list_objects_v2(Bucket=album.blobs.names["thumbnails"])["Contents"]
+    }
+    assert {p.thumb_key for p in pictures.values()} <= thumbs
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=originals)["Contents"]}
+    assert "Rome/notes.jpg" in left  # a bad file is kept, and its upload says why
+    assert not {"Rome/obama.jpg", "Rome/sub/biden.jpg"} & left  # stored under their address
+    assert {p.original_key for p in pictures.values()} <= left
+    # both tables, in the original's key schema
+    db = boto3.resource("dynamodb")
+    prefix = album.settings.dynamodb_prefix
+    rome = db.Table(prefix + "pics").get_item(Key={"set": "/", "name": "Rome"})["Item"]
+    assert rome["featured_image_id"] in {p.image_id for p in pictures.values()}
+    two = pictures["two people + friends.jpg"]
+    by_id = db.Table(prefix + "pics_by_image_id").get_item(Key={"image_id": two.image_id})["Item"]
+    assert (by_id["set"], by_id["name"]) == ("Rome", "two people + friends.jpg")
+
+    again = on_upload(event)  # the same event delivered twice changes nothing
+    assert again["done"] == [] and len(album.get_set("Rome")[1]) == 3
+    # the album's own writes to the bucket notified the queue too: they are not uploads
+    echoes = sqs_events(sqs, queue, 3)
+    assert echoes["Records"] and on_upload(echoes)["done"] == []
+    thumb_event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                "s3": {"bucket": {"name": album.blobs.names["thumbnails"]},
+                                       "object": {"key": two.thumb_key}}}]}  # fmt: skip
+    assert on_upload(thumb_event)["done"] == []
+    assert len(album.get_set("Rome")[1]) == 3
+
+
+def test_a_failing_record_is_retried_alone(lambda_album):
+    """The face engine unreachable for one message: only that message is reported back
+    (SQS's partial batch response); the others are processed."""
+    import boto3
+    from botocore.config import Config
+
+    from facealbum.adapters.faces_rekognition import RekognitionFaces
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    originals = album.blobs.names["originals"]
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket=originals, Key="Trip/obama.jpg", Body=(PHOTOS / "obama" / "obama.jpg").read_bytes()
+    )
+    s3.put_object(
+        Bucket=originals, Key="Trip/dog.jpg", Body=(PHOTOS / "nofaces" / "dog.jpg").read_bytes()
+    )
+
+    def message(mid: str, key: str) -> dict:
+        record = {
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": originals}, "object": {"key": key, "eTag": mid}},
+        }
+        return {"eventSource": "aws:sqs", "messageId": mid,
+                "body": json.dumps({"Records": [record]})}  # fmt: skip
+
+    working = album.collection.faces
+    dead = boto3.client("rekognition", endpoint_url="http://127.0.0.1:9",
+                        config=Config(retries={"max_attempts": 1}, connect_timeout=1))  # fmt: skip
+    album.collection.faces = RekognitionFaces(dead)
+    first = on_upload({"Records": [message("m1", "Trip/obama.jpg")]})
+    album.collection.faces = working
+    second = on_upload({"Records": [message("m2", "Trip/dog.jpg")]})
+    assert first["batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    assert second["batchItemFailures"] == [] and second["done"][0]["status"] == "added"
+    retried = on_upload({"Records": [message("m1", "Trip/obama.jpg")]})  # SQS redelivers
+    assert retried["batchItemFailures"] == [] and retried["done"][0]["status"] == "added"
+    assert sorted(p.name for p in album.get_set("Trip")[1]) == ["dog.jpg", "obama.jpg"]
+
+
+def api_event(path: str, query: str = "") -> dict:
+    """An API Gateway HTTP API (payload 2.0) GET, as a function URL sends it too."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "album.example", "accept": "application/json"},
+        "requestContext": {
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.9", "userAgent": "test"},
+            "domainName": "album.example", "stage": "$default", "requestId": "r",
+        },
+        "isBase64Encoded": False,
+    }  # fmt: skip
+
+
+def test_api_handler_answers_as_the_local_server(lambda_album):
+    from facealbum.aws.handlers import api
+
+    album = lambda_album
+    report = import_folder(
+        album, some_photos(album.settings.home.parent / "photos"), "Trip", workers=2
+    )
+    assert report.count("imported") == len(SOME)
+    obama = next(p for p in album.get_set("Trip")[1] if p.name == "obama/obama.jpg")
+    paths = ["/api/sets", "/api/sets/Trip", f"/api/pictures/{obama.image_id}",
+             f"/api/faces/{obama.faces[0].face_id}/matches"]  # fmt: skip
+    env = {k: os.environ[k] for k in os.environ if k.startswith("FACEALBUM_")}
+    proc, base = start_server(album.settings.home, env)
+    try:
+        for path in paths:
+            answer = api(api_event(path))
+            assert answer["statusCode"] == 200, answer
+            local = httpx.get(f"{base}{path}")
+            assert json.loads(answer["body"]) == local.json(), path
+        matches = json.loads(api(api_event(paths[-1], "threshold=80"))["body"])["matches"]
+        assert [m["picture"]["name"] for m in matches][0] == "obama/obama.jpg"
+        missing = api(api_event("/api/pictures/nope"))
+        assert missing["statusCode"] == 404 and "error" in json.loads(missing["body"])
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,97 @@
+"""AWS Lambda entry points, configured by environment like everything else
+(FACEALBUM_BLOB_STORE=s3://…, FACEALBUM_DATABASE_URL=dynamodb://…,
+FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum here).
+
+- ``on_upload``: S3 ObjectCreated events, delivered directly or through SQS. Every
+  record is processed (the original took ``Records[0]`` only), keys are URL-decoded as
+  S3 sends them, objects outside the originals bucket and the album's own stored
+  originals are ignored (so thumbnails never re-trigger anything), a bad file is
+  recorded without failing the others, and through SQS only the messages that should
+  be retried are reported back (a partial batch response).
+- ``api``: the album's own FastAPI app through Mangum, for API Gateway or a function
+  URL: the same routes as ``facealbum serve``, not a second copy of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from typing import Any
+from urllib.parse import unquote_plus
+
+log = logging.getLogger(__name__)
+log.setLevel(logging.INFO)
+
+
+@functools.cache
+def _album():
+    """One album per warm function instance, opened on first use."""
+    from ..settings import Settings
+    from ..wiring import open_album
+
+    os.environ.setdefault("FACEALBUM_HOME", "/tmp/facealbum")  # Lambda's writable disk
+    return open_album(Settings.load())
+
+
+def s3_records(event: dict) -> list[tuple[str | None, dict]]:
+    """(SQS message id or None, S3 record) for every S3 record in the event."""
+    out: list[tuple[str | None, dict]] = []
+    for record in event.get("Records", []):
+        if record.get("eventSource") == "aws:sqs":
+            body = json.loads(record.get("body") or "{}")
+            for inner in body.get("Records", []):  # an s3:TestEvent has none
+                out.append((record["messageId"], inner))
+        elif record.get("eventSource") == "aws:s3":
+            out.append((None, record))
+    return out
+
+
+def on_upload(event: dict, context: Any = None) -> dict:
+    from ..dropped import ingest_dropped
+
+    album = _album()
+    originals = _bucket_name(album, "originals")
+    retry: set[str] = set()
+    done: list[dict] = []
+    for message_id, record in s3_records(event):
+        if not record.get("eventName", "").startswith("ObjectCreated"):
+            continue
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        if bucket != originals:
+            continue  # a thumbnail, or another bucket: never processed
+        etag = record["s3"]["object"].get("eTag", "")
+        try:
+            upload = ingest_dropped(album, key, etag)
+        except Exception:
+            log.exception("%s: failed; it will be retried", key)
+            if message_id is not None:
+                retry.add(message_id)
+            else:
+                raise  # a direct S3 invocation: Lambda's own retry
+            continue
+        if upload is not None:
+            done.append({"key": key, "status": upload.status, "error": upload.error})
+            level = logging.WARNING if upload.status == "failed" else logging.INFO
+            log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(retry)], "done": done}
+
+
+def _bucket_name(album, bucket: str) -> str | None:
+    names = getattr(album.blobs, "names", None)
+    return names.get(bucket) if names else None
+
+
+@functools.cache
+def _api():
+    from mangum import Mangum
+
+    from ..web.app import create_app
+
+    return Mangum(create_app(_album(), run_jobs=False), lifespan="off")
+
+
+def api(event: dict, context: Any = None) -> dict:
+    return _api()(event, context)

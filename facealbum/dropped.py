@@ -1,0 +1,87 @@
+"""Photos dropped into the originals bucket as ``SET/FILE``, as the original design took
+them: its upload script put each file there and the bucket's event ran the function.
+
+Each object becomes an upload record whose id derives from the key and the object's
+version (ETag), so an event delivered twice finds its upload done, or claimed by the
+other delivery, and does nothing. The photo is analysed in this process (a function
+has no worker pool), its faces indexed, and it is stored like any other: under its
+content address, so the album keeps one layout. Once the picture's row is written the
+dropped object is deleted, since the album holds the same bytes; a file that cannot be
+added is kept where it was dropped and its upload record says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from .album import Album
+from .domain import AlbumError, BadInput, Upload, check_picture_name, check_set_name
+from .ingest import analyze, index_faces, new_image_id, store
+
+log = logging.getLogger(__name__)
+NAMESPACE = uuid.UUID("0b6c0c53-54bb-4c43-9c71-6f1f1d7b3a52")
+# the album's own originals (sha256 address): stored, not dropped; never an upload
+STORED = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]+$")
+
+
+def upload_id_for(key: str, etag: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{key}\n{etag.strip(chr(34))}"))
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``SET/FILE`` (the first segment names the set; the rest may have folders)."""
+    set_name, sep, name = key.partition("/")
+    if not sep or not name:
+        raise BadInput(f"{key!r} is not SET/FILE: drop photos into a folder named after the set")
+    return check_set_name(set_name), check_picture_name(name)
+
+
+def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
+    """Process one dropped object; None if it is the album's own or another delivery
+    of the same event has it. Raises only for failures worth a retry (the store or
+    the face engine unreachable); a bad file is recorded as a failed upload."""
+    if STORED.match(key):
+        return None
+    upload_id = upload_id_for(key, etag)
+    try:
+        set_name, name = split_key(key)
+    except BadInput as exc:
+        log.warning("ignored %s: %s", key, exc)
+        return Upload(upload_id, "", key, "failed", error=str(exc))
+    if not album.catalog.get_uploads([upload_id]):
+        album.catalog.add_upload(Upload(upload_id, set_name, name, "queued"))
+    upload = album.catalog.claim_upload(upload_id, album.settings.upload_lease_seconds)
+    if upload is None:
+        return None  # done already, or another delivery is on it
+    try:
+        with album.blobs.open("originals", key) as fh:
+            analysis = analyze(fh, album.settings)
+            analysis = index_faces(album.collection, analysis, new_image_id())
+            fh.seek(0)
+            stored = store(
+                album.blobs,
+                album.catalog,
+                album.collection,
+                upload.set_name,
+                upload.name,
+                fh,
+                analysis,
+                album.settings.engine_tag,
+            )
+    except KeyError:  # deleted after the event was sent: nothing to add
+        upload.status, upload.error = "failed", "the object is gone from the bucket"
+    except AlbumError as exc:
+        upload.status, upload.error = "failed", str(exc)
+    except Exception:
+        album.catalog.renew_upload(upload_id, -1)  # let the retry claim it at once
+        raise
+    else:
+        upload.status, upload.error = stored.status, None
+        upload.image_id, upload.faces = stored.picture.image_id, len(stored.picture.faces)
+        upload.name = stored.picture.name
+    album.catalog.finish_upload(upload)
+    if upload.status in ("added", "duplicate"):
+        album.blobs.delete("originals", key)  # the album holds the bytes under their address
+    return upload
