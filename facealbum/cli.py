@@ -484,6 +484,15 @@ def faces_list(
 faces_cli.command("reindex")(reindex)
 
 
+def _aws_cli() -> typer.Typer:
+    from .aws.cli import aws_cli
+
+    return aws_cli
+
+
+app.add_typer(_aws_cli(), name="aws")
+
+
 @app.command()
 def worker(home: Home = None) -> None:
     """Process queued uploads in the foreground (serve also does this by itself)."""

@@ -215,7 +215,8 @@ def moto_endpoint():
                 proc.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.2)
-    env = {f"AWS_ENDPOINT_URL_{s}": url for s in ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION")}
+    services = ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION", "LAMBDA", "IAM")
+    env = {f"AWS_ENDPOINT_URL_{s}": url for s in services}
     env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_REGION", "eu-west-1")
     before = {k: os.environ.get(k) for k in env}

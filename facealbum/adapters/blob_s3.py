@@ -43,26 +43,7 @@ class S3BlobStore:
         self.names = {b: f"{prefix}-{b}" for b in BUCKETS}
         if create:
             for name in self.names.values():
-                self._ensure_bucket(name)
-
-    def _ensure_bucket(self, name: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_bucket(Bucket=name)
-            return
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-                raise
-        region = self.client.meta.region_name
-        extra = {}
-        if region and region != "us-east-1":
-            extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            self.client.create_bucket(Bucket=name, **extra)
-        except ClientError as exc:  # another process created it a moment ago
-            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-                raise
+                ensure_bucket(self.client, name)
 
     def bucket_name(self, bucket: Bucket) -> str:
         if bucket not in self.names:
@@ -152,6 +133,27 @@ class S3BlobStore:
         return self.client.generate_presigned_url(
             "get_object", Params=self._where(bucket, key), ExpiresIn=seconds
         )
+
+
+def ensure_bucket(client: Any, name: str) -> None:
+    """Create a bucket in the client's region unless it is there."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=name)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise
+    region = client.meta.region_name
+    extra = {}
+    if region and region != "us-east-1":
+        extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        client.create_bucket(Bucket=name, **extra)
+    except ClientError as exc:  # another process created it a moment ago
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
 
 
 def _missing(exc: Exception) -> bool:

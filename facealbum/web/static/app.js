@@ -4,6 +4,11 @@
 const main = document.getElementById("main");
 const PAGE = 200; // thumbnails per request on a set page
 const session = { owner: false, csrf: null };
+// The API this page reads: its own server, or (the static site on S3) the album's API
+// function, named by the shell's meta tag. Visitors read from there; the owner signs
+// in on the API's own pages, where changes are same-origin.
+const API = (document.querySelector('meta[name="facealbum-api"]')?.content || "").replace(/\/$/, "");
+const media = (url) => (url && url.startsWith("/") ? API + url : url);
 
 // -- small helpers ---------------------------------------------------------------
 
@@ -28,7 +33,7 @@ async function api(method, url, body) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const r = await fetch(url, opts);
+  const r = await fetch(API + url, opts);
   const data = r.status === 204 ? null : await r.json().catch(() => null);
   if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
   return data;
@@ -107,7 +112,9 @@ function drawOwnerNav() {
     session.owner ? h("button", { id: "sessions", onclick: showSessions }, "Sessions") : null,
     session.owner
       ? h("button", { id: "sign-out", onclick: signOut }, "Sign out")
-      : h("button", { id: "sign-in", onclick: signIn }, "Sign in"));
+      : API
+        ? h("a", { id: "sign-in", class: "button", href: API + location.pathname }, "Sign in")
+        : h("button", { id: "sign-in", onclick: signIn }, "Sign in"));
 }
 
 async function signIn() {
@@ -196,7 +203,7 @@ async function setsPage(seq, params) {
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Picture sets"), select, newSet),
     sets.length ? h("div", { class: "cards", id: "sets" }, sets.map((s) =>
       h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
-        s.featured ? h("img", { src: s.featured.thumb_url, alt: `Featured picture of ${s.name}`, loading: "lazy" })
+        s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy" })
           : h("div", { class: "empty" }, "No pictures yet"),
         h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)))))
       : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."));
@@ -248,7 +255,7 @@ function thumb(p, state) {
       e.preventDefault();
       openLightbox(state, state.pictures.findIndex((q) => q.image_id === p.image_id));
     } },
-  h("img", { src: p.thumb_url, alt: p.name, loading: "lazy", decoding: "async" }),
+  h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy", decoding: "async" }),
   h("span", { class: "name" }, p.name));
 }
 
@@ -419,11 +426,11 @@ function viewer(p, { prev, next, close, inLightbox }) {
     h("div", { class: "viewer-head" },
       h("h1", {}, p.name),
       h("a", { href: `/sets/${enc(p.set)}`, class: "button" }, `Set: ${p.set}`),
-      h("a", { href: p.original_url, class: "button", id: "original", target: "_blank", rel: "noopener" }, "Original"),
+      h("a", { href: media(p.original_url), class: "button", id: "original", target: "_blank", rel: "noopener" }, "Original"),
       inLightbox ? h("a", { href: `/pictures/${p.image_id}`, class: "button" }, "Page") : null,
       owner,
       close ? h("button", { id: "close", onclick: close, "aria-label": "Close" }, "✕") : null),
-    stage(p, p.preview_url, p.faces.map((f, i) => faceButton(f, i, p.faces.length)), inLightbox ? "100vh - 9rem" : "100vh - 12rem"),
+    stage(p, media(p.preview_url), p.faces.map((f, i) => faceButton(f, i, p.faces.length)), inLightbox ? "100vh - 9rem" : "100vh - 12rem"),
     nav);
 }
 
@@ -549,7 +556,7 @@ function result(m) {
   const box = h("span", { class: "face matched", dataset: { faceId: m.face.face_id }, "aria-hidden": "true",
     style: { left: pct(b.left), top: pct(b.top), width: pct(b.width), height: pct(b.height) } });
   return h("a", { class: "result", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
-    stage(p, p.thumb_url, [box]),
+    stage(p, media(p.thumb_url), [box]),
     h("div", { class: "caption" }, h("span", {}, p.name), h("span", { class: "sim", title: "Similarity" }, `${m.similarity.toFixed(1)}%`)));
 }
 
