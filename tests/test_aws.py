@@ -274,3 +274,47 @@ def test_api_handler_answers_as_the_local_server(lambda_album):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
+    """`facealbum aws migrate`: sets, pictures (same ids) and files copied as they are;
+    faces indexed again by Rekognition, and every search ranks the same pictures."""
+    from conftest import cli
+
+    home = tmp_path / "embedded"
+    shutil.copytree(library_home, home)
+    source = open_album(Settings(home=home))
+    source.catalog.set_share_location("fixtures", True)
+    target_settings, env = engine_settings("aws", tmp_path / "aws", request)
+    prefix = target_settings.blob_store.removeprefix("s3://")
+    collection = target_settings.rekognition_collection
+    args = ("aws", "migrate", "--prefix", prefix, "--collection", collection)
+    moved = cli(*args, home=home)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"{source.stats().pictures} pictures copied" in moved.stdout
+    target = open_album(target_settings)
+
+    [before], [after] = source.sets(), target.sets()
+    assert (after.name, after.picture_count, after.share_location) == (
+        "fixtures",
+        before.picture_count,
+        True,
+    )
+    assert after.featured.image_id == before.featured.image_id
+    theirs = {p.image_id: p for p in target.get_set("fixtures")[1]}
+    for picture in source.get_set("fixtures")[1]:
+        there = theirs[picture.image_id]
+        assert (there.name, there.sha256, there.width) == (
+            picture.name,
+            picture.sha256,
+            picture.width,
+        )
+        assert [f.box for f in there.faces] == [f.box for f in picture.faces], picture.name
+        assert target.blobs.get("originals", there.original_key) == source.blobs.get(
+            "originals", picture.original_key
+        )
+        for a, b in zip(picture.faces, there.faces, strict=True):
+            ours = [m.picture.image_id for m in source.search(a.face_id).matches]
+            assert [m.picture.image_id for m in target.search(b.face_id).matches] == ours
+    again = cli(*args, home=home)
+    assert "0 pictures copied" in again.stdout

@@ -122,3 +122,42 @@ def import_cmd(
     )
     if failed or waiting:
         raise typer.Exit(1)
+
+
+@aws_cli.command("migrate")
+def migrate_cmd(
+    prefix: Annotated[str, typer.Option(help="The deployed stack's prefix")],
+    collection: Annotated[str, typer.Option(help="Rekognition collection")] = "facealbum",
+    home: Annotated[Path | None, typer.Option(help="The embedded album (FACEALBUM_HOME)")] = None,
+) -> None:
+    """Copy an embedded album to the deployed buckets and tables: pictures keep their
+    ids; faces are indexed again by Rekognition (the one thing recomputed)."""
+    from ..migrate import migrate
+    from ..wiring import open_album
+
+    console, err = _console()
+    source_settings = Settings.load(home=home)
+    target_settings = source_settings.model_copy(
+        update={
+            "blob_store": f"s3://{prefix}",
+            "database_url": f"dynamodb://{prefix}-",
+            "face_engine": "rekognition",
+            "rekognition_collection": collection,
+        }  # fmt: skip
+    )
+    try:
+        source, target = open_album(source_settings), open_album(target_settings)
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    total = source.stats().pictures
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("migrating", total=total)
+        report = migrate(source, target, lambda p, s: progress.advance(task))
+    console.print(
+        f"{report.sets} sets, {report.copied} pictures copied ({report.skipped} there "
+        f"already), {report.faces} faces {'indexed again' if report.reindexed else 'kept'}, "
+        f"in {report.seconds:.1f} s"
+    )
