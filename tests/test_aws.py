@@ -55,7 +55,12 @@ def test_album_on_s3_buckets(moto_endpoint, tmp_path):
     proc, base = start_server(settings.home, {"FACEALBUM_BLOB_STORE": f"s3://{prefix}"})
     try:
         picture = httpx.get(f"{base}/api/pictures/{obama.image_id}").json()
-        thumb = httpx.get(f"{base}{picture['thumb_url']}")
+        redirect = httpx.get(f"{base}{picture['thumb_url']}")
+        assert redirect.status_code == 307  # to a presigned URL: S3 serves the bytes
+        assert redirect.headers["location"].startswith(moto_endpoint)
+        csp = httpx.get(f"{base}/").headers["content-security-policy"]
+        assert f"img-src 'self' data: {moto_endpoint}" in csp  # so the browser may load it
+        thumb = httpx.get(f"{base}{picture['thumb_url']}", follow_redirects=True)
         assert thumb.status_code == 200
         assert (
             thumb.content

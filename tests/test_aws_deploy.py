@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -184,3 +185,15 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
     assert sum(len(p.faces) for p in pictures.values()) == 4
     obama = pictures["obama/obama.jpg"].faces[0].face_id
     assert [m.picture.name for m in album.search(obama).matches][0] == "obama/obama.jpg"
+
+
+def test_the_template_passes_cfn_lint():
+    from facealbum.aws.deploy import TEMPLATE
+
+    linted = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr

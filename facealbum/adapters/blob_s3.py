@@ -17,6 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from ..domain import BadInput
 from ..ports import Bucket
@@ -133,6 +134,14 @@ class S3BlobStore:
         return self.client.generate_presigned_url(
             "get_object", Params=self._where(bucket, key), ExpiresIn=seconds
         )
+
+    def origins(self) -> list[str]:
+        """Where presigned URLs point (scheme://host), for the site's CSP img-src."""
+        found = []
+        for bucket in ("originals", "thumbnails"):
+            parts = urlsplit(self.url(bucket, "probe"))  # type: ignore[arg-type]
+            found.append(f"{parts.scheme}://{parts.netloc}")
+        return sorted(set(found))
 
 
 def ensure_bucket(client: Any, name: str) -> None:

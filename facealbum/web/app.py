@@ -47,7 +47,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.include_router(read_api.router(album))
     app.include_router(media.router(album, auth))
     app.include_router(owner_api.router(album, auth))
-    pages.mount(app)
+    pages.mount(app, getattr(album.blobs, "origins", list)())
     return app
 
 

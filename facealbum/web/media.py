@@ -5,7 +5,9 @@ the address itself: no hashing per request, and a URL's content never changes. O
 the two public buckets can be named, and only keys of the content-address shape, so
 no path trick reaches the store. Visitors get originals without location
 and serial numbers (see :mod:`facealbum.privacy`) unless the set shares them; the
-owner always gets the true original.
+owner always gets the true original. On S3, what may go out unchanged (thumbnails,
+previews, the owner's or a sharing set's originals) is a redirect to a presigned URL,
+so the bytes never pass through the album's process (nor a function's 6 MB limit).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from ..album import Album
 from ..domain import NotFound
@@ -49,6 +51,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         if found is None:
             raise NotFound(f"no image {key}")
         sha, content_type = found.group(2), TYPES[found.group(3)]
+        presign = getattr(album.blobs, "url", None)
+        if presign is not None and (
+            bucket == "thumbnails" or auth.is_owner(request) or album.catalog.shares_location(sha)
+        ):  # on S3 the browser fetches the bytes from S3 itself, not through the album
+            headers = {"Cache-Control": "private, max-age=300", "Vary": "Cookie, Authorization"}
+            return RedirectResponse(presign(bucket, key), status_code=307, headers=headers)
         try:
             size = album.blobs.length(bucket, key)  # type: ignore[arg-type]
         except KeyError:

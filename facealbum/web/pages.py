@@ -23,11 +23,17 @@ PAGE_HEADERS = {
 }
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: FastAPI, image_origins: list[str] | None = None) -> None:
+    """``image_origins``: where else images come from (S3's presigned URLs)."""
     shell = (STATIC / "index.html").read_text().replace("{{version}}", __version__)
+    headers = dict(PAGE_HEADERS)
+    if image_origins:
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "img-src 'self' data:", f"img-src 'self' data: {' '.join(image_origins)}"
+        )
 
     def page() -> HTMLResponse:
-        return HTMLResponse(shell, headers=PAGE_HEADERS)
+        return HTMLResponse(shell, headers=headers)
 
     for path in ("/", "/sets/{name}", "/pictures/{image_id}", "/faces/{face_id}"):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
