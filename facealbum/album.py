@@ -70,6 +70,11 @@ class Album:
         """Keep the upload in the ``incoming`` bucket and process it in the background,
         as the original design's bucket trigger did. Unsafe names are refused at once.
         ``data`` may be an open file: it is streamed, never read whole."""
+        if not self.settings.web_uploads:
+            raise BadInput(
+                "this album takes new photos in its originals bucket, not through the site: "
+                "facealbum aws import FOLDER --set NAME (or any upload to SET/FILE there)"
+            )
         set_name, name = check_set_name(set_name), check_picture_name(name)
         if size is None:
             size = len(data) if isinstance(data, bytes | bytearray) else stream_size(data)

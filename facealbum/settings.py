@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )
 
+    web_uploads: bool = Field(
+        True,
+        description="Whether the site takes photos (processed by serve's own worker); the "
+        "AWS API function has none: there photos go to the originals bucket instead",
+    )
+
     orphan_face_grace: float = Field(
         30,
         ge=0,

@@ -20,6 +20,7 @@ from facealbum.importer import import_folder
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
+OWNER_SECRET = "the owner's long secret"
 SOME = ["obama/obama.jpg", "obama/obama2.jpg", "groups/two_people.jpg", "nofaces/dog.jpg"]
 
 
@@ -90,7 +91,9 @@ def lambda_album(request, tmp_path, monkeypatch):
     from facealbum.aws import handlers
 
     settings, env = engine_settings("aws", tmp_path / "home", request)
-    for k, v in (env | {"FACEALBUM_HOME": str(settings.home)}).items():
+    extra = {"FACEALBUM_HOME": str(settings.home), "FACEALBUM_OWNER_SECRET": OWNER_SECRET,
+             "FACEALBUM_WEB_UPLOADS": "false"}  # as the template sets them  # fmt: skip
+    for k, v in (env | extra).items():
         monkeypatch.setenv(k, v)
     handlers._album.cache_clear()
     handlers._api.cache_clear()
@@ -236,16 +239,16 @@ def test_a_failing_record_is_retried_alone(lambda_album):
     assert sorted(p.name for p in album.get_set("Trip")[1]) == ["dog.jpg", "obama.jpg"]
 
 
-def api_event(path: str, query: str = "") -> dict:
-    """An API Gateway HTTP API (payload 2.0) GET, as a function URL sends it too."""
+def api_event(path: str, query: str = "", method: str = "GET", headers=None) -> dict:
+    """An API Gateway HTTP API (payload 2.0) request, as a function URL sends it too."""
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": query,
-        "headers": {"host": "album.example", "accept": "application/json"},
+        "headers": {"host": "album.example", "accept": "application/json", **(headers or {})},
         "requestContext": {
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "203.0.113.9", "userAgent": "test"},
             "domainName": "album.example", "stage": "$default", "requestId": "r",
         },
@@ -323,3 +326,30 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
             assert [m.picture.image_id for m in target.search(b.face_id).matches] == ours
     again = cli(*args, home=home)
     assert "0 pictures copied" in again.stdout
+
+
+def test_only_the_owner_changes_the_album_through_the_api_function(lambda_album):
+    """Visitors read; a change needs the owner's secret. Photos arrive through the
+    originals bucket, not the function (which has no worker to process them)."""
+    from facealbum.aws.handlers import api
+    from facealbum.domain import BadInput
+
+    album = lambda_album
+    folder = some_photos(album.settings.home.parent / "photos")
+    import_folder(album, folder, "Trip", workers=2)
+    dog = next(p for p in album.get_set("Trip")[1] if p.name == "nofaces/dog.jpg")
+    two = next(p for p in album.get_set("Trip")[1] if p.name == "groups/two_people.jpg")
+    path = f"/api/pictures/{dog.image_id}"
+    assert api(api_event(path, method="DELETE"))["statusCode"] == 401
+    wrong = {"authorization": "Bearer not the secret at all"}
+    assert api(api_event(path, method="DELETE", headers=wrong))["statusCode"] in (401, 403)
+    assert album.catalog.get_picture(dog.image_id) is not None
+    owner = {"authorization": f"Bearer {OWNER_SECRET}"}
+    assert api(api_event(path, method="DELETE", headers=owner))["statusCode"] == 204
+    assert album.catalog.get_picture(dog.image_id) is None
+    gone = api(api_event(f"/api/pictures/{two.image_id}", method="DELETE", headers=owner))
+    assert gone["statusCode"] == 204
+    held = {r.face_id for r in album.collection.records()}
+    assert not held & {f.face_id for f in two.faces}  # its faces left the collection
+    with pytest.raises(BadInput, match="aws import"):
+        album.submit_upload("Trip", "new.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())

@@ -115,6 +115,8 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
     assert "rekognition:SearchFaces" not in upload_actions  # searching is the API's
     api_actions = {a for s in policy_statements(iam, api_fn["Role"]) for a in s["Action"]}
     assert "rekognition:IndexFaces" not in api_actions and "dynamodb:Scan" in api_actions
+    assert "s3:PutObject" not in api_actions  # photos arrive through the originals bucket
+    assert api_fn["Environment"]["Variables"]["FACEALBUM_WEB_UPLOADS"] == "false"
 
     # -- import a folder through the deployed shape ---------------------------------
     lam.delete_event_source_mapping(UUID=mapping["UUID"])  # moto cannot run it; we do
