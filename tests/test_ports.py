@@ -266,3 +266,15 @@ def test_catalog_one_content_once_per_set_under_concurrency(catalog):
     assert catalog.get_set("S").featured.image_id == winner.image_id
     losers = [f"x{i}-0" for i in range(8) if f"x{i}" != winner.image_id]
     assert catalog.faces_of(losers) == {}  # the losers' faces were not kept
+
+
+def test_catalog_fans_out_past_one_request(catalog):
+    """250 pictures read at once: DynamoDB's BatchGetItem takes 100 keys per call, so
+    the catalog must ask in chunks (moto refuses a bigger batch, as AWS does)."""
+    for i in range(250):
+        catalog.add_picture(picture(f"m{i:03d}", "Big", f"sha-m{i}", 1))
+    ids = [f"m{i:03d}" for i in range(250)]
+    assert sorted(catalog.get_pictures(ids)) == ids
+    assert len(catalog.faces_of([f"{i}-0" for i in ids])) == 250
+    assert [p.image_id for p in catalog.list_pictures("Big", 300, 0)] == ids
+    assert catalog.get_set("Big").picture_count == 250
