@@ -353,3 +353,24 @@ def test_only_the_owner_changes_the_album_through_the_api_function(lambda_album)
     assert not held & {f.face_id for f in two.faces}  # its faces left the collection
     with pytest.raises(BadInput, match="aws import"):
         album.submit_upload("Trip", "new.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())
+
+
+def test_the_cli_works_on_the_aws_backends(tmp_path, request):
+    """`import`, `stats`, `reindex` and `check` with S3 + DynamoDB + Rekognition,
+    chosen by environment alone."""
+    from conftest import cli
+
+    settings, env = engine_settings("aws", tmp_path / "home", request)
+    folder = some_photos(tmp_path / "photos")
+    imported = cli("import", str(folder), "--set", "Trip", home=settings.home, env_extra=env)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    stats = cli("stats", home=settings.home, env_extra=env)
+    assert stats.returncode == 0 and "1 sets, 4 pictures, 4 faces" in stats.stdout, stats.stdout
+    album = open_album(settings)
+    before = {f.face_id for p in album.get_set("Trip")[1] for f in p.faces}
+    again = cli("reindex", "--all", home=settings.home, env_extra=env)
+    assert again.returncode == 0 and "Reindexed 4 pictures, 4 faces" in again.stdout, again.stdout
+    after = {f.face_id for p in album.get_set("Trip")[1] for f in p.faces}
+    assert len(after) == 4 and not after & before
+    assert {r.face_id for r in album.collection.records()} == after  # old faces forgotten
+    assert cli("check", home=settings.home, env_extra=env).returncode == 0

@@ -81,6 +81,12 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
         home=tmp_path / "home", env_extra={"FACEALBUM_OWNER_SECRET": secret},
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    updated = cli(
+        "aws", "deploy", "--stack", prefix, "--package", str(function_zip),
+        home=tmp_path / "home", env_extra={"FACEALBUM_OWNER_SECRET": secret},
+    )  # fmt: skip
+    assert updated.returncode == 0, updated.stdout + updated.stderr  # again: an update
+    assert "updating stack" in updated.stdout
 
     s3, ddb, lam, iam = (boto3.client(s) for s in ("s3", "dynamodb", "lambda", "iam"))
     for bucket in ("originals", "thumbnails", "incoming", "site", "code"):
