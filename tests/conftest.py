@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -108,6 +109,21 @@ ENGINES = ["local", "rekognition", "aws"]
 ENDPOINT_KEY, ENDPOINT_SECRET = "AKIDALBUMTESTS000001", "album-tests-secret-0000000000000000000000"
 
 
+@contextlib.contextmanager
+def session_environment(env: dict[str, str]):
+    """Set variables for as long as a session fixture lives (monkeypatch is per test)."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def rekognition_endpoint(tmp_path_factory):
     """One endpoint for the session. The AWS variables stay set for the whole session:
@@ -125,14 +141,8 @@ def rekognition_endpoint(tmp_path_factory):
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",  # what a plain boto3.client() reads
     }
-    before = {k: os.environ.get(k) for k in aws}
-    os.environ.update(aws)
-    yield url
-    for k, v in before.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with session_environment(aws):
+        yield url
     proc.terminate()
     proc.wait(10)
 
@@ -219,14 +229,8 @@ def moto_endpoint():
     env = {f"AWS_ENDPOINT_URL_{s}": url for s in services}
     env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_REGION", "eu-west-1")
-    before = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield url
-    for k, v in before.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with session_environment(env):
+        yield url
     proc.terminate()
     proc.wait(10)
 

@@ -104,14 +104,7 @@ class DynamoCatalog(DynamoRecords):
 
     def _feature_once(self, set_name: str, image_id: str) -> None:
         """The original's conditional write: the first picture stored features its set."""
-        self._conditional(
-            self.pics.update_item,
-            Key={"set": ROOT, "name": set_name},
-            UpdateExpression="SET featured_image_id = :id",
-            ConditionExpression="attribute_exists(#n) AND attribute_not_exists(featured_image_id)",
-            ExpressionAttributeNames={"#n": "name"},
-            ExpressionAttributeValues={":id": image_id},
-        )
+        self._feature(set_name, image_id, "AND attribute_not_exists(featured_image_id)")
 
     def _put_faces(self, faces: list[Face]) -> None:
         with self.album.batch_writer() as batch:
@@ -124,11 +117,14 @@ class DynamoCatalog(DynamoRecords):
                 batch.delete_item(Key={"pk": f"face#{face_id}", "sk": "-"})
 
     def set_featured(self, set_name: str, image_id: str) -> None:
+        self._feature(set_name, image_id)
+
+    def _feature(self, set_name: str, image_id: str, also: str = "") -> None:
         self._conditional(
             self.pics.update_item,
             Key={"set": ROOT, "name": set_name},
             UpdateExpression="SET featured_image_id = :id",
-            ConditionExpression="attribute_exists(#n)",
+            ConditionExpression=f"attribute_exists(#n) {also}".strip(),
             ExpressionAttributeNames={"#n": "name"},
             ExpressionAttributeValues={":id": image_id},
         )
