@@ -59,6 +59,7 @@ class RestoreReport:
     pictures: int = 0
     copied: int = 0
     problems: list[str] = field(default_factory=list)
+    forgotten_faces: int = 0  # indexed for a photo the snapshot caught before its row
     seconds: float = 0.0
 
 
@@ -190,10 +191,14 @@ def restore(
     catalog_file = src / manifest["catalog"]["file"]
     album.catalog.restore_snapshot(manifest["catalog"]["format"], catalog_file)
     for image_id in manifest["deleted_meanwhile"]:
-        album.catalog.delete_picture(image_id)
+        gone = album.catalog.delete_picture(image_id)
+        if gone is not None:
+            album.collection.forget([f.face_id for f in gone.faces])
     report = RestoreReport()
     wanted: dict[tuple[Bucket, str], str | None] = {}
+    listed: set[str] = set()
     for p in album.all_pictures():
+        listed |= {f.face_id for f in p.faces}
         wanted[("originals", p.original_key)] = p.sha256
         wanted[("thumbnails", p.thumb_key)] = None
         wanted[("thumbnails", p.preview_key)] = None
@@ -210,6 +215,12 @@ def restore(
             report.problems.append(problem)
     for u in queued:
         _requeue(album, u)
+    if album.settings.face_engine == "local":
+        # the snapshot may catch a photo between the indexing of its faces and the row
+        # that lists them; nothing else runs in a restored album, so they are leftovers
+        strays = [r.face_id for r in album.collection.records() if r.face_id not in listed]
+        album.collection.forget(strays)
+        report.forgotten_faces = len(strays)
     secret = src / SECRET_FILE
     if secret.is_file() and not (album.settings.home / SECRET_FILE).exists():
         write_atomically(album.settings.home / SECRET_FILE, secret.read_bytes())

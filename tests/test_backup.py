@@ -226,3 +226,21 @@ def test_export_writes_the_originals_and_their_faces(library, tmp_path):
     with pytest.raises(BadInput, match="not empty"):
         export_set(library, "fixtures", other)
     assert (other / "mine.txt").read_text() == "keep me"
+
+
+def test_a_snapshot_taken_mid_import_restores_without_stray_faces(album, tmp_path):
+    """A photo's faces are indexed a moment before its row is written; a backup taken
+    in that moment holds faces no picture lists. The restored album drops them."""
+    from facealbum.ingest import analyze, index_faces, new_image_id
+
+    album.ingest("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+    in_flight = analyze((PHOTOS / "groups" / "two_people.jpg").read_bytes(), album.settings)
+    index_faces(album.collection, in_flight, new_image_id())  # ... and the import stops here
+    dest = tmp_path / "backup"
+    backup(album, dest)
+    restored = open_album(Settings(home=tmp_path / "restored", orphan_face_grace=0))
+    report = restore(restored, dest)
+    assert report.problems == [] and report.forgotten_faces == 2
+    assert check_album(restored) == []
+    [picture] = restored.get_set("Trip")[1]
+    assert [r.face_id for r in restored.collection.records()] == [picture.faces[0].face_id]
