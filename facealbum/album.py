@@ -95,6 +95,16 @@ class Album:
             log.warning("could not queue upload %s; it is queued again later", upload.upload_id)
         return upload
 
+    def place_people(self, picture: Picture) -> None:
+        """Put a new picture's faces with their people. Never fails the picture: if
+        it cannot be done now, the next ``people recluster`` does it."""
+        from .people import place_faces
+
+        try:
+            place_faces(self, picture)
+        except Exception:
+            log.warning("could not place the faces of %s in people", picture.name, exc_info=True)
+
     def _check_room(self, name: str, size: int) -> None:
         """Accept an upload only if what is accepted can still be processed: each queued
         file is copied into the originals before its incoming copy goes, and the catalog
@@ -167,6 +177,8 @@ class Album:
         except Exception as exc:
             log.exception("upload %s failed", key)
             return _failed(upload, f"could not be processed ({exc}); the file is kept"), False
+        if stored.status == "added":
+            self.place_people(stored.picture)
         upload.status = stored.status
         upload.image_id = stored.picture.image_id
         upload.faces = len(stored.picture.faces)
@@ -289,7 +301,7 @@ class Album:
         the importer's pool)."""
         set_name, name = check_set_name(set_name), check_picture_name(name)
         analysis = index_faces(self.collection, analyze(data, self.settings), new_image_id())
-        return store(
+        stored = store(
             self.blobs,
             self.catalog,
             self.collection,
@@ -299,6 +311,9 @@ class Album:
             analysis,
             self.settings.engine_tag,
         )
+        if stored.status == "added":
+            self.place_people(stored.picture)
+        return stored
 
     def search(
         self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0

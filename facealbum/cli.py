@@ -484,6 +484,40 @@ def faces_list(
 faces_cli.command("reindex")(reindex)
 
 
+people_cli = typer.Typer(help="People: the album's faces grouped into persons.")
+app.add_typer(people_cli, name="people")
+
+
+@people_cli.command("recluster")
+def people_recluster(home: Home = None) -> None:
+    """Group every face again (the owner's decisions and people's names are kept)."""
+    from .people import recluster
+
+    album = _album(home)
+    with _progress() as progress:
+        task = progress.add_task("Comparing faces", total=None, rate="-", faces=0)
+        report = recluster(
+            album,
+            on_start=lambda total: progress.update(task, total=total),
+            on_progress=lambda: progress.advance(task),
+        )
+    console.print(
+        f"{report.people} people from {report.faces} faces ({report.too_small} too small "
+        f"to judge, left unassigned); {report.changed} faces moved, in {report.seconds:.1f} s"
+    )
+
+
+@people_cli.command("list")
+def people_list(home: Home = None) -> None:
+    """Every person with its faces and pictures."""
+    album = _album(home)
+    table = Table("person", "name", "faces", "pictures", "hidden")
+    for p in album.catalog.list_people():
+        table.add_row(p.person_id, p.name or "-", str(p.face_count), str(p.picture_count),
+                      "yes" if p.hidden else "")  # fmt: skip
+    console.print(table)
+
+
 def _aws_cli() -> typer.Typer:
     from .aws.cli import aws_cli
 

@@ -28,32 +28,45 @@ def chinese_whispers(
     edges: Iterable[tuple[N, N, float]],
     iterations: int = 30,
     seed: int = 0,
-) -> dict[N, int]:
-    """Cluster label per node (0, 1, … in order of first node); an edge's weight is
-    its similarity. Isolated nodes are clusters of their own."""
+    fixed: dict[N, Hashable] | None = None,
+    refused: set[tuple[N, Hashable]] | None = None,
+    apart: dict[N, set[N]] | None = None,
+) -> dict[N, Hashable]:
+    """Cluster label per node; an edge's weight is its similarity. Isolated nodes are
+    clusters of their own.
+
+    ``fixed`` nodes keep the label given (the owner's decisions) and pass it on like
+    any other; a node never takes a label it ``refused`` ("not this person"), nor one
+    that a node it must stay ``apart`` from holds (two faces of one photo are two
+    people). Without ``fixed``, labels are 0, 1, … in order of first node."""
+    fixed, refused, apart = fixed or {}, refused or set(), apart or {}
     neighbours: dict[N, dict[N, float]] = {n: {} for n in nodes}
     for a, b, w in edges:
         if a != b and a in neighbours and b in neighbours:
             neighbours[a][b] = max(w, neighbours[a].get(b, 0.0))
             neighbours[b][a] = max(w, neighbours[b].get(a, 0.0))
-    label = {n: i for i, n in enumerate(nodes)}
-    order = list(nodes)
+    label: dict[N, Hashable] = {n: fixed.get(n, ("free", i)) for i, n in enumerate(nodes)}
+    order = [n for n in nodes if n not in fixed]
     rng = random.Random(seed)
     for _ in range(iterations):
         rng.shuffle(order)
         changed = False
         for n in order:
-            if not neighbours[n]:
-                continue
-            weight: dict[int, float] = defaultdict(float)
+            weight: dict[Hashable, float] = defaultdict(float)
+            taken = {label[m] for m in apart.get(n, ())}
             for m, w in neighbours[n].items():
-                weight[label[m]] += w
-            best = max(weight.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+                if (n, label[m]) not in refused and label[m] not in taken:
+                    weight[label[m]] += w
+            if not weight:
+                continue
+            best = max(weight.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
             if best != label[n]:
                 label[n], changed = best, True
         if not changed:
             break
-    return _renumber(nodes, label)
+    if fixed:
+        return label
+    return dict(_renumber(nodes, label))
 
 
 def connected_components(nodes: Sequence[N], edges: Iterable[tuple[N, N, float]]) -> dict[N, int]:

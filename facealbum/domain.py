@@ -48,6 +48,7 @@ class Face:
     image_id: str
     box: Box
     confidence: float
+    person_id: str | None = None  # who the face is, once grouped (see people.py)
 
     def as_rekognition(self) -> dict[str, object]:
         return {
@@ -56,6 +57,19 @@ class Face:
             "BoundingBox": self.box.as_rekognition(),
             "Confidence": self.confidence,
         }
+
+
+@dataclass
+class Person:
+    """Faces grouped as one person. Counts are filled in when people are listed."""
+
+    person_id: str
+    name: str | None = None
+    hidden: bool = False
+    cover_face_id: str | None = None
+    created_at: float = 0.0
+    face_count: int = 0
+    picture_count: int = 0
 
 
 @dataclass

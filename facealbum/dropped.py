@@ -78,6 +78,8 @@ def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
         album.catalog.renew_upload(upload_id, -1)  # let the retry claim it at once
         raise
     else:
+        if stored.status == "added":
+            album.place_people(stored.picture)
         upload.status, upload.error = stored.status, None
         upload.image_id, upload.faces = stored.picture.image_id, len(stored.picture.faces)
         upload.name = stored.picture.name

@@ -241,6 +241,7 @@ def _finish(album: Album, set_name: str, path: Path, name: str, future: Future) 
         return Outcome(name, "failed", f"could not be stored: {type(exc).__name__}: {exc}")
     if stored.status == "duplicate":
         return Outcome(name, "skipped", f"same photo as {stored.picture.name}")
+    album.place_people(stored.picture)
     return Outcome(name, "imported", faces=len(analysis.faces), image_id=stored.picture.image_id)
 
 

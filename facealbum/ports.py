@@ -11,7 +11,7 @@ from typing import BinaryIO, Literal, Protocol
 
 import numpy as np
 
-from .domain import Face, OwnerSession, Picture, SetSummary, Stats, Upload
+from .domain import Face, OwnerSession, Person, Picture, SetSummary, Stats, Upload
 
 Bucket = Literal["originals", "thumbnails", "incoming"]
 
@@ -121,6 +121,42 @@ class Catalog(Protocol):
     # a lease-lock per content: storing a picture vs. deleting its content's last use
     def lock_content(self, sha256: str, holder: str, seconds: float) -> bool: ...
     def unlock_content(self, sha256: str, holder: str) -> None: ...
+
+    # people: faces grouped into persons; the owner's decisions are marked as such so
+    # that automatic grouping never undoes them
+    def add_person(self, person: Person) -> None: ...
+    def get_person(self, person_id: str) -> Person | None:
+        """With its face and picture counts."""
+        ...
+
+    def list_people(self) -> list[Person]:
+        """Every person with its counts, oldest first."""
+        ...
+
+    def update_person(self, person: Person) -> None:
+        """Writes name, hidden and cover; NotFound if there is no such person."""
+        ...
+
+    def delete_person(self, person_id: str) -> None:
+        """Its faces become unassigned (and free for automatic grouping again)."""
+        ...
+
+    def assign_faces(self, assignments: dict[str, str | None], by_owner: bool) -> int:
+        """Set faces' persons (None: unassigned). An automatic assignment (not
+        ``by_owner``) leaves alone every face the owner placed. Returns how many
+        faces changed."""
+        ...
+
+    def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
+        """Every face: (person or None, whether the owner placed it)."""
+        ...
+
+    def person_faces(self, person_id: str) -> list[Face]: ...
+    def reject_face(self, face_id: str, person_id: str) -> None:
+        """ "Not this person": remembered, so grouping never puts the face there again."""
+        ...
+
+    def rejections(self) -> set[tuple[str, str]]: ...
 
     # the owner's sessions and failed sign-ins, shared by every server process
     def add_session(self, session: OwnerSession) -> None: ...

@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )
 
+    people_threshold: float = Field(
+        80,
+        ge=0,
+        le=100,
+        description="Similarity (Rekognition's scale) at which two faces count as one person "
+        "when people are grouped",
+    )
+    person_min_face_px: int = Field(
+        30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
+    )
+
     web_uploads: bool = Field(
         True,
         description="Whether the site takes photos (processed by serve's own worker); the "

@@ -29,3 +29,17 @@ def test_labels_are_stable_and_numbered_in_node_order():
     assert first == {"p": 0, "q": 0, "r": 1, "s": 1}
     assert connected_components(nodes, edges) == first
     assert chinese_whispers(nodes, [("p", "unknown", 99.0)]) == {"p": 0, "q": 1, "r": 2, "s": 3}
+
+
+def test_nodes_kept_apart_never_share_a_label_and_fixed_ones_hold():
+    """Three faces of one photo that look alike (small, blurry) stay three people; a
+    fixed node keeps its label and passes it on; a refused label is never taken."""
+    nodes = ["a", "b", "c", "d"]
+    edges = [("a", "b", 90.0), ("b", "c", 90.0), ("a", "c", 90.0), ("c", "d", 99.0)]
+    apart = {"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}}
+    labels = chinese_whispers(nodes, edges, apart=apart)
+    assert len({labels["a"], labels["b"], labels["c"]}) == 3
+    fixed = chinese_whispers(nodes, edges, fixed={"c": "Ann"})
+    assert fixed["c"] == "Ann" and fixed["d"] == "Ann"
+    refusing = chinese_whispers(nodes, edges, fixed={"c": "Ann"}, refused={("d", "Ann")})
+    assert refusing["d"] != "Ann"

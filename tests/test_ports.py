@@ -278,3 +278,47 @@ def test_catalog_fans_out_past_one_request(catalog):
     assert len(catalog.faces_of([f"{i}-0" for i in ids])) == 250
     assert [p.image_id for p in catalog.list_pictures("Big", 300, 0)] == ids
     assert catalog.get_set("Big").picture_count == 250
+
+
+def test_catalog_keeps_people_and_the_owners_decisions(catalog):
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 2))  # faces a-0, a-1
+    catalog.add_picture(picture("b", "S", "sha-b", 1))  # face b-0
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", name="Ann", created_at=2.0))
+    assert catalog.assign_faces({"a-0": "p1", "b-0": "p1", "a-1": "p2"}, by_owner=False) == 3
+    assert catalog.assign_faces({"a-0": "p1"}, by_owner=False) == 0  # nothing to change
+    people = {p.person_id: p for p in catalog.list_people()}
+    assert [p.person_id for p in catalog.list_people()] == ["p1", "p2"]
+    assert (people["p1"].face_count, people["p1"].picture_count) == (2, 2)
+    assert (people["p2"].name, people["p2"].face_count) == ("Ann", 1)
+    assert {f.face_id: f.person_id for f in catalog.get_picture("a").faces} == {
+        "a-0": "p1",
+        "a-1": "p2",
+    }  # a picture's faces carry their person
+    assert sorted(f.face_id for f in catalog.person_faces("p1")) == ["a-0", "b-0"]
+
+    # the owner moves b-0 to Ann: automatic grouping may not move it back
+    assert catalog.assign_faces({"b-0": "p2"}, by_owner=True) == 1
+    assert catalog.assign_faces({"b-0": "p1", "a-0": "p2"}, by_owner=False) == 1  # a-0 only
+    assert catalog.face_assignments() == {
+        "a-0": ("p2", False),
+        "a-1": ("p2", False),
+        "b-0": ("p2", True),
+    }
+    catalog.reject_face("a-0", "p2")
+    catalog.reject_face("a-0", "p2")  # said twice: remembered once
+    assert catalog.rejections() == {("a-0", "p2")}
+
+    ann = catalog.get_person("p2")
+    ann.name, ann.hidden, ann.cover_face_id = "Ann B.", True, "b-0"
+    catalog.update_person(ann)
+    again = catalog.get_person("p2")
+    assert (again.name, again.hidden, again.cover_face_id) == ("Ann B.", True, "b-0")
+    with pytest.raises(NotFound):
+        catalog.update_person(Person("nobody"))
+    catalog.delete_person("p2")
+    assert catalog.get_person("p2") is None
+    assert catalog.face_assignments()["b-0"] == (None, False)  # free for grouping again
+    assert catalog.person_faces("p2") == []

@@ -31,6 +31,7 @@ from ..domain import (
     Stats,
 )
 from ..ports import CatalogSnapshot
+from .dynamo_people import DynamoPeople
 from .dynamo_records import DynamoRecords
 from .dynamo_tables import batch_get, dynamodb, ensure_tables, num, query_all, scan_all
 
@@ -39,7 +40,7 @@ N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressio
 _PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_type")
 
 
-class DynamoCatalog(DynamoRecords):
+class DynamoCatalog(DynamoPeople, DynamoRecords):
     def __init__(self, prefix: str, resource: Any = None):
         self.db = resource or dynamodb()
         tables = ensure_tables(self.db, prefix)
@@ -538,7 +539,9 @@ def _face_item(f: Face) -> dict:
 
 def _face(m: dict, image_id: str | None = None) -> Face:
     box = Box(float(m["left"]), float(m["top"]), float(m["width"]), float(m["height"]))
-    return Face(m["face_id"], image_id or m["image_id"], box, float(m["confidence"]))
+    return Face(
+        m["face_id"], image_id or m["image_id"], box, float(m["confidence"]), m.get("person_id")
+    )
 
 
 def _picture_item(p: Picture) -> dict:

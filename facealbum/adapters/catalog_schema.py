@@ -72,6 +72,25 @@ faces = Table(
     Column("box_width", Float, nullable=False),
     Column("box_height", Float, nullable=False),
     Column("confidence", Float, nullable=False),
+    Column("person_id", String(36), nullable=True, index=True),
+    Column("by_owner", Boolean, nullable=False, default=False),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("person_id", String(36), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("cover_face_id", String(36), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+face_rejections = Table(
+    "face_rejections",
+    metadata,
+    Column("face_id", String(36), primary_key=True),
+    Column("person_id", String(36), primary_key=True),
 )
 
 meta = Table(

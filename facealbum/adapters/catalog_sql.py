@@ -38,6 +38,7 @@ from .catalog_schema import (
     signin_failures,
     uploads,
 )
+from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -87,7 +88,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class SqlCatalog:
+class SqlCatalog(SqlPeople):
     def __init__(self, url: str):
         self.engine = make_engine(url)
         migrate(self.engine)
@@ -642,4 +643,5 @@ def _face(r) -> Face:
         image_id=r["image_id"],
         box=Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"]),
         confidence=r["confidence"],
+        person_id=r.get("person_id"),
     )

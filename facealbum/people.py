@@ -1,0 +1,175 @@
+"""People: the album's faces grouped into persons, from the faces port alone.
+
+Every engine answers "which faces look like this one, and how much" (SearchFaces), so
+people are found on that similarity graph (see clustering.py): a full re-grouping
+(:func:`recluster`) clusters it with Chinese whispers, and each new face is placed as
+it arrives (:func:`place_faces`) with the person most of its look-alikes belong to.
+
+Two faces of one photo are two people, in both. What the owner decided always stands:
+a face the owner put in a person keeps its place and pulls its look-alikes along; a
+face the owner said is "not this person" never goes back there; a named person keeps
+its name (and its id) through any re-grouping, and is never deleted for having lost its
+faces. Faces too small to judge stay unassigned.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from .album import Album
+from .clustering import chinese_whispers
+from .domain import Face, Person, Picture
+
+
+@dataclass
+class GroupingReport:
+    faces: int = 0  # judged
+    too_small: int = 0  # left unassigned
+    people: int = 0
+    changed: int = 0  # faces whose person changed
+    seconds: float = 0.0
+
+
+def judgeable(face: Face, picture: Picture, min_side: int) -> bool:
+    """Big enough to tell who it is: its box's shorter side, in the picture's pixels."""
+    side = min(face.box.width * picture.width, face.box.height * picture.height)
+    return side >= min_side
+
+
+def recluster(
+    album: Album,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[], None] = lambda: None,
+) -> GroupingReport:
+    """Group every judgeable face again, keeping the owner's decisions and the persons
+    that the new groups mostly were (so ids, names and covers stay)."""
+    started = time.perf_counter()
+    s, catalog = album.settings, album.catalog
+    report = GroupingReport()
+    faces: list[str] = []
+    apart: dict[str, set[str]] = {}  # the other faces of the same photo
+    for picture in album.all_pictures():
+        mine: list[str] = []
+        for face in picture.faces:
+            if judgeable(face, picture, s.person_min_face_px):
+                mine.append(face.face_id)
+            else:
+                report.too_small += 1
+        faces += mine
+        for face_id in mine:
+            apart[face_id] = set(mine) - {face_id}
+    current = catalog.face_assignments()
+    refused = catalog.rejections()
+    on_start(len(faces))
+    judged = set(faces)
+    edges = []
+    for face_id in faces:
+        for hit in album.collection.matches(face_id, s.people_threshold):
+            if hit.face_id in judged:
+                edges.append((face_id, hit.face_id, hit.similarity))
+        on_progress()
+    fixed: dict[str, Hashable] = {
+        f: ("person", p) for f, (p, owned) in current.items() if owned and p and f in judged
+    }
+    refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
+    labels = chinese_whispers(faces, edges, fixed=fixed, refused=refused_labels, apart=apart)
+    people = {p.person_id: p for p in catalog.list_people()}
+    persons = _persons_for(labels, current, refused, people)
+    wanted: dict[str, str | None] = {}
+    for face_id in faces:
+        person = persons[labels[face_id]]
+        wanted[face_id] = None if (face_id, person) in refused else person
+    for face_id, (_, owned) in current.items():
+        if face_id not in judged and not owned:
+            wanted[face_id] = None
+    now = time.time()
+    for person_id in set(wanted.values()) - set(people) - {None}:
+        catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
+    report.changed = catalog.assign_faces(wanted, by_owner=False)
+    for left in catalog.list_people():  # unnamed persons left without faces go
+        if left.face_count == 0 and left.name is None:
+            catalog.delete_person(left.person_id)
+    report.faces = len(faces)
+    report.people = len({p for p in wanted.values() if p})
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _persons_for(
+    labels: dict[str, Hashable],
+    current: dict[str, tuple[str | None, bool]],
+    refused: set[tuple[str, str]],
+    people: dict[str, Person],
+) -> dict[Hashable, str]:
+    """A person for each cluster: the owner's where the owner placed faces; else the
+    person most of the cluster's faces had, largest clusters choosing first (so a
+    person is not split off under a new id); else a new one."""
+    members: dict[Hashable, list[str]] = defaultdict(list)
+    for face_id, label in labels.items():
+        members[label].append(face_id)
+    out: dict[Hashable, str] = {}
+    taken: set[str] = set()
+    for label in members:
+        if isinstance(label, tuple) and label[0] == "person":
+            out[label] = label[1]
+            taken.add(label[1])
+    for label, faces in sorted(members.items(), key=lambda kv: -len(kv[1])):
+        if label in out:
+            continue
+        votes = Counter(current[f][0] for f in faces if current.get(f, (None, False))[0])
+        for person, _ in votes.most_common():
+            if person not in taken and person in people:
+                out[label] = person
+                taken.add(person)
+                break
+        else:
+            out[label] = str(uuid.uuid4())
+    return out
+
+
+def place_faces(album: Album, picture: Picture) -> dict[str, str]:
+    """Place a new picture's faces: each goes to the person whose faces weigh most
+    among its look-alikes (rejections respected), or starts a person of its own."""
+    s, catalog = album.settings, album.catalog
+    placed: dict[str, str] = {}
+    faces = [f for f in picture.faces if judgeable(f, picture, s.person_min_face_px)]
+    if not faces:
+        return placed
+    refused = catalog.rejections()
+    others = {f.person_id for f in picture.faces if f.person_id}  # one photo, many people
+    for face in faces:
+        hits = album.collection.matches(face.face_id, s.people_threshold)
+        known = catalog.faces_of([h.face_id for h in hits])
+        assigned = {
+            f: p for f, (p, _) in _assignments_of(catalog, list(known)).items() if p is not None
+        }
+        weight: dict[str, float] = defaultdict(float)
+        for h in hits:
+            person = assigned.get(h.face_id)
+            if person and (face.face_id, person) not in refused and person not in others:
+                weight[person] += h.similarity
+        if weight:
+            person = max(weight.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        else:
+            person = str(uuid.uuid4())
+            catalog.add_person(Person(person, created_at=time.time()))
+        placed[face.face_id] = person
+        others.add(person)
+    catalog.assign_faces(dict(placed), by_owner=False)
+    return placed
+
+
+def _assignments_of(catalog, face_ids: list[str]) -> dict[str, tuple[str | None, bool]]:
+    """The persons of some faces (the catalog reads them with their pictures)."""
+    pictures = catalog.get_pictures(list(set(catalog.faces_of(face_ids).values())))
+    wanted = set(face_ids)
+    return {
+        f.face_id: (f.person_id, False)
+        for p in pictures.values()
+        for f in p.faces
+        if f.face_id in wanted
+    }

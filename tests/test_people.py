@@ -1,0 +1,102 @@
+"""People: faces grouped into persons on real photos, the owner's decisions kept."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import PHOTOS, cli
+
+from facealbum.people import recluster
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+OBAMA = {"obama/obama.jpg", "obama/obama2.jpg", "obama/obama-480p.jpg"}
+BIDEN = {"biden/biden.jpg", "biden/biden2.jpg"}
+SALLEY = {f"johns/john_salley/{n}" for n in ("000179_02159509.jpg", "000183_02159543.jpg",
+                                             "000186_02159346.jpg")}  # fmt: skip
+SAVAGE = {f"johns/john_savage/{n}" for n in ("000264_01099001.jpg", "000274_01099061.jpg",
+                                             "000277_01099000.jpg")}  # fmt: skip
+
+
+@pytest.fixture
+def album(library_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    return open_album(Settings(home=home))
+
+
+def person_of(album, name: str, pick=lambda faces: faces[0]) -> str | None:
+    picture = next(p for p in album.get_set("fixtures")[1] if p.name == name)
+    return pick(picture.faces).person_id
+
+
+def two_people_faces(album):
+    picture = next(p for p in album.get_set("fixtures")[1] if p.name == "groups/two_people.jpg")
+    obama_face = album.search(
+        next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg")
+        .faces[0]
+        .face_id
+    ).matches
+    in_group = next(m.face for m in obama_face if m.picture.image_id == picture.image_id)
+    other = next(f for f in picture.faces if f.face_id != in_group.face_id)
+    return in_group, other
+
+
+def test_recluster_groups_each_person_and_keeps_people_apart(album):
+    report = recluster(album)
+    assert report.faces > 10
+    obama = {person_of(album, n) for n in OBAMA}
+    biden = {person_of(album, n) for n in BIDEN}
+    salley = {person_of(album, n) for n in SALLEY}
+    savage = {person_of(album, n) for n in SAVAGE}
+    for group in (obama, biden, salley, savage):
+        assert len(group) == 1 and None not in group  # one person each
+    assert len(obama | biden | salley | savage) == 4  # and four different people
+    in_group, other = two_people_faces(album)
+    assert in_group.person_id == next(iter(obama))
+    assert album.catalog.get_picture(other.image_id).face(other.face_id).person_id in biden
+    crowd = next(p for p in album.get_set("fixtures")[1] if p.name == "groups/2007_007763.jpg")
+    people = [album.picture(crowd.image_id).face(f.face_id).person_id for f in crowd.faces]
+    assert len(set(people)) == len(people) == 7  # one photo's faces are different people
+    again = recluster(album)  # nothing new: nothing moves, ids stay
+    assert again.changed == 0
+    assert {person_of(album, n) for n in OBAMA} == obama
+
+
+def test_the_owners_decisions_survive_reclustering(album):
+    recluster(album)
+    obama = person_of(album, "obama/obama.jpg")
+    biden = person_of(album, "biden/biden.jpg")
+    catalog = album.catalog
+    named = catalog.get_person(obama)
+    named.name = "Barack"
+    catalog.update_person(named)
+    # the owner moves one Obama photo's face to Biden (a wrong, but deliberate, choice)
+    moved = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
+    catalog.assign_faces({moved.faces[0].face_id: biden}, by_owner=True)
+    # and says the 480p Obama is not Obama
+    low = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama-480p.jpg")
+    catalog.reject_face(low.faces[0].face_id, obama)
+    recluster(album)
+    assert person_of(album, "obama/obama2.jpg") == biden  # kept where the owner put it
+    assert person_of(album, "obama/obama-480p.jpg") != obama  # never back in "Barack"
+    assert person_of(album, "obama/obama.jpg") == obama
+    assert catalog.get_person(obama).name == "Barack"  # the name stays with its person
+
+
+def test_a_new_photo_joins_its_person_as_it_arrives(album):
+    recluster(album)
+    obama = person_of(album, "obama/obama.jpg")
+    stored = album.ingest("new", "again.jpg", (PHOTOS / "obama" / "obama2.jpg").read_bytes())
+    assert album.picture(stored.picture.image_id).faces[0].person_id == obama
+    dog = album.ingest("new", "dog.jpg", (PHOTOS / "nofaces" / "dog.jpg").read_bytes())
+    assert dog.picture.faces == []
+
+
+def test_people_cli(album):
+    done = cli("people", "recluster", home=album.settings.home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "people from" in done.stdout
+    listed = cli("people", "list", home=album.settings.home)
+    assert person_of(album, "obama/obama.jpg") in listed.stdout
