@@ -82,7 +82,10 @@ def recluster(
     wanted: dict[str, str | None] = {}
     for face_id in faces:
         person = persons[labels[face_id]]
-        wanted[face_id] = None if (face_id, person) in refused else person
+        if (face_id, person) in refused:  # "not this person": someone else, of its own
+            kept = current.get(face_id, (None, False))[0]
+            person = kept if kept and (face_id, kept) not in refused else str(uuid.uuid4())
+        wanted[face_id] = person
     for face_id, (_, owned) in current.items():
         if face_id not in judged and not owned:
             wanted[face_id] = None
@@ -131,16 +134,23 @@ def _persons_for(
     return out
 
 
-def place_faces(album: Album, picture: Picture) -> dict[str, str]:
-    """Place a new picture's faces: each goes to the person whose faces weigh most
-    among its look-alikes (rejections respected), or starts a person of its own."""
+def place_faces(album: Album, picture: Picture, only: set[str] | None = None) -> dict[str, str]:
+    """Place a new picture's faces (or ``only`` some of them): each goes to the person
+    whose faces weigh most among its look-alikes (rejections respected, the picture's
+    other people excluded), or starts a person of its own."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
-    faces = [f for f in picture.faces if judgeable(f, picture, s.person_min_face_px)]
+    faces = [
+        f
+        for f in picture.faces
+        if judgeable(f, picture, s.person_min_face_px) and (only is None or f.face_id in only)
+    ]
     if not faces:
         return placed
     refused = catalog.rejections()
-    others = {f.person_id for f in picture.faces if f.person_id}  # one photo, many people
+    others = {  # one photo, many people
+        f.person_id for f in picture.faces if f.person_id and f.face_id not in (only or ())
+    }
     for face in faces:
         hits = album.collection.matches(face.face_id, s.people_threshold)
         known = catalog.faces_of([h.face_id for h in hits])

@@ -100,3 +100,60 @@ def test_people_cli(album):
     assert "people from" in done.stdout
     listed = cli("people", "list", home=album.settings.home)
     assert person_of(album, "obama/obama.jpg") in listed.stdout
+
+
+SECRET = "people owner secret"
+
+
+def test_people_api_reads_and_the_owners_changes(album):
+    import httpx
+    from conftest import start_server
+
+    proc, base = start_server(album.settings.home, {"FACEALBUM_OWNER_SECRET": SECRET})
+    visitor = httpx.Client(base_url=base, timeout=30)
+    owner = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {SECRET}"})
+    try:
+        obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+        listed = {p["person_id"]: p for p in visitor.get("/api/people").json()}
+        assert (listed[obama]["face_count"], listed[obama]["picture_count"]) == (4, 4)
+        cover = listed[obama]["cover"]
+        assert cover["person_id"] == obama and visitor.get(cover["thumb_url"]).status_code == 200
+        page = visitor.get(f"/api/people/{obama}").json()
+        assert {p["name"] for p in page["pictures"]} == OBAMA | {"groups/two_people.jpg"}
+        group = next(p for p in page["pictures"] if p["name"] == "groups/two_people.jpg")
+        assert sorted(f["person_id"] for f in group["faces"]) == sorted([obama, biden])
+
+        def search(mode: str, *ids: str) -> set[str]:
+            found = visitor.get("/api/search", params={"people": ",".join(ids), "mode": mode})
+            assert found.status_code == 200, found.text
+            return {p["name"] for p in found.json()["pictures"]}
+
+        assert search("all", obama, biden) == {"groups/two_people.jpg"}
+        assert search("any", obama, biden) == OBAMA | BIDEN | {"groups/two_people.jpg"}
+        for person, name in ((obama, "Barack"), (biden, "Joe")):
+            assert visitor.patch(f"/api/people/{person}", json={"name": name}).status_code == 401
+            assert owner.patch(f"/api/people/{person}", json={"name": name}).json()["name"] == name
+        assert search("only", obama) == OBAMA  # the group photo has Joe in it too
+        assert search("only", obama, biden) == {"groups/two_people.jpg"}
+
+        assert owner.patch(f"/api/people/{biden}", json={"hidden": True}).status_code == 200
+        assert biden not in {p["person_id"] for p in visitor.get("/api/people").json()}
+        assert visitor.get(f"/api/people/{biden}").status_code == 404
+        assert biden in {p["person_id"] for p in owner.get("/api/people").json()}
+
+        low = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama-480p.jpg")
+        moved = owner.post("/api/people/split", json={"face_ids": [low.faces[0].face_id]}).json()
+        assert moved["face_count"] == 1 and moved["person_id"] not in (obama, biden)
+        gone = owner.post(f"/api/people/{moved['person_id']}/merge", json={"into": obama})
+        assert gone.json()["face_count"] == 4 and gone.json()["name"] == "Barack"
+        assert owner.get(f"/api/people/{moved['person_id']}").status_code == 404
+        said = owner.post(
+            f"/api/faces/{low.faces[0].face_id}/not-person", json={"person_id": obama}
+        ).json()
+        assert said["person_id"] not in (None, obama)
+        recluster(album)  # the owner's word stands through a regrouping
+        assert person_of(album, "obama/obama-480p.jpg") not in (None, obama)
+        assert person_of(album, "obama/obama2.jpg") == obama
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..album import Album
 from ..domain import BadInput, NotFound, StorageFull
-from . import media, owner_api, pages, read_api
+from . import media, owner_api, pages, people_api, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.include_router(read_api.router(album))
     app.include_router(media.router(album, auth))
     app.include_router(owner_api.router(album, auth))
+    app.include_router(people_api.router(album, auth))
     pages.mount(app, getattr(album.blobs, "origins", list)())
     return app
 

@@ -33,6 +33,7 @@ def face_json(f: Face) -> dict:
     return {
         "face_id": f.face_id,
         "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
+        "person_id": f.person_id,
     }
 
 

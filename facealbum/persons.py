@@ -1,0 +1,152 @@
+"""The owner's hand on people, and pictures found by people.
+
+Every change here is the owner's decision, so faces it places are marked as such and
+automatic grouping (people.py) never moves them back. A person that was given a name
+is never deleted by a change that empties it: its name stays, so nothing the owner
+typed is silently lost.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from .album import Album
+from .domain import BadInput, Face, NotFound, Person, Picture
+from .people import place_faces
+
+Mode = Literal["all", "any", "only"]
+
+
+@dataclass
+class PersonView:
+    person: Person
+    cover: tuple[Face, Picture] | None
+
+
+def get(album: Album, person_id: str) -> Person:
+    return _person(album, person_id)
+
+
+def _person(album: Album, person_id: str) -> Person:
+    found = album.catalog.get_person(person_id)
+    if found is None:
+        raise NotFound(f"no person {person_id}")
+    return found
+
+
+def people(album: Album, hidden: bool = False) -> list[PersonView]:
+    """People with at least one face, most pictured first; hidden ones only if asked."""
+    found = [p for p in album.catalog.list_people() if p.face_count and (hidden or not p.hidden)]
+    found.sort(key=lambda p: (-p.picture_count, p.name is None, p.name or "", p.created_at))
+    return [PersonView(p, cover(album, p)) for p in found]
+
+
+def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
+    """The owner's chosen face, else the person's largest face."""
+    faces = album.catalog.person_faces(person.person_id)
+    if not faces:
+        return None
+    chosen = next((f for f in faces if f.face_id == person.cover_face_id), None)
+    face = chosen or max(faces, key=lambda f: f.box.width * f.box.height)
+    picture = album.catalog.get_picture(face.image_id)
+    return (face, picture) if picture else None
+
+
+def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]]:
+    person = _person(album, person_id)
+    ids = {f.image_id for f in album.catalog.person_faces(person_id)}
+    found = album.catalog.get_pictures(sorted(ids))
+    return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
+
+
+def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> list[Picture]:
+    """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
+    and no other named person."""
+    if not person_ids:
+        raise BadInput("choose at least one person")
+    sets = []
+    for person_id in dict.fromkeys(person_ids):
+        _person(album, person_id)
+        sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
+    ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
+    found = album.catalog.get_pictures(sorted(ids))
+    if mode == "only":
+        named = {p.person_id for p in album.catalog.list_people() if p.name}
+        allowed = set(person_ids)
+        found = {
+            i: p
+            for i, p in found.items()
+            if not {f.person_id for f in p.faces if f.person_id in named} - allowed
+        }
+    return sorted(found.values(), key=lambda p: (p.set_name, p.name))
+
+
+def rename(album: Album, person_id: str, name: str | None) -> Person:
+    person = _person(album, person_id)
+    person.name = (name or "").strip() or None
+    album.catalog.update_person(person)
+    return person
+
+
+def hide(album: Album, person_id: str, hidden: bool) -> Person:
+    person = _person(album, person_id)
+    person.hidden = hidden
+    album.catalog.update_person(person)
+    return person
+
+
+def choose_cover(album: Album, person_id: str, face_id: str) -> Person:
+    person = _person(album, person_id)
+    if face_id not in {f.face_id for f in album.catalog.person_faces(person_id)}:
+        raise BadInput(f"face {face_id} is not one of this person's")
+    person.cover_face_id = face_id
+    album.catalog.update_person(person)
+    return person
+
+
+def merge(album: Album, source_id: str, into_id: str) -> Person:
+    """Every face of ``source`` becomes ``into``'s (the owner's decision); ``into``
+    keeps its name, or takes ``source``'s if it had none."""
+    if source_id == into_id:
+        raise BadInput("a person cannot be merged into itself")
+    source, into = _person(album, source_id), _person(album, into_id)
+    faces = album.catalog.person_faces(source_id)
+    album.catalog.assign_faces({f.face_id: into_id for f in faces}, by_owner=True)
+    if into.name is None and source.name is not None:
+        into.name = source.name
+        album.catalog.update_person(into)
+    album.catalog.delete_person(source_id)
+    return _person(album, into_id)
+
+
+def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Person:
+    """Move faces to another person, or to a new one."""
+    if not face_ids:
+        raise BadInput("choose at least one face")
+    known = album.catalog.faces_of(face_ids)
+    missing = [f for f in face_ids if f not in known]
+    if missing:
+        raise NotFound(f"no face {missing[0]}")
+    if into_id is None:
+        into_id = str(uuid.uuid4())
+        album.catalog.add_person(Person(into_id, created_at=time.time()))
+    _person(album, into_id)
+    album.catalog.assign_faces(dict.fromkeys(face_ids, into_id), by_owner=True)
+    return _person(album, into_id)
+
+
+def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
+    """Remember that the face is not this person, and place it again elsewhere (its
+    next best person, or one of its own). Returns where it went."""
+    face = album.catalog.get_face(face_id)
+    if face is None:
+        raise NotFound(f"no face {face_id}")
+    album.catalog.reject_face(face_id, person_id)
+    album.catalog.assign_faces({face_id: None}, by_owner=True)
+    picture = album.catalog.get_picture(face.image_id)
+    if picture is None:
+        return None
+    return place_faces(album, picture, only={face_id}).get(face_id)

@@ -1,0 +1,112 @@
+"""People in the JSON API: visitors read them (hidden ones are the owner's to see);
+only the owner names, merges, splits, hides, picks covers and says "not this person".
+Each route is a few lines over facealbum.persons."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from .. import persons
+from ..album import Album
+from ..domain import NotFound, Person
+from .auth import OwnerAuth
+from .read_api import face_json, picture_json
+
+
+class PersonChange(BaseModel):
+    name: str | None = Field(None, max_length=200, description="Empty: no name")
+    hidden: bool | None = None
+    cover_face_id: str | None = None
+
+
+class Merge(BaseModel):
+    into: str = Field(description="The person that keeps every face")
+
+
+class Split(BaseModel):
+    face_ids: list[str] = Field(min_length=1, max_length=10_000)
+    into: str | None = Field(None, description="An existing person; none: a new one")
+
+
+class NotThisPerson(BaseModel):
+    person_id: str
+
+
+def person_json(p: Person) -> dict:
+    return {
+        "person_id": p.person_id,
+        "name": p.name,
+        "hidden": p.hidden,
+        "face_count": p.face_count,
+        "picture_count": p.picture_count,
+    }
+
+
+def router(album: Album, auth: OwnerAuth) -> APIRouter:
+    r = APIRouter()
+    owner = [Depends(auth.require_owner)]
+
+    def visible(person_id: str, request: Request) -> None:
+        found = album.catalog.get_person(person_id)
+        if found is None or (found.hidden and not auth.is_owner(request)):
+            raise NotFound(f"no person {person_id}")
+
+    @r.get("/api/people")
+    def list_people(request: Request) -> list[dict]:
+        views = persons.people(album, hidden=auth.is_owner(request))
+        return [
+            person_json(v.person)
+            | {
+                "cover": v.cover
+                and face_json(v.cover[0])
+                | {"thumb_url": f"/media/thumbnails/{v.cover[1].thumb_key}"}
+            }
+            for v in views
+        ]
+
+    @r.get("/api/people/{person_id}")
+    def get_person(person_id: str, request: Request) -> dict:
+        visible(person_id, request)
+        person, pictures = persons.person_pictures(album, person_id)
+        return person_json(person) | {"pictures": [picture_json(p) for p in pictures]}
+
+    @r.get("/api/search")
+    def search(
+        request: Request,
+        people: Annotated[str, Query(min_length=1, max_length=2000)],
+        mode: Annotated[Literal["all", "any", "only"], Query()] = "all",
+    ) -> dict:
+        ids = [i for i in people.split(",") if i]
+        for person_id in ids:
+            visible(person_id, request)
+        found = persons.search_people(album, ids, mode)
+        return {"people": ids, "mode": mode, "pictures": [picture_json(p) for p in found]}
+
+    @r.patch("/api/people/{person_id}", dependencies=owner)
+    def change_person(person_id: str, body: PersonChange) -> dict:
+        fields = body.model_fields_set
+        if "name" in fields:
+            persons.rename(album, person_id, body.name)
+        if body.hidden is not None:
+            persons.hide(album, person_id, body.hidden)
+        if body.cover_face_id is not None:
+            persons.choose_cover(album, person_id, body.cover_face_id)
+        return person_json(persons.get(album, person_id))
+
+    @r.post("/api/people/{person_id}/merge", dependencies=owner)
+    def merge(person_id: str, body: Merge) -> dict:
+        return person_json(persons.merge(album, person_id, body.into))
+
+    @r.post("/api/people/split", dependencies=owner)
+    def split(body: Split) -> dict:
+        return person_json(persons.split(album, body.face_ids, body.into))
+
+    @r.post("/api/faces/{face_id}/not-person", dependencies=owner)
+    def not_person(face_id: str, body: NotThisPerson) -> dict:
+        went = persons.not_this_person(album, face_id, body.person_id)
+        return {"face_id": face_id, "person_id": went}
+
+    return r
