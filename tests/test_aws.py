@@ -374,3 +374,59 @@ def test_the_cli_works_on_the_aws_backends(tmp_path, request):
     assert len(after) == 4 and not after & before
     assert {r.face_id for r in album.collection.records()} == after  # old faces forgotten
     assert cli("check", home=settings.home, env_extra=env).returncode == 0
+
+
+def test_aws_import_nudges_an_object_whose_notification_was_lost(lambda_album, tmp_path):
+    """A notification that never comes (the runner below throws the first one for
+    b.jpg away): after ``nudge_after`` the object is copied onto itself, S3 notifies
+    again, and the photo is processed."""
+    import threading
+    from urllib.parse import unquote_plus
+
+    import boto3
+
+    from facealbum.aws.deploy import upload_folder
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    originals = album.blobs.names["originals"]
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=originals,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "obama" / "obama.jpg", folder / "a.jpg")
+    shutil.copy(PHOTOS / "biden" / "biden.jpg", folder / "b.jpg")
+    dropped: list[str] = []
+    stop = threading.Event()
+
+    def lossy_event_source() -> None:
+        while not stop.is_set():
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for m in got.get("Messages", []):
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                if "Trip/b.jpg" in unquote_plus(m["Body"]) and not dropped:
+                    dropped.append(m["MessageId"])  # lost on the way
+                    continue
+                on_upload({"Records": [{"eventSource": "aws:sqs", "messageId": m["MessageId"],
+                                        "body": m["Body"]}]})  # fmt: skip
+
+    runner = threading.Thread(target=lossy_event_source, daemon=True)
+    runner.start()
+    try:
+        results = upload_folder(album, folder, "Trip", timeout=60, nudge_after=3)
+    finally:
+        stop.set()
+        runner.join(10)
+    assert dropped, "the runner never saw b.jpg's first notification"
+    assert sorted((r.key, r.status) for r in results) == [("Trip/a.jpg", "added"),
+                                                          ("Trip/b.jpg", "added")]  # fmt: skip
+    assert sorted(p.name for p in album.get_set("Trip")[1]) == ["a.jpg", "b.jpg"]

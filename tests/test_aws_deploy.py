@@ -176,6 +176,7 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
     (folder / "notes.jpg").write_bytes(b"not a photo")
     try:
         imported = cli("aws", "import", str(folder), "--set", "Rome", "--timeout", "120",
+                       "--nudge-after", "10",
                        home=tmp_path / "cli-home", env_extra=env)  # fmt: skip
     finally:
         stop.set()

@@ -76,6 +76,9 @@ def import_cmd(
     set_name: Annotated[str, typer.Option("--set", help="Picture set")],
     workers: Annotated[int, typer.Option(help="Uploads at once")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing")] = 1800,
+    nudge_after: Annotated[
+        float, typer.Option(help="Seconds without a verdict before S3 is asked to notify again")
+    ] = 60,
 ) -> None:
     """Upload a folder to the originals bucket as SET/FILE and wait until the upload
     function has processed every photo (FACEALBUM_BLOB_STORE and
@@ -108,7 +111,8 @@ def import_cmd(
 
         try:
             results = upload_folder(
-                album, folder, set_name, workers=workers, timeout=timeout, on_start=start,
+                album, folder, set_name, workers=workers, timeout=timeout,
+                nudge_after=nudge_after, on_start=start,
                 on_uploaded=lambda d: progress.advance(sent), on_done=finished,
             )  # fmt: skip
         except AlbumError as exc:
