@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .album import Album
-from .domain import BadInput, Face, NotFound, Person, Picture
+from .domain import BadInput, Box, Face, NotFound, Person, Picture
+from .imaging import bounded, decode, detection_jpeg
 from .people import place_faces
 
 Mode = Literal["all", "any", "only"]
@@ -150,3 +151,83 @@ def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     if picture is None:
         return None
     return place_faces(album, picture, only={face_id}).get(face_id)
+
+
+# -- search by an uploaded photo -------------------------------------------------------
+
+
+@dataclass
+class FaceFound:
+    """One face of the searched photo: where it is, who it most likely is, and the
+    album's pictures of that face, best first (one entry per picture)."""
+
+    box: Box
+    person: Person | None
+    matches: list[tuple[float, Picture, Face]]
+
+
+def search_by_image(album: Album, data: bytes, threshold: float | None = None) -> list[FaceFound]:
+    """Every face in ``data`` searched in the album, as Rekognition would: DetectFaces
+    for the boxes, then SearchFacesByImage on each face's crop (it searches an image's
+    largest face). Works the same on every engine. The photo is held in memory only:
+    nothing of it is stored."""
+    s = album.settings
+    threshold = s.match_threshold if threshold is None else threshold
+    if len(data) > s.max_search_bytes:
+        raise BadInput(f"photo too large to search: {len(data)} bytes (limit {s.max_search_bytes})")
+    if not data:
+        raise BadInput("empty file")
+    dec = decode(data, s.decode_size, s.max_pixels)
+    image = bounded(dec.image, (s.detect_size, s.detect_size))
+    detection = detection_jpeg(image)
+    faces = album.collection.faces
+    found = []
+    for detail in sorted(faces.detect_faces(detection), key=lambda d: (d.box.left, d.box.top)):
+        crop = detection_jpeg(image.crop(_around(detail.box, image.size)))
+        try:
+            hits = faces.search_faces_by_image(
+                album.collection.collection_id, crop, threshold, 4096
+            )
+        except BadInput:  # the crop's face was not found again: nothing to match
+            found.append(FaceFound(detail.box, None, []))
+            continue
+        found.append(_face_found(album, detail.box, hits.matches))
+    return found
+
+
+def _around(box: Box, size: tuple[int, int], margin: float = 0.6) -> tuple[int, int, int, int]:
+    """The face with room around it, so the engine finds it again in the crop."""
+    w, h = size
+    left, top = box.left * w, box.top * h
+    bw, bh = box.width * w, box.height * h
+    return (
+        max(0, int(left - margin * bw)),
+        max(0, int(top - margin * bh)),
+        min(w, int(left + (1 + margin) * bw)),
+        min(h, int(top + (1 + margin) * bh)),
+    )
+
+
+def _face_found(album: Album, box: Box, hits: list) -> FaceFound:
+    listed = album.catalog.faces_of([m.face.face_id for m in hits])
+    kept = [m for m in hits if listed.get(m.face.face_id) == m.face.external_image_id]
+    pictures = album.catalog.get_pictures(list(dict.fromkeys(listed[m.face.face_id] for m in kept)))
+    matches, seen = [], set()
+    votes: dict[str, float] = {}
+    for m in kept:
+        picture = pictures.get(listed[m.face.face_id])
+        face = picture.face(m.face.face_id) if picture else None
+        if picture is None or face is None:
+            continue
+        if face.person_id:
+            votes[face.person_id] = votes.get(face.person_id, 0.0) + m.similarity
+        if picture.image_id not in seen:
+            seen.add(picture.image_id)
+            matches.append((m.similarity, picture, face))
+    person = None
+    if votes:
+        best = max(votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        person = album.catalog.get_person(best)
+        if person is not None and person.hidden:
+            person = None
+    return FaceFound(box, person, matches)

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
     )
 
+    max_search_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest photo anyone may search the album with"
+    )
+
     web_uploads: bool = Field(
         True,
         description="Whether the site takes photos (processed by serve's own worker); the "

@@ -157,3 +157,56 @@ def test_people_api_reads_and_the_owners_changes(album):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_search_by_an_uploaded_photo_finds_each_face_and_leaves_no_trace(album, tmp_path):
+    """Visitors upload a photo that is not in the album: each face comes back with
+    who it is and the pictures of it; nothing is written anywhere (the server's temp
+    folder and the album's home are compared before and after)."""
+    import httpx
+    from conftest import start_server
+
+    from facealbum.persons import rename
+
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    rename(album, obama, "Barack")
+    scratch = tmp_path / "server-tmp"
+    scratch.mkdir()
+    proc, base = start_server(album.settings.home, {"TMPDIR": str(scratch)})
+    home_before = sorted(p for p in album.settings.home.rglob("*") if "jobs.db" not in p.name)
+    try:
+        # not in the album: the group photo mirrored (other bytes, other pixels)
+        from PIL import Image, ImageOps
+
+        mirrored = ImageOps.mirror(Image.open(PHOTOS / "groups" / "two_people.jpg"))
+        big = mirrored.resize((mirrored.width * 3, mirrored.height * 3))  # > 1 MB upload
+        buf = __import__("io").BytesIO()
+        big.save(buf, "PNG")
+        assert len(buf.getvalue()) > 1_100_000
+        answer = httpx.post(
+            f"{base}/api/search/by-image", files={"file": ("q.png", buf.getvalue())}, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        faces = answer.json()["faces"]
+        assert len(faces) == 2
+        left, right = faces  # mirrored: Biden now stands where Obama stood
+        assert right["person"] == {"person_id": obama, "name": "Barack"}
+        assert left["person"]["person_id"] == biden
+        names = [m["picture"]["name"] for m in right["matches"]]
+        assert set(names) == OBAMA | {"groups/two_people.jpg"} and len(names) == len(set(names))
+        # no named file left in the server's temp folder (the body is parsed in memory
+        # by construction: form_memory, not Starlette's spooling form parser)
+        assert list(scratch.iterdir()) == []
+
+        too_big = b"x" * (album.settings.max_search_bytes + 1)
+        refused = httpx.post(f"{base}/api/search/by-image", files={"file": ("x.jpg", too_big)})
+        assert refused.status_code == 422 and "too large" in refused.json()["error"]
+        junk = httpx.post(f"{base}/api/search/by-image", files={"file": ("x.jpg", b"not a photo")})
+        assert junk.status_code == 422
+        wrong = httpx.post(f"{base}/api/search/by-image", files={"photo": ("x.jpg", b"...")})
+        assert wrong.status_code == 422 and "file" in wrong.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    home_after = sorted(p for p in album.settings.home.rglob("*") if "jobs.db" not in p.name)
+    assert home_after == home_before

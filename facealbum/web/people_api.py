@@ -8,11 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from .. import persons
 from ..album import Album
 from ..domain import NotFound, Person
 from .auth import OwnerAuth
+from .form_memory import read_file_field
 from .read_api import face_json, picture_json
 
 
@@ -42,6 +44,19 @@ def person_json(p: Person) -> dict:
         "hidden": p.hidden,
         "face_count": p.face_count,
         "picture_count": p.picture_count,
+    }
+
+
+def found_json(f: persons.FaceFound) -> dict:
+    b = f.box
+    person = f.person and {"person_id": f.person.person_id, "name": f.person.name}
+    return {
+        "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
+        "person": person,
+        "matches": [
+            {"similarity": s, "picture": picture_json(p), "face": face_json(face)}
+            for s, p, face in f.matches
+        ],
     }
 
 
@@ -84,6 +99,31 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             visible(person_id, request)
         found = persons.search_people(album, ids, mode)
         return {"people": ids, "mode": mode, "pictures": [picture_json(p) for p in found]}
+
+    @r.post(
+        "/api/search/by-image",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def search_by_image(request: Request) -> dict:
+        """Every face of an uploaded photo, with who it likely is and the album's
+        pictures of it. Open to visitors; the photo is held in memory only, never
+        stored, and refused past FACEALBUM_MAX_SEARCH_BYTES."""
+        data = await read_file_field(request, "file", album.settings.max_search_bytes)
+        found = await run_in_threadpool(persons.search_by_image, album, data)
+        return {"faces": [found_json(f) for f in found]}
 
     @r.patch("/api/people/{person_id}", dependencies=owner)
     def change_person(person_id: str, body: PersonChange) -> dict:
