@@ -47,8 +47,10 @@ def test_set_lists_pictures_with_faces(api, pictures):
     assert (group["width"], group["height"]) == (1126, 661)
     assert len(group["faces"]) == 2
     for face in group["faces"]:
-        assert set(face) == {"face_id", "box", "confidence"}
+        assert set(face) == {"face_id", "box", "confidence", "person_id"}
         assert set(face["box"]) == {"left", "top", "width", "height"}
+    # placed in people as they were imported: two people, on every backend
+    assert len({f["person_id"] for f in group["faces"]} - {None}) == 2
     assert api.get(f"/api/pictures/{group['image_id']}").json() == group
 
 

@@ -35,6 +35,15 @@ def mount(app: FastAPI, image_origins: list[str] | None = None) -> None:
     def page() -> HTMLResponse:
         return HTMLResponse(shell, headers=headers)
 
-    for path in ("/", "/sets/{name}", "/pictures/{image_id}", "/faces/{face_id}"):
+    for path in (
+        "/",
+        "/sets/{name}",
+        "/pictures/{image_id}",
+        "/faces/{face_id}",
+        "/people",
+        "/people/{person_id}",
+        "/search",
+        "/search/photo",
+    ):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

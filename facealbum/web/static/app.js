@@ -177,6 +177,10 @@ async function route() {
     else if ((m = path.match(/^\/sets\/(.+)$/))) await setPage(seq, m[1]);
     else if ((m = path.match(/^\/pictures\/([^/]+)$/))) await picturePage(seq, m[1]);
     else if ((m = path.match(/^\/faces\/([^/]+)$/))) await facePage(seq, m[1], params);
+    else if (path === "/people") await peoplePage(seq);
+    else if ((m = path.match(/^\/people\/([^/]+)$/))) await personPage(seq, m[1]);
+    else if (path === "/search") await peopleSearchPage(seq, params);
+    else if (path === "/search/photo") await photoSearchPage(seq);
     else throw new Error("There is no such page.");
   } catch (err) {
     if (!current(seq)) return;
@@ -558,6 +562,158 @@ function result(m) {
   return h("a", { class: "result", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
     stage(p, media(p.thumb_url), [box]),
     h("div", { class: "caption" }, h("span", {}, p.name), h("span", { class: "sim", title: "Similarity" }, `${m.similarity.toFixed(1)}%`)));
+}
+
+// -- people ----------------------------------------------------------------------
+
+/** A face cut out of its picture's thumbnail: the box fills a square, by CSS alone. */
+function faceCrop(thumbUrl, b, size = 120) {
+  const w = Math.max(b.width, 0.01), hh = Math.max(b.height, 0.01);
+  return h("span", { class: "crop", "aria-hidden": "true", style: {
+    width: `${size}px`, height: `${size}px`,
+    backgroundImage: `url("${media(thumbUrl)}")`,
+    backgroundSize: `${100 / w}% ${100 / hh}%`,
+    backgroundPosition: `${w < 1 ? (b.left / (1 - w)) * 100 : 0}% ${hh < 1 ? (b.top / (1 - hh)) * 100 : 0}%` } });
+}
+
+const personName = (p) => p.name || "Unnamed";
+
+async function peoplePage(seq) {
+  onKeys(null);
+  const people = await api("GET", "/api/people");
+  if (!current(seq)) return;
+  document.title = "People · facealbum";
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "People"),
+      h("a", { class: "button", href: "/search", id: "search-people" }, "Pictures with…"),
+      h("a", { class: "button", href: "/search/photo", id: "search-photo" }, "Search by photo")),
+    people.length ? h("div", { class: "people", id: "people" }, people.map((p) =>
+      h("a", { class: `person${p.hidden ? " hidden-person" : ""}`, href: `/people/${p.person_id}`, dataset: { personId: p.person_id } },
+        p.cover ? faceCrop(p.cover.thumb_url, p.cover.box) : h("span", { class: "crop" }),
+        h("b", {}, personName(p)),
+        h("span", { class: "muted" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}${p.hidden ? " · hidden" : ""}`))))
+      : h("p", { class: "muted" }, "No people yet: they appear as pictures with faces are added."));
+}
+
+async function personPage(seq, personId) {
+  onKeys(null);
+  const [p, everyone] = await Promise.all([api("GET", `/api/people/${enc(personId)}`),
+    session.owner ? api("GET", "/api/people") : Promise.resolve([])]);
+  if (!current(seq)) return;
+  document.title = `${personName(p)} · facealbum`;
+  const selected = new Set();
+  const change = async (body) => { await api("PATCH", `/api/people/${enc(personId)}`, body); route(); };
+  const owner = session.owner ? [
+    h("button", { id: "rename-person", onclick: async () => {
+      const name = await ask({ title: "Name this person", label: "Name", value: p.name || "", confirmText: "Save",
+        submit: (n) => api("PATCH", `/api/people/${enc(personId)}`, { name: n }) });
+      if (name !== null) route();
+    } }, p.name ? "Rename" : "Name"),
+    h("button", { id: "hide-person", onclick: () => change({ hidden: !p.hidden }) }, p.hidden ? "Show" : "Hide"),
+    (() => {
+      const others = everyone.filter((o) => o.person_id !== personId);
+      const pick = h("select", { id: "merge-into", "aria-label": "Merge into" },
+        h("option", { value: "" }, "Merge into…"), others.map((o) => h("option", { value: o.person_id }, personName(o))));
+      pick.onchange = async () => {
+        if (!pick.value) return;
+        await api("POST", `/api/people/${enc(personId)}/merge`, { into: pick.value });
+        toast("Merged");
+        navigate(`/people/${pick.value}`);
+      };
+      return pick;
+    })(),
+    h("button", { id: "split", disabled: true, onclick: async () => {
+      const moved = await api("POST", "/api/people/split", { face_ids: [...selected] });
+      toast(`${selected.size} moved to a new person`);
+      navigate(`/people/${moved.person_id}`);
+    } }, "Move selected to a new person"),
+  ] : [];
+  const split = owner.length ? owner[owner.length - 1] : null;
+  const tiles = p.pictures.map((pic) => {
+    const faces = pic.faces.filter((f) => f.person_id === personId);
+    const boxes = faces.map((f) => h("span", { class: "face matched", dataset: { faceId: f.face_id }, "aria-hidden": "true",
+      style: { left: pct(f.box.left), top: pct(f.box.top), width: pct(f.box.width), height: pct(f.box.height) } }));
+    const tools = session.owner ? faces.map((f) => h("div", { class: "face-tools" },
+      h("label", {}, h("input", { type: "checkbox", class: "pick", dataset: { faceId: f.face_id }, onchange: (e) => {
+        if (e.target.checked) selected.add(f.face_id); else selected.delete(f.face_id);
+        split.disabled = !selected.size;
+      } }), " select"),
+      h("button", { class: "not-person", dataset: { faceId: f.face_id }, onclick: async () => {
+        await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId });
+        toast("Noted: not this person"); route();
+      } }, "Not this person"),
+      h("button", { class: "cover", dataset: { faceId: f.face_id }, onclick: () => change({ cover_face_id: f.face_id }) }, "Use as cover"))) : [];
+    return h("div", { class: "result", dataset: { imageId: pic.image_id } },
+      h("a", { href: `/pictures/${pic.image_id}`, title: pic.name }, stage(pic, media(pic.thumb_url), boxes)),
+      h("div", { class: "caption" }, h("span", {}, pic.name)), tools);
+  });
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow", id: "person-name" }, personName(p)),
+      h("span", { class: "muted", id: "person-count" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}`),
+      h("a", { class: "button", href: `/search?people=${enc(personId)}&mode=all` }, "Pictures with…"), owner),
+    h("div", { class: "results", id: "results" }, tiles));
+}
+
+async function peopleSearchPage(seq, params) {
+  onKeys(null);
+  const chosen = (params.get("people") || "").split(",").filter(Boolean);
+  const mode = ["all", "any", "only"].includes(params.get("mode")) ? params.get("mode") : "all";
+  const [people, found] = await Promise.all([api("GET", "/api/people"),
+    chosen.length ? api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}`) : Promise.resolve({ pictures: [] })]);
+  if (!current(seq)) return;
+  document.title = "Pictures with… · facealbum";
+  const go = (ids, m) => navigate(ids.length ? `/search?people=${ids.map(enc).join(",")}&mode=${m}` : `/search?mode=${m}`, true);
+  const modes = h("select", { id: "mode", "aria-label": "Which pictures", onchange: () => go(chosen, modes.value) },
+    h("option", { value: "all" }, "with all of them"), h("option", { value: "any" }, "with any of them"),
+    h("option", { value: "only" }, "with only them"));
+  modes.value = mode;
+  const chips = h("div", { class: "chips", id: "chips" }, people.map((p) => h("label", { class: "chip", dataset: { personId: p.person_id } },
+    h("input", { type: "checkbox", checked: chosen.includes(p.person_id), onchange: (e) => {
+      const ids = e.target.checked ? [...chosen, p.person_id] : chosen.filter((i) => i !== p.person_id);
+      go(ids, mode);
+    } }),
+    p.cover ? faceCrop(p.cover.thumb_url, p.cover.box, 36) : null, personName(p))));
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Pictures with…"), modes),
+    chips,
+    h("p", { class: "muted", id: "summary" }, chosen.length ? `${found.pictures.length} ${found.pictures.length === 1 ? "picture" : "pictures"}` : "Choose people above."),
+    h("div", { class: "grid", id: "grid" }, found.pictures.map((p) =>
+      h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
+        h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name)))));
+}
+
+async function photoSearchPage(seq) {
+  onKeys(null);
+  if (!current(seq)) return;
+  document.title = "Search by photo · facealbum";
+  const out = h("div", { id: "found" });
+  const input = h("input", { type: "file", id: "photo-file", accept: "image/*", onchange: async () => {
+    const file = input.files[0];
+    if (!file) return;
+    const url = URL.createObjectURL(file); // shown from the browser's memory, stored nowhere
+    fill(out, h("p", { class: "muted" }, "Searching…"));
+    const form = new FormData();
+    form.append("file", file);
+    const r = await fetch(`${API}/api/search/by-image`, { method: "POST", body: form });
+    const data = await r.json().catch(() => null);
+    if (!r.ok) { fill(out, h("p", { class: "error", role: "alert" }, (data && data.error) || `${r.status}`)); return; }
+    const img = new Image();
+    img.onload = () => {
+      const p = { name: file.name, width: img.naturalWidth, height: img.naturalHeight };
+      const boxes = data.faces.map((f, i) => h("span", { class: "face matched", "aria-hidden": "true",
+        style: { left: pct(f.box.left), top: pct(f.box.top), width: pct(f.box.width), height: pct(f.box.height) } }, String(i + 1)));
+      fill(out, stage(p, url, boxes, "60vh"),
+        data.faces.length ? data.faces.map((f, i) => h("section", { class: "found-face", dataset: { personId: f.person ? f.person.person_id : "" } },
+          h("h2", {}, `Face ${i + 1}: `, f.person ? h("a", { href: `/people/${f.person.person_id}` }, personName(f.person)) : "someone not in the album"),
+          h("div", { class: "results" }, f.matches.slice(0, 12).map(result))))
+          : h("p", { class: "muted" }, "No faces found in this photo."));
+    };
+    img.src = url;
+  } });
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Search by photo")),
+    h("p", { class: "muted" }, "Choose a photo: every face in it is looked for in the album. The photo is not kept."),
+    input, out);
 }
 
 // -- start -----------------------------------------------------------------------
