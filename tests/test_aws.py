@@ -60,7 +60,7 @@ def test_album_on_s3_buckets(moto_endpoint, tmp_path):
         assert redirect.status_code == 307  # to a presigned URL: S3 serves the bytes
         assert redirect.headers["location"].startswith(moto_endpoint)
         csp = httpx.get(f"{base}/").headers["content-security-policy"]
-        assert f"img-src 'self' data: {moto_endpoint}" in csp  # so the browser may load it
+        assert f"img-src 'self' data: blob: {moto_endpoint}" in csp  # so the browser may load it
         thumb = httpx.get(f"{base}{picture['thumb_url']}", follow_redirects=True)
         assert thumb.status_code == 200
         assert (

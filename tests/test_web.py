@@ -414,3 +414,107 @@ def test_the_site_works_the_same_on_either_face_engine(browser, engine_server):
     finally:
         context.close()
     assert errors == []
+
+
+@pytest.fixture
+def people_page(browser, library_home, tmp_path):
+    """A page on a server of its own: these tests rename and regroup people."""
+    proc, base = serve_copy(library_home, tmp_path, {"FACEALBUM_OWNER_SECRET": SECRET})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    proc.terminate()
+    proc.wait(10)
+    assert errors == []
+
+
+def people_by_name(page) -> dict[str, str]:
+    """person id -> name (or "Unnamed") as the People page shows them."""
+    cards = page.locator(".person")
+    return {
+        cards.nth(i).get_attribute("data-person-id"): cards.nth(i).locator("b").inner_text()
+        for i in range(cards.count())
+    }
+
+
+def test_people_pages_name_search_and_regroup(people_page):
+    page = people_page
+    page.goto("/people")
+    expect(page.locator(".person").first).to_be_visible()
+    api = page.context.request
+    people = api.get("/api/people").json()
+    obama = next(
+        p for p in people if p["picture_count"] == 4 and p["face_count"] == 4
+    )  # obama.jpg, obama2.jpg, obama-480p.jpg and the group
+    card = page.locator(f'.person[data-person-id="{obama["person_id"]}"]')
+    expect(card).to_contain_text("4 pictures")
+    crop = card.locator(".crop")
+    assert "background-image" in (crop.get_attribute("style") or "")
+    # visitors see no owner tools; the owner names the person
+    card.click()
+    expect(page.locator("#person-count")).to_have_text("4 pictures")
+    expect(page.locator("#results .result")).to_have_count(4)
+    expect(page.locator("#rename-person")).to_have_count(0)
+    sign_in(page)
+    page.goto(f"/people/{obama['person_id']}")
+    page.click("#rename-person")
+    page.fill("dialog input", "Barack")
+    page.click("dialog button[type=submit]")
+    expect(page.locator("#person-name")).to_have_text("Barack")
+    # pictures with Barack and the other person of the group photo, by a shareable URL
+    group = next(
+        p
+        for p in api.get(f"/api/people/{obama['person_id']}").json()["pictures"]
+        if p["name"] == "groups/two_people.jpg"
+    )
+    other = next(f["person_id"] for f in group["faces"] if f["person_id"] != obama["person_id"])
+    page.goto(f"/search?people={obama['person_id']}")
+    expect(page.locator("#grid .thumb")).to_have_count(4)
+    page.locator(f'.chip[data-person-id="{other}"] input').check()
+    expect(page).to_have_url(re.compile(f"people={obama['person_id']},{other}&mode=all"))
+    expect(page.locator("#grid .thumb")).to_have_count(1)
+    page.select_option("#mode", "any")
+    expect(page.locator("#grid .thumb")).to_have_count(6)
+    shared = page.url
+    page.goto(shared)
+    expect(page.locator("#grid .thumb")).to_have_count(6)
+    # the owner says the 480p photo is not Barack, and moves obama2 to a person of its own
+    page.goto(f"/people/{obama['person_id']}")
+    low = next(
+        p
+        for p in api.get(f"/api/people/{obama['person_id']}").json()["pictures"]
+        if p["name"] == "obama/obama-480p.jpg"
+    )
+    page.locator(f'.not-person[data-face-id="{low["faces"][0]["face_id"]}"]').click()
+    expect(page.locator("#results .result")).to_have_count(3)
+    second = next(
+        p
+        for p in api.get(f"/api/people/{obama['person_id']}").json()["pictures"]
+        if p["name"] == "obama/obama2.jpg"
+    )
+    page.locator(f'.pick[data-face-id="{second["faces"][0]["face_id"]}"]').check()
+    page.click("#split")
+    expect(page.locator("#results .result")).to_have_count(1)
+    expect(page.locator("#person-name")).to_have_text("Unnamed")
+    page.goto("/people")
+    expect(page.locator(f'.person[data-person-id="{obama["person_id"]}"]')).to_contain_text(
+        "Barack"
+    )
+    names = people_by_name(page)
+    assert list(names.values()).count("Barack") == 1 and "Unnamed" in names.values()
+
+
+def test_search_by_photo_in_the_browser(people_page):
+    page = people_page
+    page.goto("/search/photo")
+    page.set_input_files("#photo-file", PHOTOS / "groups" / "two_people.jpg")
+    faces = page.locator(".found-face")
+    expect(faces).to_have_count(2, timeout=60_000)
+    expect(page.locator("#found > .stage .face")).to_have_count(2)  # on the searched photo
+    for i in range(2):
+        expect(faces.nth(i).locator(".result").first).to_be_visible()
+        assert faces.nth(i).get_attribute("data-person-id")  # each face: a known person
+    expect(faces.nth(0).locator("h2 a")).to_have_count(1)

@@ -15,8 +15,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     # only our own scripts, styles and images: an injected name can never run as code,
-    # and a page that tried to load from a CDN would fail in the tests
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    # and a page that tried to load from a CDN would fail in the tests (blob: is the
+    # photo a visitor searches with, shown from the browser's own memory)
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -29,7 +30,7 @@ def mount(app: FastAPI, image_origins: list[str] | None = None) -> None:
     headers = dict(PAGE_HEADERS)
     if image_origins:
         headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-            "img-src 'self' data:", f"img-src 'self' data: {' '.join(image_origins)}"
+            "img-src 'self' data: blob:", f"img-src 'self' data: blob: {' '.join(image_origins)}"
         )
 
     def page() -> HTMLResponse:
