@@ -210,3 +210,23 @@ def test_search_by_an_uploaded_photo_finds_each_face_and_leaves_no_trace(album, 
         proc.wait(10)
     home_after = sorted(p for p in album.settings.home.rglob("*") if "jobs.db" not in p.name)
     assert home_after == home_before
+
+
+def test_people_on_every_backend(engine_album):
+    """Grouping works from the port's searches alone: the same people on dlib, on
+    Rekognition's API, and on S3 + DynamoDB + Rekognition."""
+    album = engine_album
+    for name in ("obama/obama.jpg", "obama/obama2.jpg", "biden/biden.jpg", "groups/two_people.jpg"):
+        album.ingest("Trip", name.replace("/", "-"), (PHOTOS / name).read_bytes())
+    report = recluster(album)
+    assert report.faces == 5
+    pictures = {p.name: p for p in album.get_set("Trip")[1]}
+    obama = pictures["obama-obama.jpg"].faces[0].person_id
+    biden = pictures["biden-biden.jpg"].faces[0].person_id
+    assert obama and biden and obama != biden
+    assert pictures["obama-obama2.jpg"].faces[0].person_id == obama
+    assert sorted(f.person_id for f in pictures["groups-two_people.jpg"].faces) == sorted(
+        [obama, biden]
+    )
+    people = {p.person_id: p for p in album.catalog.list_people()}
+    assert (people[obama].face_count, people[biden].face_count) == (3, 2)
