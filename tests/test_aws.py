@@ -117,6 +117,24 @@ def sqs_events(sqs, queue_url: str, want: int) -> dict:
     return {"Records": records}
 
 
+def notifying_queue(album):
+    """(s3, sqs, queue url): a new queue the originals bucket notifies of every object."""
+    import boto3
+
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=album.blobs.names["originals"],
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    return s3, sqs, queue
+
+
 def s3_keys(event: dict) -> list[str]:
     bodies = [json.loads(r["body"]) for r in event["Records"]]
     return [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
@@ -128,18 +146,8 @@ def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
     from facealbum.aws.handlers import on_upload
 
     album = lambda_album
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3, sqs, queue = notifying_queue(album)
     originals = album.blobs.names["originals"]
-    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=originals,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
     dropped = {
         "Rome/obama.jpg": (PHOTOS / "obama" / "obama.jpg").read_bytes(),
         "Rome/two people + friends.jpg": (PHOTOS / "groups" / "two_people.jpg").read_bytes(),
@@ -383,24 +391,11 @@ def test_aws_import_nudges_an_object_whose_notification_was_lost(lambda_album, t
     import threading
     from urllib.parse import unquote_plus
 
-    import boto3
-
     from facealbum.aws.deploy import upload_folder
     from facealbum.aws.handlers import on_upload
 
     album = lambda_album
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    originals = album.blobs.names["originals"]
-    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=originals,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+    _, sqs, queue = notifying_queue(album)
     folder = tmp_path / "trip"
     folder.mkdir()
     shutil.copy(PHOTOS / "obama" / "obama.jpg", folder / "a.jpg")
