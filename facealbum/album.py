@@ -320,7 +320,21 @@ class Album:
     ) -> SearchResult:
         if threshold is None:
             threshold = self.settings.match_threshold
-        return search_face(self.catalog, self.collection, face_id, threshold, limit, offset)
+        also = self._person_faces_of(face_id)
+        return search_face(self.catalog, self.collection, face_id, threshold, limit, offset, also)
+
+    def _person_faces_of(self, face_id: str, most: int = 8) -> tuple[str, ...]:
+        """Other faces of the face's person, if the owner named that person (a name is
+        the owner vouching for the group): up to ``most`` of them, largest first."""
+        if not self.settings.person_aware_search:
+            return ()
+        face = self.catalog.get_face(face_id)
+        person = face and face.person_id and self.catalog.get_person(face.person_id)
+        if not person or not person.name:
+            return ()
+        faces = [f for f in self.catalog.person_faces(person.person_id) if f.face_id != face_id]
+        faces.sort(key=lambda f: -f.box.width * f.box.height)
+        return tuple(f.face_id for f in faces[:most])
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it

@@ -49,10 +49,16 @@ def search_face(
     threshold: float,
     limit: int = 50,
     offset: int = 0,
+    also: tuple[str, ...] = (),
 ) -> SearchResult:
     """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
     then the pictures that still list them. Faces the catalog does not list (a picture
-    deleted a moment ago, a crash mid-import) are skipped."""
+    deleted a moment ago, a crash mid-import) are skipped.
+
+    ``also``: more faces of the same person (a named person's): their look-alikes
+    count too, each picture at its best similarity to any of them, and their own
+    pictures are found as well. A face seen from one angle finds the person's pictures
+    seen from others."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
@@ -61,6 +67,9 @@ def search_face(
     if query is None:
         raise NotFound(f"no face {face_id}")
     hits = collection.matches(face_id, threshold)
+    for other in also:
+        hits += collection.matches(other, threshold)
+    hits.sort(key=lambda h: -h.similarity)
     listed = catalog.faces_of([h.face_id for h in hits])
     kept = [h for h in hits if listed.get(h.face_id) == h.image_id]
     ranked = best_per_picture([Hit(query.face_id, query.image_id, 100.0), *kept], query.image_id)

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         description="Similarity (Rekognition's scale) at which two faces count as one person "
         "when people are grouped",
     )
+    person_aware_search: bool = Field(
+        True,
+        description="A click on a named person's face searches with several of that "
+        "person's faces, so pictures from other angles are found too",
+    )
     person_min_face_px: int = Field(
         30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
     )

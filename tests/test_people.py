@@ -230,3 +230,23 @@ def test_people_on_every_backend(engine_album):
     )
     people = {p.person_id: p for p in album.catalog.list_people()}
     assert (people[obama].face_count, people[biden].face_count) == (3, 2)
+
+
+def test_a_named_persons_face_searches_with_the_whole_person(album):
+    """From obama2.jpg at a strict 98, the face alone finds only the 480p photo; once the
+    owner has named the person, its other faces search too and find the rest of Obama's
+    pictures, and still no one else."""
+    from facealbum.persons import rename
+
+    query = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
+    face = query.faces[0].face_id
+    alone = {m.picture.name for m in album.search(face, threshold=98).matches}
+    assert alone == {"obama/obama2.jpg", "obama/obama-480p.jpg"}
+    rename(album, person_of(album, "obama/obama2.jpg"), "Barack")
+    result = album.search(face, threshold=98)
+    names = [m.picture.name for m in result.matches]
+    assert names[0] == "obama/obama2.jpg"  # the clicked picture still leads
+    assert set(names) == OBAMA | {"groups/two_people.jpg"}
+    assert all(m.similarity >= 98 for m in result.matches)
+    album.settings.person_aware_search = False
+    assert {m.picture.name for m in album.search(face, threshold=98).matches} == alone
