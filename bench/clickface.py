@@ -159,6 +159,19 @@ def main() -> None:
             for fixed in (80.0,):
                 p, r = score([q for q in qs if asks(q)], fixed, False, keep)
                 print(f"{name:8s} {'at 80':8s} {fixed:10.2f} {p:9.3f} {r:7.3f}")
+        # person-aware: group the faces into people, name every person (as an owner
+        # would), and search again at 80 with the whole person
+        from facealbum.people import recluster
+
+        grouped = recluster(album)
+        for person in album.catalog.list_people():
+            person.name = f"person {person.person_id[:8]}"
+            album.catalog.update_person(person)
+        aware = queries(album)
+        print(f"\nperson-aware at 80 ({grouped.people} people found):")
+        for name, (keep, asks) in conditions.items():
+            p, r = score([q for q in aware if asks(q)], 80.0, False, keep)
+            print(f"{name:8s} {'person':8s} {80.0:10.2f} {p:9.3f} {r:7.3f}")
         album.close()
 
 
