@@ -180,18 +180,29 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
         items = self._picture_items(set_name, ("image_id", "engine_tag"))
         return sorted(i["image_id"] for i in items if i.get("engine_tag") != engine_tag)
 
+    def _partition(self, set_name: str, *fields: str) -> Iterator[dict]:
+        """Every item of one partition of ``pics`` (a set's pictures, or ``/``: the
+        sets), page after page, with only ``fields`` if given."""
+        names = {"#s": "set"}
+        extra: dict = {}
+        if fields:
+            projected = {f"#f{i}": f for i, f in enumerate(fields)}
+            names |= projected
+            extra["ProjectionExpression"] = ", ".join(projected)
+        return query_all(
+            self.pics,
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":s": set_name},
+            **extra,
+        )
+
     def _picture_items(self, set_name: str | None, fields: tuple[str, ...]) -> Iterator[dict]:
+        if set_name is not None:
+            yield from self._partition(set_name, *fields)
+            return
         names = {f"#f{i}": f for i, f in enumerate(fields)}
         projection = ", ".join(names)
-        if set_name is not None:
-            yield from query_all(
-                self.pics,
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames=names | {"#s": "set"},
-                ExpressionAttributeValues={":s": set_name},
-                ProjectionExpression=projection,
-            )
-            return
         yield from scan_all(
             self.pics,
             FilterExpression="#s <> :root",
@@ -232,9 +243,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
                     "face_count": 0,
                 }  # fmt: skip
             )
-        for item in list(query_all(self.pics, KeyConditionExpression="#s = :s",
-                                   ExpressionAttributeNames={"#s": "set"},
-                                   ExpressionAttributeValues={":s": old})):  # fmt: skip
+        for item in list(self._partition(old)):
             self._move(item, new)
         for upload in self._uploads():
             if upload["set_name"] == old:
@@ -279,9 +288,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
         if "Attributes" not in gone:
             raise NotFound(f"no set {name!r}")
         doomed = []
-        for item in list(query_all(self.pics, KeyConditionExpression="#s = :s",
-                                   ExpressionAttributeNames={"#s": "set"},
-                                   ExpressionAttributeValues={":s": name})):  # fmt: skip
+        for item in list(self._partition(name)):
             picture = _picture(item)
             if self._remove(picture, counts=False):
                 doomed.append(picture)
@@ -347,10 +354,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
             return None
         summary = self.pics.get_item(Key={"set": ROOT, "name": picture.set_name}).get("Item")
         if summary and summary.get("featured_image_id") == image_id:
-            rest = list(query_all(self.pics, KeyConditionExpression="#s = :s",
-                                  ExpressionAttributeNames={"#s": "set", "#n": "name"},
-                                  ExpressionAttributeValues={":s": picture.set_name},
-                                  ProjectionExpression="image_id, created_at, #n"))  # fmt: skip
+            rest = list(self._partition(picture.set_name, "image_id", "created_at", "name"))
             successor = min(rest, key=lambda r: (r["created_at"], r["name"]), default=None)
             self._conditional(
                 self.pics.update_item,
@@ -425,9 +429,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
         return {i["face_id"]: i["image_id"] for i in batch_get(self.db, self.album, keys)}
 
     def list_sets(self) -> list[SetSummary]:
-        items = list(query_all(self.pics, KeyConditionExpression="#s = :s",
-                               ExpressionAttributeNames={"#s": "set"},
-                               ExpressionAttributeValues={":s": ROOT}))  # fmt: skip
+        items = list(self._partition(ROOT))
         return self._summaries(items)
 
     def get_set(self, name: str) -> SetSummary | None:
@@ -451,9 +453,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]:
         """In name order (the sort key's); an offset is walked past, page by page."""
         out: list[Picture] = []
-        items = query_all(self.pics, KeyConditionExpression="#s = :s",
-                          ExpressionAttributeNames={"#s": "set"},
-                          ExpressionAttributeValues={":s": set_name})  # fmt: skip
+        items = self._partition(set_name)
         for i, item in enumerate(items):
             if i >= offset + limit:
                 break
@@ -462,14 +462,11 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
         return out
 
     def picture_ids(self, set_name: str) -> list[str]:
-        items = query_all(self.pics, KeyConditionExpression="#s = :s",
-                          ExpressionAttributeNames={"#s": "set"},
-                          ExpressionAttributeValues={":s": set_name},
-                          ProjectionExpression="image_id")  # fmt: skip
+        items = self._partition(set_name, "image_id")
         return [i["image_id"] for i in items]
 
     def stats(self) -> Stats:
-        sets = self.list_sets_items()
+        sets = list(self._partition(ROOT))
         return Stats(
             len(sets),
             sum(int(s.get("picture_count", 0)) for s in sets),
@@ -477,11 +474,6 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
             0,
             0,
         )
-
-    def list_sets_items(self) -> list[dict]:
-        return list(query_all(self.pics, KeyConditionExpression="#s = :s",
-                              ExpressionAttributeNames={"#s": "set"},
-                              ExpressionAttributeValues={":s": ROOT}))  # fmt: skip
 
     def snapshot(self, dest_dir: Path) -> CatalogSnapshot:
         raise AlbumError(
