@@ -204,13 +204,13 @@ def engine_server(engine_library_home):
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    """`moto_server` on a free port; boto3 reaches it through the standard
+    """moto's server (see moto_stand_in.py) on a free port; boto3 reaches it through the standard
     AWS_ENDPOINT_URL_<SERVICE> variables, set for the session (they matter only to
     code whose settings choose S3 or DynamoDB). moto takes any credentials: it gets the
     Rekognition endpoint's, since boto3's default session keeps the first it reads."""
     port = free_port()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+        [sys.executable, str(Path(__file__).parent / "moto_stand_in.py"), str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
