@@ -153,10 +153,7 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     }
     for face in faces:
         hits = album.collection.matches(face.face_id, s.people_threshold)
-        known = catalog.faces_of([h.face_id for h in hits])
-        assigned = {
-            f: p for f, (p, _) in _assignments_of(catalog, list(known)).items() if p is not None
-        }
+        assigned = _persons_of(catalog, [h.face_id for h in hits])
         weight: dict[str, float] = defaultdict(float)
         for h in hits:
             person = assigned.get(h.face_id)
@@ -173,13 +170,13 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     return placed
 
 
-def _assignments_of(catalog, face_ids: list[str]) -> dict[str, tuple[str | None, bool]]:
-    """The persons of some faces (the catalog reads them with their pictures)."""
-    pictures = catalog.get_pictures(list(set(catalog.faces_of(face_ids).values())))
-    wanted = set(face_ids)
+def _persons_of(catalog, face_ids: list[str]) -> dict[str, str]:
+    """The persons of those faces that have one (read with their pictures)."""
+    wanted = catalog.faces_of(face_ids)
+    pictures = catalog.get_pictures(list(set(wanted.values())))
     return {
-        f.face_id: (f.person_id, False)
+        f.face_id: f.person_id
         for p in pictures.values()
         for f in p.faces
-        if f.face_id in wanted
+        if f.face_id in wanted and f.person_id is not None
     }
