@@ -13,6 +13,7 @@ boto3 user can catch ``client.exceptions.ResourceNotFoundException`` and the lik
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from .domain import AlbumError, BadInput, Box, NotFound
 
 MODEL_VERSION = "facealbum-dlib-resnet-1"
 DEFAULT_THRESHOLD = 80.0  # Rekognition's default FaceMatchThreshold
+ASSOCIATE_THRESHOLD = 75.0  # and its default UserMatchThreshold for AssociateFaces
 
 
 # Similarity as Rekognition means it: at its default threshold of 80, a match should be
@@ -81,6 +83,26 @@ class FaceNotFound(InvalidParameter):
     """Rekognition answers an unknown FaceId with InvalidParameterException."""
 
 
+class UserNotFound(NotFound):
+    aws = "ResourceNotFoundException"
+
+
+class Conflict(BadInput):
+    """A user id already taken (CreateUser), as on AWS."""
+
+    aws = "ConflictException"
+
+
+class QuotaExceeded(BadInput):
+    """More than :data:`MAX_USER_FACES` faces for one user."""
+
+    aws = "ServiceQuotaExceededException"
+
+
+MAX_USER_FACES = 100  # Rekognition's limit of faces associated with one user
+USER_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,128}")
+
+
 @dataclass
 class FaceRecord:
     """A face stored in a collection."""
@@ -90,6 +112,7 @@ class FaceRecord:
     external_image_id: str | None
     box: Box
     confidence: float
+    user_id: str | None = None  # the user (person) the face is associated with
 
 
 @dataclass
@@ -141,6 +164,51 @@ class CollectionInfo:
     face_count: int
     created_at: float
     model_version: str = MODEL_VERSION
+    user_count: int = 0
+
+
+@dataclass
+class User:
+    """A Rekognition user: one person, the faces associated with it searched as one.
+    CREATED until it has faces, then ACTIVE."""
+
+    user_id: str
+    status: str
+
+
+@dataclass
+class UserMatch:
+    similarity: float
+    user: User
+
+
+@dataclass
+class Association:
+    """AssociateFaces / DisassociateFaces: the faces done, the others with their
+    reasons (FACE_NOT_FOUND, ASSOCIATED_TO_A_DIFFERENT_USER, LOW_MATCH_CONFIDENCE), and
+    the user's status afterwards."""
+
+    done: list[str]
+    failed: list[Refusal]
+    status: str
+
+
+@dataclass
+class Refusal:
+    face_id: str
+    reasons: list[str]
+    user_id: str | None = None  # the user the face belongs to, when it is another
+    confidence: float | None = None  # its match with the user, when too low
+
+
+@dataclass
+class UserImageSearch:
+    """SearchUsersByImage: the largest face, the users it matches, the faces not
+    searched (with reasons such as FACE_NOT_LARGEST)."""
+
+    searched: FaceDetail | None
+    matches: list[UserMatch]
+    unsearched: list[Unindexed]
 
 
 class Faces(Protocol):
@@ -161,7 +229,7 @@ class Faces(Protocol):
     ) -> Indexed: ...
 
     def list_faces(
-        self, collection_id: str, limit: int, token: str | None
+        self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
     ) -> tuple[list[FaceRecord], str | None]: ...
 
     def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]: ...
@@ -177,6 +245,40 @@ class Faces(Protocol):
     def detect_faces(self, image: bytes) -> list[FaceDetail]: ...
 
     def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison: ...
+
+    # users: Rekognition's persons, which the album's people are mirrored as
+
+    def create_user(self, collection_id: str, user_id: str) -> None: ...
+    def delete_user(self, collection_id: str, user_id: str) -> None: ...
+    def list_users(
+        self, collection_id: str, limit: int, token: str | None
+    ) -> tuple[list[User], str | None]: ...
+
+    def associate_faces(
+        self, collection_id: str, user_id: str, face_ids: list[str], threshold: float
+    ) -> Association: ...
+
+    def disassociate_faces(
+        self, collection_id: str, user_id: str, face_ids: list[str]
+    ) -> Association: ...
+
+    def search_users(
+        self,
+        collection_id: str,
+        threshold: float,
+        max_users: int,
+        user_id: str | None = None,
+        face_id: str | None = None,
+    ) -> list[UserMatch]: ...
+
+    def search_users_by_image(
+        self,
+        collection_id: str,
+        image: bytes,
+        threshold: float,
+        max_users: int,
+        quality_filter: str = "NONE",
+    ) -> UserImageSearch: ...
 
 
 def aws_error_name(exc: AlbumError) -> str:

@@ -190,3 +190,48 @@ def test_indexing_searching_and_deleting_at_once(faces, collection):
     assert faces.describe_collection(collection).face_count == len(held) > 0
     # nothing appears that was not indexed, nothing deleted comes back
     assert {f.face_id for f in held} <= set(indexed)
+
+
+def test_users_on_every_backend(faces, collection):
+    """Persons as Rekognition users, the same on each backend: a face belongs to one
+    user even when two threads claim it at once, and a user's faces search as one."""
+    import threading
+
+    [(o1, _)] = faces.index_faces(collection, OBAMA, "o1").records
+    [(o2, _)] = faces.index_faces(collection, OBAMA2, "o2").records
+    [(b, _)] = faces.index_faces(collection, BIDEN, "b").records
+    for user in ("a", "b"):
+        faces.create_user(collection, user)
+    results: dict[str, list[str]] = {}
+
+    def claim(user: str) -> None:
+        results[user] = faces.associate_faces(collection, user, [o1.face_id], 0).done
+
+    threads = [threading.Thread(target=claim, args=(u,)) for u in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(v) for v in results.values()) == [0, 1]  # one winner
+    winner = "a" if results["a"] else "b"
+    owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
+    assert [f.face_id for f in owned] == [o1.face_id] and owned[0].user_id == winner
+
+    added = faces.associate_faces(collection, winner, [o2.face_id, b.face_id], 75)
+    assert added.done == [o2.face_id] and added.status == "ACTIVE"
+    assert added.failed[0].reasons == ["LOW_MATCH_CONFIDENCE"]
+    [match] = faces.search_users(collection, 80, 10, face_id=o2.face_id)
+    assert match.user.user_id == winner
+    assert faces.search_users(collection, 80, 10, face_id=b.face_id) == []
+    found = faces.search_users_by_image(collection, OBAMA, 80, 10)
+    assert [m.user.user_id for m in found.matches] == [winner]
+    assert faces.describe_collection(collection).user_count == 2
+    users, token = faces.list_users(collection, 1, None)
+    more, end = faces.list_users(collection, 1, token)
+    assert [u.user_id for u in users + more] == ["a", "b"] and end is None
+    faces.delete_faces(collection, [o2.face_id])
+    owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
+    assert [f.face_id for f in owned] == [o1.face_id]
+    faces.delete_collection(collection)
+    faces.create_collection(collection)  # users went with it
+    assert faces.list_users(collection, 10, None) == ([], None)

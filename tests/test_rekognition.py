@@ -312,3 +312,86 @@ def test_too_many_image_calls_at_once_are_throttled_and_sdks_retry(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_users_through_boto3(client):
+    """Rekognition's users (the album's persons): create, associate faces (with the
+    match check), search by face, by user and by image, disassociate, delete."""
+    c = client
+    c.create_collection(CollectionId="users")
+
+    def index(data: bytes, name: str) -> list[str]:
+        out = c.index_faces(CollectionId="users", Image={"Bytes": data}, ExternalImageId=name)
+        return [r["Face"]["FaceId"] for r in out["FaceRecords"]]
+
+    [o1], [o2], [b1] = index(OBAMA, "o1"), index(OBAMA2, "o2"), index(BIDEN, "b1")
+    [b2] = index((PHOTOS / "biden" / "biden2.jpg").read_bytes(), "b2")
+    c.create_user(CollectionId="users", UserId="person:obama")
+    c.create_user(CollectionId="users", UserId="person:biden")
+    with pytest.raises(c.exceptions.ConflictException):
+        c.create_user(CollectionId="users", UserId="person:obama")
+    token = "retry-of-one-call"
+    c.create_user(CollectionId="users", UserId="person:x", ClientRequestToken=token)
+    c.create_user(CollectionId="users", UserId="person:x", ClientRequestToken=token)  # a retry
+    with pytest.raises(c.exceptions.IdempotentParameterMismatchException):
+        c.create_user(CollectionId="users", UserId="person:y", ClientRequestToken=token)
+    c.delete_user(CollectionId="users", UserId="person:x")
+    listed = c.list_users(CollectionId="users")["Users"]
+    assert listed == [
+        {"UserId": "person:biden", "UserStatus": "CREATED"},
+        {"UserId": "person:obama", "UserStatus": "CREATED"},
+    ]
+
+    # Biden's face is no match for a user that is Obama: refused, with its confidence
+    made = c.associate_faces(CollectionId="users", UserId="person:obama", FaceIds=[o1, o2, b1])
+    assert [f["FaceId"] for f in made["AssociatedFaces"]] == [o1, o2]
+    [refused] = made["UnsuccessfulFaceAssociations"]
+    assert refused["FaceId"] == b1 and refused["Reasons"] == ["LOW_MATCH_CONFIDENCE"]
+    assert refused["Confidence"] < 75 and made["UserStatus"] == "ACTIVE"
+    c.associate_faces(CollectionId="users", UserId="person:biden", FaceIds=[b1, b2])
+    taken = c.associate_faces(CollectionId="users", UserId="person:biden", FaceIds=[o1])
+    assert taken["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["ASSOCIATED_TO_A_DIFFERENT_USER"]
+    assert taken["UnsuccessfulFaceAssociations"][0]["UserId"] == "person:obama"
+    missing = "11111111-1111-1111-1111-111111111111"
+    gone = c.associate_faces(CollectionId="users", UserId="person:biden", FaceIds=[missing])
+    assert gone["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["FACE_NOT_FOUND"]
+    with pytest.raises(c.exceptions.ResourceNotFoundException):
+        c.associate_faces(CollectionId="users", UserId="person:nobody", FaceIds=[o1])
+    assert c.describe_collection(CollectionId="users")["UserCount"] == 2
+    mine = c.list_faces(CollectionId="users", UserId="person:obama")["Faces"]
+    assert {f["FaceId"] for f in mine} == {o1, o2}
+    assert {f["UserId"] for f in mine} == {"person:obama"}
+
+    [hit] = c.search_users(CollectionId="users", FaceId=o1)["UserMatches"]
+    assert hit["User"] == {"UserId": "person:obama", "UserStatus": "ACTIVE"}
+    assert hit["Similarity"] > 80
+    assert c.search_users(CollectionId="users", UserId="person:obama")["UserMatches"] == []
+    loose = c.search_users(CollectionId="users", UserId="person:obama", UserMatchThreshold=0)
+    assert [m["User"]["UserId"] for m in loose["UserMatches"]] == ["person:biden"]
+    by_image = c.search_users_by_image(CollectionId="users", Image={"Bytes": TWO})
+    assert len(by_image["UnsearchedFaces"]) == 1
+    assert by_image["UnsearchedFaces"][0]["Reasons"] == ["FACE_NOT_LARGEST"]
+    assert "SearchedFace" in by_image
+    [who] = c.search_users_by_image(CollectionId="users", Image={"Bytes": BIDEN})["UserMatches"]
+    assert who["User"]["UserId"] == "person:biden"
+
+    out = c.disassociate_faces(CollectionId="users", UserId="person:obama", FaceIds=[o2, b1])
+    assert [f["FaceId"] for f in out["DisassociatedFaces"]] == [o2]
+    assert out["UnsuccessfulFaceDisassociations"][0]["UserId"] == "person:biden"
+    c.delete_user(CollectionId="users", UserId="person:biden")
+    with pytest.raises(c.exceptions.ResourceNotFoundException):
+        c.delete_user(CollectionId="users", UserId="person:biden")
+    faces = {f["FaceId"]: f for f in c.list_faces(CollectionId="users")["Faces"]}
+    assert len(faces) == 4 and "UserId" not in faces[b1]  # the faces stay, unassociated
+    assert faces[o1]["UserId"] == "person:obama" and "UserId" not in faces[o2]
+    with pytest.raises(c.exceptions.InvalidParameterException):
+        c.create_user(CollectionId="users", UserId="no spaces")
+    assert {
+        "CreateUser",
+        "DeleteUser",
+        "ListUsers",
+        "AssociateFaces",
+        "DisassociateFaces",
+        "SearchUsers",
+        "SearchUsersByImage",
+    } <= set(c.checked)

@@ -178,4 +178,19 @@ collection_faces = Table(
     Column("box_height", Float, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("embedding", LargeBinary, nullable=False),
+    Column("user_id", String(128), nullable=True, index=True),  # its user, if any
+)
+
+# Rekognition's users: a person, whose faces (collection_faces.user_id) search as one
+collection_users = Table(
+    "collection_users",
+    metadata,
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", String(128), primary_key=True),
+    Column("created_at", Float, nullable=False),
 )

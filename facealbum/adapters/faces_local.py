@@ -46,7 +46,8 @@ from ..faces import (
 from ..imaging import decode, detection_array
 from ..ports import FaceEngine
 from ..settings import Settings
-from .catalog_schema import collection_faces, collections
+from .catalog_schema import collection_faces, collection_users, collections
+from .faces_users_local import LocalUsers
 from .index_numpy import NumpyFaceIndex
 
 COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
@@ -77,7 +78,7 @@ class _Loaded:
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
-class LocalFaces:
+class LocalFaces(LocalUsers):
     def __init__(self, db: Engine, engine: FaceEngine, settings: Settings, processes: int = 0):
         self.db, self.engine, self.settings = db, engine, settings
         self.processes = processes
@@ -108,6 +109,9 @@ class LocalFaces:
             conn.execute(
                 delete(collection_faces).where(collection_faces.c.collection_id == collection_id)
             )
+            conn.execute(
+                delete(collection_users).where(collection_users.c.collection_id == collection_id)
+            )
             gone = conn.execute(
                 delete(collections).where(collections.c.collection_id == collection_id)
             ).rowcount
@@ -134,7 +138,9 @@ class LocalFaces:
             ).first()
         if row is None:
             raise _no_collection(collection_id)
-        return CollectionInfo(collection_id, row.face_count, row.created_at)
+        return CollectionInfo(
+            collection_id, row.face_count, row.created_at, user_count=self.user_count(collection_id)
+        )
 
     # -- faces ------------------------------------------------------------------------
 
@@ -194,7 +200,7 @@ class LocalFaces:
         return Indexed([(r, f.face) for r, f in records], unindexed)
 
     def list_faces(
-        self, collection_id: str, limit: int, token: str | None
+        self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
     ) -> tuple[list[FaceRecord], str | None]:
         self.describe_collection(collection_id)
         q = (
@@ -202,6 +208,8 @@ class LocalFaces:
             .where(collection_faces.c.collection_id == collection_id)
             .order_by(collection_faces.c.seq)
         )
+        if user_id is not None:
+            q = q.where(collection_faces.c.user_id == user_id)
         if token:
             try:
                 q = q.where(collection_faces.c.seq > int(_untoken(token)))
@@ -463,7 +471,9 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
 
 def _record(r) -> FaceRecord:
     box = Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"])
-    return FaceRecord(r["face_id"], r["image_id"], r["external_image_id"], box, r["confidence"])
+    return FaceRecord(
+        r["face_id"], r["image_id"], r["external_image_id"], box, r["confidence"], r["user_id"]
+    )
 
 
 def _check_id(collection_id: str) -> None:

@@ -9,10 +9,12 @@ from typing import Any
 
 from ..domain import AlbumError, Box
 from ..faces import (
+    Association,
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
     Comparison,
+    Conflict,
     FaceDetail,
     FaceRecord,
     ImageSearch,
@@ -22,7 +24,12 @@ from ..faces import (
     InvalidParameter,
     InvalidToken,
     Match,
+    QuotaExceeded,
+    Refusal,
     Unindexed,
+    User,
+    UserImageSearch,
+    UserMatch,
 )
 
 ERRORS: dict[str, type[AlbumError]] = {
@@ -33,6 +40,8 @@ ERRORS: dict[str, type[AlbumError]] = {
     "ImageTooLargeException": ImageTooLarge,
     "InvalidPaginationTokenException": InvalidToken,
     "InvalidS3ObjectException": InvalidParameter,
+    "ConflictException": Conflict,
+    "ServiceQuotaExceededException": QuotaExceeded,
 }
 
 
@@ -86,6 +95,7 @@ class RekognitionFaces:
             out.get("FaceCount", 0),
             created.timestamp() if created else 0.0,
             out.get("FaceModelVersion", ""),
+            out.get("UserCount", 0),
         )
 
     def index_faces(
@@ -113,10 +123,11 @@ class RekognitionFaces:
         )
 
     def list_faces(
-        self, collection_id: str, limit: int, token: str | None
+        self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
     ) -> tuple[list[FaceRecord], str | None]:
+        mine = {"UserId": user_id} if user_id is not None else {}
         out = self._call(
-            "list_faces", CollectionId=collection_id, MaxResults=limit, **_token(token)
+            "list_faces", CollectionId=collection_id, MaxResults=limit, **_token(token), **mine
         )
         return [_record(f) for f in out.get("Faces", [])], out.get("NextToken")
 
@@ -171,6 +182,104 @@ class RekognitionFaces:
             [_detail(d) for d in out.get("UnmatchedFaces", [])],
         )
 
+    # -- users ------------------------------------------------------------------------
+
+    def create_user(self, collection_id: str, user_id: str) -> None:
+        self._call("create_user", CollectionId=collection_id, UserId=user_id)
+
+    def delete_user(self, collection_id: str, user_id: str) -> None:
+        self._call("delete_user", CollectionId=collection_id, UserId=user_id)
+
+    def list_users(
+        self, collection_id: str, limit: int, token: str | None
+    ) -> tuple[list[User], str | None]:
+        out = self._call(
+            "list_users", CollectionId=collection_id, MaxResults=limit, **_token(token)
+        )
+        return [_user(u) for u in out.get("Users", [])], out.get("NextToken")
+
+    def associate_faces(
+        self, collection_id: str, user_id: str, face_ids: list[str], threshold: float
+    ) -> Association:
+        out = self._call(
+            "associate_faces",
+            CollectionId=collection_id,
+            UserId=user_id,
+            FaceIds=face_ids,
+            UserMatchThreshold=threshold,
+        )
+        return Association(
+            [f["FaceId"] for f in out.get("AssociatedFaces", [])],
+            [_refusal(r) for r in out.get("UnsuccessfulFaceAssociations", [])],
+            out.get("UserStatus", ""),
+        )
+
+    def disassociate_faces(
+        self, collection_id: str, user_id: str, face_ids: list[str]
+    ) -> Association:
+        out = self._call(
+            "disassociate_faces", CollectionId=collection_id, UserId=user_id, FaceIds=face_ids
+        )
+        return Association(
+            [f["FaceId"] for f in out.get("DisassociatedFaces", [])],
+            [_refusal(r) for r in out.get("UnsuccessfulFaceDisassociations", [])],
+            out.get("UserStatus", ""),
+        )
+
+    def search_users(
+        self,
+        collection_id: str,
+        threshold: float,
+        max_users: int,
+        user_id: str | None = None,
+        face_id: str | None = None,
+    ) -> list[UserMatch]:
+        by = {"UserId": user_id} if user_id is not None else {}
+        if face_id is not None:
+            by["FaceId"] = face_id
+        out = self._call(
+            "search_users",
+            CollectionId=collection_id,
+            UserMatchThreshold=threshold,
+            MaxUsers=max_users,
+            **by,
+        )
+        return [UserMatch(m["Similarity"], _user(m["User"])) for m in out.get("UserMatches", [])]
+
+    def search_users_by_image(
+        self,
+        collection_id: str,
+        image: bytes,
+        threshold: float,
+        max_users: int,
+        quality_filter: str = "NONE",
+    ) -> UserImageSearch:
+        out = self._call(
+            "search_users_by_image",
+            CollectionId=collection_id,
+            Image={"Bytes": image},
+            UserMatchThreshold=threshold,
+            MaxUsers=max_users,
+            QualityFilter=quality_filter,
+        )
+        searched = out.get("SearchedFace", {}).get("FaceDetail")
+        return UserImageSearch(
+            _detail(searched) if searched else None,
+            [UserMatch(m["Similarity"], _user(m["User"])) for m in out.get("UserMatches", [])],
+            [
+                Unindexed(_detail(u["FaceDetails"]), u.get("Reasons", []))
+                for u in out.get("UnsearchedFaces", [])
+            ],
+        )
+
+
+def _user(u: dict) -> User:
+    return User(u["UserId"], u.get("UserStatus", ""))
+
+
+def _refusal(r: dict) -> Refusal:
+    return Refusal(r["FaceId"], r.get("Reasons", []), r.get("UserId"), r.get("Confidence"))
+
 
 def _token(token: str | None) -> dict[str, str]:
     return {"NextToken": token} if token else {}
@@ -191,4 +300,5 @@ def _record(f: dict) -> FaceRecord:
         f.get("ExternalImageId"),
         _box(f["BoundingBox"]),
         f.get("Confidence", 0.0),
+        f.get("UserId"),
     )

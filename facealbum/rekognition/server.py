@@ -12,6 +12,8 @@ import base64
 import binascii
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..domain import AlbumError, BadInput
 from ..faces import (
+    ASSOCIATE_THRESHOLD,
     DEFAULT_THRESHOLD,
     MODEL_VERSION,
     FaceDetail,
@@ -28,6 +31,8 @@ from ..faces import (
     Faces,
     ImageTooLarge,
     InvalidParameter,
+    Refusal,
+    UserMatch,
     aws_error_name,
 )
 from ..ports import BlobStore
@@ -37,7 +42,13 @@ log = logging.getLogger(__name__)
 BYTES_LIMIT = 5 * 1024 * 1024  # Image.Bytes, as on AWS
 S3_LIMIT = 15 * 1024 * 1024  # Image.S3Object
 CONTENT_TYPE = "application/x-amz-json-1.1"
-IMAGE_OPS = {"IndexFaces", "SearchFacesByImage", "DetectFaces", "CompareFaces"}
+IMAGE_OPS = {
+    "IndexFaces",
+    "SearchFacesByImage",
+    "SearchUsersByImage",
+    "DetectFaces",
+    "CompareFaces",
+}
 REGION_ACCOUNT = "local:000000000000"
 
 
@@ -46,6 +57,10 @@ NO_OBJECT = "Unable to get object metadata from S3. Check object key, region and
 
 class InvalidS3Object(BadInput):
     aws = "InvalidS3ObjectException"
+
+
+class IdempotentMismatch(BadInput):
+    aws = "IdempotentParameterMismatchException"
 
 
 def router(
@@ -188,7 +203,7 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
             "FaceModelVersion": info.model_version,
             "CollectionARN": _arn(info.collection_id),
             "CreationTimestamp": info.created_at,
-            "UserCount": 0,
+            "UserCount": info.user_count,
         }
 
     def delete_collection(p: dict) -> dict:
@@ -212,8 +227,13 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
         }
 
     def list_faces(p: dict) -> dict:
+        if "FaceIds" in p:
+            raise InvalidParameter("ListFaces by FaceIds is not supported here; use UserId")
         found, token = faces.list_faces(
-            req(p, "CollectionId"), _int(p, "MaxResults", 1000, 0, 4096), p.get("NextToken")
+            req(p, "CollectionId"),
+            _int(p, "MaxResults", 1000, 0, 4096),
+            p.get("NextToken"),
+            p.get("UserId"),
         )
         return {"Faces": [_face(r) for r in found], "FaceModelVersion": MODEL_VERSION} | _next(
             token
@@ -268,7 +288,7 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
             "UnmatchedFaces": [_detail(d) for d in done.unmatched],
         }
 
-    return {
+    ops = {
         "CreateCollection": create_collection,
         "ListCollections": list_collections,
         "DescribeCollection": describe_collection,
@@ -281,6 +301,141 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
         "DetectFaces": detect_faces,
         "CompareFaces": compare_faces,
     }
+    return ops | user_operations(faces, image, req)
+
+
+def user_operations(
+    faces: Faces, image: Callable[[dict], bytes], req: Callable[[dict, str], Any]
+) -> dict[str, Callable[[dict], dict]]:
+    """Rekognition's users: the album mirrors its persons as users (see users.py)."""
+    # retries of CreateUser / DeleteUser carry the first call's ClientRequestToken
+    # (botocore fills it in): a retry of a call that succeeded succeeds again
+    answered: OrderedDict[tuple[str, str], str] = OrderedDict()
+    lock = threading.Lock()
+
+    def once(op: str, p: dict, call: Callable[[], None]) -> dict:
+        token = p.get("ClientRequestToken")
+        key = (op, token) if isinstance(token, str) else None
+        params = json.dumps(
+            {k: v for k, v in p.items() if k != "ClientRequestToken"}, sort_keys=True
+        )
+        with lock:
+            if key is not None and key in answered:
+                if answered[key] != params:
+                    raise IdempotentMismatch("ClientRequestToken was used with other values")
+                return {}
+        call()
+        if key is not None:
+            with lock:
+                answered[key] = params
+                while len(answered) > 10_000:
+                    answered.popitem(last=False)
+        return {}
+
+    def create_user(p: dict) -> dict:
+        return once(
+            "CreateUser", p, lambda: faces.create_user(req(p, "CollectionId"), req(p, "UserId"))
+        )
+
+    def delete_user(p: dict) -> dict:
+        return once(
+            "DeleteUser", p, lambda: faces.delete_user(req(p, "CollectionId"), req(p, "UserId"))
+        )
+
+    def list_users(p: dict) -> dict:
+        users, token = faces.list_users(
+            req(p, "CollectionId"), _int(p, "MaxResults", 500, 1, 500), p.get("NextToken")
+        )
+        return {"Users": [{"UserId": u.user_id, "UserStatus": u.status} for u in users]} | _next(
+            token
+        )
+
+    def associate_faces(p: dict) -> dict:
+        done = faces.associate_faces(
+            req(p, "CollectionId"),
+            req(p, "UserId"),
+            req(p, "FaceIds"),
+            _threshold(p, "UserMatchThreshold", ASSOCIATE_THRESHOLD),
+        )
+        return {
+            "AssociatedFaces": [{"FaceId": f} for f in done.done],
+            "UnsuccessfulFaceAssociations": [_refusal(r) for r in done.failed],
+            "UserStatus": done.status,
+        }
+
+    def disassociate_faces(p: dict) -> dict:
+        done = faces.disassociate_faces(req(p, "CollectionId"), req(p, "UserId"), req(p, "FaceIds"))
+        return {
+            "DisassociatedFaces": [{"FaceId": f} for f in done.done],
+            "UnsuccessfulFaceDisassociations": [_refusal(r) for r in done.failed],
+            "UserStatus": done.status,
+        }
+
+    def search_users(p: dict) -> dict:
+        found = faces.search_users(
+            req(p, "CollectionId"),
+            _threshold(p, "UserMatchThreshold"),
+            _int(p, "MaxUsers", 500, 1, 500),
+            user_id=p.get("UserId"),
+            face_id=p.get("FaceId"),
+        )
+        out: dict[str, Any] = {
+            "UserMatches": _user_matches(found),
+            "FaceModelVersion": MODEL_VERSION,
+        }
+        if "FaceId" in p:
+            out["SearchedFace"] = {"FaceId": p["FaceId"]}
+        if "UserId" in p:
+            out["SearchedUser"] = {"UserId": p["UserId"]}
+        return out
+
+    def search_users_by_image(p: dict) -> dict:
+        found = faces.search_users_by_image(
+            req(p, "CollectionId"),
+            image(p),
+            _threshold(p, "UserMatchThreshold"),
+            _int(p, "MaxUsers", 500, 1, 500),
+            p.get("QualityFilter", "NONE"),
+        )
+        out: dict[str, Any] = {
+            "UserMatches": _user_matches(found.matches),
+            "FaceModelVersion": MODEL_VERSION,
+            "UnsearchedFaces": [
+                {"FaceDetails": _detail(u.face), "Reasons": u.reasons} for u in found.unsearched
+            ],
+        }
+        if found.searched is not None:
+            out["SearchedFace"] = {"FaceDetail": _detail(found.searched)}
+        return out
+
+    return {
+        "CreateUser": create_user,
+        "DeleteUser": delete_user,
+        "ListUsers": list_users,
+        "AssociateFaces": associate_faces,
+        "DisassociateFaces": disassociate_faces,
+        "SearchUsers": search_users,
+        "SearchUsersByImage": search_users_by_image,
+    }
+
+
+def _refusal(r: Refusal) -> dict:
+    out: dict[str, Any] = {"FaceId": r.face_id, "Reasons": r.reasons}
+    if r.user_id is not None:
+        out["UserId"] = r.user_id
+    if r.confidence is not None:
+        out["Confidence"] = r.confidence
+    return out
+
+
+def _user_matches(found: list[UserMatch]) -> list[dict]:
+    return [
+        {
+            "Similarity": m.similarity,
+            "User": {"UserId": m.user.user_id, "UserStatus": m.user.status},
+        }
+        for m in found
+    ]
 
 
 def _face(r: FaceRecord) -> dict:
@@ -293,6 +448,8 @@ def _face(r: FaceRecord) -> dict:
     }
     if r.external_image_id is not None:
         out["ExternalImageId"] = r.external_image_id
+    if r.user_id is not None:
+        out["UserId"] = r.user_id
     return out
 
 
@@ -322,8 +479,10 @@ def _int(p: dict, key: str, default: int | None, low: int, high: int | None) -> 
     return value
 
 
-def _threshold(p: dict) -> float:
-    value = p.get("FaceMatchThreshold", DEFAULT_THRESHOLD)
-    if not isinstance(value, int | float) or not 0 <= value <= 100:
-        raise InvalidParameter("FaceMatchThreshold must be between 0 and 100")
+def _threshold(
+    p: dict, key: str = "FaceMatchThreshold", default: float = DEFAULT_THRESHOLD
+) -> float:
+    value = p.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise InvalidParameter(f"{key} must be between 0 and 100")
     return float(value)
