@@ -507,6 +507,21 @@ def people_recluster(home: Home = None) -> None:
     )
 
 
+@people_cli.command("mirror")
+def people_mirror(home: Home = None) -> None:
+    """Make the face collection's users match the album's persons again (after the
+    face engine was unreachable: each change mirrors its own persons as it goes)."""
+    from .person_users import mirror
+
+    album = _album(home)
+    with console.status("Mirroring people as users"):
+        r = mirror(album)
+    console.print(
+        f"{r.users} people mirrored as users: {r.associated} faces associated, "
+        f"{r.disassociated} disassociated, {r.deleted} users of gone persons deleted"
+    )
+
+
 @people_cli.command("list")
 def people_list(home: Home = None) -> None:
     """Every person with its faces and pictures."""

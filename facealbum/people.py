@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from .album import Album
 from .clustering import chinese_whispers
 from .domain import Face, Person, Picture
+from .person_users import mirror_quietly
 
 
 @dataclass
@@ -93,9 +94,17 @@ def recluster(
     for person_id in set(wanted.values()) - set(people) - {None}:
         catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
     report.changed = catalog.assign_faces(wanted, by_owner=False)
+    touched = {
+        p
+        for f, person in wanted.items()
+        if person != current.get(f, (None, False))[0]
+        for p in (person, current.get(f, (None, False))[0])
+    }
     for left in catalog.list_people():  # unnamed persons left without faces go
         if left.face_count == 0 and left.name is None:
             catalog.delete_person(left.person_id)
+            touched.add(left.person_id)
+    mirror_quietly(album, touched)  # their users follow
     report.faces = len(faces)
     report.people = len({p for p in wanted.values() if p})
     report.seconds = time.perf_counter() - started
@@ -153,7 +162,7 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     }
     for face in faces:
         hits = album.collection.matches(face.face_id, s.people_threshold)
-        assigned = _persons_of(catalog, [h.face_id for h in hits])
+        assigned = persons_of(catalog, [h.face_id for h in hits])
         weight: dict[str, float] = defaultdict(float)
         for h in hits:
             person = assigned.get(h.face_id)
@@ -167,10 +176,11 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
         placed[face.face_id] = person
         others.add(person)
     catalog.assign_faces(dict(placed), by_owner=False)
+    mirror_quietly(album, set(placed.values()))
     return placed
 
 
-def _persons_of(catalog, face_ids: list[str]) -> dict[str, str]:
+def persons_of(catalog, face_ids: list[str]) -> dict[str, str]:
     """The persons of those faces that have one (read with their pictures)."""
     wanted = catalog.faces_of(face_ids)
     pictures = catalog.get_pictures(list(set(wanted.values())))

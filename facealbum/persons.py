@@ -16,7 +16,8 @@ from typing import Literal
 from .album import Album
 from .domain import BadInput, Box, Face, NotFound, Person, Picture
 from .imaging import bounded, decode, detection_jpeg
-from .people import place_faces
+from .people import persons_of, place_faces
+from .person_users import mirror_quietly
 
 Mode = Literal["all", "any", "only"]
 
@@ -120,6 +121,7 @@ def merge(album: Album, source_id: str, into_id: str) -> Person:
         into.name = source.name
         album.catalog.update_person(into)
     album.catalog.delete_person(source_id)
+    mirror_quietly(album, [source_id, into_id])
     return _person(album, into_id)
 
 
@@ -135,7 +137,9 @@ def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Pers
         into_id = str(uuid.uuid4())
         album.catalog.add_person(Person(into_id, created_at=time.time()))
     _person(album, into_id)
+    before = set(persons_of(album.catalog, face_ids).values())
     album.catalog.assign_faces(dict.fromkeys(face_ids, into_id), by_owner=True)
+    mirror_quietly(album, before | {into_id})
     return _person(album, into_id)
 
 
@@ -148,9 +152,9 @@ def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     album.catalog.reject_face(face_id, person_id)
     album.catalog.assign_faces({face_id: None}, by_owner=True)
     picture = album.catalog.get_picture(face.image_id)
-    if picture is None:
-        return None
-    return place_faces(album, picture, only={face_id}).get(face_id)
+    placed = None if picture is None else place_faces(album, picture, only={face_id}).get(face_id)
+    mirror_quietly(album, [person_id])
+    return placed
 
 
 # -- search by an uploaded photo -------------------------------------------------------

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     person_min_face_px: int = Field(
         30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
     )
+    people_as_users: bool = Field(
+        True,
+        description="Mirror each person into the face collection as a Rekognition user "
+        "(ListUsers, SearchUsers… then see the album's people)",
+    )
 
     max_search_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest photo anyone may search the album with"

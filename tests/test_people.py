@@ -11,6 +11,7 @@ from facealbum.people import recluster
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
+OBAMA_JPG = (PHOTOS / "obama" / "obama.jpg").read_bytes()
 OBAMA = {"obama/obama.jpg", "obama/obama2.jpg", "obama/obama-480p.jpg"}
 BIDEN = {"biden/biden.jpg", "biden/biden2.jpg"}
 SALLEY = {f"johns/john_salley/{n}" for n in ("000179_02159509.jpg", "000183_02159543.jpg",
@@ -230,6 +231,59 @@ def test_people_on_every_backend(engine_album):
     )
     people = {p.person_id: p for p in album.catalog.list_people()}
     assert (people[obama].face_count, people[biden].face_count) == (3, 2)
+    # persons are the collection's users (through boto3 on the Rekognition engines)
+    assert users_of(album) == {
+        p: {f.face_id for f in album.catalog.person_faces(p)} for p in people
+    }
+    faces, collection = album.collection.faces, album.collection.collection_id
+    [found] = faces.search_users_by_image(collection, OBAMA_JPG, 80, 10).matches
+    assert found.user.user_id == obama
+
+
+def users_of(album) -> dict[str, set[str]]:
+    """The collection's users and their faces."""
+    faces, collection = album.collection.faces, album.collection.collection_id
+    users, _ = faces.list_users(collection, 500, None)
+    return {
+        u.user_id: {f.face_id for f in faces.list_faces(collection, 4096, None, u.user_id)[0]}
+        for u in users
+    }
+
+
+def test_users_follow_the_owners_changes_and_mirror_repairs_them(album):
+    from facealbum.persons import merge, not_this_person, split
+
+    recluster(album)
+
+    def truth() -> dict[str, set[str]]:
+        return {
+            p.person_id: {f.face_id for f in album.catalog.person_faces(p.person_id)}
+            for p in album.catalog.list_people()
+        }
+
+    assert users_of(album) == truth()
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    merge(album, biden, obama)
+    assert biden not in users_of(album) and users_of(album) == truth()
+    split(album, _faces(album, BIDEN))  # Biden's photos, back to a person of their own
+    assert users_of(album) == truth()
+    low = _faces(album, {"obama/obama-480p.jpg"})[0]
+    not_this_person(album, low, obama)
+    assert low not in users_of(album)[obama] and users_of(album) == truth()
+
+    # the engine missed changes (it was unreachable, say): `people mirror` repairs
+    faces, collection = album.collection.faces, album.collection.collection_id
+    some = sorted(truth()[obama])[0]
+    faces.disassociate_faces(collection, obama, [some])
+    faces.create_user(collection, "stray-user")
+    done = cli("people", "mirror", home=album.settings.home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 users of gone persons deleted" in done.stdout
+    assert users_of(album) == truth()
+
+
+def _faces(album, names: set[str]) -> list[str]:
+    return [p.faces[0].face_id for p in album.get_set("fixtures")[1] if p.name in names]
 
 
 def test_a_named_persons_face_searches_with_the_whole_person(album):

@@ -495,10 +495,17 @@ def test_people_pages_name_search_and_regroup(people_page):
         for p in api.get(f"/api/people/{obama['person_id']}").json()["pictures"]
         if p["name"] == "obama/obama2.jpg"
     )
-    page.locator(f'.pick[data-face-id="{second["faces"][0]["face_id"]}"]').check()
-    page.click("#split")
+    pick = page.locator(f'.pick[data-face-id="{second["faces"][0]["face_id"]}"]')
+    pick.check()
+    page.select_option("#move-to", "new")
     expect(page.locator("#results .result")).to_have_count(1)
     expect(page.locator("#person-name")).to_have_text("Unnamed")
+    # and back to Barack, from the new person's page: a split into another person
+    expect(page.locator("#move-to")).to_be_disabled()
+    pick.check()
+    page.select_option("#move-to", obama["person_id"])
+    expect(page.locator("#person-name")).to_have_text("Barack")
+    expect(page.locator("#results .result")).to_have_count(3)
     page.goto("/people")
     expect(page.locator(f'.person[data-person-id="{obama["person_id"]}"]')).to_contain_text(
         "Barack"

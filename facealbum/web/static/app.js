@@ -622,13 +622,22 @@ async function personPage(seq, personId) {
       };
       return pick;
     })(),
-    h("button", { id: "split", disabled: true, onclick: async () => {
-      const moved = await api("POST", "/api/people/split", { face_ids: [...selected] });
-      toast(`${selected.size} moved to a new person`);
-      navigate(`/people/${moved.person_id}`);
-    } }, "Move selected to a new person"),
+    (() => {  // split: the selected faces to a new person or to another one
+      const others = everyone.filter((o) => o.person_id !== personId);
+      const move = h("select", { id: "move-to", disabled: true, "aria-label": "Move selected faces to" },
+        h("option", { value: "" }, "Move selected to…"), h("option", { value: "new" }, "A new person"),
+        others.map((o) => h("option", { value: o.person_id }, personName(o))));
+      move.onchange = async () => {
+        if (!move.value) return;
+        const into = move.value === "new" ? {} : { into: move.value };
+        const moved = await api("POST", "/api/people/split", { face_ids: [...selected], ...into });
+        toast(`${selected.size} moved to ${personName(moved)}`);
+        navigate(`/people/${moved.person_id}`);
+      };
+      return move;
+    })(),
   ] : [];
-  const split = owner.length ? owner[owner.length - 1] : null;
+  const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
   const tiles = p.pictures.map((pic) => {
     const faces = pic.faces.filter((f) => f.person_id === personId);
     const boxes = faces.map((f) => h("span", { class: "face matched", dataset: { faceId: f.face_id }, "aria-hidden": "true",
@@ -636,7 +645,7 @@ async function personPage(seq, personId) {
     const tools = session.owner ? faces.map((f) => h("div", { class: "face-tools" },
       h("label", {}, h("input", { type: "checkbox", class: "pick", dataset: { faceId: f.face_id }, onchange: (e) => {
         if (e.target.checked) selected.add(f.face_id); else selected.delete(f.face_id);
-        split.disabled = !selected.size;
+        moveTo.disabled = !selected.size;
       } }), " select"),
       h("button", { class: "not-person", dataset: { faceId: f.face_id }, onclick: async () => {
         await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId });
