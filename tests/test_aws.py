@@ -247,9 +247,14 @@ def test_a_failing_record_is_retried_alone(lambda_album):
     assert sorted(p.name for p in album.get_set("Trip")[1]) == ["dog.jpg", "obama.jpg"]
 
 
-def api_event(path: str, query: str = "", method: str = "GET", headers=None) -> dict:
+def api_event(
+    path: str, query: str = "", method: str = "GET", headers=None, body: bytes | None = None
+) -> dict:
     """An API Gateway HTTP API (payload 2.0) request, as a function URL sends it too."""
-    return {
+    import base64
+
+    sent = {"body": base64.b64encode(body).decode(), "isBase64Encoded": True} if body else {}
+    return sent | {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -260,7 +265,7 @@ def api_event(path: str, query: str = "", method: str = "GET", headers=None) -> 
                      "sourceIp": "203.0.113.9", "userAgent": "test"},
             "domainName": "album.example", "stage": "$default", "requestId": "r",
         },
-        "isBase64Encoded": False,
+        "isBase64Encoded": bool(body),
     }  # fmt: skip
 
 
@@ -425,3 +430,130 @@ def test_aws_import_nudges_an_object_whose_notification_was_lost(lambda_album, t
     assert sorted((r.key, r.status) for r in results) == [("Trip/a.jpg", "added"),
                                                           ("Trip/b.jpg", "added")]  # fmt: skip
     assert sorted(p.name for p in album.get_set("Trip")[1]) == ["a.jpg", "b.jpg"]
+
+
+# -- the functions' roles: every call each function makes is one its role allows --------
+
+# calls authorised by another action's name (S3's and DynamoDB's documented mappings)
+AUTHORISED_BY = {
+    "s3:HeadObject": {"s3:GetObject"},
+    "s3:HeadBucket": {"s3:ListBucket"},
+    "s3:ListObjectsV2": {"s3:ListBucket"},
+    "s3:CreateMultipartUpload": {"s3:PutObject"},
+    "s3:UploadPart": {"s3:PutObject"},
+    "s3:CompleteMultipartUpload": {"s3:PutObject"},
+    "s3:CopyObject": {"s3:GetObject", "s3:PutObject"},
+    "dynamodb:TransactGetItems": {"dynamodb:GetItem"},
+    "dynamodb:TransactWriteItems": {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    },
+}
+UNSCOPED = {"rekognition:DetectFaces", "rekognition:CompareFaces"}  # no collection resource
+
+
+def role_actions(role: str) -> tuple[set[str], set[str]]:
+    """(every action the template's role allows, those allowed on any resource)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    from facealbum.aws.deploy import TEMPLATE
+
+    template = yaml.load(TEMPLATE.read_text(), Loader=Loader)  # noqa: S506 - SafeLoader
+    allowed, anywhere = set(), set()
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        for st in policy["PolicyDocument"]["Statement"]:
+            acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            allowed |= set(acts)
+            if st.get("Resource") == "*":
+                anywhere |= set(acts)
+    return allowed, anywhere
+
+
+def test_each_functions_role_allows_every_call_it_makes(lambda_album, tmp_path):
+    """moto does not enforce IAM, so this test records the calls (boto3's before-call
+    event on the default session the functions' clients come from) while each handler
+    works, and compares them with the role the template gives that function."""
+    import boto3
+
+    from facealbum.aws import handlers
+
+    calls: list[str] = []
+
+    def record(model, **_):
+        calls.append(f"{model.service_model.signing_name}:{model.name}")
+
+    events = boto3._get_default_session().events
+    events.register("before-call", record)
+    try:
+        handlers._album.cache_clear()
+        handlers._api.cache_clear()
+        album = handlers._album()  # its clients are made now, with the hook
+        s3 = boto3.client("s3")
+        records = []
+        for key, name in [("T/a.jpg", "obama/obama.jpg"), ("T/b.jpg", "obama/obama2.jpg"),
+                          ("T/c.jpg", "groups/two_people.jpg")]:  # fmt: skip
+            s3.put_object(
+                Bucket=album.blobs.names["originals"], Key=key, Body=(PHOTOS / name).read_bytes()
+            )
+            records.append({"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                            "s3": {"bucket": {"name": album.blobs.names["originals"]},
+                                   "object": {"key": key}}})  # fmt: skip
+        calls.clear()
+        done = handlers.on_upload({"Records": records})
+        assert [d["status"] for d in done["done"]] == ["added"] * 3
+        upload_calls = set(calls)
+
+        calls.clear()
+        owner = {"authorization": f"Bearer {OWNER_SECRET}", "content-type": "application/json"}
+        pictures = {p.name: p for p in album.get_set("T")[1]}
+        face = pictures["a.jpg"].faces[0]
+        person = album.catalog.get_face(face.face_id).person_id
+        assert person, "the upload function placed the face in a person"
+        other = next(f.person_id for f in pictures["c.jpg"].faces if f.person_id != person)
+        biden = (PHOTOS / "biden" / "biden.jpg").read_bytes()
+        photo = httpx.Request("POST", "http://x/", files={"file": ("q.jpg", biden, "image/jpeg")})
+        body = photo.read()
+        steps = [
+            api_event("/api/people"),
+            api_event(f"/api/people/{person}"),
+            api_event("/api/search", f"people={person},{other}&mode=any"),
+            api_event(f"/api/faces/{face.face_id}/matches"),
+            api_event(f"/api/people/{person}", method="PATCH", headers=owner,
+                      body=b'{"name": "B"}'),
+            api_event("/api/people/split", method="POST", headers=owner,
+                      body=json.dumps({"face_ids": [face.face_id]}).encode()),
+            api_event(f"/api/faces/{face.face_id}/not-person", method="POST", headers=owner,
+                      body=json.dumps({"person_id": person}).encode()),
+            api_event(f"/api/people/{other}/merge", method="POST", headers=owner,
+                      body=json.dumps({"into": person}).encode()),
+            api_event("/api/search/by-image", method="POST", body=body,
+                      headers={"content-type": photo.headers["content-type"]}),
+            api_event(f"/api/pictures/{pictures['b.jpg'].image_id}", method="DELETE",
+                      headers=owner),
+        ]  # fmt: skip
+        for event in steps:
+            answer = handlers.api(event)
+            assert answer["statusCode"] < 300, (event["rawPath"], answer)
+        api_calls = set(calls)
+    finally:
+        events.unregister("before-call", record)
+        handlers._album.cache_clear()
+        handlers._api.cache_clear()
+    assert "rekognition:SearchFaces" in upload_calls and "rekognition:AssociateFaces" in api_calls
+    assert "rekognition:DetectFaces" in api_calls  # the photo search ran
+    lacking = {}
+    for role, used in (("UploadRole", upload_calls), ("ApiRole", api_calls)):
+        allowed, anywhere = role_actions(role)
+        for call in sorted(used):
+            missing = AUTHORISED_BY.get(call, {call}) - allowed
+            if call in UNSCOPED and call not in anywhere:
+                missing.add(f"{call} on any resource")
+            if missing:
+                lacking[f"{role} for {call}"] = sorted(missing)
+    assert lacking == {}, json.dumps(lacking, indent=1)
