@@ -39,6 +39,7 @@ from .ingest import (
     stream_size,
 )
 from .ports import BlobStore, Catalog, JobQueue
+from .quality import QualityRule
 from .search import SearchResult, search_face
 from .settings import Settings
 from .workers import AnalysisPool
@@ -321,7 +322,14 @@ class Album:
         if threshold is None:
             threshold = self.settings.match_threshold
         also = self._person_faces_of(face_id)
-        return search_face(self.catalog, self.collection, face_id, threshold, limit, offset, also)
+        return search_face(
+            self.catalog, self.collection, face_id, threshold, limit, offset, also, self.quality
+        )
+
+    @property
+    def quality(self) -> QualityRule:
+        s = self.settings
+        return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
     def _person_faces_of(self, face_id: str, most: int = 8) -> tuple[str, ...]:
         """Other faces of the face's person, if the owner named that person (a name is

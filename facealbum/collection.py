@@ -46,7 +46,10 @@ class AlbumCollection:
         indexed = self.faces.index_faces(
             self.collection_id, image, external_image_id=image_id, quality_filter="NONE"
         )
-        found = [Face(r.face_id, image_id, r.box, r.confidence) for r, _ in indexed.records]
+        found = [
+            Face(r.face_id, image_id, r.box, r.confidence, sharpness=d.sharpness)
+            for r, d in indexed.records
+        ]
         return sorted(found, key=lambda f: (f.box.left, f.box.top))
 
     def forget(self, face_ids: list[str]) -> None:

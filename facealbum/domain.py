@@ -49,6 +49,7 @@ class Face:
     box: Box
     confidence: float
     person_id: str | None = None  # who the face is, once grouped (see people.py)
+    sharpness: float | None = None  # 0-100, None if unknown (see quality.py)
 
     def as_rekognition(self) -> dict[str, object]:
         return {

@@ -123,6 +123,7 @@ class FaceDetail:
     box: Box
     confidence: float
     landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
+    sharpness: float | None = None  # Rekognition's Quality.Sharpness (0-100)
 
 
 @dataclass

@@ -53,11 +53,13 @@ def recluster(
     report = GroupingReport()
     faces: list[str] = []
     apart: dict[str, set[str]] = {}  # the other faces of the same photo
+    sharp: dict[str, float | None] = {}
     for picture in album.all_pictures():
         mine: list[str] = []
         for face in picture.faces:
             if judgeable(face, picture, s.person_min_face_px):
                 mine.append(face.face_id)
+                sharp[face.face_id] = face.sharpness
             else:
                 report.too_small += 1
         faces += mine
@@ -68,9 +70,11 @@ def recluster(
     on_start(len(faces))
     judged = set(faces)
     edges = []
+    rule = album.quality
     for face_id in faces:
         for hit in album.collection.matches(face_id, s.people_threshold):
-            if hit.face_id in judged:
+            needed = rule.required(s.people_threshold, sharp[face_id], sharp.get(hit.face_id))
+            if hit.face_id in judged and hit.similarity >= needed:
                 edges.append((face_id, hit.face_id, hit.similarity))
         on_progress()
     fixed: dict[str, Hashable] = {
@@ -162,6 +166,14 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     }
     for face in faces:
         hits = album.collection.matches(face.face_id, s.people_threshold)
+        refs = catalog.face_refs([h.face_id for h in hits])
+        hits = [
+            h
+            for h in hits
+            if h.face_id in refs
+            and h.similarity
+            >= album.quality.required(s.people_threshold, face.sharpness, refs[h.face_id][1])
+        ]
         assigned = persons_of(catalog, [h.face_id for h in hits])
         weight: dict[str, float] = defaultdict(float)
         for h in hits:

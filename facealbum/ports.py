@@ -70,6 +70,11 @@ class Catalog(Protocol):
         """face id -> image id, for those of the ids that some picture lists."""
         ...
 
+    def face_refs(self, face_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+        """face id -> (image id, sharpness), for those of the ids some picture lists:
+        what a search needs of each hit, in one read."""
+        ...
+
     def list_sets(self) -> list[SetSummary]: ...
     def get_set(self, name: str) -> SetSummary | None: ...
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]: ...
@@ -180,6 +185,7 @@ class DetectedFace:
     bottom: float
     confidence: float
     embedding: np.ndarray
+    sharpness: float | None = None  # 0-100 as the descriptor saw it (see quality.py)
 
 
 class FaceEngine(Protocol):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .collection import AlbumCollection, Hit
 from .domain import BadInput, Face, NotFound, Picture
 from .ports import Catalog
+from .quality import NO_RULE, QualityRule
 
 
 @dataclass
@@ -50,6 +51,7 @@ def search_face(
     limit: int = 50,
     offset: int = 0,
     also: tuple[str, ...] = (),
+    rule: QualityRule = NO_RULE,
 ) -> SearchResult:
     """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
     then the pictures that still list them. Faces the catalog does not list (a picture
@@ -58,7 +60,9 @@ def search_face(
     ``also``: more faces of the same person (a named person's): their look-alikes
     count too, each picture at its best similarity to any of them, and their own
     pictures are found as well. A face seen from one angle finds the person's pictures
-    seen from others."""
+    seen from others.
+
+    ``rule``: the similarity each match needs, raised for blurred faces (quality.py)."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
@@ -66,12 +70,19 @@ def search_face(
     query = catalog.get_face(face_id)
     if query is None:
         raise NotFound(f"no face {face_id}")
-    hits = collection.matches(face_id, threshold)
+    found = [(face_id, h) for h in collection.matches(face_id, threshold)]
     for other in also:
-        hits += collection.matches(other, threshold)
-    hits.sort(key=lambda h: -h.similarity)
-    listed = catalog.faces_of([h.face_id for h in hits])
-    kept = [h for h in hits if listed.get(h.face_id) == h.image_id]
+        found += [(other, h) for h in collection.matches(other, threshold)]
+    found.sort(key=lambda qh: -qh[1].similarity)
+    listed = catalog.face_refs([*also, *(h.face_id for _, h in found)])
+    sharp = {q: ref[1] for q, ref in listed.items()} | {face_id: query.sharpness}
+    kept = [
+        h
+        for q, h in found
+        if (ref := listed.get(h.face_id)) is not None
+        and ref[0] == h.image_id
+        and h.similarity >= rule.required(threshold, sharp.get(q), ref[1])
+    ]
     ranked = best_per_picture([Hit(query.face_id, query.image_id, 100.0), *kept], query.image_id)
     page = ranked[offset : offset + limit]
     pictures = catalog.get_pictures([h.image_id for h in page])

@@ -60,11 +60,25 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(200 * 1024 * 1024, description="Larger files are refused")
 
     match_threshold: float = Field(
-        80.0,
+        83.0,
         ge=0,
         le=100,
-        description="Default similarity (0-100, Rekognition's scale: 80 = cosine 0.915, the "
-        "cut measured by bench/threshold.py) for a face match",
+        description="Default similarity (0-100, Rekognition's scale; 80 = cosine 0.915) for a "
+        "face match between sharp faces: chosen with the quality rule by cross-validation "
+        "across people on sharp, scanned and blurred faces (bench/clickface.py)",
+    )
+    sharp_face_floor: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="Faces less sharp than this (0-100, as the face model saw them) need "
+        "closer matches: see blurry_face_penalty",
+    )
+    blurry_face_penalty: float = Field(
+        0.2,
+        ge=0,
+        description="Similarity points a match needs more for each sharpness point the "
+        "blurrier face of the pair lacks below sharp_face_floor (0: one threshold for all)",
     )
     workers: int = Field(0, ge=0, description="Import and upload processes; 0 = one per core")
     big_image_pixels: int = Field(
@@ -94,11 +108,12 @@ class Settings(BaseSettings):
     )
 
     people_threshold: float = Field(
-        80,
+        83,
         ge=0,
         le=100,
-        description="Similarity (Rekognition's scale) at which two faces count as one person "
-        "when people are grouped",
+        description="Similarity (Rekognition's scale) at which two sharp faces count as one "
+        "person when people are grouped (the quality rule raises it for blurred ones); "
+        "the best pairwise F1 on bench/clickface.py's set",
     )
     person_aware_search: bool = Field(
         True,

@@ -128,6 +128,18 @@ def test_catalog_round_trip_and_featured_set_once(catalog):
     assert catalog.faces_of(["a-1", "b-0", "nope", "a-0"]) == {"a-0": "a", "a-1": "a"}
 
 
+def test_catalog_keeps_each_faces_sharpness(catalog):
+    p = picture("a", "S", "sha-a", 2)
+    p.faces[0].sharpness = 27.5  # the other was stored before sharpness was measured
+    catalog.add_picture(p)
+    assert catalog.face_refs(["a-0", "a-1", "nope"]) == {"a-0": ("a", 27.5), "a-1": ("a", None)}
+    assert [f.sharpness for f in catalog.get_picture("a").faces] == [27.5, None]
+    assert catalog.get_face("a-0").sharpness == 27.5
+    new = [Face("new-0", "a", Box(0.5, 0.5, 0.1, 0.1), 90.0, sharpness=61.0)]
+    catalog.replace_faces("a", new, "new-tag")
+    assert catalog.face_refs(["new-0", "a-0"]) == {"new-0": ("a", 61.0)}
+
+
 def test_catalog_replaces_faces_and_says_which_went(catalog):
     catalog.add_picture(picture("a", "S", "sha-a", 2))
     catalog.add_picture(picture("b", "S", "sha-b", 1))

@@ -126,6 +126,7 @@ def test_collections_faces_and_searches_through_boto3(client):
     [record] = obama["FaceRecords"]
     assert record["Face"]["ExternalImageId"] == "obama.jpg"
     assert 0 < record["Face"]["BoundingBox"]["Width"] < 1
+    assert 50 < record["FaceDetail"]["Quality"]["Sharpness"] <= 100  # a sharp press photo
     c.index_faces(CollectionId="family", Image={"Bytes": OBAMA2}, ExternalImageId="obama2.jpg")
     c.index_faces(CollectionId="family", Image={"Bytes": BIDEN}, ExternalImageId="biden.jpg")
     two = c.index_faces(CollectionId="family", Image={"Bytes": TWO}, ExternalImageId="two.jpg")

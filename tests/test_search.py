@@ -122,3 +122,63 @@ def test_index_loads_in_chunks_to_the_same_result(library_home, library):
     assert len(faces._index("facealbum")) == library.stats().faces
     query = only_face(library, "obama/obama.jpg").face_id
     assert matched_names(fresh.search(query)) == matched_names(library.search(query))
+
+
+def test_a_blurred_face_needs_a_closer_match(tmp_path):
+    """Blurred faces all look alike to the model, so a match with one needs a higher
+    similarity (quality.py). A heavily blurred Biden, searched at a loose 50, finds a
+    blurred John Savage without the rule; with it, only Biden's own photos."""
+    import io
+
+    from conftest import PHOTOS
+    from PIL import Image, ImageFilter
+
+    from facealbum.quality import QualityRule
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    def blurred(name: str, radius: float) -> bytes:
+        out = io.BytesIO()
+        Image.open(PHOTOS / name).filter(ImageFilter.GaussianBlur(radius)).save(out, "JPEG")
+        return out.getvalue()
+
+    home = tmp_path / "home"
+    plain = open_album(Settings(home=home, blurry_face_penalty=0))
+    savage = "johns/john_savage/000264_01099001.jpg"
+    photos = {
+        "biden.jpg": (PHOTOS / "biden/biden.jpg").read_bytes(),
+        "biden2.jpg": (PHOTOS / "biden/biden2.jpg").read_bytes(),
+        "biden-blurred.jpg": blurred("biden/biden.jpg", 6),
+        "savage.jpg": (PHOTOS / savage).read_bytes(),
+        "savage-blurred.jpg": blurred(savage, 3),
+    }
+    faces = {}
+    for name, data in photos.items():
+        [faces[name]] = plain.ingest("S", name, data).picture.faces
+    sharp = {n: f.sharpness for n, f in faces.items()}
+    for name in ("biden.jpg", "savage.jpg"):  # each blurred copy is measured less sharp
+        assert sharp[name] > 50 > sharp[name.replace(".jpg", "-blurred.jpg")], sharp
+    query = faces["biden-blurred.jpg"].face_id
+    loose = matched_names(plain.search(query, threshold=50))
+    assert "savage-blurred.jpg" in loose  # a wrong match, between two blurred faces
+    ruled = open_album(Settings(home=home, blurry_face_penalty=1.0))
+    assert ruled.quality == QualityRule(50.0, 1.0)
+    found = matched_names(ruled.search(query, threshold=50))
+    assert found == ["biden-blurred.jpg", "biden.jpg", "biden2.jpg"]
+    # a sharp query's sharp matches are unaffected by the rule
+    sharp_query = faces["biden.jpg"].face_id
+    assert "biden2.jpg" in matched_names(ruled.search(sharp_query, threshold=50))
+    for album in (plain, ruled):
+        album.close()
+
+
+def test_the_quality_rule():
+    from facealbum.quality import NO_RULE, QualityRule
+
+    rule = QualityRule(floor=50, penalty=0.2)
+    assert rule.required(80, 70, 90) == 80  # both sharp
+    assert rule.required(80, 30, 90) == pytest.approx(84)  # the blurrier face counts
+    assert rule.required(80, None, 30) == pytest.approx(84)  # unknown counts as sharp
+    assert rule.required(80, None, None) == 80
+    assert rule.required(99, 0, 0) == 100  # never above 100
+    assert NO_RULE.required(80, 0, 0) == 80

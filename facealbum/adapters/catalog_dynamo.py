@@ -425,8 +425,14 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
         return _face(item) if item else None
 
     def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
-        keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
-        return {i["face_id"]: i["image_id"] for i in batch_get(self.db, self.album, keys)}
+        return {f: ref[0] for f, ref in self.face_refs(face_ids).items()}
+
+    def face_refs(self, face_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+        keys = [{"pk": f"face#{f}", "sk": "-"} for f in dict.fromkeys(face_ids)]
+        return {
+            i["face_id"]: (i["image_id"], _float(i.get("sharpness")))
+            for i in batch_get(self.db, self.album, keys)
+        }
 
     def list_sets(self) -> list[SetSummary]:
         items = list(self._partition(ROOT))
@@ -520,9 +526,14 @@ def _update(
 
 def _face_map(f: Face) -> dict:
     b = f.box
+    sharp = {} if f.sharpness is None else {"sharpness": num(f.sharpness)}
     return {"face_id": f.face_id, "left": num(b.left), "top": num(b.top),
             "width": num(b.width), "height": num(b.height),
-            "confidence": num(f.confidence)}  # fmt: skip
+            "confidence": num(f.confidence), **sharp}  # fmt: skip
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _face_item(f: Face) -> dict:
@@ -532,7 +543,12 @@ def _face_item(f: Face) -> dict:
 def _face(m: dict, image_id: str | None = None) -> Face:
     box = Box(float(m["left"]), float(m["top"]), float(m["width"]), float(m["height"]))
     return Face(
-        m["face_id"], image_id or m["image_id"], box, float(m["confidence"]), m.get("person_id")
+        m["face_id"],
+        image_id or m["image_id"],
+        box,
+        float(m["confidence"]),
+        m.get("person_id"),
+        _float(m.get("sharpness")),
     )
 
 

@@ -74,6 +74,7 @@ faces = Table(
     Column("confidence", Float, nullable=False),
     Column("person_id", String(36), nullable=True, index=True),
     Column("by_owner", Boolean, nullable=False, default=False),
+    Column("sharpness", Float, nullable=True),  # see quality.py; None: not measured
 )
 
 persons = Table(

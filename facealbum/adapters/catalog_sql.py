@@ -507,14 +507,17 @@ class SqlCatalog(SqlPeople):
         return _face(row) if row else None
 
     def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
+        return {f: ref[0] for f, ref in self.face_refs(face_ids).items()}
+
+    def face_refs(self, face_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+        out: dict[str, tuple[str, float | None]] = {}
         ids = list(dict.fromkeys(face_ids))
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):
-                q = select(faces.c.face_id, faces.c.image_id).where(
+                q = select(faces.c.face_id, faces.c.image_id, faces.c.sharpness).where(
                     faces.c.face_id.in_(ids[i : i + 500])
                 )
-                out.update({r[0]: r[1] for r in conn.execute(q)})
+                out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
         return out
 
     def list_sets(self) -> list[SetSummary]:
@@ -626,6 +629,7 @@ def _face_row(f: Face) -> dict:
         "box_width": f.box.width,
         "box_height": f.box.height,
         "confidence": f.confidence,
+        "sharpness": f.sharpness,
     }
 
 
@@ -644,4 +648,5 @@ def _face(r) -> Face:
         box=Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"]),
         confidence=r["confidence"],
         person_id=r.get("person_id"),
+        sharpness=r.get("sharpness"),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, distinct, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import Box, Face, NotFound, Person
+from ..domain import Face, NotFound, Person
 from .catalog_schema import face_rejections, faces, persons
 
 
@@ -107,16 +107,9 @@ class SqlPeople:
         q = select(faces).where(faces.c.person_id == person_id).order_by(faces.c.seq)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [
-            Face(
-                r["face_id"],
-                r["image_id"],
-                Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"]),
-                r["confidence"],
-                r["person_id"],
-            )
-            for r in rows
-        ]
+        from .catalog_sql import _face
+
+        return [_face(r) for r in rows]
 
     def reject_face(self, face_id: str, person_id: str) -> None:
         try:

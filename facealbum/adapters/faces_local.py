@@ -409,9 +409,11 @@ class LocalFaces(LocalUsers):
         return max(found, key=lambda f: f.side_px)
 
 
-def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[Box, float, np.ndarray]]:
-    """The engine's faces as (box, confidence, descriptor), left to right, boxes as
-    ratios of the image (as Rekognition gives them), so they hold at any size."""
+def find_faces(
+    rgb: np.ndarray, engine: FaceEngine
+) -> list[tuple[Box, float, np.ndarray, float | None]]:
+    """The engine's faces as (box, confidence, descriptor, sharpness), left to right,
+    boxes as ratios of the image (as Rekognition gives them), so they hold at any size."""
     h, w = rgb.shape[:2]
     found = []
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
@@ -421,7 +423,7 @@ def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[Box, float, np
             width=round((f.right - f.left) / w, 6),
             height=round((f.bottom - f.top) / h, 6),
         )
-        found.append((box, f.confidence, f.embedding))
+        found.append((box, f.confidence, f.embedding, f.sharpness))
     return found
 
 
@@ -435,8 +437,12 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
         raise InvalidImage(f"Request has invalid image format: {exc}") from None
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
-        _Found(FaceDetail(box, conf), vector, min(box.width * dec.width, box.height * dec.height))
-        for box, conf, vector in find_faces(rgb, engine)
+        _Found(
+            FaceDetail(box, conf, sharpness=sharp),
+            vector,
+            min(box.width * dec.width, box.height * dec.height),
+        )
+        for box, conf, vector, sharp in find_faces(rgb, engine)
     ]
 
 

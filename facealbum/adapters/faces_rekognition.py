@@ -290,7 +290,8 @@ def _box(b: dict) -> Box:
 
 
 def _detail(d: dict) -> FaceDetail:
-    return FaceDetail(_box(d["BoundingBox"]), d.get("Confidence", 0.0))
+    sharp = d.get("Quality", {}).get("Sharpness")
+    return FaceDetail(_box(d["BoundingBox"]), d.get("Confidence", 0.0), sharpness=sharp)
 
 
 def _record(f: dict) -> FaceRecord:

@@ -283,7 +283,7 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
         threshold = float(p.get("SimilarityThreshold", DEFAULT_THRESHOLD))
         done = faces.compare_faces(image(p, "SourceImage"), image(p, "TargetImage"), threshold)
         return {
-            "SourceImageFace": _detail(done.source),
+            "SourceImageFace": _detail(done.source, quality=False),  # its shape has none
             "FaceMatches": [{"Similarity": s, "Face": _detail(d)} for s, d in done.matches],
             "UnmatchedFaces": [_detail(d) for d in done.unmatched],
         }
@@ -453,8 +453,11 @@ def _face(r: FaceRecord) -> dict:
     return out
 
 
-def _detail(d: FaceDetail) -> dict:
-    return {"BoundingBox": d.box.as_rekognition(), "Confidence": d.confidence}
+def _detail(d: FaceDetail, quality: bool = True) -> dict:
+    out: dict[str, Any] = {"BoundingBox": d.box.as_rekognition(), "Confidence": d.confidence}
+    if quality and d.sharpness is not None:
+        out["Quality"] = {"Sharpness": d.sharpness}
+    return out
 
 
 def _arn(collection_id: str) -> str:
