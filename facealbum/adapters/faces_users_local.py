@@ -151,15 +151,7 @@ class LocalUsers:
                 raise QuotaExceeded(
                     f"a user holds at most {MAX_USER_FACES} faces; {user_id} would have {len(mine)}"
                 )
-            if done:
-                conn.execute(
-                    update(collection_faces)
-                    .where(
-                        collection_faces.c.collection_id == collection_id,
-                        collection_faces.c.face_id.in_(done),
-                    )
-                    .values(user_id=user_id)
-                )
+            _set_user(conn, collection_id, done, user_id)
         return Association(done, failed, "ACTIVE" if mine else "CREATED")
 
     def disassociate_faces(
@@ -179,15 +171,7 @@ class LocalUsers:
                     )
                 else:
                     done.append(face_id)
-            if done:
-                conn.execute(
-                    update(collection_faces)
-                    .where(
-                        collection_faces.c.collection_id == collection_id,
-                        collection_faces.c.face_id.in_(done),
-                    )
-                    .values(user_id=None)
-                )
+            _set_user(conn, collection_id, done, None)
             [status] = self._statuses(conn, collection_id, [user_id])
         return Association(done, failed, status)
 
@@ -335,6 +319,18 @@ class LocalUsers:
             ).scalars()
         )
         return ["ACTIVE" if u in with_faces else "CREATED" for u in user_ids]
+
+
+def _set_user(conn, collection_id: str, face_ids: list[str], user_id: str | None) -> None:
+    if face_ids:
+        conn.execute(
+            update(collection_faces)
+            .where(
+                collection_faces.c.collection_id == collection_id,
+                collection_faces.c.face_id.in_(face_ids),
+            )
+            .values(user_id=user_id)
+        )
 
 
 def _user(collection_id: str, user_id: str | None):
