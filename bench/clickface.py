@@ -48,6 +48,7 @@ from facealbum.wiring import open_album
 
 COHORT = (30, 300)
 VARIANTS = ["orig", "mirror", "scan", "card", "blur"]
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}  # the labelled folder has all three
 STRANGERS = "_strangers"
 # group photos with labelled people in them (the rest are strangers' faces)
 NOT_STRANGERS = {"two_people.jpg", "obama_and_biden.jpg", "kit_with_rose.jpg"}
@@ -55,7 +56,7 @@ SCAN_SIDE = 180  # px: faces of about 70-100 px
 
 
 def make_set(src: Path, dest: Path) -> None:
-    for photo in sorted(src.glob("*/*.jpg")):
+    for photo in sorted(p for p in src.glob("*/*") if p.suffix.lower() in PHOTO_SUFFIXES):
         person = photo.parent.name
         out = dest / person
         out.mkdir(parents=True, exist_ok=True)
