@@ -310,11 +310,25 @@ def test_media_cannot_name_a_queued_upload(server):
 
 
 def test_a_large_upload_does_not_stall_other_requests(server):
+    """The old server blocked its event loop once per file (~0.35 s each) while it
+    copied an upload. Each round times a visitor's requests idle, then while 2 x 150 MB
+    arrive, side by side: the machine's other load slows both alike, a blocked loop
+    only the second."""
     payload = os.urandom(150 * 2**20)
     rounds = []
+
+    def second_worst(times: list[float]) -> float:
+        return sorted(times)[-2]
+
     with owner_client(server.base) as owner, httpx.Client(base_url=server.base) as visitor:
         visitor.get("/api/sets")
-        for _ in range(2):
+        for _ in range(3):
+            idle = []
+            for _ in range(15):
+                t = time.perf_counter()
+                assert visitor.get("/api/sets").status_code == 200
+                idle.append(time.perf_counter() - t)
+                time.sleep(0.01)
             sending = threading.Thread(
                 target=lambda: owner.post(
                     "/api/sets/Big/pictures",
@@ -330,11 +344,9 @@ def test_a_large_upload_does_not_stall_other_requests(server):
                 time.sleep(0.01)
             sending.join()
             assert len(times) > 10
-            rounds.append(sorted(times)[-2])
-    # the old server blocked once per file (~0.35 s each) in every round; a scheduler
-    # hiccup on a loaded 2-core machine is not that, so the second-worst request of the
-    # better round is what is judged
-    assert min(rounds) < 0.2, rounds
+            rounds.append((second_worst(times), second_worst(idle)))
+    # the best round: a scheduler hiccup on a loaded 2-core machine is not a blocked loop
+    assert min(busy - idle for busy, idle in rounds) < 0.2, rounds
 
 
 def test_an_oversized_file_is_refused_before_it_is_copied(tmp_path):
