@@ -24,7 +24,7 @@ from .domain import AlbumError, Picture, check_picture_name, check_set_name
 from .imaging import SUFFIXES
 from .ingest import Analysis, analyze, hash_stream, index_faces, new_image_id, store
 from .settings import Settings
-from .workers import return_memory_promptly, trim_memory
+from .workers import exit_with_parent, return_memory_promptly, trim_memory
 
 if TYPE_CHECKING:  # workers import this module: keep their start light
     from .album import Album
@@ -85,6 +85,7 @@ def _init_worker(settings_json: str, known: frozenset[str]) -> None:
     from .wiring import make_blobs, make_collection
 
     return_memory_promptly()
+    exit_with_parent()
     settings = Settings.model_validate_json(settings_json)
     _worker.update(
         settings=settings,

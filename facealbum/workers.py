@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -45,6 +46,21 @@ def return_memory_promptly() -> None:
         pass
 
 
+def exit_with_parent(every: float = 1.0) -> None:
+    """In a pool worker: exit when the process that made the pool is gone. A worker
+    waits on its queue and would never notice: a server killed (or out of memory)
+    would leave its workers, each holding the face model, behind for good."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def trim_memory() -> None:
     libc = _worker.get("libc")
     if libc is not None:
@@ -55,6 +71,7 @@ def _init(settings_json: str) -> None:
     from .wiring import make_blobs, make_collection
 
     return_memory_promptly()
+    exit_with_parent()
     settings = Settings.model_validate_json(settings_json)
     if settings.upload_nice:  # background work: the web server's requests come first
         os.nice(settings.upload_nice)

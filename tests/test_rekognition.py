@@ -396,3 +396,33 @@ def test_users_through_boto3(client):
         "SearchUsers",
         "SearchUsersByImage",
     } <= set(c.checked)
+
+
+def test_a_killed_servers_face_workers_exit_with_it(tmp_path):
+    """The endpoint analyses images in worker processes. If the server is killed (or
+    runs out of memory), they must not stay behind, each holding the face model."""
+    import os
+    import signal
+    import time
+
+    proc, url = start_endpoint(tmp_path / "home")
+    try:
+        c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
+                         aws_access_key_id=KEY, aws_secret_access_key=SECRET)  # fmt: skip
+        assert len(c.detect_faces(Image={"Bytes": TWO})["FaceDetails"]) == 2
+        server = psutil.Process(proc.pid)
+        workers = [
+            p for p in server.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert workers, "the image was analysed in a worker process"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [w for w in alive if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

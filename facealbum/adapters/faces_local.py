@@ -451,7 +451,9 @@ _worker: dict = {}
 
 def _init_pool(settings_json: str) -> None:
     from ..wiring import make_engine
+    from ..workers import exit_with_parent
 
+    exit_with_parent()
     settings = Settings.model_validate_json(settings_json)
     _worker.update(settings=settings, engine=make_engine(settings))
 
