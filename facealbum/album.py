@@ -18,6 +18,7 @@ from typing import BinaryIO
 from .collection import AlbumCollection
 from .domain import (
     BadInput,
+    Face,
     NotFound,
     Picture,
     SetGone,
@@ -321,9 +322,18 @@ class Album:
     ) -> SearchResult:
         if threshold is None:
             threshold = self.settings.match_threshold
-        also = self._person_faces_of(face_id)
+        query = self.catalog.get_face(face_id)
+        also = self._person_faces_of(query) if query else ()
         return search_face(
-            self.catalog, self.collection, face_id, threshold, limit, offset, also, self.quality
+            self.catalog,
+            self.collection,
+            face_id,
+            threshold,
+            limit,
+            offset,
+            also,
+            self.quality,
+            query,
         )
 
     @property
@@ -331,16 +341,16 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face_id: str, most: int = 8) -> tuple[str, ...]:
+    def _person_faces_of(self, face: Face, most: int = 8) -> tuple[str, ...]:
         """Other faces of the face's person, if the owner named that person (a name is
         the owner vouching for the group): up to ``most`` of them, largest first."""
         if not self.settings.person_aware_search:
             return ()
-        face = self.catalog.get_face(face_id)
-        person = face and face.person_id and self.catalog.get_person(face.person_id)
+        person = face.person_id and self.catalog.get_person(face.person_id)
         if not person or not person.name:
             return ()
-        faces = [f for f in self.catalog.person_faces(person.person_id) if f.face_id != face_id]
+        faces = self.catalog.person_faces(person.person_id)
+        faces = [f for f in faces if f.face_id != face.face_id]
         faces.sort(key=lambda f: -f.box.width * f.box.height)
         return tuple(f.face_id for f in faces[:most])
 

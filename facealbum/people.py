@@ -98,12 +98,11 @@ def recluster(
     for person_id in set(wanted.values()) - set(people) - {None}:
         catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
     report.changed = catalog.assign_faces(wanted, by_owner=False)
-    touched = {
-        p
-        for f, person in wanted.items()
-        if person != current.get(f, (None, False))[0]
-        for p in (person, current.get(f, (None, False))[0])
-    }
+    touched: set[str | None] = set()  # the persons a face left or joined
+    for f, after in wanted.items():
+        before = current.get(f, (None, False))[0]
+        if after != before:
+            touched |= {after, before}
     for left in catalog.list_people():  # unnamed persons left without faces go
         if left.face_count == 0 and left.name is None:
             catalog.delete_person(left.person_id)
@@ -164,6 +163,7 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     others = {  # one photo, many people
         f.person_id for f in picture.faces if f.person_id and f.face_id not in (only or ())
     }
+    rule = album.quality
     for face in faces:
         hits = album.collection.matches(face.face_id, s.people_threshold)
         refs = catalog.face_refs([h.face_id for h in hits])
@@ -172,9 +172,9 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
             for h in hits
             if h.face_id in refs
             and h.similarity
-            >= album.quality.required(s.people_threshold, face.sharpness, refs[h.face_id][1])
+            >= rule.required(s.people_threshold, face.sharpness, refs[h.face_id][1])
         ]
-        assigned = persons_of(catalog, [h.face_id for h in hits])
+        assigned = persons_of(catalog, {h.face_id: refs[h.face_id][0] for h in hits})
         weight: dict[str, float] = defaultdict(float)
         for h in hits:
             person = assigned.get(h.face_id)
@@ -192,9 +192,9 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     return placed
 
 
-def persons_of(catalog, face_ids: list[str]) -> dict[str, str]:
-    """The persons of those faces that have one (read with their pictures)."""
-    wanted = catalog.faces_of(face_ids)
+def persons_of(catalog, wanted: dict[str, str]) -> dict[str, str]:
+    """The persons of those faces (face id -> its picture's id, as the caller read it)
+    that have one, read with their pictures."""
     pictures = catalog.get_pictures(list(set(wanted.values())))
     return {
         f.face_id: f.person_id

@@ -29,10 +29,6 @@ class PersonView:
 
 
 def get(album: Album, person_id: str) -> Person:
-    return _person(album, person_id)
-
-
-def _person(album: Album, person_id: str) -> Person:
     found = album.catalog.get_person(person_id)
     if found is None:
         raise NotFound(f"no person {person_id}")
@@ -58,7 +54,7 @@ def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
 
 
 def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]]:
-    person = _person(album, person_id)
+    person = get(album, person_id)
     ids = {f.image_id for f in album.catalog.person_faces(person_id)}
     found = album.catalog.get_pictures(sorted(ids))
     return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
@@ -71,7 +67,7 @@ def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> li
         raise BadInput("choose at least one person")
     sets = []
     for person_id in dict.fromkeys(person_ids):
-        _person(album, person_id)
+        get(album, person_id)
         sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
     ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
     found = album.catalog.get_pictures(sorted(ids))
@@ -87,21 +83,21 @@ def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> li
 
 
 def rename(album: Album, person_id: str, name: str | None) -> Person:
-    person = _person(album, person_id)
+    person = get(album, person_id)
     person.name = (name or "").strip() or None
     album.catalog.update_person(person)
     return person
 
 
 def hide(album: Album, person_id: str, hidden: bool) -> Person:
-    person = _person(album, person_id)
+    person = get(album, person_id)
     person.hidden = hidden
     album.catalog.update_person(person)
     return person
 
 
 def choose_cover(album: Album, person_id: str, face_id: str) -> Person:
-    person = _person(album, person_id)
+    person = get(album, person_id)
     if face_id not in {f.face_id for f in album.catalog.person_faces(person_id)}:
         raise BadInput(f"face {face_id} is not one of this person's")
     person.cover_face_id = face_id
@@ -114,7 +110,7 @@ def merge(album: Album, source_id: str, into_id: str) -> Person:
     keeps its name, or takes ``source``'s if it had none."""
     if source_id == into_id:
         raise BadInput("a person cannot be merged into itself")
-    source, into = _person(album, source_id), _person(album, into_id)
+    source, into = get(album, source_id), get(album, into_id)
     faces = album.catalog.person_faces(source_id)
     album.catalog.assign_faces({f.face_id: into_id for f in faces}, by_owner=True)
     if into.name is None and source.name is not None:
@@ -122,7 +118,7 @@ def merge(album: Album, source_id: str, into_id: str) -> Person:
         album.catalog.update_person(into)
     album.catalog.delete_person(source_id)
     mirror_quietly(album, [source_id, into_id])
-    return _person(album, into_id)
+    return get(album, into_id)
 
 
 def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Person:
@@ -136,11 +132,11 @@ def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Pers
     if into_id is None:
         into_id = str(uuid.uuid4())
         album.catalog.add_person(Person(into_id, created_at=time.time()))
-    _person(album, into_id)
-    before = set(persons_of(album.catalog, face_ids).values())
+    get(album, into_id)
+    before = set(persons_of(album.catalog, known).values())
     album.catalog.assign_faces(dict.fromkeys(face_ids, into_id), by_owner=True)
     mirror_quietly(album, before | {into_id})
-    return _person(album, into_id)
+    return get(album, into_id)
 
 
 def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:

@@ -52,6 +52,7 @@ def search_face(
     offset: int = 0,
     also: tuple[str, ...] = (),
     rule: QualityRule = NO_RULE,
+    query: Face | None = None,
 ) -> SearchResult:
     """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
     then the pictures that still list them. Faces the catalog does not list (a picture
@@ -62,12 +63,14 @@ def search_face(
     pictures are found as well. A face seen from one angle finds the person's pictures
     seen from others.
 
-    ``rule``: the similarity each match needs, raised for blurred faces (quality.py)."""
+    ``rule``: the similarity each match needs, raised for blurred faces (quality.py).
+    ``query``: the face itself, if the caller has read it already."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
         raise BadInput("limit must be positive and offset not negative")
-    query = catalog.get_face(face_id)
+    if query is None:
+        query = catalog.get_face(face_id)
     if query is None:
         raise NotFound(f"no face {face_id}")
     found = [(face_id, h) for h in collection.matches(face_id, threshold)]

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import BadInput, Box
@@ -131,15 +131,24 @@ class LocalFaces(LocalUsers):
         return ids, _token(ids[-1]) if more and ids else None
 
     def describe_collection(self, collection_id: str) -> CollectionInfo:
+        """Also every call's check that the collection exists: one query, users counted
+        in it."""
         _check_id(collection_id)
+        users = (
+            select(func.count())
+            .where(collection_users.c.collection_id == collection_id)
+            .scalar_subquery()
+        )
         with self.db.connect() as conn:
             row = conn.execute(
-                select(collections).where(collections.c.collection_id == collection_id)
+                select(collections, users.label("user_count")).where(
+                    collections.c.collection_id == collection_id
+                )
             ).first()
         if row is None:
             raise _no_collection(collection_id)
         return CollectionInfo(
-            collection_id, row.face_count, row.created_at, user_count=self.user_count(collection_id)
+            collection_id, row.face_count, row.created_at, user_count=row.user_count
         )
 
     # -- faces ------------------------------------------------------------------------
@@ -155,20 +164,14 @@ class LocalFaces(LocalUsers):
         _check_id(collection_id)
         if external_image_id is not None and not EXTERNAL_ID.fullmatch(external_image_id):
             raise InvalidParameter(f"invalid ExternalImageId {external_image_id!r}")
-        if quality_filter not in QUALITY:
-            raise InvalidParameter(f"invalid QualityFilter {quality_filter!r}")
+        check_quality_filter(quality_filter)
         if max_faces is not None and max_faces < 1:
             raise InvalidParameter("MaxFaces must be at least 1")
         self.describe_collection(collection_id)  # before the expensive part
-        min_side, min_conf = QUALITY[quality_filter]
         keep: list[_Found] = []
         unindexed: list[Unindexed] = []
         for f in sorted(self._analyze(image), key=lambda f: -f.side_px):
-            reasons = []
-            if f.side_px < min_side:
-                reasons.append("SMALL_BOUNDING_BOX")
-            if f.face.confidence < min_conf:
-                reasons.append("LOW_CONFIDENCE")
+            reasons = quality_reasons(f, quality_filter)
             if not reasons and max_faces is not None and len(keep) >= max_faces:
                 reasons.append("EXCEEDS_MAX_FACES")  # the largest faces are kept, as on AWS
             if reasons:
@@ -481,6 +484,19 @@ def _record(r) -> FaceRecord:
     box = Box(r["box_left"], r["box_top"], r["box_width"], r["box_height"])
     return FaceRecord(
         r["face_id"], r["image_id"], r["external_image_id"], box, r["confidence"], r["user_id"]
+    )
+
+
+def check_quality_filter(quality_filter: str) -> None:
+    if quality_filter not in QUALITY:
+        raise InvalidParameter(f"invalid QualityFilter {quality_filter!r}")
+
+
+def quality_reasons(found: _Found, quality_filter: str) -> list[str]:
+    """Why a QualityFilter turns a face away (IndexFaces, SearchUsersByImage)."""
+    min_side, min_conf = QUALITY[quality_filter]
+    return (["SMALL_BOUNDING_BOX"] if found.side_px < min_side else []) + (
+        ["LOW_CONFIDENCE"] if found.face.confidence < min_conf else []
     )
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..faces import (
@@ -103,12 +103,6 @@ class LocalUsers:
                 for u, s in zip(ids, self._statuses(conn, collection_id, ids), strict=True)
             ]
         return users, _token(ids[-1]) if more and ids else None
-
-    def user_count(self, collection_id: str) -> int:
-        with self.db.connect() as conn:
-            return conn.execute(
-                select(func.count()).where(collection_users.c.collection_id == collection_id)
-            ).scalar_one()
 
     def associate_faces(
         self, collection_id: str, user_id: str, face_ids: list[str], threshold: float
@@ -218,21 +212,17 @@ class LocalUsers:
         max_users: int,
         quality_filter: str = "NONE",
     ) -> UserImageSearch:
-        from .faces_local import QUALITY
+        from .faces_local import check_quality_filter, quality_reasons
 
         _check_user_search(threshold, max_users)
-        if quality_filter not in QUALITY:
-            raise InvalidParameter(f"invalid QualityFilter {quality_filter!r}")
+        check_quality_filter(quality_filter)
         self.describe_collection(collection_id)
         found = sorted(self._analyze(image), key=lambda f: -f.side_px)
         if not found:
             raise InvalidParameter("There are no faces in the image.")
         largest, rest = found[0], found[1:]
         unsearched = [Unindexed(f.face, ["FACE_NOT_LARGEST"]) for f in rest]
-        min_side, min_conf = QUALITY[quality_filter]
-        reasons = (["SMALL_BOUNDING_BOX"] if largest.side_px < min_side else []) + (
-            ["LOW_CONFIDENCE"] if largest.face.confidence < min_conf else []
-        )
+        reasons = quality_reasons(largest, quality_filter)
         if reasons:
             return UserImageSearch(None, [], [Unindexed(largest.face, reasons), *unsearched])
         matches = self._users_like(collection_id, [largest.vector], threshold, max_users)

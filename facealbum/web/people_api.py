@@ -15,7 +15,7 @@ from ..album import Album
 from ..domain import NotFound, Person
 from .auth import OwnerAuth
 from .form_memory import read_file_field
-from .read_api import face_json, picture_json
+from .read_api import box_json, face_json, picture_json
 
 
 class PersonChange(BaseModel):
@@ -48,10 +48,9 @@ def person_json(p: Person) -> dict:
 
 
 def found_json(f: persons.FaceFound) -> dict:
-    b = f.box
     person = f.person and {"person_id": f.person.person_id, "name": f.person.name}
     return {
-        "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
+        "box": box_json(f.box),
         "person": person,
         "matches": [
             {"similarity": s, "picture": picture_json(p), "face": face_json(face)}

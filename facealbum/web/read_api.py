@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from ..album import Album
-from ..domain import Face, Picture, SetSummary, Upload
+from ..domain import Box, Face, Picture, SetSummary, Upload
 from ..search import SearchResult
 
 
@@ -28,13 +28,12 @@ def picture_json(p: Picture) -> dict:
     }
 
 
+def box_json(b: Box) -> dict:
+    return {"left": b.left, "top": b.top, "width": b.width, "height": b.height}
+
+
 def face_json(f: Face) -> dict:
-    b = f.box
-    return {
-        "face_id": f.face_id,
-        "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
-        "person_id": f.person_id,
-    }
+    return {"face_id": f.face_id, "box": box_json(f.box), "person_id": f.person_id}
 
 
 def set_json(s: SetSummary) -> dict:
