@@ -52,6 +52,17 @@ class BlobStore(Protocol):
         """Space left where the blobs live; None where there is no such limit (S3)."""
         ...
 
+    def open_version(self, bucket: Bucket, key: str) -> tuple[BinaryIO, str]:
+        """``open``, with an opaque token naming the version of the object that was read
+        (S3: its version id in a versioned bucket, else its ETag); KeyError if none."""
+        ...
+
+    def delete_version(self, bucket: Bucket, key: str, version: str) -> bool:
+        """Delete that version of the object only (a token from ``open_version``): a
+        newer object written under the key meanwhile stays. False if there was nothing
+        of that version left to delete."""
+        ...
+
 
 class Catalog(Protocol):
     def add_picture(self, picture: Picture, create_set: bool = True) -> str:
@@ -114,7 +125,11 @@ class Catalog(Protocol):
     def shares_location(self, sha256: str) -> bool: ...
 
     # uploads through the web
-    def add_upload(self, upload: Upload) -> None: ...
+    def add_upload(self, upload: Upload) -> None:
+        """Record a queued upload; an id recorded already is left as it is (a
+        conditional write: two deliveries of one event record it once)."""
+        ...
+
     def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None: ...
     def renew_upload(self, upload_id: str, lease_seconds: float) -> None: ...
     def finish_upload(self, upload: Upload) -> None: ...

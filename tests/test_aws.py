@@ -5,6 +5,7 @@ Rekognition. boto3 finds both through the standard AWS_ENDPOINT_URL_<SERVICE>.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -557,3 +558,107 @@ def test_each_functions_role_allows_every_call_it_makes(lambda_album, tmp_path):
             if missing:
                 lacking[f"{role} for {call}"] = sorted(missing)
     assert lacking == {}, json.dumps(lacking, indent=1)
+
+
+def test_on_upload_deletes_only_the_object_it_processed(lambda_album, monkeypatch):
+    """Photo B written under A's key while A is processed: A's delete is conditional on
+    the ETag it read (S3's If-Match), so B stays and its own event adds it."""
+    from facealbum import dropped
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    s3, sqs, queue = notifying_queue(album)
+    originals = album.blobs.names["originals"]
+    a, b = (PHOTOS / "obama" / "obama.jpg").read_bytes(), (PHOTOS / "biden/biden.jpg").read_bytes()
+    s3.put_object(Bucket=originals, Key="Trip/x.jpg", Body=a)
+    first = sqs_events(sqs, queue, 1)
+    real = dropped.analyze
+
+    def b_arrives_meanwhile(fh, settings, **kwargs):
+        out = real(fh, settings, **kwargs)
+        s3.put_object(Bucket=originals, Key="Trip/x.jpg", Body=b)
+        return out
+
+    monkeypatch.setattr(dropped, "analyze", b_arrives_meanwhile)
+    assert [d["status"] for d in on_upload(first)["done"]] == ["added"]
+    monkeypatch.setattr(dropped, "analyze", real)
+    assert s3.get_object(Bucket=originals, Key="Trip/x.jpg")["Body"].read() == b
+    second = sqs_events(sqs, queue, 2)  # B's event, and the echo of A's stored original
+    assert [(d["key"], d["status"]) for d in on_upload(second)["done"]] == [("Trip/x.jpg", "added")]
+    pictures = {p.name: p for p in album.get_set("Trip")[1]}
+    assert sorted(pictures) == ["x (2).jpg", "x.jpg"]
+    assert album.blobs.get("originals", pictures["x (2).jpg"].original_key) == b
+    assert not album.blobs.exists("originals", "Trip/x.jpg")  # B's own delete: processed
+
+
+def test_two_deliveries_of_one_event_process_it_once(lambda_album, monkeypatch):
+    """S3 delivers at least once: two deliveries at once, the second recording the
+    upload after the first claimed it. One claim wins: one IndexFaces, "added"."""
+    import threading
+
+    import boto3
+
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    originals = album.blobs.names["originals"]
+    s3 = boto3.client("s3")
+    put = s3.put_object(
+        Bucket=originals, Key="Trip/o.jpg", Body=(PHOTOS / "obama/obama.jpg").read_bytes()
+    )
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+              "s3": {"bucket": {"name": originals},
+                     "object": {"key": "Trip/o.jpg", "eTag": put["ETag"].strip('"')}}}  # fmt: skip
+    catalog = album.catalog
+    both_read, first_claimed = threading.Barrier(2, timeout=5), threading.Event()
+    real_get, real_add, real_claim = catalog.get_uploads, catalog.add_upload, catalog.claim_upload
+    adders: list[str] = []
+
+    def get_uploads(ids):  # both deliveries look before either records the upload
+        if threading.current_thread().name not in adders:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait()
+        return real_get(ids)
+
+    def add_upload(upload):
+        adders.append(threading.current_thread().name)
+        if len(adders) > 1:
+            first_claimed.wait(10)  # the second records it after the first claimed it
+        real_add(upload)
+
+    def claim_upload(upload_id, seconds):
+        won = real_claim(upload_id, seconds)
+        first_claimed.set()
+        return won
+
+    indexed: list[str] = []
+    real_index = album.collection.index
+
+    def index(*args, **kwargs):
+        indexed.append(threading.current_thread().name)
+        return real_index(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "get_uploads", get_uploads)
+    monkeypatch.setattr(catalog, "add_upload", add_upload)
+    monkeypatch.setattr(catalog, "claim_upload", claim_upload)
+    monkeypatch.setattr(album.collection, "index", index)
+    answers: list[dict] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(on_upload({"Records": [record]})))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    done = [d for a in answers for d in a["done"]]
+    assert [d["status"] for d in done] == ["added"] and len(indexed) == 1
+    [upload] = real_get([dropped_id(record)])
+    assert upload.status == "added" and upload.attempts == 1
+    assert [p.name for p in album.get_set("Trip")[1]] == ["o.jpg"]
+
+
+def dropped_id(record: dict) -> str:
+    from facealbum.dropped import upload_id_for
+
+    return upload_id_for(record["s3"]["object"]["key"], record["s3"]["object"]["eTag"])
