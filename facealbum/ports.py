@@ -158,13 +158,22 @@ class Catalog(Protocol):
         ...
 
     def delete_person(self, person_id: str) -> None:
-        """Its faces become unassigned (and free for automatic grouping again)."""
+        """Its faces become unassigned (and free for automatic grouping again); a face
+        placed into it concurrently is let go too, never left in a person that is gone."""
         ...
 
-    def assign_faces(self, assignments: dict[str, str | None], by_owner: bool) -> int:
-        """Set faces' persons (None: unassigned). An automatic assignment (not
-        ``by_owner``) leaves alone every face the owner placed. Returns how many
-        faces changed."""
+    def assign_faces(
+        self,
+        assignments: dict[str, str | None],
+        by_owner: bool,
+        expected: dict[str, str | None] | None = None,
+    ) -> int:
+        """Set faces' persons (None: unassigned), each face's change atomic (its person
+        and the persons' memberships and counts move together). An automatic assignment
+        (not ``by_owner``) leaves alone every face the owner placed; a face is placed
+        only into a person that exists; a face in ``expected`` changes only if its
+        person is still the one given (what the caller read). Returns how many faces
+        changed."""
         ...
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
