@@ -307,6 +307,7 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
     shutil.copytree(library_home, home)
     source = open_album(Settings(home=home))
     source.catalog.set_share_location("fixtures", True)
+    owners_work(source)
     target_settings, env = engine_settings("aws", tmp_path / "aws", request)
     prefix = target_settings.blob_store.removeprefix("s3://")
     collection = target_settings.rekognition_collection
@@ -323,6 +324,9 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
         True,
     )
     assert after.featured.image_id == before.featured.image_id
+    # the people, as the owner left them: names, hidden, counts, covers, who placed
+    # each face, "not this person", all under the new face ids
+    assert people_of(target) == people_of(source) and len(people_of(source)) > 3
     theirs = {p.image_id: p for p in target.get_set("fixtures")[1]}
     for picture in source.get_set("fixtures")[1]:
         there = theirs[picture.image_id]
@@ -340,6 +344,47 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
             assert [m.picture.image_id for m in target.search(b.face_id).matches] == ours
     again = cli(*args, home=home)
     assert "0 pictures copied" in again.stdout
+    assert people_of(target) == people_of(source)
+
+
+def owners_work(album) -> None:
+    """Name, hide, merge, place, choose a cover, say "not this person"."""
+    from facealbum import persons
+
+    pictures = {p.name: p for p in album.get_set("fixtures")[1]}
+
+    def person(name: str) -> str:
+        return album.catalog.get_face(pictures[name].faces[0].face_id).person_id
+
+    obama, biden = person("obama/obama.jpg"), person("biden/biden.jpg")
+    salley = person("johns/john_salley/000179_02159509.jpg")
+    savage = person("johns/john_savage/000264_01099001.jpg")
+    persons.rename(album, obama, "Barack Obama")
+    persons.hide(album, biden, True)
+    persons.merge(album, savage, salley)
+    persons.choose_cover(album, obama, pictures["obama/obama2.jpg"].faces[0].face_id)
+    persons.split(album, [pictures["biden/biden2.jpg"].faces[0].face_id], obama)  # placed
+    persons.not_this_person(album, pictures["obama/obama-480p.jpg"].faces[0].face_id, obama)
+
+
+def people_of(album) -> dict:
+    """Each person with its faces as (picture, box, placed by the owner), its cover's
+    and its rejected faces' likewise: what stays the same whatever the face ids."""
+    where = {}
+    for picture in album.all_pictures():
+        for f in picture.faces:
+            b = f.box
+            where[f.face_id] = (picture.image_id, round(b.left, 4), round(b.top, 4))
+    assigned = album.catalog.face_assignments()
+    refused = album.catalog.rejections()
+    return {
+        p.person_id: (
+            p.name, p.hidden, p.face_count, p.picture_count, where.get(p.cover_face_id),
+            sorted((where[f], o) for f, (q, o) in assigned.items() if q == p.person_id),
+            sorted(where[f] for f, q in refused if q == p.person_id),
+        )
+        for p in album.catalog.list_people()
+    }  # fmt: skip
 
 
 def test_only_the_owner_changes_the_album_through_the_api_function(lambda_album):
