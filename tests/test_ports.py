@@ -478,6 +478,11 @@ def test_catalog_places_faces_only_into_persons_that_exist(catalog):
     assert catalog.assign_faces({"a-1": "gone"}, by_owner=True) == 0
     assert catalog.get_face("a-0").person_id is None and catalog.get_face("a-1").person_id is None
     assert catalog.assign_faces({"a-0": "kept"}, by_owner=False) == 1
+    assert catalog.assign_faces({"a-0": "kept"}, by_owner=True) == 1  # the owner confirms
+    assert catalog.face_assignments()["a-0"] == ("kept", True)
+    assert catalog.get_person("kept").face_count == 1
+    assert catalog.assign_faces({"a-0": None}, by_owner=True) == 1  # and lets go
+    assert catalog.assign_faces({"a-0": "kept"}, by_owner=False) == 1
     # read while a-0 had no person: a-0 has one now, so this write is not made
     assert (
         catalog.assign_faces(

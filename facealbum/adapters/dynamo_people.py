@@ -158,7 +158,7 @@ class DynamoPeople:
         if on_picture is None:
             return False  # the picture is gone, and its faces with it
         ops.append(on_picture)
-        if old is not None:
+        if old is not None and old != person_id:  # else only the owner flag changes
             ops.append({"Delete": {"TableName": self.album.name,
                                    "Key": {"pk": f"person#{old}", "sk": face_id}}})  # fmt: skip
         if person_id is not None:
