@@ -318,12 +318,19 @@ class Album:
         return stored
 
     def search(
-        self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
+        self,
+        face_id: str,
+        threshold: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        hidden: bool = False,
     ) -> SearchResult:
+        """``hidden``: a person the owner hid is searched as a person too (the owner's
+        search); a visitor's searches only the face itself."""
         if threshold is None:
             threshold = self.settings.match_threshold
         query = self.catalog.get_face(face_id)
-        also = self._person_faces_of(query) if query else ()
+        also = self._person_faces_of(query, hidden) if query else ()
         return search_face(
             self.catalog,
             self.collection,
@@ -341,13 +348,14 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face: Face, most: int = 8) -> tuple[str, ...]:
+    def _person_faces_of(self, face: Face, hidden: bool, most: int = 8) -> tuple[str, ...]:
         """Other faces of the face's person, if the owner named that person (a name is
-        the owner vouching for the group): up to ``most`` of them, largest first."""
+        the owner vouching for the group) and did not hide it (unless ``hidden``): up
+        to ``most`` of them, largest first."""
         if not self.settings.person_aware_search:
             return ()
         person = face.person_id and self.catalog.get_person(face.person_id)
-        if not person or not person.name:
+        if not person or not person.name or (person.hidden and not hidden):
             return ()
         faces = self.catalog.person_faces(person.person_id)
         faces = [f for f in faces if f.face_id != face.face_id]

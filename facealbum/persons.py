@@ -60,19 +60,26 @@ def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]
     return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
 
 
-def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> list[Picture]:
+def search_people(
+    album: Album, person_ids: list[str], mode: Mode = "all", hidden: bool = False
+) -> list[Picture]:
     """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
-    and no other named person."""
+    and no other named person. Hidden persons only with ``hidden`` (the owner's
+    search): else one asked for is NotFound, as if there were none, and one in a
+    picture does not count against ONLY."""
     if not person_ids:
         raise BadInput("choose at least one person")
     sets = []
     for person_id in dict.fromkeys(person_ids):
-        get(album, person_id)
+        if get(album, person_id).hidden and not hidden:
+            raise NotFound(f"no person {person_id}")
         sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
     ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
     found = album.catalog.get_pictures(sorted(ids))
     if mode == "only":
-        named = {p.person_id for p in album.catalog.list_people() if p.name}
+        named = {
+            p.person_id for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)
+        }
         allowed = set(person_ids)
         found = {
             i: p

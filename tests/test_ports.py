@@ -334,3 +334,17 @@ def test_catalog_keeps_people_and_the_owners_decisions(catalog):
     assert catalog.get_person("p2") is None
     assert catalog.face_assignments()["b-0"] == (None, False)  # free for grouping again
     assert catalog.person_faces("p2") == []
+
+
+def test_catalog_says_which_persons_are_hidden_without_reading_them_all(catalog):
+    """What a visitor's answer must not name: asked for a page's persons only."""
+    from facealbum.domain import Person
+
+    for i in range(3):
+        catalog.add_person(Person(f"p{i}", hidden=i != 1, created_at=float(i)))
+    assert catalog.hidden_persons([]) == set()
+    assert catalog.hidden_persons(["p1", "nobody"]) == set()
+    assert catalog.hidden_persons(["p0", "p1", "p2", "p0"]) == {"p0", "p2"}
+    assert catalog.hidden_persons(["p2"]) == {"p2"}
+    many = [f"x{i}" for i in range(1200)] + ["p0"]  # past one batch of keys or parameters
+    assert catalog.hidden_persons(many) == {"p0"}
