@@ -26,6 +26,7 @@ from .domain import (
     Stats,
     StorageFull,
     Upload,
+    as_stored,
     check_picture_name,
     check_set_name,
 )
@@ -232,22 +233,31 @@ class Album:
             raise BadInput(f"a set named {name!r} exists already")
         return name
 
+    # every set name given to find a set goes through as_stored (NFC, trimmed), as the
+    # stored ones did through check_set_name
+
     def rename_set(self, old: str, new: str) -> str:
         new = check_set_name(new)
-        self.catalog.rename_set(old, new)
+        if as_stored(old) != new:  # (the same name in another form is no rename)
+            self.catalog.rename_set(as_stored(old), new)
         return new
 
     def delete_set(self, name: str) -> int:
-        doomed = self.catalog.delete_set(name)
+        doomed = self.catalog.delete_set(as_stored(name))
         self.collection.forget([f.face_id for p in doomed for f in p.faces])
         for picture in doomed:
             self._drop_blobs(picture)
         return len(doomed)
 
     def set_featured(self, set_name: str, image_id: str) -> None:
+        set_name = as_stored(set_name)
         if self.picture(image_id).set_name != set_name:
             raise BadInput(f"picture {image_id} is not in set {set_name!r}")
         self.catalog.set_featured(set_name, image_id)
+
+    def set_share_location(self, set_name: str, share: bool) -> None:
+        """Visitors get the set's originals with GPS and serial numbers, or not."""
+        self.catalog.set_share_location(as_stored(set_name), share)
 
     def rename_picture(self, image_id: str, name: str) -> Picture:
         self.catalog.rename_picture(image_id, check_picture_name(name))
@@ -373,6 +383,7 @@ class Album:
         return self.catalog.list_sets()
 
     def picture_ids(self, set_name: str) -> list[str]:
+        set_name = as_stored(set_name)
         if self.catalog.get_set(set_name) is None:
             raise NotFound(f"no set {set_name!r}")
         return self.catalog.picture_ids(set_name)
@@ -380,10 +391,10 @@ class Album:
     def get_set(
         self, name: str, limit: int = 10_000, offset: int = 0
     ) -> tuple[SetSummary, list[Picture]]:
-        summary = self.catalog.get_set(name)
+        summary = self.catalog.get_set(as_stored(name))
         if summary is None:
             raise NotFound(f"no set {name!r}")
-        return summary, self.catalog.list_pictures(name, limit, offset)
+        return summary, self.catalog.list_pictures(summary.name, limit, offset)
 
     def all_pictures(self, page: int = 500) -> Iterator[Picture]:
         """Every picture of every set, with its faces, a page at a time: for passes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .album import Album
-from .domain import BadInput, Box, Face, NotFound, Person, Picture
+from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
 from .imaging import bounded, decode, detection_jpeg
 from .people import persons_of, place_faces
 from .person_users import mirror_quietly
@@ -90,8 +90,10 @@ def search_people(
 
 
 def rename(album: Album, person_id: str, name: str | None) -> Person:
+    """An empty name (or only spaces) takes the name away; any other follows the rules
+    of set names (NFC, trimmed, no control or text-direction characters: BadInput)."""
     person = get(album, person_id)
-    person.name = (name or "").strip() or None
+    person.name = clean_name(name, "person name", 200) if name and name.strip() else None
     album.catalog.update_person(person)
     return person
 

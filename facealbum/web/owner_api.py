@@ -102,7 +102,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         if body.featured_image_id is not None:
             album.set_featured(name, body.featured_image_id)
         if body.share_location is not None:
-            album.catalog.set_share_location(name, body.share_location)
+            album.set_share_location(name, body.share_location)
         if body.name is not None and body.name != name:
             name = album.rename_set(name, body.name)
         return set_json(album.get_set(name)[0])

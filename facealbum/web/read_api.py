@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from ..album import Album
-from ..domain import Box, Face, Picture, SetSummary, Upload
+from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
 from ..search import SearchResult
 from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
@@ -121,7 +121,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/sets/{name}/ids")
     def set_picture_ids(name: str) -> dict:
         """Every picture id of a set in display order: what ← / → need, nothing more."""
-        return {"name": name, "image_ids": album.picture_ids(name)}
+        return {"name": as_stored(name), "image_ids": album.picture_ids(name)}
 
     @r.get("/api/pictures/{image_id}")
     def get_picture(image_id: str, request: Request) -> dict:
