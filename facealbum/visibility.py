@@ -3,14 +3,14 @@
 Hiding a person is the owner saying "do not point visitors at this one". Leaving out
 the person from the people list is not enough when every face in every answer carries
 its ``person_id``: crawling the sets would collect every picture of the hidden person.
-So each answer shows its faces through one :class:`FaceView`: the owner's shows every
-face as it is; a visitor's shows the face of a hidden person as a face of no one (the
-face and its box stay: they are in the picture for anyone to see).
+So each answer shows its faces through one :class:`FaceView` (the web's ``face_json``
+takes one): the owner's shows every face as it is; a visitor's shows the face of a
+hidden person as a face of no one (the face and its box stay: they are in the picture
+for anyone to see).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,17 +25,8 @@ class FaceView:
     hidden: frozenset[str] = frozenset()
 
     def person_id(self, face: Face) -> str | None:
+        """The face's person as this viewer may know it: None for a hidden one."""
         return None if face.person_id in self.hidden else face.person_id
-
-    def face(self, face: Face) -> Face:
-        if face.person_id not in self.hidden:
-            return face
-        return dataclasses.replace(face, person_id=None)
-
-    def picture(self, picture: Picture) -> Picture:
-        if not any(f.person_id in self.hidden for f in picture.faces):
-            return picture
-        return dataclasses.replace(picture, faces=[self.face(f) for f in picture.faces])
 
 
 OWNER = FaceView()  # sees every face's person
