@@ -175,11 +175,14 @@ class FaceFound:
     matches: list[tuple[float, Picture, Face]]
 
 
-def search_by_image(album: Album, data: bytes, threshold: float | None = None) -> list[FaceFound]:
+def search_by_image(
+    album: Album, data: bytes, threshold: float | None = None, hidden: bool = False
+) -> list[FaceFound]:
     """Every face in ``data`` searched in the album, as Rekognition would: DetectFaces
     for the boxes, then SearchFacesByImage on each face's crop (it searches an image's
     largest face). Works the same on every engine. The photo is held in memory only:
-    nothing of it is stored."""
+    nothing of it is stored. A face found to be a hidden person is no one's unless
+    ``hidden`` (the owner's search)."""
     s = album.settings
     threshold = s.match_threshold if threshold is None else threshold
     if len(data) > s.max_search_bytes:
@@ -200,7 +203,7 @@ def search_by_image(album: Album, data: bytes, threshold: float | None = None) -
         except BadInput:  # the crop's face was not found again: nothing to match
             found.append(FaceFound(detail.box, None, []))
             continue
-        found.append(_face_found(album, detail.box, hits.matches))
+        found.append(_face_found(album, detail.box, hits.matches, hidden))
     return found
 
 
@@ -217,7 +220,7 @@ def _around(box: Box, size: tuple[int, int], margin: float = 0.6) -> tuple[int, 
     )
 
 
-def _face_found(album: Album, box: Box, hits: list) -> FaceFound:
+def _face_found(album: Album, box: Box, hits: list, hidden: bool = False) -> FaceFound:
     listed = album.catalog.faces_of([m.face.face_id for m in hits])
     kept = [m for m in hits if listed.get(m.face.face_id) == m.face.external_image_id]
     pictures = album.catalog.get_pictures(list(dict.fromkeys(listed[m.face.face_id] for m in kept)))
@@ -237,6 +240,6 @@ def _face_found(album: Album, box: Box, hits: list) -> FaceFound:
     if votes:
         best = max(votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
         person = album.catalog.get_person(best)
-        if person is not None and person.hidden:
+        if person is not None and person.hidden and not hidden:
             person = None
     return FaceFound(box, person, matches)

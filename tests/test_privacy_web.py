@@ -111,6 +111,9 @@ def test_visitors_never_learn_of_a_hidden_person(site):
         owned = owner.get(f"/api/pictures/{pictures['biden/biden.jpg']['image_id']}").json()
         assert owned["faces"][0]["person_id"] == biden  # the owner still sees everything
         assert biden in {p["person_id"] for p in owner.get("/api/people").json()}
+        photo = {"file": ("q.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())}
+        [found] = owner.post("/api/search/by-image", files=photo).json()["faces"]
+        assert found["person"] == {"person_id": biden, "name": "Joe"}
 
 
 def crawl(c: httpx.Client, pictures: dict[str, dict], hidden: str) -> dict[str, str]:

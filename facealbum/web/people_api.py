@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import persons
 from ..album import Album
 from ..domain import NotFound, Person
-from ..visibility import FaceView
+from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
 from .read_api import box_json, face_json, face_view, picture_json
@@ -123,10 +123,11 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         """Every face of an uploaded photo, with who it likely is and the album's
         pictures of it. Open to visitors; the photo is held in memory only, never
         stored, and refused past FACEALBUM_MAX_SEARCH_BYTES."""
+        by_owner = await run_in_threadpool(auth.is_owner, request)  # before reading the body
         data = await read_file_field(request, "file", album.settings.max_search_bytes)
-        found = await run_in_threadpool(persons.search_by_image, album, data)
+        found = await run_in_threadpool(persons.search_by_image, album, data, None, by_owner)
         pictures = [p for f in found for _, p, _ in f.matches]
-        view = await run_in_threadpool(face_view, album, auth, request, pictures)
+        view = OWNER if by_owner else await run_in_threadpool(visitor_view, album.catalog, pictures)
         return {"faces": [found_json(f, view) for f in found]}
 
     @r.patch("/api/people/{person_id}", dependencies=owner)
