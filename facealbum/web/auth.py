@@ -162,13 +162,13 @@ class OwnerAuth:
 
     # -- per request ------------------------------------------------------------------
 
-    def _bearer(self, request: Request) -> bool | None:
-        """None without a Bearer token; True if it is the secret. Proved once per
-        request (a route may ask several times): NotOwner for a wrong one, which counts
-        toward the limit, TooManyAttempts past the limit."""
+    def _bearer(self, request: Request) -> bool:
+        """Whether the request carries the secret as a Bearer token (False: none).
+        Proved once per request (a route may ask several times): NotOwner for a wrong
+        one, which counts toward the limit, TooManyAttempts past the limit."""
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
-            return None
+            return False
         if getattr(request.state, "bearer_proved", False):
             return True
         self._prove(header[7:].strip(), request.client.host if request.client else "?")
