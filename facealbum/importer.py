@@ -147,6 +147,8 @@ def import_folder(
     if not folder.is_dir():
         raise AlbumError(f"not a folder: {folder}")
     photos, ignored = find_photos(folder)
+    if not photos:  # a wrong folder: say so, rather than "0 imported" and success
+        raise AlbumError(f"no photos in {folder} ({ignored} other files)")
     report = ImportReport(set_name, ignored=ignored)
     on_start(len(photos))
     started = time.perf_counter()

@@ -33,6 +33,9 @@ def test_a_set_named_in_nfd_is_found_by_either_form_and_unknown_names_fail(tmp_p
     for args in (("reindex", "--set", "nope"), ("export", "nope", str(tmp_path / "x"))):
         done = cli(*args, home=home)
         assert done.returncode != 0 and "no set 'nope'" in done.stderr, done.stdout + done.stderr
+    (tmp_path / "empty").mkdir()
+    done = cli("import", str(tmp_path / "empty"), "--set", "Empty", home=home)
+    assert done.returncode != 0 and "no photos in" in done.stderr, done.stdout + done.stderr
 
     proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
     owner = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {SECRET}"})
