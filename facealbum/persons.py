@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .album import Album
-from .domain import BadInput, Box, Face, NotFound, Person, Picture
+from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
 from .imaging import bounded, decode, detection_jpeg
 from .people import persons_of, place_faces
 from .person_users import mirror_quietly
@@ -60,19 +60,26 @@ def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]
     return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
 
 
-def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> list[Picture]:
+def search_people(
+    album: Album, person_ids: list[str], mode: Mode = "all", hidden: bool = False
+) -> list[Picture]:
     """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
-    and no other named person."""
+    and no other named person. Hidden persons only with ``hidden`` (the owner's
+    search): else one asked for is NotFound, as if there were none, and one in a
+    picture does not count against ONLY."""
     if not person_ids:
         raise BadInput("choose at least one person")
     sets = []
     for person_id in dict.fromkeys(person_ids):
-        get(album, person_id)
+        if get(album, person_id).hidden and not hidden:
+            raise NotFound(f"no person {person_id}")
         sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
     ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
     found = album.catalog.get_pictures(sorted(ids))
     if mode == "only":
-        named = {p.person_id for p in album.catalog.list_people() if p.name}
+        named = {
+            p.person_id for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)
+        }
         allowed = set(person_ids)
         found = {
             i: p
@@ -83,8 +90,10 @@ def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> li
 
 
 def rename(album: Album, person_id: str, name: str | None) -> Person:
+    """An empty name (or only spaces) takes the name away; any other follows the rules
+    of set names (NFC, trimmed, no control or text-direction characters: BadInput)."""
     person = get(album, person_id)
-    person.name = (name or "").strip() or None
+    person.name = clean_name(name, "person name", 200) if name and name.strip() else None
     album.catalog.update_person(person)
     return person
 
@@ -166,11 +175,14 @@ class FaceFound:
     matches: list[tuple[float, Picture, Face]]
 
 
-def search_by_image(album: Album, data: bytes, threshold: float | None = None) -> list[FaceFound]:
+def search_by_image(
+    album: Album, data: bytes, threshold: float | None = None, hidden: bool = False
+) -> list[FaceFound]:
     """Every face in ``data`` searched in the album, as Rekognition would: DetectFaces
     for the boxes, then SearchFacesByImage on each face's crop (it searches an image's
     largest face). Works the same on every engine. The photo is held in memory only:
-    nothing of it is stored."""
+    nothing of it is stored. A face found to be a hidden person is no one's unless
+    ``hidden`` (the owner's search)."""
     s = album.settings
     threshold = s.match_threshold if threshold is None else threshold
     if len(data) > s.max_search_bytes:
@@ -191,7 +203,7 @@ def search_by_image(album: Album, data: bytes, threshold: float | None = None) -
         except BadInput:  # the crop's face was not found again: nothing to match
             found.append(FaceFound(detail.box, None, []))
             continue
-        found.append(_face_found(album, detail.box, hits.matches))
+        found.append(_face_found(album, detail.box, hits.matches, hidden))
     return found
 
 
@@ -208,7 +220,7 @@ def _around(box: Box, size: tuple[int, int], margin: float = 0.6) -> tuple[int, 
     )
 
 
-def _face_found(album: Album, box: Box, hits: list) -> FaceFound:
+def _face_found(album: Album, box: Box, hits: list, hidden: bool = False) -> FaceFound:
     listed = album.catalog.faces_of([m.face.face_id for m in hits])
     kept = [m for m in hits if listed.get(m.face.face_id) == m.face.external_image_id]
     pictures = album.catalog.get_pictures(list(dict.fromkeys(listed[m.face.face_id] for m in kept)))
@@ -228,6 +240,6 @@ def _face_found(album: Album, box: Box, hits: list) -> FaceFound:
     if votes:
         best = max(votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
         person = album.catalog.get_person(best)
-        if person is not None and person.hidden:
+        if person is not None and person.hidden and not hidden:
             person = None
     return FaceFound(box, person, matches)

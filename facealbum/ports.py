@@ -4,7 +4,7 @@ index, another queue) without the core noticing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -186,6 +186,11 @@ class Catalog(Protocol):
         ...
 
     def rejections(self) -> set[tuple[str, str]]: ...
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        """Which of these persons the owner hid: what a visitor's answer must not name.
+        One batched read of just these persons (a page's faces'), never all of them."""
+        ...
 
     # the owner's sessions and failed sign-ins, shared by every server process
     def add_session(self, session: OwnerSession) -> None: ...

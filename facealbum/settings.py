@@ -160,7 +160,10 @@ class Settings(BaseSettings):
     )
     session_days: int = Field(30, ge=1, description="How long an owner stays signed in")
     signin_attempts: int = Field(
-        5, ge=1, description="Failed sign-ins allowed per client per minute"
+        5,
+        ge=1,
+        description="Failed checks of the owner's secret (sign-ins, Bearer tokens) "
+        "allowed per client address per minute",
     )
 
     face_engine: Literal["local", "rekognition"] = Field(

@@ -538,3 +538,17 @@ def test_catalog_places_faces_only_into_persons_that_exist(catalog):
     assert catalog.get_person("doomed") is None
     assert {p for p, _ in catalog.face_assignments().values()} <= {None}
     assert_people_consistent(catalog, ["a-0", "a-1", "a-2"])
+
+
+def test_catalog_says_which_persons_are_hidden_without_reading_them_all(catalog):
+    """What a visitor's answer must not name: asked for a page's persons only."""
+    from facealbum.domain import Person
+
+    for i in range(3):
+        catalog.add_person(Person(f"p{i}", hidden=i != 1, created_at=float(i)))
+    assert catalog.hidden_persons([]) == set()
+    assert catalog.hidden_persons(["p1", "nobody"]) == set()
+    assert catalog.hidden_persons(["p0", "p1", "p2", "p0"]) == {"p0", "p2"}
+    assert catalog.hidden_persons(["p2"]) == {"p2"}
+    many = [f"x{i}" for i in range(1200)] + ["p0"]  # past one batch of keys or parameters
+    assert catalog.hidden_persons(many) == {"p0"}

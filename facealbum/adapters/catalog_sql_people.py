@@ -3,6 +3,8 @@ there), and the owner's "not this person" answers."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import Engine, delete, distinct, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -141,3 +143,14 @@ class SqlPeople:
     def rejections(self) -> set[tuple[str, str]]:
         with self.engine.connect() as conn:
             return {(r[0], r[1]) for r in conn.execute(select(face_rejections))}
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(person_ids)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):  # well under every dialect's bound parameters
+                q = select(persons.c.person_id).where(
+                    persons.c.person_id.in_(ids[i : i + 500]), persons.c.hidden.is_(True)
+                )
+                found.update(conn.execute(q).scalars())
+        return found

@@ -13,7 +13,7 @@ membership in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..domain import Face, NotFound, Person
@@ -246,3 +246,7 @@ class DynamoPeople:
         items = query_all(self.album, KeyConditionExpression="pk = :p",
                           ExpressionAttributeValues={":p": "reject"})  # fmt: skip
         return {tuple(i["sk"].split("#", 1)) for i in items}  # type: ignore[misc]
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        keys = [{"pk": "people", "sk": p} for p in person_ids]
+        return {i["sk"] for i in batch_get(self.db, self.album, keys) if i.get("hidden")}

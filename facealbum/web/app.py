@@ -44,7 +44,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.state.album = album
     app.state.auth = auth
     _error_handlers(app)
-    app.include_router(read_api.router(album))
+    app.include_router(read_api.router(album, auth))
     app.include_router(media.router(album, auth))
     app.include_router(owner_api.router(album, auth))
     app.include_router(people_api.router(album, auth))
