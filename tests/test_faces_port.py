@@ -229,7 +229,17 @@ def test_users_on_every_backend(faces, collection):
     users, token = faces.list_users(collection, 1, None)
     more, end = faces.list_users(collection, 1, token)
     assert [u.user_id for u in users + more] == ["a", "b"] and end is None
-    faces.delete_faces(collection, [o2.face_id])
+    # as on AWS, a face associated with a user is not deleted until it is disassociated
+    kept = faces.delete_faces_detailed(collection, [o2.face_id, b.face_id])
+    assert kept.deleted == [b.face_id]
+    [refused] = kept.unsuccessful
+    assert refused.face_id == o2.face_id and refused.user_id == winner
+    assert refused.reasons == ["ASSOCIATED_TO_AN_EXISTING_USER"]
+    assert faces.delete_faces(collection, [o2.face_id]) == []
+    owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
+    assert [f.face_id for f in owned] == [o1.face_id, o2.face_id]
+    faces.disassociate_faces(collection, winner, [o2.face_id])
+    assert faces.delete_faces(collection, [o2.face_id]) == [o2.face_id]
     owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
     assert [f.face_id for f in owned] == [o1.face_id]
     faces.delete_collection(collection)
