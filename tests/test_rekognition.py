@@ -293,12 +293,12 @@ def test_the_album_server_mounts_the_endpoint(tmp_path):
 
 def test_a_burst_of_image_calls_from_default_clients_completes(tmp_path):
     """Item 21: 32 DetectFaces at once from a boto3 client with its default retries
-    (legacy mode, 5 attempts) against an endpoint that runs 2 at a time: calls wait
+    (legacy mode, 5 attempts) against an endpoint that runs 1 at a time: calls wait
     for a turn, beyond the wait they are throttled with an error boto3 retries, and
     none is lost (with 8 at a time, 32 lost 22 before)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="2")
+    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="1")
     small = smaller(OBAMA, 0.25)  # 227x284
     c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
                      aws_access_key_id=KEY, aws_secret_access_key=SECRET,
