@@ -124,8 +124,10 @@ class FaceDetail:
 
     box: Box
     confidence: float
-    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)  # ratios (X, Y)
     sharpness: float | None = None  # Rekognition's Quality.Sharpness (0-100)
+    brightness: float | None = None  # Quality.Brightness: the box's mean luminance, 0-100
+    pose: dict[str, float] = field(default_factory=dict)  # degrees: Roll (the eye line)
 
 
 @dataclass

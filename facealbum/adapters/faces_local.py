@@ -11,6 +11,7 @@ become visible in order.
 from __future__ import annotations
 
 import base64
+import math
 import multiprocessing
 import re
 import threading
@@ -469,11 +470,9 @@ class LocalFaces(LocalUsers):
         return max(found, key=lambda f: f.side_px)
 
 
-def find_faces(
-    rgb: np.ndarray, engine: FaceEngine
-) -> list[tuple[Box, float, np.ndarray, float | None]]:
-    """The engine's faces as (box, confidence, descriptor, sharpness), left to right,
-    boxes as ratios of the image (as Rekognition gives them), so they hold at any size."""
+def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[FaceDetail, np.ndarray]]:
+    """The engine's faces as (detail, descriptor), left to right, boxes and landmarks
+    as ratios of the image (as Rekognition gives them), so they hold at any size."""
     h, w = rgb.shape[:2]
     found = []
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
@@ -483,7 +482,22 @@ def find_faces(
             width=round((f.right - f.left) / w, 6),
             height=round((f.bottom - f.top) / h, 6),
         )
-        found.append((box, f.confidence, f.embedding, f.sharpness))
+        marks = {k: (round(x / w, 6), round(y / h, 6)) for k, (x, y) in f.landmarks.items()}
+        pose = {}
+        if "eyeLeft" in f.landmarks and "eyeRight" in f.landmarks:
+            (x0, y0), (x1, y1) = f.landmarks["eyeLeft"], f.landmarks["eyeRight"]
+            pose["Roll"] = round(math.degrees(math.atan2(y1 - y0, x1 - x0)), 4)
+        crop = rgb[int(f.top) : int(f.bottom), int(f.left) : int(f.right)]
+        luma = float((crop @ np.array([0.299, 0.587, 0.114])).mean()) if crop.size else 0.0
+        detail = FaceDetail(
+            box,
+            f.confidence,
+            landmarks=marks,
+            sharpness=f.sharpness,
+            brightness=round(luma / 2.55, 4),
+            pose=pose,
+        )
+        found.append((detail, f.embedding))
     return found
 
 
@@ -497,12 +511,8 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
         raise InvalidImage(f"Request has invalid image format: {exc}") from None
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
-        _Found(
-            FaceDetail(box, conf, sharpness=sharp),
-            vector,
-            min(box.width * dec.width, box.height * dec.height),
-        )
-        for box, conf, vector, sharp in find_faces(rgb, engine)
+        _Found(detail, vector, min(detail.box.width * dec.width, detail.box.height * dec.height))
+        for detail, vector in find_faces(rgb, engine)
     ]
 
 

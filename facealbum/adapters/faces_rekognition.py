@@ -306,8 +306,15 @@ def _box(b: dict) -> Box:
 
 
 def _detail(d: dict) -> FaceDetail:
-    sharp = d.get("Quality", {}).get("Sharpness")
-    return FaceDetail(_box(d["BoundingBox"]), d.get("Confidence", 0.0), sharpness=sharp)
+    quality = d.get("Quality", {})
+    return FaceDetail(
+        _box(d["BoundingBox"]),
+        d.get("Confidence", 0.0),
+        landmarks={m["Type"]: (m["X"], m["Y"]) for m in d.get("Landmarks", [])},
+        sharpness=quality.get("Sharpness"),
+        brightness=quality.get("Brightness"),
+        pose=dict(d.get("Pose", {})),
+    )
 
 
 def _record(f: dict) -> FaceRecord:

@@ -104,8 +104,9 @@ def router(
 
     With ``max_in_flight``, image operations beyond that many at once wait up to
     ``queue_seconds`` for a turn, then are refused with
-    ProvisionedThroughputExceededException (400), which boto3 retries in every retry
-    mode: a burst completes, the server never queues more face work than it can do.
+    ProvisionedThroughputExceededException (400), which boto3 retries in its standard
+    (default) and legacy modes: a burst completes, the server never queues more face
+    work than it can do.
 
     Images are JPEG or PNG, as on AWS, unless ``any_image_format`` (what the album's
     decoder reads: WebP, HEIC too)."""
@@ -563,9 +564,19 @@ def _face(r: FaceRecord) -> dict:
 
 
 def _detail(d: FaceDetail, quality: bool = True) -> dict:
+    """Rekognition's DEFAULT attributes, as far as the engine computes them: box,
+    confidence, landmarks, pose (Roll) and quality (none of the last three where the
+    shape has no room, ``quality=False``)."""
     out: dict[str, Any] = {"BoundingBox": d.box.as_rekognition(), "Confidence": d.confidence}
-    if quality and d.sharpness is not None:
-        out["Quality"] = {"Sharpness": d.sharpness}
+    if not quality:
+        return out
+    if d.landmarks:
+        out["Landmarks"] = [{"Type": k, "X": x, "Y": y} for k, (x, y) in d.landmarks.items()]
+    if d.pose:
+        out["Pose"] = dict(d.pose)
+    measured = {"Brightness": d.brightness, "Sharpness": d.sharpness}
+    if any(v is not None for v in measured.values()):
+        out["Quality"] = {k: v for k, v in measured.items() if v is not None}
     return out
 
 
