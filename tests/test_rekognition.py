@@ -286,6 +286,14 @@ def test_the_album_server_mounts_the_endpoint(tmp_path):
         # the album's own collection is served too: its faces are a boto3 call away
         assert c.list_collections()["CollectionIds"] == ["facealbum", "mounted"]
         assert httpx.get(f"{base}/api/sets").status_code == 200  # the album is still there
+        # for outside clients here too: AWS's formats only, no body read unsigned
+        with pytest.raises(c.exceptions.InvalidImageFormatException):
+            c.detect_faces(Image={"Bytes": smaller(OBAMA, 0.5, "WEBP")})
+        server, port = psutil.Process(proc.pid), int(base.rsplit(":", 1)[1])
+        before = server.memory_info().rss
+        headers = {"X-Amz-Target": "RekognitionService.DetectFaces"}
+        answer, _, peak = _send("127.0.0.1", port, server, headers, 2**28, False, "/rekognition")
+        assert answer.startswith("HTTP/1.1 403") and peak - before < 50 * 2**20
     finally:
         proc.terminate()
         proc.wait(10)
@@ -505,7 +513,7 @@ def test_a_large_unsigned_body_is_refused_before_it_is_read(endpoint):
 
 
 def _send(
-    host: str, port: int, server, headers: dict, total: int, chunked: bool
+    host: str, port: int, server, headers: dict, total: int, chunked: bool, path: str = "/"
 ) -> tuple[str, int, int]:
     """POST ``total`` body bytes (declared, or chunked) from a thread while the
     answer is awaited; (answer, bytes the server took before closing, the server's
@@ -513,7 +521,7 @@ def _send(
     import socket
     import threading
 
-    lines = ["POST / HTTP/1.1", f"Host: {host}:{port}"]
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}")
     s = socket.create_connection((host, port), timeout=60)
