@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..domain import AlbumError, BadInput
 from ..faces import (
@@ -200,11 +201,16 @@ async def read_body(request: Request, headers: dict[str, str], limit: int) -> by
         if int(declared) > limit:
             raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; not a server error either
+        raise AwsError(
+            "SerializationException", "the client left before its body was read"
+        ) from None
     return b"".join(chunks)
 
 
