@@ -213,6 +213,7 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(client):
         (c.exceptions.InvalidImageFormatException, {"Bytes": b"not an image at all"}),
         (c.exceptions.InvalidImageFormatException, {"Bytes": OBAMA[: len(OBAMA) // 3]}),
         (c.exceptions.ImageTooLargeException, {"Bytes": b"\xff" * (5 * 1024 * 1024 + 1)}),
+        (c.exceptions.ImageTooLargeException, {"Bytes": b"\xff" * (12 * 1024 * 1024)}),  # unread
         (c.exceptions.InvalidS3ObjectException, {"S3Object": {"Bucket": "elsewhere", "Name": "y"}}),
         (c.exceptions.ImageTooLargeException, {"Bytes": png_bomb()}),  # 3.6 GP in a few kB
     ]
@@ -494,12 +495,15 @@ def test_a_large_unsigned_body_is_refused_before_it_is_read(endpoint):
     detect = json.dumps({"Image": {"Bytes": ""}}).encode()
     _, signed = signed_request(url, "RekognitionService.DetectFaces", detect)
     signed = {k: v for k, v in signed.items() if k.lower() != "content-length"}
+    _, listing = signed_request(url, "RekognitionService.ListCollections", b"{}")
+    listing = {k: v for k, v in listing.items() if k.lower() != "content-length"}
     cases = [  # (headers, chunked, status, error)
         ({"X-Amz-Target": "RekognitionService.DetectFaces"}, False, 403, "MissingAuth"),
         ({"X-Amz-Target": "RekognitionService.DetectFaces"}, True, 403, "MissingAuth"),
         ({"Authorization": "AWS4-HMAC-SHA256 nonsense"}, False, 400, "IncompleteSignature"),
-        (signed, False, 413, "RequestEntityTooLarge"),  # Content-Length says it all
-        (signed, True, 413, "RequestEntityTooLarge"),  # counted as it arrives
+        (signed, False, 400, "ImageTooLargeException"),  # Content-Length says it all
+        (signed, True, 400, "ImageTooLargeException"),  # counted as it arrives
+        (listing, False, 413, "RequestEntityTooLargeException"),  # no image: 256 KB
     ]
     for headers, chunked, status, error in cases:
         before = server.memory_info().rss

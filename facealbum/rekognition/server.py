@@ -125,7 +125,7 @@ def router(
             service, _, op = target.partition(".")
             if service != "RekognitionService" or op not in ops:
                 raise AwsError("UnknownOperationException", f"unknown operation {target!r}")
-            body = await read_body(request, headers, body_limit(op))
+            body = await read_body(request, headers, body_limit(op), op in IMAGE_OPS)
             raw_path = request.scope.get("raw_path") or request.url.path.encode()
             query = request.url.query
             url = f"http://{headers.get('host', '')}{raw_path.decode()}" + (
@@ -186,13 +186,18 @@ async def _in_turn(
         slots.release()
 
 
-async def read_body(request: Request, headers: dict[str, str], limit: int) -> bytes:
-    """The body, refused (413) as soon as it is known to exceed ``limit`` bytes: from
-    Content-Length before a byte is read, else (chunked) as the bytes arrive."""
-    too_large = AwsError(
-        "RequestEntityTooLargeException",
-        f"the request body is larger than this operation's limit of {limit} bytes",
-        413,
+async def read_body(
+    request: Request, headers: dict[str, str], limit: int, image: bool = False
+) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` bytes: from
+    Content-Length before a byte is read, else (chunked) as the bytes arrive. An
+    operation that carries images says ImageTooLargeException (400, what SDK code
+    catches), the others RequestEntityTooLargeException (413)."""
+    message = f"the request body is larger than this operation's limit of {limit} bytes"
+    too_large = (
+        AwsError("ImageTooLargeException", message)
+        if image
+        else AwsError("RequestEntityTooLargeException", message, 413)
     )
     declared = headers.get("content-length")
     if declared is not None:
