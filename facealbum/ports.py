@@ -5,7 +5,7 @@ index, another queue) without the core noticing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -215,6 +215,9 @@ class DetectedFace:
     confidence: float
     embedding: np.ndarray
     sharpness: float | None = None  # 0-100 as the descriptor saw it (see quality.py)
+    # where the engine found the eyes and nose: Rekognition's landmark names (eyeLeft,
+    # leftEyeLeft…, "left" as seen in the image) -> (x, y) in pixels
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class FaceEngine(Protocol):
