@@ -302,5 +302,18 @@ def test_a_named_persons_face_searches_with_the_whole_person(album):
     assert names[0] == "obama/obama2.jpg"  # the clicked picture still leads
     assert set(names) == OBAMA | {"groups/two_people.jpg"}
     assert all(m.similarity >= 98 for m in result.matches)
+    # a face the owner put in the person is found too, though it looks like no other
+    # (issue 16, item 14): every picture of the person's faces is in the result
+    from facealbum.persons import split
+
+    split(album, _faces(album, {"biden/biden2.jpg"}), into_id=person_of(album, "obama/obama.jpg"))
+    result = album.search(face, threshold=98)
+    assert {m.picture.name for m in result.matches} == OBAMA | {
+        "groups/two_people.jpg",
+        "biden/biden2.jpg",
+    }
+    assert result.total == len(result.matches) == 5
+    owned = next(m for m in result.matches if m.picture.name == "biden/biden2.jpg")
+    assert owned.similarity == 98 and result.matches[-1] is owned  # vouched for, not measured
     album.settings.person_aware_search = False
     assert {m.picture.name for m in album.search(face, threshold=98).matches} == alone
