@@ -14,6 +14,7 @@ faces. Faces too small to judge stay unassigned.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -24,6 +25,8 @@ from .album import Album
 from .clustering import chinese_whispers
 from .domain import Face, Person, Picture
 from .person_users import mirror_quietly
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -190,6 +193,41 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
     catalog.assign_faces(dict(placed), by_owner=False)
     mirror_quietly(album, set(placed.values()))
     return placed
+
+
+def swap_faces(album: Album, picture: Picture, faces: list[Face]) -> list[str] | None:
+    """Put a re-analysed picture's new faces (indexed already) in place of its old ones
+    (``reindex``, ``faces reindex``, ``check --repair``), the owner's work kept: each
+    new face that is an old one (same picture, boxes overlapping by IoU >= 0.5) takes
+    its person, owner flag, "not this person" answers and cover, in the catalog's one
+    transaction (Catalog.replace_faces_keeping_people). Then the persons' users follow,
+    the old faces leave the collection, and faces found only now are placed as an
+    import's are. Returns the ids replaced, or None if the picture is gone (its new
+    faces forgotten).
+
+    A process killed before the transaction leaves the picture as it was (and new
+    faces no picture lists, which ``check --repair`` deletes); after it, the people are
+    right, and what follows is redone by ``people mirror`` / ``check --repair`` /
+    ``people recluster`` (a reindex ends with a full mirror). So a re-run converges
+    with nothing lost."""
+    replaced = album.catalog.replace_faces_keeping_people(
+        picture.image_id, faces, album.settings.engine_tag
+    )
+    if replaced is None:
+        album.collection.forget([f.face_id for f in faces])
+        return None
+    now = album.catalog.get_picture(picture.image_id)
+    after = now.faces if now else []
+    # users first: a face still associated with a user may not be deletable
+    mirror_quietly(album, {f.person_id for f in (*picture.faces, *after)})
+    album.collection.forget(replaced)
+    new = {f.face_id for f in after if f.person_id is None}
+    if now is not None and new:
+        try:
+            place_faces(album, now, only=new)
+        except Exception:  # as on import: the next recluster places them
+            log.warning("could not place the new faces of %s", picture.name, exc_info=True)
+    return replaced
 
 
 def persons_of(catalog, wanted: dict[str, str]) -> dict[str, str]:
