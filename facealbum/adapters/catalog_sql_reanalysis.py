@@ -15,9 +15,11 @@ class SqlReanalysis:
     def replace_faces_keeping_people(
         self, image_id: str, new_faces: list[Face], engine_tag: str
     ) -> list[str] | None:
-        """The update of the picture's row comes first and takes its write lock, so the
-        faces read next are the ones replaced (no placement, delete or other reindex of
-        this picture interleaves), and everything below commits or none of it does."""
+        """The update of the picture's row comes first and takes its write lock, and the
+        faces are read FOR UPDATE (SQLite: the database's write lock, taken by the
+        update), so the faces paired are the ones replaced, with the persons they have
+        (no placement, delete or other reindex of this picture interleaves), and
+        everything below commits or none of it does."""
         from .catalog_sql import _face_row
 
         with self.engine.begin() as conn:
@@ -28,7 +30,12 @@ class SqlReanalysis:
             ).rowcount
             if not found:
                 return None
-            rows = conn.execute(select(faces).where(faces.c.image_id == image_id)).mappings().all()
+            # locked too: a face's person may change by itself (a placement meanwhile)
+            rows = (
+                conn.execute(select(faces).where(faces.c.image_id == image_id).with_for_update())
+                .mappings()
+                .all()
+            )
             old = {r["face_id"]: r for r in rows}
             boxes = [Face(r["face_id"], image_id, _box(r), r["confidence"]) for r in old.values()]
             pairs = same_faces(boxes, new_faces)
