@@ -394,3 +394,29 @@ def test_catalog_reanalysis_keeps_the_owners_work(catalog):
     assert counts == {"p1": (1, 1), "p2": (2, 2)}
     assert catalog.face_assignments()["m-0"] == ("p1", True)
     assert catalog.replace_faces_keeping_people("gone", [], "t2") is None
+
+
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_dynamo_reanalysis_does_not_undo_a_placement_made_meanwhile(catalog):
+    """DynamoDB has no read in a transaction: the swap is conditioned on the faces and
+    persons it read, so a placement between its read and its write makes it read again
+    instead of carrying the person the face had before."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1"}, by_owner=False)
+    reads = catalog._refused
+
+    def placed_meanwhile(face_id: str) -> list[str]:
+        if catalog.face_assignments()["a-0"] == ("p1", False):
+            catalog.assign_faces({"a-0": "p2"}, by_owner=True)  # the owner, just now
+        return reads(face_id)
+
+    catalog._refused = placed_meanwhile
+    new = [Face("n-0", "a", Box(0.0, 0.2, 0.1, 0.2), 99.0)]
+    assert catalog.replace_faces_keeping_people("a", new, "t1") == ["a-0"]
+    assert catalog.face_assignments()["n-0"] == ("p2", True)
+    assert [f.face_id for f in catalog.person_faces("p2")] == ["n-0"]
+    assert catalog.person_faces("p1") == []

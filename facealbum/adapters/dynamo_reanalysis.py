@@ -77,13 +77,27 @@ class DynamoReanalysis:
             faces = [
                 _face_map(f) | ({"person_id": f.person_id} if f.person_id else {}) for f in carried
             ]
-            same = " AND ".join(f"faces[{i}].face_id = :o{i}" for i in range(len(listed)))
-            values: dict[str, Any] = {
-                ":f": faces,
-                ":t": engine_tag,
-                ":id": image_id,
-                ":n": len(listed),
-            } | {f":o{i}": f for i, f in enumerate(listed)}
+            # the faces read, each with the person read (a placement meanwhile: again)
+            people = [m.get("person_id") for m in item.get("faces", [])]
+            same = " AND ".join(
+                f"faces[{i}].face_id = :o{i} AND "
+                + (
+                    f"faces[{i}].person_id = :p{i}"
+                    if p
+                    else f"attribute_not_exists(faces[{i}].person_id)"
+                )
+                for i, p in enumerate(people)
+            )
+            values: dict[str, Any] = (
+                {
+                    ":f": faces,
+                    ":t": engine_tag,
+                    ":id": image_id,
+                    ":n": len(listed),
+                }
+                | {f":p{i}": p for i, p in enumerate(people) if p}
+                | {f":o{i}": f for i, f in enumerate(listed)}
+            )
             ops = [
                 _update(
                     self.pics,
