@@ -86,7 +86,7 @@ def recluster(
     refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
     labels = chinese_whispers(faces, edges, fixed=fixed, refused=refused_labels, apart=apart)
     people = {p.person_id: p for p in catalog.list_people()}
-    persons = _persons_for(labels, current, refused, people)
+    persons = _persons_for(labels, current, refused, people, apart)
     wanted: dict[str, str | None] = {}
     for face_id in faces:
         person = persons[labels[face_id]]
@@ -122,24 +122,34 @@ def _persons_for(
     current: dict[str, tuple[str | None, bool]],
     refused: set[tuple[str, str]],
     people: dict[str, Person],
+    apart: dict[str, set[str]],
 ) -> dict[Hashable, str]:
     """A person for each cluster: the owner's where the owner placed faces; else the
     person most of the cluster's faces had, largest clusters choosing first (so a
-    person is not split off under a new id); else a new one."""
+    person is not split off under a new id); else a new one.
+
+    A cluster of the owner's may hold only the faces the owner placed (the rest of the
+    person's faces need not look like them): the largest other cluster that was mostly
+    that person stays it too, unless it shares a photo with the owner's faces there,
+    so that placing one face by hand does not take the name from the others."""
     members: dict[Hashable, list[str]] = defaultdict(list)
     for face_id, label in labels.items():
         members[label].append(face_id)
     out: dict[Hashable, str] = {}
     taken: set[str] = set()
-    for label in members:
+    owners: dict[str, set[str]] = {}  # person -> the faces of its owner's cluster
+    for label, faces in members.items():
         if isinstance(label, tuple) and label[0] == "person":
             out[label] = label[1]
-            taken.add(label[1])
+            owners[label[1]] = set(faces)
     for label, faces in sorted(members.items(), key=lambda kv: -len(kv[1])):
         if label in out:
             continue
-        votes = Counter(current[f][0] for f in faces if current.get(f, (None, False))[0])
+        votes = Counter(p for f in faces if (p := current.get(f, (None, False))[0]))
         for person, _ in votes.most_common():
+            beside = owners.get(person, set())
+            if beside and any(apart.get(f, set()) & beside for f in faces):
+                continue  # one photo, two people
             if person not in taken and person in people:
                 out[label] = person
                 taken.add(person)

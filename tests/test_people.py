@@ -425,4 +425,7 @@ def test_reindex_keeps_people_names_covers_placements_and_rejections(tmp_path):
     assert users_match_people(album)
     listed = {f.face_id for p in album.all_pictures() for f in p.faces}
     assert {r.face_id for r in album.collection.records()} == listed
+    recluster(album)  # and grouping again: the name stays with its faces, even where
+    # the owner's hand-placed face looks like none of them (no new unnamed person)
+    assert people_state(album)["people"][obama] == before["people"][obama]
     album.close()
