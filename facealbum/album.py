@@ -358,10 +358,11 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face: Face, hidden: bool, most: int = 8) -> tuple[str, ...]:
+    def _person_faces_of(self, face: Face, hidden: bool) -> tuple[str, ...]:
         """Other faces of the face's person, if the owner named that person (a name is
-        the owner vouching for the group) and did not hide it (unless ``hidden``): up
-        to ``most`` of them, largest first."""
+        the owner vouching for the group) and did not hide it (unless ``hidden``):
+        every one, largest first (the search finds each one's picture, and searches
+        with the first few)."""
         if not self.settings.person_aware_search:
             return ()
         person = face.person_id and self.catalog.get_person(face.person_id)
@@ -370,7 +371,7 @@ class Album:
         faces = self.catalog.person_faces(person.person_id)
         faces = [f for f in faces if f.face_id != face.face_id]
         faces.sort(key=lambda f: -f.box.width * f.box.height)
-        return tuple(f.face_id for f in faces[:most])
+        return tuple(f.face_id for f in faces)
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it

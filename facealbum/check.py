@@ -134,14 +134,14 @@ def _check_collection(album: Album, listed: dict[str, Picture], repair: bool) ->
 
 
 def _index_again(album: Album, picture: Picture) -> None:
-    """Reindex one picture in this process: its faces indexed afresh, swapped in."""
-    collection = album.collection
+    """Reindex one picture in this process: its faces indexed afresh, swapped in with
+    their people kept (people.swap_faces)."""
+    from .people import swap_faces
+
     album.collection.ensure()
     with album.blobs.open("originals", picture.original_key) as fh:
         analysis = analyze(fh, album.settings, renditions=False)
-    faces = index_faces(collection, analysis, picture.image_id).faces
-    replaced = album.catalog.replace_faces(picture.image_id, faces, album.settings.engine_tag)
-    collection.forget([f.face_id for f in faces] if replaced is None else replaced)
+    swap_faces(album, picture, index_faces(album.collection, analysis, picture.image_id).faces)
 
 
 def _render_again(album: Album, picture: Picture) -> None:

@@ -196,3 +196,38 @@ def check_picture_name(name: str) -> str:
     if name.startswith("/") or any(p.strip() in {"", ".", ".."} for p in parts):
         raise BadInput(f"unsafe file name {name!r}: no absolute paths or '..' components")
     return name
+
+
+# -- the same face, found again ------------------------------------------------------
+
+SAME_FACE_IOU = 0.5  # PASCAL VOC's overlap for "the same object": boxes from two runs
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (ratios of one picture), 0-1."""
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    inter = max(0.0, w) * max(0.0, h)
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
+
+
+def same_faces(old: list[Face], new: list[Face], least: float = SAME_FACE_IOU) -> dict[str, str]:
+    """Which new face of a picture analysed again is which old one: new face id -> old
+    face id, one to one, for boxes overlapping by an IoU of at least ``least`` (0.5,
+    the detection benchmarks' "same object"), the largest overlaps paired first. A
+    reindex with the same engine finds the same boxes (IoU 1); another detector size or
+    engine moves them a little; a face found only now, or no longer, has no pair."""
+    pairs = sorted(
+        ((box_iou(n.box, o.box), n.face_id, o.face_id) for n in new for o in old),
+        reverse=True,
+    )
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for overlap, n_id, o_id in pairs:
+        if overlap < least:
+            break
+        if n_id not in out and o_id not in taken:
+            out[n_id] = o_id
+            taken.add(o_id)
+    return out

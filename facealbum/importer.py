@@ -268,10 +268,16 @@ def reindex(
     """Index again every picture analysed with other face settings (or another face
     engine or collection) than the current ones, or all with ``everything``. Each
     picture's new faces are indexed first, then swapped into the catalog in one
-    transaction that marks it with the current settings, then the old ones are
-    forgotten; a killed run picks up where it stopped (what it indexed for the
-    picture it was on is left for ``check --repair``). NotFound for a ``set_name``
-    the album has no set of (a typo would otherwise reindex nothing and succeed)."""
+    transaction that marks it with the current settings and keeps the owner's work
+    (people.swap_faces: the same face keeps its person, owner flag, rejections and
+    cover), then the old ones are forgotten; a killed run picks up where it stopped
+    (what it indexed for the picture it was on is left for ``check --repair``), and
+    every run ends by mirroring the people as users, so a re-run converges. NotFound
+    for a ``set_name`` the album has no set of (a typo would otherwise reindex nothing
+    and succeed)."""
+    from .people import swap_faces
+    from .person_users import mirror_quietly
+
     if set_name is not None:
         set_name = album.get_set(set_name, limit=0)[0].name
     tag = album.settings.engine_tag
@@ -299,12 +305,9 @@ def reindex(
         for picture, future in _windowed(pool, _window(album, workers), jobs()):
             try:
                 faces = future.result().faces
-                replaced = album.catalog.replace_faces(picture.image_id, faces, tag)
-                if replaced is None:
-                    album.collection.forget([f.face_id for f in faces])
+                if swap_faces(album, picture, faces) is None:
                     on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
                     continue
-                album.collection.forget(replaced)
             except KeyError:
                 if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
                     on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
@@ -319,5 +322,6 @@ def reindex(
             on_progress(
                 Outcome(picture.name, "imported", faces=len(faces), image_id=picture.image_id)
             )
+    mirror_quietly(album, None)  # what a killed run left behind is mirrored too
     report.seconds = time.perf_counter() - started
     return report

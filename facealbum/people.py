@@ -14,6 +14,7 @@ faces. Faces too small to judge stay unassigned.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -24,6 +25,8 @@ from .album import Album
 from .clustering import chinese_whispers
 from .domain import Face, Person, Picture
 from .person_users import mirror_quietly
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,7 +86,7 @@ def recluster(
     refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
     labels = chinese_whispers(faces, edges, fixed=fixed, refused=refused_labels, apart=apart)
     people = {p.person_id: p for p in catalog.list_people()}
-    persons = _persons_for(labels, current, refused, people)
+    persons = _persons_for(labels, current, refused, people, apart)
     wanted: dict[str, str | None] = {}
     for face_id in faces:
         person = persons[labels[face_id]]
@@ -122,24 +125,34 @@ def _persons_for(
     current: dict[str, tuple[str | None, bool]],
     refused: set[tuple[str, str]],
     people: dict[str, Person],
+    apart: dict[str, set[str]],
 ) -> dict[Hashable, str]:
     """A person for each cluster: the owner's where the owner placed faces; else the
     person most of the cluster's faces had, largest clusters choosing first (so a
-    person is not split off under a new id); else a new one."""
+    person is not split off under a new id); else a new one.
+
+    A cluster of the owner's may hold only the faces the owner placed (the rest of the
+    person's faces need not look like them): the largest other cluster that was mostly
+    that person stays it too, unless it shares a photo with the owner's faces there,
+    so that placing one face by hand does not take the name from the others."""
     members: dict[Hashable, list[str]] = defaultdict(list)
     for face_id, label in labels.items():
         members[label].append(face_id)
     out: dict[Hashable, str] = {}
     taken: set[str] = set()
-    for label in members:
+    owners: dict[str, set[str]] = {}  # person -> the faces of its owner's cluster
+    for label, faces in members.items():
         if isinstance(label, tuple) and label[0] == "person":
             out[label] = label[1]
-            taken.add(label[1])
+            owners[label[1]] = set(faces)
     for label, faces in sorted(members.items(), key=lambda kv: -len(kv[1])):
         if label in out:
             continue
-        votes = Counter(current[f][0] for f in faces if current.get(f, (None, False))[0])
+        votes = Counter(p for f in faces if (p := current.get(f, (None, False))[0]))
         for person, _ in votes.most_common():
+            beside = owners.get(person, set())
+            if beside and any(apart.get(f, set()) & beside for f in faces):
+                continue  # one photo, two people
             if person not in taken and person in people:
                 out[label] = person
                 taken.add(person)
@@ -205,6 +218,41 @@ def place_faces(
             placed.update(place_faces(album, again, still, retry=False) if still else {})
     mirror_quietly(album, set(placed.values()))
     return placed
+
+
+def swap_faces(album: Album, picture: Picture, faces: list[Face]) -> list[str] | None:
+    """Put a re-analysed picture's new faces (indexed already) in place of its old ones
+    (``reindex``, ``faces reindex``, ``check --repair``), the owner's work kept: each
+    new face that is an old one (same picture, boxes overlapping by IoU >= 0.5) takes
+    its person, owner flag, "not this person" answers and cover, in the catalog's one
+    transaction (Catalog.replace_faces_keeping_people). Then the persons' users follow,
+    the old faces leave the collection, and faces found only now are placed as an
+    import's are. Returns the ids replaced, or None if the picture is gone (its new
+    faces forgotten).
+
+    A process killed before the transaction leaves the picture as it was (and new
+    faces no picture lists, which ``check --repair`` deletes); after it, the people are
+    right, and what follows is redone by ``people mirror`` / ``check --repair`` /
+    ``people recluster`` (a reindex ends with a full mirror). So a re-run converges
+    with nothing lost."""
+    replaced = album.catalog.replace_faces_keeping_people(
+        picture.image_id, faces, album.settings.engine_tag
+    )
+    if replaced is None:
+        album.collection.forget([f.face_id for f in faces])
+        return None
+    now = album.catalog.get_picture(picture.image_id)
+    after = now.faces if now else []
+    # users first: a face still associated with a user may not be deletable
+    mirror_quietly(album, {f.person_id for f in (*picture.faces, *after)})
+    album.collection.forget(replaced)
+    new = {f.face_id for f in after if f.person_id is None}
+    if now is not None and new:
+        try:
+            place_faces(album, now, only=new)
+        except Exception:  # as on import: the next recluster places them
+            log.warning("could not place the new faces of %s", picture.name, exc_info=True)
+    return replaced
 
 
 def persons_of(catalog, wanted: dict[str, str]) -> dict[str, str]:

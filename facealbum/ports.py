@@ -96,6 +96,18 @@ class Catalog(Protocol):
         None if the picture is gone."""
         ...
 
+    def replace_faces_keeping_people(
+        self, image_id: str, faces: list[Face], engine_tag: str
+    ) -> list[str] | None:
+        """:meth:`replace_faces` for a picture analysed again, with the owner's work
+        carried over in the same transaction: each new face that is one of the replaced
+        faces (``domain.same_faces``: boxes overlapping by an IoU ≥ 0.5) takes its person,
+        whether the owner put it there, its "not this person" answers and the cover of
+        its person if it was that. The catalog pairs the faces it replaces, so nothing
+        changed meanwhile is missed. Doing it again with the same (or newer) faces ends
+        in the same state."""
+        ...
+
     def mark_stale(self, set_name: str | None) -> None: ...
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]: ...
     def stats(self) -> Stats: ...

@@ -11,6 +11,9 @@ Quality.Sharpness) below ``floor``. The floor and penalty were chosen by
 cross-validation across people, on sharp, scanned and blurred faces together.
 
 A face whose sharpness is unknown (stored before it was measured) counts as sharp.
+
+A threshold of 0 asks for every face, and gets every face: the rule raises a threshold,
+it does not add one where the caller asked for none (issue 16, item 15).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ class QualityRule:
     penalty: float = 0.2
 
     def required(self, threshold: float, a: float | None, b: float | None) -> float:
-        """The similarity a match between faces of sharpness ``a`` and ``b`` needs."""
+        """The similarity a match between faces of sharpness ``a`` and ``b`` needs:
+        ``threshold`` itself when it is 0 (every face) or both faces are sharp."""
         known = [s for s in (a, b) if s is not None]
-        if not known or self.penalty <= 0:
+        if not known or self.penalty <= 0 or threshold <= 0:
             return threshold
         return min(100.0, threshold + self.penalty * max(0.0, self.floor - min(known)))
 

@@ -53,15 +53,19 @@ def search_face(
     also: tuple[str, ...] = (),
     rule: QualityRule = NO_RULE,
     query: Face | None = None,
+    searched: int = 8,
 ) -> SearchResult:
     """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
     then the pictures that still list them. Faces the catalog does not list (a picture
     deleted a moment ago, a crash mid-import) are skipped.
 
-    ``also``: more faces of the same person (a named person's): their look-alikes
-    count too, each picture at its best similarity to any of them, and their own
-    pictures are found as well. A face seen from one angle finds the person's pictures
-    seen from others.
+    ``also``: the other faces of the same person (a named person's), most telling
+    first. Every one of their own pictures is in the result, whether or not it looks
+    like the query (the owner may have put a face there that does not): at the
+    similarity the search found it at, else at ``threshold``. The first
+    ``searched`` of them also search: their look-alikes count too, each picture at its
+    best similarity to any of them. A face seen from one angle finds the person's
+    pictures seen from others.
 
     ``rule``: the similarity each match needs, raised for blurred faces (quality.py).
     ``query``: the face itself, if the caller has read it already."""
@@ -74,7 +78,7 @@ def search_face(
     if query is None:
         raise NotFound(f"no face {face_id}")
     found = [(face_id, h) for h in collection.matches(face_id, threshold)]
-    for other in also:
+    for other in also[:searched]:
         found += [(other, h) for h in collection.matches(other, threshold)]
     found.sort(key=lambda qh: -qh[1].similarity)
     listed = catalog.face_refs([*also, *(h.face_id for _, h in found)])
@@ -86,7 +90,10 @@ def search_face(
         and ref[0] == h.image_id
         and h.similarity >= rule.required(threshold, sharp.get(q), ref[1])
     ]
-    ranked = best_per_picture([Hit(query.face_id, query.image_id, 100.0), *kept], query.image_id)
+    own = [Hit(f, listed[f][0], threshold) for f in also if f in listed]  # none above kept
+    ranked = best_per_picture(
+        [Hit(query.face_id, query.image_id, 100.0), *kept, *own], query.image_id
+    )
     page = ranked[offset : offset + limit]
     pictures = catalog.get_pictures([h.image_id for h in page])
     matches = []

@@ -302,6 +302,19 @@ def test_a_named_persons_face_searches_with_the_whole_person(album):
     assert names[0] == "obama/obama2.jpg"  # the clicked picture still leads
     assert set(names) == OBAMA | {"groups/two_people.jpg"}
     assert all(m.similarity >= 98 for m in result.matches)
+    # a face the owner put in the person is found too, though it looks like no other
+    # (issue 16, item 14): every picture of the person's faces is in the result
+    from facealbum.persons import split
+
+    split(album, _faces(album, {"biden/biden2.jpg"}), into_id=person_of(album, "obama/obama.jpg"))
+    result = album.search(face, threshold=98)
+    assert {m.picture.name for m in result.matches} == OBAMA | {
+        "groups/two_people.jpg",
+        "biden/biden2.jpg",
+    }
+    assert result.total == len(result.matches) == 5
+    owned = next(m for m in result.matches if m.picture.name == "biden/biden2.jpg")
+    assert owned.similarity == 98 and result.matches[-1] is owned  # vouched for, not measured
     album.settings.person_aware_search = False
     assert {m.picture.name for m in album.search(face, threshold=98).matches} == alone
 
@@ -330,3 +343,115 @@ def test_recluster_keeps_placements_made_while_it_ran(album, monkeypatch):
     assert before and placed
     assert album.catalog.get_face(face.face_id).person_id == "late"
     assert album.catalog.get_person("late").face_count == 1
+
+
+def people_state(album) -> dict:
+    """Who is who, in terms a reindex keeps (pictures and boxes, not face ids): each
+    person's name, cover, pictures and the owner's placements, and the rejections."""
+
+    def where(face_id: str | None):
+        face = face_id and album.catalog.get_face(face_id)
+        return face and (album.catalog.get_picture(face.image_id).name, face.box)
+
+    owned = {f for f, (_, mine) in album.catalog.face_assignments().items() if mine}
+    people = {}
+    for p in album.catalog.list_people():
+        if not p.face_count:
+            continue
+        faces = album.catalog.person_faces(p.person_id)
+        people[p.person_id] = (
+            p.name,
+            p.face_count,
+            p.picture_count,
+            where(p.cover_face_id),
+            sorted(where(f.face_id) for f in faces),
+            sorted(where(f.face_id) for f in faces if f.face_id in owned),
+        )
+    refused = sorted((where(f), p) for f, p in album.catalog.rejections() if where(f))
+    return {"people": people, "refused": refused}
+
+
+def users_match_people(album) -> bool:
+    truth = {
+        p.person_id: {f.face_id for f in album.catalog.person_faces(p.person_id)}
+        for p in album.catalog.list_people()
+    }
+    return users_of(album) == truth
+
+
+def test_reindex_keeps_people_names_covers_placements_and_rejections(tmp_path):
+    """Issue 16, item 8: a reindex, and a killed one re-run, give the same people,
+    names, counts, cover, the owner's placements and "not this person" answers.
+    (``facealbum reindex`` and ``facealbum faces reindex`` are one command.)"""
+    from facealbum import person_users
+    from facealbum.importer import reindex
+    from facealbum.persons import choose_cover, not_this_person, rename, split
+
+    album = open_album(Settings(home=tmp_path / "home"))
+    names = [*sorted(OBAMA), *sorted(BIDEN), "groups/two_people.jpg"]
+    ids = {
+        n: album.ingest("fixtures", n, (PHOTOS / n).read_bytes()).picture.image_id for n in names
+    }
+    first = {n: album.picture(i).faces[0].face_id for n, i in ids.items()}
+    obama = album.picture(ids["obama/obama.jpg"]).faces[0].person_id
+    rename(album, obama, "Barack Obama")
+    choose_cover(album, obama, first["obama/obama2.jpg"])
+    in_group = next(
+        f for f in album.picture(ids["groups/two_people.jpg"]).faces if f.person_id == obama
+    )
+    split(album, [in_group.face_id], into_id=obama)  # placed by hand
+    not_this_person(album, first["obama/obama-480p.jpg"], obama)
+    before = people_state(album)
+    assert before["people"][obama][:3] == ("Barack Obama", 3, 3)
+    assert before["refused"] and before["people"][obama][5]  # a rejection, a placement
+    old_ids = {f.face_id for p in album.all_pictures() for f in p.faces}
+
+    done = cli("faces", "reindex", "--all", home=album.settings.home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Reindexed 6 pictures" in done.stdout
+    assert people_state(album) == before
+    assert not old_ids & {f.face_id for p in album.all_pictures() for f in p.faces}
+    assert users_match_people(album)
+
+    # killed mid-reindex, just after a picture's faces were swapped (before its users,
+    # the collection and the rest): the re-run converges, nothing lost
+    mirror, calls = person_users.mirror, []
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # not an Exception: nothing catches it
+        return mirror(*args, **kwargs)
+
+    person_users.mirror = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reindex(album, everything=True, workers=1)
+    finally:
+        person_users.mirror = mirror
+    assert 0 < len(album.catalog.pictures_needing(album.settings.engine_tag, None)) < 6
+    assert people_state(album) == before
+    rest = reindex(album, workers=1)
+    assert 0 < rest.done < 6 and not rest.failed
+    assert people_state(album) == before
+    assert users_match_people(album)
+
+    # `check --repair` indexes again a picture whose faces the collection lost: the same
+    # way, people kept; and it clears what the killed run left in the collection
+    from facealbum.check import check_album
+
+    faces, collection = album.collection.faces, album.collection.collection_id
+    lost = album.picture(ids["obama/obama.jpg"]).faces[0].face_id
+    faces.disassociate_faces(collection, obama, [lost])
+    faces.delete_faces(collection, [lost])
+    album.settings.orphan_face_grace = 0
+    kinds = {p.kind for p in check_album(album, repair=True) if p.repaired}
+    assert {"missing-faces", "orphan-faces"} <= kinds
+    assert people_state(album) == before
+    assert users_match_people(album)
+    listed = {f.face_id for p in album.all_pictures() for f in p.faces}
+    assert {r.face_id for r in album.collection.records()} == listed
+    recluster(album)  # and grouping again: the name stays with its faces, even where
+    # the owner's hand-placed face looks like none of them (no new unnamed person)
+    assert people_state(album)["people"][obama] == before["people"][obama]
+    album.close()

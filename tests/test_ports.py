@@ -552,3 +552,89 @@ def test_catalog_says_which_persons_are_hidden_without_reading_them_all(catalog)
     assert catalog.hidden_persons(["p2"]) == {"p2"}
     many = [f"x{i}" for i in range(1200)] + ["p0"]  # past one batch of keys or parameters
     assert catalog.hidden_persons(many) == {"p0"}
+
+
+def test_catalog_reanalysis_keeps_the_owners_work(catalog):
+    """A picture analysed again: each new face overlapping an old one (IoU >= 0.5)
+    takes its person, owner flag, rejections and cover, all or nothing."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 3))  # a-0, a-1, a-2 side by side
+    catalog.add_picture(picture("b", "S", "sha-b", 1))
+    catalog.add_person(Person("p1", name="Ann", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1"}, by_owner=True)
+    catalog.assign_faces({"a-1": "p2", "a-2": "p2", "b-0": "p2"}, by_owner=False)
+    catalog.reject_face("a-0", "p2")
+    catalog.reject_face("b-0", "p1")
+    ann = catalog.get_person("p1")
+    ann.cover_face_id = "a-0"
+    catalog.update_person(ann)
+
+    def again(tag: str, prefix: str) -> list[str] | None:
+        return catalog.replace_faces_keeping_people(
+            "a",
+            [
+                Face(f"{prefix}-0", "a", Box(0.01, 0.2, 0.1, 0.2), 98.0),  # a-0, moved: IoU .82
+                Face(f"{prefix}-1", "a", Box(0.1, 0.2, 0.1, 0.2), 99.0),  # a-1 exactly
+                Face(f"{prefix}-3", "a", Box(0.6, 0.6, 0.1, 0.1), 97.0),  # found only now
+            ],  # a-2 is not found again
+            tag,
+        )
+
+    assert sorted(again("t1", "n")) == ["a-0", "a-1", "a-2"]
+    assignments = catalog.face_assignments()
+    assert {f: assignments[f] for f in ("n-0", "n-1", "n-3", "b-0")} == {
+        "n-0": ("p1", True),
+        "n-1": ("p2", False),
+        "n-3": (None, False),
+        "b-0": ("p2", False),
+    }
+    assert not {"a-0", "a-1", "a-2"} & set(catalog.faces_of(["a-0", "a-1", "a-2"]))
+    assert catalog.rejections() == {("n-0", "p2"), ("b-0", "p1")}
+    assert catalog.get_person("p1").cover_face_id == "n-0"
+    assert {f.face_id: f.person_id for f in catalog.get_picture("a").faces} == {
+        "n-0": "p1",
+        "n-1": "p2",
+        "n-3": None,
+    }
+    counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
+    assert counts == {"p1": (1, 1), "p2": (2, 2)}
+    assert sorted(f.face_id for f in catalog.person_faces("p2")) == ["b-0", "n-1"]
+    assert catalog.pictures_needing("t1", None) == ["b"]
+    assert catalog.stats().faces == 4
+
+    # done again (a re-run), from the faces it now has: the same state, new ids
+    assert sorted(again("t2", "m")) == ["n-0", "n-1", "n-3"]
+    assert catalog.rejections() == {("m-0", "p2"), ("b-0", "p1")}
+    assert catalog.get_person("p1").cover_face_id == "m-0"
+    counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
+    assert counts == {"p1": (1, 1), "p2": (2, 2)}
+    assert catalog.face_assignments()["m-0"] == ("p1", True)
+    assert catalog.replace_faces_keeping_people("gone", [], "t2") is None
+
+
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_dynamo_reanalysis_does_not_undo_a_placement_made_meanwhile(catalog):
+    """DynamoDB has no read in a transaction: the swap is conditioned on the faces and
+    persons it read, so a placement between its read and its write makes it read again
+    instead of carrying the person the face had before."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1"}, by_owner=False)
+    reads = catalog._refused
+
+    def placed_meanwhile(face_id: str) -> list[str]:
+        if catalog.face_assignments()["a-0"] == ("p1", False):
+            catalog.assign_faces({"a-0": "p2"}, by_owner=True)  # the owner, just now
+        return reads(face_id)
+
+    catalog._refused = placed_meanwhile
+    new = [Face("n-0", "a", Box(0.0, 0.2, 0.1, 0.2), 99.0)]
+    assert catalog.replace_faces_keeping_people("a", new, "t1") == ["a-0"]
+    assert catalog.face_assignments()["n-0"] == ("p2", True)
+    assert [f.face_id for f in catalog.person_faces("p2")] == ["n-0"]
+    assert catalog.person_faces("p1") == []

@@ -168,6 +168,13 @@ def test_a_blurred_face_needs_a_closer_match(tmp_path):
     # a sharp query's sharp matches are unaffected by the rule
     sharp_query = faces["biden.jpg"].face_id
     assert "biden2.jpg" in matched_names(ruled.search(sharp_query, threshold=50))
+    # threshold 0 is "every face", as documented: no rule raises it (issue 16, item 15)
+    # (a steep penalty, so that on five photos the rule would drop the other person's)
+    strict = open_album(Settings(home=home, blurry_face_penalty=6.0))
+    assert matched_names(strict.search(query, threshold=1)) == found
+    every = strict.search(query, threshold=0)
+    assert every.total == len(photos) and set(matched_names(every)) == set(photos)
+    strict.close()
     for album in (plain, ruled):
         album.close()
 
@@ -178,6 +185,7 @@ def test_the_quality_rule():
     rule = QualityRule(floor=50, penalty=0.2)
     assert rule.required(80, 70, 90) == 80  # both sharp
     assert rule.required(80, 30, 90) == pytest.approx(84)  # the blurrier face counts
+    assert rule.required(0, 10, 10) == 0  # 0 is every face, blurred or not
     assert rule.required(80, None, 30) == pytest.approx(84)  # unknown counts as sharp
     assert rule.required(80, None, None) == 80
     assert rule.required(99, 0, 0) == 100  # never above 100

@@ -32,6 +32,7 @@ from ..domain import (
 )
 from ..ports import CatalogSnapshot
 from .dynamo_people import DynamoPeople
+from .dynamo_reanalysis import DynamoReanalysis
 from .dynamo_records import DynamoRecords
 from .dynamo_tables import batch_get, dynamodb, ensure_tables, num, query_all, scan_all
 
@@ -40,7 +41,7 @@ N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressio
 _PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_type")
 
 
-class DynamoCatalog(DynamoPeople, DynamoRecords):
+class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
     def __init__(self, prefix: str, resource: Any = None):
         self.db = resource or dynamodb()
         tables = ensure_tables(self.db, prefix)

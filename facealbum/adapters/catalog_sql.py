@@ -39,6 +39,7 @@ from .catalog_schema import (
     uploads,
 )
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
+from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -88,7 +89,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class SqlCatalog(SqlPeople):
+class SqlCatalog(SqlPeople, SqlReanalysis):
     def __init__(self, url: str):
         self.engine = make_engine(url)
         migrate(self.engine)
