@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .album import Album
-from .domain import Box, Face, Picture
+from .domain import Picture, same_faces
 from .ingest import analyze, index_faces
 from .person_users import mirror_quietly
 
@@ -81,7 +81,12 @@ def _copy_people(source: Album, target: Album, report: MigrateReport) -> None:
             theirs = target.catalog.get_pictures([p.image_id for p in pictures])
             for picture in pictures:
                 if picture.image_id in theirs:
-                    new_id |= same_faces(picture.faces, theirs[picture.image_id].faces)
+                    new_id |= {
+                        old: new
+                        for new, old in same_faces(
+                            picture.faces, theirs[picture.image_id].faces
+                        ).items()
+                    }
     people = source.catalog.list_people()
     there = {p.person_id for p in target.catalog.list_people()}
     for person in people:
@@ -100,32 +105,6 @@ def _copy_people(source: Album, target: Album, report: MigrateReport) -> None:
             if face_id in new_id:
                 target.catalog.reject_face(new_id[face_id], person_id)
     mirror_quietly(target, [p.person_id for p in people])  # Rekognition's users follow
-
-
-def same_faces(old: list[Face], new: list[Face], min_overlap: float = 0.5) -> dict[str, str]:
-    """old face id -> new face id for the faces of one picture that are the same face:
-    boxes overlapping by at least ``min_overlap`` (intersection over union), best
-    pairs first, each face matched once."""
-    pairs = sorted(
-        ((_iou(a.box, b.box), a.face_id, b.face_id) for a in old for b in new), reverse=True
-    )
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for overlap, a, b in pairs:
-        if overlap < min_overlap:
-            break
-        if a not in out and b not in taken:
-            out[a] = b
-            taken.add(b)
-    return out
-
-
-def _iou(a: Box, b: Box) -> float:
-    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
-    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _same_faces(source: Album, target: Album) -> bool:
