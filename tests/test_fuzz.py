@@ -68,7 +68,8 @@ def target(library_home, tmp_path_factory):
 
 
 def routes() -> list[tuple[str, str, list[str]]]:
-    """(method, path template, query names) of every route the app declares."""
+    """(method, path template, query names) of every route the app declares: its
+    OpenAPI paths, and the site's pages."""
     from facealbum.settings import Settings
     from facealbum.web.app import create_app
     from facealbum.web.auth import OwnerAuth
@@ -83,11 +84,14 @@ def routes() -> list[tuple[str, str, list[str]]]:
     album.catalog = NoCatalog()
     app = create_app(album, run_jobs=False, auth=OwnerAuth("x", NoCatalog()))  # type: ignore[arg-type]
     found = []
-    for route in app.state.api_routes:
-        queries = [q.alias for q in route.dependant.query_params]
-        found += [(m, route.path, queries) for m in sorted(route.methods - {"HEAD"})]
+    for path, operations in app.openapi()["paths"].items():
+        for method, op in operations.items():
+            queries = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+            found.append((method.upper(), path, queries))
     pages = ["/", "/sets/{name}", "/pictures/{image_id}", "/people/{person_id}", "/static/{x}"]
-    return found + [("GET", p, []) for p in pages]
+    media = [(m, f"/media/{b}/{{key}}", []) for b in ("originals", "thumbnails", "{bucket}")
+             for m in ("GET", "HEAD")]  # fmt: skip
+    return found + [("GET", p, []) for p in pages] + media
 
 
 def send(base: str, method: str, target: str, headers: dict[str, str], body: bytes) -> int:
