@@ -143,7 +143,9 @@ def test_no_client_input_causes_a_5xx(target):
                 status = send(target, method, target_path + query, headers, body)
                 sent += 1
                 if not 200 <= status < 500:
-                    failures.append((status, method, (target_path + query)[:200], headers, body[:80]))
+                    failures.append(
+                        (status, method, (target_path + query)[:200], headers, body[:80])
+                    )
     # a few with a wrong secret, last: they count toward the limit and end in 429
     for method, path, _ in routes()[:10]:
         status = send(target, method, re.sub(r"\{[^}]+\}", "x", path),
