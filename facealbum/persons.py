@@ -183,9 +183,9 @@ def search_by_image(album: Album, data: bytes, threshold: float | None = None) -
     s = album.settings
     threshold = s.match_threshold if threshold is None else threshold
     check_photo(data, s)  # the header only: refused before a worker is bothered
-    try:
+    if s.search_in_workers:
         found = album.analyzer.search(data, threshold)
-    except OSError:  # no worker processes here (AWS Lambda: one request per sandbox)
+    else:  # AWS Lambda: no worker processes, one request per sandbox
         found = search_photo(album.collection, s, data, threshold)
     rule = album.quality
     faces = [_face_found(album, f, threshold, rule) for f in found.faces]

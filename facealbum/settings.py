@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         description="Largest photo (pixels decoded; a JPEG decodes at a reduced scale) "
         "anyone may search the album with, checked from its header before decoding",
     )
+    search_in_workers: bool = Field(
+        True,
+        description="Search by photo decodes and finds faces in worker processes, never "
+        "in the server; the AWS API function sets false (Lambda starts no processes and "
+        "runs one request per sandbox)",
+    )
     search_max_faces: int = Field(
         10, ge=1, description="Faces searched per photo searched: the largest ones"
     )

@@ -148,8 +148,7 @@ class AnalysisPool:
     def search(self, data: bytes, threshold: float) -> PhotoSearch:
         """A visitor's photo searched in a worker process of a pool of its own
         (``Settings.search_concurrency`` processes, which the web layer's slots keep
-        busy at most): uploads never wait behind searches, nor searches behind them.
-        OSError where processes cannot be made (AWS Lambda has no /dev/shm)."""
+        busy at most): uploads never wait behind searches, nor searches behind them."""
         with self._lock:
             if self._searcher is None:
                 self._searcher = self._executor(
