@@ -145,7 +145,7 @@ def test_search_by_photo_works_in_workers_within_its_limits(limited):
     )
     with socket.create_connection((url.hostname, url.port), timeout=10) as slow:
         slow.sendall(head + part + group[:1000])
-        time.sleep(0.5)
+        time.sleep(1.5)  # the server has taken the slot and waits for the rest
         busy = search(base, group, "two.jpg")
     assert busy.status_code == 429 and "at once" in busy.json()["error"], busy.text
     assert int(busy.headers["Retry-After"]) >= 1
@@ -202,6 +202,33 @@ def test_bodies_are_capped_and_owner_routes_refused_before_their_body(limited):
     # what fits still works
     fine = httpx.post(f"{base}/api/session", json={"secret": SECRET}, timeout=30)
     assert fine.status_code == 200
+
+
+def test_the_rate_limit_slides_and_slots_free_up():
+    """Per client, at most N in any 60 s: the answer says when the next is allowed,
+    other clients are not affected, and a refused event is not counted."""
+    from facealbum.web.limits import RateLimit, Slots, TooManyRequests
+
+    now = [1000.0]
+    rate = RateLimit(2, "searches", clock=lambda: now[0])
+    rate.hit("a")
+    now[0] += 30
+    rate.hit("a")
+    with pytest.raises(TooManyRequests) as refused:
+        rate.hit("a")
+    assert refused.value.retry_after == 31
+    rate.hit("b")  # another address
+    now[0] += 30.5  # the first has left the window
+    rate.hit("a")
+    with pytest.raises(TooManyRequests):
+        rate.hit("a")
+    slots = Slots(1, "searches")
+    with slots:
+        with pytest.raises(TooManyRequests) as busy:
+            slots.__enter__()
+        assert busy.value.retry_after == 1
+    with slots:  # freed
+        pass
 
 
 def test_search_by_photo_keeps_the_quality_rule(tmp_path):
