@@ -150,11 +150,13 @@ def test_search_by_photo_works_in_workers_within_its_limits(limited):
     assert busy.status_code == 429 and "at once" in busy.json()["error"], busy.text
     assert int(busy.headers["Retry-After"]) >= 1
 
-    # eight a minute from one address: this client has used 7 of them (a refusal
-    # for being busy counts too: it cost the server a request)
-    codes = [search(base, b"not a photo", "x.jpg") for _ in range(2)]
-    assert codes[0].status_code == 422
-    limited_answer = codes[1]
+    # eight a minute from one address: this client has used up to 7 of them (a
+    # refusal for being busy counts too: it cost the server a request)
+    answers = []
+    while len(answers) < 9 and (not answers or answers[-1].status_code == 422):
+        answers.append(search(base, b"not a photo", "x.jpg"))
+    assert 1 <= len(answers) <= 8, [a.status_code for a in answers]
+    limited_answer = answers[-1]
     assert limited_answer.status_code == 429 and "address" in limited_answer.json()["error"]
     assert 1 <= int(limited_answer.headers["Retry-After"]) <= 61
 
