@@ -1,4 +1,5 @@
-"""Memory of four visitors' searches by photo at once: how much the server grows.
+"""Memory of what visitors send: four searches by photo at once, and one anonymous
+1 GiB POST to an owner's route: how much the server grows.
 
     python bench/search_memory.py [--before /work/main]
 
@@ -14,6 +15,10 @@ sampled every 20 ms. Three servers, one after the other, in one run:
   allowed at once;
 - this code with the pixel cap lifted, so the photos are decoded, in the search worker
   processes, never in the server.
+
+Then, for the code before and this code, one visitor POSTs 1 GiB of JSON to
+``/api/sets`` (an owner's route) without credentials: the head first, the body only if
+no answer came within 2 s.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import contextlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -112,28 +118,77 @@ def run(label: str, python: str, cwd: Path, data: bytes, env: dict[str, str]) ->
         proc.wait(30)
 
 
+def anonymous_gib(label: str, python: str, cwd: Path) -> None:
+    home = Path(tempfile.mkdtemp(prefix="facealbum-body-mem-")) / "home"
+    proc, base = start(python, cwd, home, {})
+    try:
+        sampler = Sampler(proc.pid)
+        before = sampler.rss()[proc.pid]
+        sampler.thread.start()
+        port = int(base.rsplit(":", 1)[1])
+        head = (
+            "POST /api/sets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {2**30}\r\n\r\n"
+        ).encode()
+        sent = 0
+        t = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(head)
+            try:
+                answer = s.recv(4096)
+            except TimeoutError:  # no answer yet: the server waits for the body
+                s.settimeout(600)
+                chunk = b"a" * MB
+                with contextlib.suppress(OSError):
+                    for _ in range(1024):
+                        s.sendall(chunk)
+                        sent += len(chunk)
+                answer = s.recv(4096)
+        seconds = time.perf_counter() - t
+        time.sleep(1)
+        sampler.stop.set()
+        sampler.thread.join()
+        after = sampler.rss()[proc.pid]
+        status = answer.split(b"\r\n", 1)[0].decode() or "(closed)"
+        peak = sampler.peaks[proc.pid]
+        print(
+            f"\n{label}: {status} after {sent / MB:.0f} MB sent, {seconds:.1f} s; server "
+            f"{before / MB:.0f} MB -> peak {peak / MB:.0f} MB (+{(peak - before) / MB:.0f} MB), "
+            f"afterwards {(after - before) / MB:+.0f} MB"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--before", type=Path, default=Path("/work/main"))
+    ap.add_argument("--before-rev", help="its commit, if --before is no git checkout")
+    ap.add_argument("--only-bodies", action="store_true", help="skip the searches")
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    data = flat_png()
-    print(f"each photo: 10900x11000 PNG (120 MP), {len(data) / MB:.2f} MB; four at once")
     before_python = str(args.before / ".venv" / "bin" / "python")
     rev = subprocess.run(
         ["git", "-C", str(args.before), "rev-parse", "--short", "HEAD"],
         capture_output=True,
         text=True,
     ).stdout.strip()
-    run(f"before ({rev})", before_python, args.before, data, {})
-    run("this code, defaults", sys.executable, HERE, data, {})
-    run(
-        "this code, pixel cap lifted (decoded in the workers)",
-        sys.executable,
-        HERE,
-        data,
-        {"FACEALBUM_SEARCH_MAX_PIXELS": "200000000"},
-    )
+    rev = args.before_rev or rev
+    if not args.only_bodies:
+        data = flat_png()
+        print(f"each photo: 10900x11000 PNG (120 MP), {len(data) / MB:.2f} MB; four at once")
+        run(f"before ({rev})", before_python, args.before, data, {})
+        run("this code, defaults", sys.executable, HERE, data, {})
+        run(
+            "this code, pixel cap lifted (decoded in the workers)",
+            sys.executable,
+            HERE,
+            data,
+            {"FACEALBUM_SEARCH_MAX_PIXELS": "200000000"},
+        )
+    anonymous_gib(f"1 GiB anonymous POST /api/sets, before ({rev})", before_python, args.before)
+    anonymous_gib("1 GiB anonymous POST /api/sets, this code", sys.executable, HERE)
 
 
 if __name__ == "__main__":
