@@ -26,6 +26,7 @@ from .domain import (
     Stats,
     StorageFull,
     Upload,
+    as_stored,
     check_picture_name,
     check_set_name,
 )
@@ -232,22 +233,31 @@ class Album:
             raise BadInput(f"a set named {name!r} exists already")
         return name
 
+    # every set name given to find a set goes through as_stored (NFC, trimmed), as the
+    # stored ones did through check_set_name
+
     def rename_set(self, old: str, new: str) -> str:
         new = check_set_name(new)
-        self.catalog.rename_set(old, new)
+        if as_stored(old) != new:  # (the same name in another form is no rename)
+            self.catalog.rename_set(as_stored(old), new)
         return new
 
     def delete_set(self, name: str) -> int:
-        doomed = self.catalog.delete_set(name)
+        doomed = self.catalog.delete_set(as_stored(name))
         self.collection.forget([f.face_id for p in doomed for f in p.faces])
         for picture in doomed:
             self._drop_blobs(picture)
         return len(doomed)
 
     def set_featured(self, set_name: str, image_id: str) -> None:
+        set_name = as_stored(set_name)
         if self.picture(image_id).set_name != set_name:
             raise BadInput(f"picture {image_id} is not in set {set_name!r}")
         self.catalog.set_featured(set_name, image_id)
+
+    def set_share_location(self, set_name: str, share: bool) -> None:
+        """Visitors get the set's originals with GPS and serial numbers, or not."""
+        self.catalog.set_share_location(as_stored(set_name), share)
 
     def rename_picture(self, image_id: str, name: str) -> Picture:
         self.catalog.rename_picture(image_id, check_picture_name(name))
@@ -318,12 +328,19 @@ class Album:
         return stored
 
     def search(
-        self, face_id: str, threshold: float | None = None, limit: int = 50, offset: int = 0
+        self,
+        face_id: str,
+        threshold: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        hidden: bool = False,
     ) -> SearchResult:
+        """``hidden``: a person the owner hid is searched as a person too (the owner's
+        search); a visitor's searches only the face itself."""
         if threshold is None:
             threshold = self.settings.match_threshold
         query = self.catalog.get_face(face_id)
-        also = self._person_faces_of(query) if query else ()
+        also = self._person_faces_of(query, hidden) if query else ()
         return search_face(
             self.catalog,
             self.collection,
@@ -341,13 +358,14 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face: Face, most: int = 8) -> tuple[str, ...]:
+    def _person_faces_of(self, face: Face, hidden: bool, most: int = 8) -> tuple[str, ...]:
         """Other faces of the face's person, if the owner named that person (a name is
-        the owner vouching for the group): up to ``most`` of them, largest first."""
+        the owner vouching for the group) and did not hide it (unless ``hidden``): up
+        to ``most`` of them, largest first."""
         if not self.settings.person_aware_search:
             return ()
         person = face.person_id and self.catalog.get_person(face.person_id)
-        if not person or not person.name:
+        if not person or not person.name or (person.hidden and not hidden):
             return ()
         faces = self.catalog.person_faces(person.person_id)
         faces = [f for f in faces if f.face_id != face.face_id]
@@ -365,6 +383,7 @@ class Album:
         return self.catalog.list_sets()
 
     def picture_ids(self, set_name: str) -> list[str]:
+        set_name = as_stored(set_name)
         if self.catalog.get_set(set_name) is None:
             raise NotFound(f"no set {set_name!r}")
         return self.catalog.picture_ids(set_name)
@@ -372,10 +391,10 @@ class Album:
     def get_set(
         self, name: str, limit: int = 10_000, offset: int = 0
     ) -> tuple[SetSummary, list[Picture]]:
-        summary = self.catalog.get_set(name)
+        summary = self.catalog.get_set(as_stored(name))
         if summary is None:
             raise NotFound(f"no set {name!r}")
-        return summary, self.catalog.list_pictures(name, limit, offset)
+        return summary, self.catalog.list_pictures(summary.name, limit, offset)
 
     def all_pictures(self, page: int = 500) -> Iterator[Picture]:
         """Every picture of every set, with its faces, a page at a time: for passes

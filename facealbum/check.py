@@ -3,11 +3,13 @@
 Checks that each picture's original is there with the content its key names (sha256
 of the bytes), that its thumbnail and preview are there, that every blob belongs to a
 picture (or, in ``incoming``, to an upload), that the album's face collection holds
-every face the pictures list and nothing else, and that no upload is stuck. ``repair``
+every face the pictures list and nothing else, that no face is in a person that is
+gone, and that no upload is stuck. ``repair``
 fixes what can be fixed without losing
 anything: renditions are made again from the original, stuck uploads are queued again,
 a picture whose faces the collection lost is indexed again, faces no picture lists are
-deleted from the collection (they can be found again from the originals), and files
+deleted from the collection (they can be found again from the originals), a face
+left in a person that is gone is placed again as a new face would be, and files
 nothing uses are moved aside into ``$FACEALBUM_HOME/lost+found``, not deleted.
 A damaged or missing original cannot be repaired here: restore it from a backup.
 """
@@ -48,6 +50,7 @@ def check_album(
         problems += _check_picture(album, picture, repair)
     problems += _check_collection(album, listed, repair)
     problems += _check_uploads(album, album.catalog.queued_uploads(), repair)
+    problems += _check_people(album, repair)
     found = {
         bucket: [k for k in album.blobs.keys(bucket) if k not in used[bucket]] for bucket in used
     }
@@ -147,6 +150,43 @@ def _render_again(album: Album, picture: Picture) -> None:
         dec = decode(fh, s.decode_size, s.max_pixels)
     thumb, preview = rendition_bytes(bounded(dec.image, s.preview_size), s)
     put_renditions(album.blobs, picture.sha256, thumb, preview)
+
+
+def _check_people(album: Album, repair: bool) -> list[Problem]:
+    """Faces whose person is gone (written before placements were conditional on the
+    person existing, or by another tool). The assignments are read before the persons,
+    so a person made meanwhile is no false alarm; the repair is conditional on the
+    face still having the person it was found in."""
+    catalog = album.catalog
+    assigned = catalog.face_assignments()
+    people = {p.person_id for p in catalog.list_people()}
+    gone = {f: p for f, (p, _) in assigned.items() if p is not None and p not in people}
+    if not gone:
+        return []
+    images = catalog.faces_of(list(gone))
+    pictures = catalog.get_pictures(list(set(images.values())))
+    out = []
+    for picture in pictures.values():
+        mine = {f.face_id for f in picture.faces if f.face_id in gone}
+        if not mine:
+            continue
+        persons = ", ".join(sorted({gone[f] for f in mine}))
+        problem = Problem(
+            "dangling-faces",
+            f"{picture.set_name}/{picture.name}",
+            f"{len(mine)} faces in a person that is gone ({persons})",
+        )
+        if repair:
+            from .people import place_faces
+
+            freed: dict[str, str | None] = {f: gone[f] for f in mine}
+            catalog.assign_faces(dict.fromkeys(freed), by_owner=True, expected=freed)
+            fresh = catalog.get_picture(picture.image_id)
+            if fresh is not None:
+                place_faces(album, fresh, only=mine)
+            problem.repaired = True
+        out.append(problem)
+    return out
 
 
 def _check_uploads(album: Album, uploads: list[Upload], repair: bool) -> list[Problem]:

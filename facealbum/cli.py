@@ -135,17 +135,21 @@ def reindex(
     from .importer import reindex as run_reindex
 
     album = _album(home)
-    report = _run_batch(
-        "Reindexing",
-        lambda start, step: run_reindex(
-            album,
-            set_name,
-            everything=everything,
-            workers=workers or None,
-            on_start=start,
-            on_progress=step,
-        ),
-    )
+    try:
+        report = _run_batch(
+            "Reindexing",
+            lambda start, step: run_reindex(
+                album,
+                set_name,
+                everything=everything,
+                workers=workers or None,
+                on_start=start,
+                on_progress=step,
+            ),
+        )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     console.print(
         f"Reindexed {report.done} pictures, {report.faces} faces, "
         f"{len(report.failed)} failed, in {report.seconds:.1f} s"

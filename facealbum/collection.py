@@ -15,12 +15,13 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .domain import Face
+from .domain import Face, NotFound
 from .faces import CollectionExists, CollectionNotFound, FaceNotFound, FaceRecord, Faces
 
 log = logging.getLogger(__name__)
 MAX_SEARCH = 4096  # Rekognition's largest MaxFaces for a search (the original kept 100)
 DELETE_CHUNK = 4096  # DeleteFaces takes at most 4096 ids per call
+USER_CHUNK = 100  # and DisassociateFaces 100
 
 
 @dataclass
@@ -54,21 +55,39 @@ class AlbumCollection:
 
     def forget(self, face_ids: list[str]) -> None:
         """Delete faces from the collection; ids it does not hold are ignored, as
-        DeleteFaces does, so forgetting twice is harmless. Never raises: the catalog
-        no longer lists these faces, so searches skip them whatever happens here, and
-        if the engine cannot be reached now, ``check --repair`` deletes them later."""
+        DeleteFaces does, so forgetting twice is harmless. A face still associated with
+        a user (a person's, see person_users.py) is disassociated first: DeleteFaces
+        refuses it otherwise, on AWS as here. Never raises: the catalog no longer lists
+        these faces, so searches skip them whatever happens here, and if the engine
+        cannot be reached now, ``check --repair`` deletes them later."""
         for i in range(0, len(face_ids), DELETE_CHUNK):
+            chunk = face_ids[i : i + DELETE_CHUNK]
             try:
-                self.faces.delete_faces(self.collection_id, face_ids[i : i + DELETE_CHUNK])
+                self._forget(chunk)
             except CollectionNotFound:
                 return
             except Exception:
                 log.warning(
                     "could not delete %d faces from collection %s; check --repair will",
-                    len(face_ids[i : i + DELETE_CHUNK]),
+                    len(chunk),
                     self.collection_id,
                     exc_info=True,
                 )
+
+    def _forget(self, face_ids: list[str]) -> None:
+        done = self.faces.delete_faces_detailed(self.collection_id, face_ids)
+        held: dict[str, list[str]] = {}
+        for r in done.unsuccessful:
+            if "ASSOCIATED_TO_AN_EXISTING_USER" in r.reasons and r.user_id:
+                held.setdefault(r.user_id, []).append(r.face_id)
+        for user_id, ids in held.items():
+            for j in range(0, len(ids), USER_CHUNK):
+                with contextlib.suppress(NotFound):  # the user went meanwhile
+                    self.faces.disassociate_faces(
+                        self.collection_id, user_id, ids[j : j + USER_CHUNK]
+                    )
+        if held:
+            self.faces.delete_faces(self.collection_id, [f for ids in held.values() for f in ids])
 
     def matches(self, face_id: str, threshold: float) -> list[Hit]:
         """Faces like ``face_id`` at or above ``threshold``, best first (the face itself

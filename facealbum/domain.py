@@ -172,6 +172,13 @@ def clean_name(name: str, what: str, limit: int) -> str:
     return name
 
 
+def as_stored(name: str) -> str:
+    """A name given to find something (a URL's, a command's argument) in the form
+    :func:`clean_name` stores names in, so "Fête" typed on macOS (NFD) finds the set
+    stored as NFC. Nothing is refused: a name that was never stored is simply not found."""
+    return unicodedata.normalize("NFC", name).strip()
+
+
 def check_set_name(name: str) -> str:
     """Set names become URL path segments and DynamoDB partition keys: keep them plain."""
     name = clean_name(name, "set name", 100)

@@ -2,11 +2,14 @@
 them: its upload script put each file there and the bucket's event ran the function.
 
 Each object becomes an upload record whose id derives from the key and the object's
-version (ETag), so an event delivered twice finds its upload done, or claimed by the
-other delivery, and does nothing. The photo is analysed in this process (a function
-has no worker pool), its faces indexed, and it is stored like any other: under its
-content address, so the album keeps one layout. Once the picture's row is written the
-dropped object is deleted, since the album holds the same bytes; a file that cannot be
+version (ETag), written once (a conditional write) and claimed by one runner, so of two
+deliveries of one event one processes it and the other does nothing. The photo is
+analysed in this process (a function has no worker pool), its faces indexed, and it is
+stored like any other: under its content address, so the album keeps one layout. Once
+the picture's row is written the dropped object is deleted, since the album holds the
+same bytes: that version of it only (S3's version id, or a delete conditional on the
+ETag read), so a photo written under the same key meanwhile stays for its own event; a
+file that cannot be
 added is kept where it was dropped and its upload record says why.
 """
 
@@ -50,13 +53,15 @@ def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
     except BadInput as exc:
         log.warning("ignored %s: %s", key, exc)
         return Upload(upload_id, "", key, "failed", error=str(exc))
-    if not album.catalog.get_uploads([upload_id]):
+    if not album.catalog.get_uploads([upload_id]):  # recorded once: a conditional write
         album.catalog.add_upload(Upload(upload_id, set_name, name, "queued"))
     upload = album.catalog.claim_upload(upload_id, album.settings.upload_lease_seconds)
     if upload is None:
         return None  # done already, or another delivery is on it
+    version = None
     try:
-        with album.blobs.open("originals", key) as fh:
+        fh, version = album.blobs.open_version("originals", key)
+        with fh:
             analysis = analyze(fh, album.settings)
             analysis = index_faces(album.collection, analysis, new_image_id())
             fh.seek(0)
@@ -84,6 +89,12 @@ def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
         upload.image_id, upload.faces = stored.picture.image_id, len(stored.picture.faces)
         upload.name = stored.picture.name
     album.catalog.finish_upload(upload)
-    if upload.status in ("added", "duplicate"):
-        album.blobs.delete("originals", key)  # the album holds the bytes under their address
+    # the album holds these bytes under their address; a newer object written under
+    # the key meanwhile is not these bytes, and its own event will process it
+    if (
+        upload.status in ("added", "duplicate")
+        and version is not None
+        and not album.blobs.delete_version("originals", key, version)
+    ):
+        log.info("%s: replaced while it was processed; the new object stays", key)
     return upload

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from .domain import AlbumError, BadInput, Box, NotFound
 
-MODEL_VERSION = "facealbum-dlib-resnet-1"
+# the face model's version, in Rekognition's form ([0-9.]+, like its "7.0"): dlib's ResNet
+# descriptor with the album's similarity curve, version 1
+MODEL_VERSION = "1.0"
 DEFAULT_THRESHOLD = 80.0  # Rekognition's default FaceMatchThreshold
 ASSOCIATE_THRESHOLD = 75.0  # and its default UserMatchThreshold for AssociateFaces
 
@@ -122,8 +124,10 @@ class FaceDetail:
 
     box: Box
     confidence: float
-    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)  # ratios (X, Y)
     sharpness: float | None = None  # Rekognition's Quality.Sharpness (0-100)
+    brightness: float | None = None  # Quality.Brightness: the box's mean luminance, 0-100
+    pose: dict[str, float] = field(default_factory=dict)  # degrees: Roll (the eye line)
 
 
 @dataclass
@@ -203,6 +207,16 @@ class Refusal:
 
 
 @dataclass
+class Deletion:
+    """DeleteFaces: the faces deleted, and the others with their reasons:
+    FACE_NOT_FOUND, or ASSOCIATED_TO_AN_EXISTING_USER (with ``user_id``): as on AWS, a
+    face associated with a user must be disassociated before it can be deleted."""
+
+    deleted: list[str]
+    unsuccessful: list[Refusal]
+
+
+@dataclass
 class UserImageSearch:
     """SearchUsersByImage: the largest face, the users it matches, the faces not
     searched (with reasons such as FACE_NOT_LARGEST)."""
@@ -233,19 +247,34 @@ class Faces(Protocol):
         self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
     ) -> tuple[list[FaceRecord], str | None]: ...
 
-    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]: ...
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        """The ids deleted (see :meth:`delete_faces_detailed` for why others were not)."""
+        ...
+
+    def delete_faces_detailed(self, collection_id: str, face_ids: list[str]) -> Deletion: ...
 
     def search_faces(
         self, collection_id: str, face_id: str, threshold: float, max_faces: int
     ) -> list[Match]: ...
 
     def search_faces_by_image(
-        self, collection_id: str, image: bytes, threshold: float, max_faces: int
-    ) -> ImageSearch: ...
+        self,
+        collection_id: str,
+        image: bytes,
+        threshold: float,
+        max_faces: int,
+        quality_filter: str = "NONE",
+    ) -> ImageSearch:
+        """The largest face that passes ``quality_filter`` is searched for."""
+        ...
 
     def detect_faces(self, image: bytes) -> list[FaceDetail]: ...
 
-    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison: ...
+    def compare_faces(
+        self, source: bytes, target: bytes, threshold: float, quality_filter: str = "NONE"
+    ) -> Comparison:
+        """Faces that fail ``quality_filter`` are not compared (nor listed unmatched)."""
+        ...
 
     # users: Rekognition's persons, which the album's people are mirrored as
 

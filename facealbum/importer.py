@@ -147,6 +147,8 @@ def import_folder(
     if not folder.is_dir():
         raise AlbumError(f"not a folder: {folder}")
     photos, ignored = find_photos(folder)
+    if not photos:  # a wrong folder: say so, rather than "0 imported" and success
+        raise AlbumError(f"no photos in {folder} ({ignored} other files)")
     report = ImportReport(set_name, ignored=ignored)
     on_start(len(photos))
     started = time.perf_counter()
@@ -268,7 +270,10 @@ def reindex(
     picture's new faces are indexed first, then swapped into the catalog in one
     transaction that marks it with the current settings, then the old ones are
     forgotten; a killed run picks up where it stopped (what it indexed for the
-    picture it was on is left for ``check --repair``)."""
+    picture it was on is left for ``check --repair``). NotFound for a ``set_name``
+    the album has no set of (a typo would otherwise reindex nothing and succeed)."""
+    if set_name is not None:
+        set_name = album.get_set(set_name, limit=0)[0].name
     tag = album.settings.engine_tag
     if everything:
         album.catalog.mark_stale(set_name)

@@ -6,8 +6,12 @@ keep their featured picture and sharing choice; pictures keep their image ids, n
 and sizes, so every picture URL stays valid. Faces are copied as they are when the
 target uses the same collection; otherwise they are indexed again from the original,
 since no collection takes another's descriptors (Rekognition takes none at all): that
-is the one recomputation, and the face ids change with it. A run that stops can be
-run again: pictures already in the target are passed over.
+is the one recomputation, and the face ids change with it. People come along: each
+person (id, name, hidden, cover) and each face's place in it, whether the owner put it
+there, and the owner's "not this person" answers, the new face ids mapped from the old
+ones (the same picture's face whose box overlaps most). A run that stops can be run
+again: pictures already in the target are passed over, persons there are kept, and
+only faces without a person in the target are placed.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .album import Album
-from .domain import Picture
+from .domain import Box, Face, Picture
 from .ingest import analyze, index_faces
+from .person_users import mirror_quietly
 
 
 @dataclass
@@ -27,6 +32,8 @@ class MigrateReport:
     copied: int = 0
     skipped: int = 0  # in the target already
     faces: int = 0
+    people: int = 0
+    placed: int = 0  # faces put in their person
     reindexed: bool = False
     seconds: float = 0.0
 
@@ -53,8 +60,72 @@ def migrate(
                 on_progress(picture, status)
         if summary.featured is not None:
             target.catalog.set_featured(summary.name, summary.featured.image_id)
+    _copy_people(source, target, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _copy_people(source: Album, target: Album, report: MigrateReport) -> None:
+    """Persons, placements and rejections, keyed by the target's face ids. The source's
+    faces are read picture by picture (one page at a time), each matched to the
+    target's copy of its picture."""
+    assigned = source.catalog.face_assignments()
+    refused: dict[str, list[str]] = {}
+    for face_id, person_id in source.catalog.rejections():
+        refused.setdefault(face_id, []).append(person_id)
+    new_id: dict[str, str] = {}
+    for summary in source.sets():
+        offset = 0
+        while pictures := source.catalog.list_pictures(summary.name, 200, offset):
+            offset += len(pictures)
+            theirs = target.catalog.get_pictures([p.image_id for p in pictures])
+            for picture in pictures:
+                if picture.image_id in theirs:
+                    new_id |= same_faces(picture.faces, theirs[picture.image_id].faces)
+    people = source.catalog.list_people()
+    there = {p.person_id for p in target.catalog.list_people()}
+    for person in people:
+        if person.person_id in there:
+            continue  # copied by an earlier run, maybe changed in the target since
+        cover = new_id.get(person.cover_face_id or "")
+        target.catalog.add_person(replace(person, cover_face_id=cover, face_count=0,
+                                          picture_count=0))  # fmt: skip
+        report.people += 1
+    for owned in (False, True):
+        moves = {new_id[f]: p for f, (p, o) in assigned.items() if p and o == owned and f in new_id}
+        unplaced: dict[str, str | None] = dict.fromkeys(moves)
+        report.placed += target.catalog.assign_faces(dict(moves), by_owner=owned, expected=unplaced)
+    for face_id, persons in refused.items():
+        for person_id in persons:
+            if face_id in new_id:
+                target.catalog.reject_face(new_id[face_id], person_id)
+    mirror_quietly(target, [p.person_id for p in people])  # Rekognition's users follow
+
+
+def same_faces(old: list[Face], new: list[Face], min_overlap: float = 0.5) -> dict[str, str]:
+    """old face id -> new face id for the faces of one picture that are the same face:
+    boxes overlapping by at least ``min_overlap`` (intersection over union), best
+    pairs first, each face matched once."""
+    pairs = sorted(
+        ((_iou(a.box, b.box), a.face_id, b.face_id) for a in old for b in new), reverse=True
+    )
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for overlap, a, b in pairs:
+        if overlap < min_overlap:
+            break
+        if a not in out and b not in taken:
+            out[a] = b
+            taken.add(b)
+    return out
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _same_faces(source: Album, target: Album) -> bool:

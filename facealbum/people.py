@@ -97,7 +97,10 @@ def recluster(
     now = time.time()
     for person_id in set(wanted.values()) - set(people) - {None}:
         catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
-    report.changed = catalog.assign_faces(wanted, by_owner=False)
+    # each write conditional on the person the face had when read: a placement made
+    # while this ran (a new photo's face, or the owner's) stands
+    read = {f: current.get(f, (None, False))[0] for f in wanted}
+    report.changed = catalog.assign_faces(wanted, by_owner=False, expected=read)
     touched: set[str | None] = set()  # the persons a face left or joined
     for f, after in wanted.items():
         before = current.get(f, (None, False))[0]
@@ -146,7 +149,9 @@ def _persons_for(
     return out
 
 
-def place_faces(album: Album, picture: Picture, only: set[str] | None = None) -> dict[str, str]:
+def place_faces(
+    album: Album, picture: Picture, only: set[str] | None = None, retry: bool = True
+) -> dict[str, str]:
     """Place a new picture's faces (or ``only`` some of them): each goes to the person
     whose faces weigh most among its look-alikes (rejections respected, the picture's
     other people excluded), or starts a person of its own."""
@@ -187,7 +192,17 @@ def place_faces(album: Album, picture: Picture, only: set[str] | None = None) ->
             catalog.add_person(Person(person, created_at=time.time()))
         placed[face.face_id] = person
         others.add(person)
-    catalog.assign_faces(dict(placed), by_owner=False)
+    # each placement is conditional on its person existing (and on the face's person
+    # being the one read): a person merged away meanwhile leaves its face unplaced, and
+    # the face is placed again with what the persons are now
+    read = {f.face_id: f.person_id for f in faces}
+    catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
+    missed = {f for f, p in placed.items() if catalog.get_person(p) is None}
+    if missed and retry:
+        again = catalog.get_picture(picture.image_id)
+        if again is not None:
+            still = {f.face_id for f in again.faces if f.face_id in missed and not f.person_id}
+            placed.update(place_faces(album, again, still, retry=False) if still else {})
     mirror_quietly(album, set(placed.values()))
     return placed
 

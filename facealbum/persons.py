@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .album import Album
-from .domain import BadInput, Box, Face, NotFound, Person, Picture
+from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
 from .people import persons_of, place_faces
 from .person_users import mirror_quietly
 from .photo_search import PhotoFace, check_photo, search_photo
@@ -61,19 +61,26 @@ def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]
     return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
 
 
-def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> list[Picture]:
+def search_people(
+    album: Album, person_ids: list[str], mode: Mode = "all", hidden: bool = False
+) -> list[Picture]:
     """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
-    and no other named person."""
+    and no other named person. Hidden persons only with ``hidden`` (the owner's
+    search): else one asked for is NotFound, as if there were none, and one in a
+    picture does not count against ONLY."""
     if not person_ids:
         raise BadInput("choose at least one person")
     sets = []
     for person_id in dict.fromkeys(person_ids):
-        get(album, person_id)
+        if get(album, person_id).hidden and not hidden:
+            raise NotFound(f"no person {person_id}")
         sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
     ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
     found = album.catalog.get_pictures(sorted(ids))
     if mode == "only":
-        named = {p.person_id for p in album.catalog.list_people() if p.name}
+        named = {
+            p.person_id for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)
+        }
         allowed = set(person_ids)
         found = {
             i: p
@@ -84,8 +91,10 @@ def search_people(album: Album, person_ids: list[str], mode: Mode = "all") -> li
 
 
 def rename(album: Album, person_id: str, name: str | None) -> Person:
+    """An empty name (or only spaces) takes the name away; any other follows the rules
+    of set names (NFC, trimmed, no control or text-direction characters: BadInput)."""
     person = get(album, person_id)
-    person.name = (name or "").strip() or None
+    person.name = clean_name(name, "person name", 200) if name and name.strip() else None
     album.catalog.update_person(person)
     return person
 
@@ -173,12 +182,15 @@ class PhotoFound:
     unsearched: int  # faces of the photo beyond that cap
 
 
-def search_by_image(album: Album, data: bytes, threshold: float | None = None) -> PhotoFound:
+def search_by_image(
+    album: Album, data: bytes, threshold: float | None = None, hidden: bool = False
+) -> PhotoFound:
     """Every face in ``data`` (the largest ``search_max_faces``) searched in the album,
     as Rekognition would: DetectFaces, then SearchFacesByImage on each face's crop. The
     photo is decoded and searched in a worker process (photo_search.py); here, where the
     catalog is, each match must pass the same quality rule as every other search (a
     blurred face needs a closer match). Held in memory only: nothing of it is stored.
+    A face found to be a hidden person is no one's unless ``hidden`` (the owner's search).
     Errors: BadInput (no photo), photo_search.TooLarge (bytes or pixels over the limits)."""
     s = album.settings
     threshold = s.match_threshold if threshold is None else threshold
@@ -188,11 +200,13 @@ def search_by_image(album: Album, data: bytes, threshold: float | None = None) -
     else:  # AWS Lambda: no worker processes, one request per sandbox
         found = search_photo(album.collection, s, data, threshold)
     rule = album.quality
-    faces = [_face_found(album, f, threshold, rule) for f in found.faces]
+    faces = [_face_found(album, f, threshold, rule, hidden) for f in found.faces]
     return PhotoFound(faces, found.unsearched)
 
 
-def _face_found(album: Album, found: PhotoFace, threshold: float, rule: QualityRule) -> FaceFound:
+def _face_found(
+    album: Album, found: PhotoFace, threshold: float, rule: QualityRule, hidden: bool = False
+) -> FaceFound:
     refs = album.catalog.face_refs([m.face.face_id for m in found.matches])
     kept = [
         m
@@ -220,6 +234,6 @@ def _face_found(album: Album, found: PhotoFace, threshold: float, rule: QualityR
     if votes:
         best = max(votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
         person = album.catalog.get_person(best)
-        if person is not None and person.hidden:
+        if person is not None and person.hidden and not hidden:
             person = None
     return FaceFound(found.box, person, matches)

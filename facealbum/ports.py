@@ -4,8 +4,8 @@ index, another queue) without the core noticing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -50,6 +50,17 @@ class BlobStore(Protocol):
     def size(self, bucket: Bucket) -> int: ...
     def free_bytes(self) -> int | None:
         """Space left where the blobs live; None where there is no such limit (S3)."""
+        ...
+
+    def open_version(self, bucket: Bucket, key: str) -> tuple[BinaryIO, str]:
+        """``open``, with an opaque token naming the version of the object that was read
+        (S3: its version id in a versioned bucket, else its ETag); KeyError if none."""
+        ...
+
+    def delete_version(self, bucket: Bucket, key: str, version: str) -> bool:
+        """Delete that version of the object only (a token from ``open_version``): a
+        newer object written under the key meanwhile stays. False if there was nothing
+        of that version left to delete."""
         ...
 
 
@@ -114,7 +125,11 @@ class Catalog(Protocol):
     def shares_location(self, sha256: str) -> bool: ...
 
     # uploads through the web
-    def add_upload(self, upload: Upload) -> None: ...
+    def add_upload(self, upload: Upload) -> None:
+        """Record a queued upload; an id recorded already is left as it is (a
+        conditional write: two deliveries of one event record it once)."""
+        ...
+
     def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None: ...
     def renew_upload(self, upload_id: str, lease_seconds: float) -> None: ...
     def finish_upload(self, upload: Upload) -> None: ...
@@ -143,13 +158,22 @@ class Catalog(Protocol):
         ...
 
     def delete_person(self, person_id: str) -> None:
-        """Its faces become unassigned (and free for automatic grouping again)."""
+        """Its faces become unassigned (and free for automatic grouping again); a face
+        placed into it concurrently is let go too, never left in a person that is gone."""
         ...
 
-    def assign_faces(self, assignments: dict[str, str | None], by_owner: bool) -> int:
-        """Set faces' persons (None: unassigned). An automatic assignment (not
-        ``by_owner``) leaves alone every face the owner placed. Returns how many
-        faces changed."""
+    def assign_faces(
+        self,
+        assignments: dict[str, str | None],
+        by_owner: bool,
+        expected: dict[str, str | None] | None = None,
+    ) -> int:
+        """Set faces' persons (None: unassigned), each face's change atomic (its person
+        and the persons' memberships and counts move together). An automatic assignment
+        (not ``by_owner``) leaves alone every face the owner placed; a face is placed
+        only into a person that exists; a face in ``expected`` changes only if its
+        person is still the one given (what the caller read). Returns how many faces
+        changed."""
         ...
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
@@ -162,6 +186,11 @@ class Catalog(Protocol):
         ...
 
     def rejections(self) -> set[tuple[str, str]]: ...
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        """Which of these persons the owner hid: what a visitor's answer must not name.
+        One batched read of just these persons (a page's faces'), never all of them."""
+        ...
 
     # the owner's sessions and failed sign-ins, shared by every server process
     def add_session(self, session: OwnerSession) -> None: ...
@@ -186,6 +215,9 @@ class DetectedFace:
     confidence: float
     embedding: np.ndarray
     sharpness: float | None = None  # 0-100 as the descriptor saw it (see quality.py)
+    # where the engine found the eyes and nose: Rekognition's landmark names (eyeLeft,
+    # leftEyeLeft…, "left" as seen in the image) -> (x, y) in pixels
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class FaceEngine(Protocol):

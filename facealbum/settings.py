@@ -199,7 +199,10 @@ class Settings(BaseSettings):
     )
     session_days: int = Field(30, ge=1, description="How long an owner stays signed in")
     signin_attempts: int = Field(
-        5, ge=1, description="Failed sign-ins allowed per client per minute"
+        5,
+        ge=1,
+        description="Failed checks of the owner's secret (sign-ins, Bearer tokens) "
+        "allowed per client address per minute",
     )
 
     face_engine: Literal["local", "rekognition"] = Field(
@@ -220,6 +223,22 @@ class Settings(BaseSettings):
         ge=0,
         description="Image operations the Rekognition endpoint runs at once; more are "
         "throttled (ProvisionedThroughputExceededException) and SDKs retry; 0 = no limit",
+    )
+    rekognition_queue_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long an image operation beyond rekognition_max_in_flight waits "
+        "for a turn before it is throttled",
+    )
+    rekognition_regions: str = Field(
+        "us-east-1",
+        description="Comma-separated regions the Rekognition endpoint accepts in a "
+        "signature's scope; AWS_REGION and AWS_DEFAULT_REGION are accepted too",
+    )
+    rekognition_any_image_format: bool = Field(
+        False,
+        description="The Rekognition endpoint takes every format the album reads (WebP, "
+        "HEIC); by default JPEG and PNG only, as AWS",
     )
 
     host: str = "127.0.0.1"
@@ -256,6 +275,14 @@ class Settings(BaseSettings):
         if self.dynamodb_prefix is None:
             return self.catalog_url
         return f"sqlite:///{(self.home / 'faces.db').resolve()}"
+
+    @property
+    def rekognition_accepted_regions(self) -> set[str]:
+        """The regions of rekognition_regions, with the standard AWS_REGION and
+        AWS_DEFAULT_REGION of this process's environment."""
+        given = self.rekognition_regions.split(",")
+        given += [os.environ.get("AWS_REGION", ""), os.environ.get("AWS_DEFAULT_REGION", "")]
+        return {r.strip() for r in given if r.strip()}
 
     @property
     def blob_root(self) -> Path:

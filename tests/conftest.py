@@ -131,6 +131,7 @@ def rekognition_endpoint(tmp_path_factory):
     keys = {
         "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": ENDPOINT_KEY,
         "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": ENDPOINT_SECRET,
+        "FACEALBUM_REKOGNITION_REGIONS": "eu-west-1",  # the clients' region, below
     }
     home = tmp_path_factory.mktemp("endpoint")
     proc, url = start_server(home, keys, ("rekognition", "serve"), ready="")

@@ -5,6 +5,7 @@ Rekognition. boto3 finds both through the standard AWS_ENDPOINT_URL_<SERVICE>.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -307,6 +308,7 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
     shutil.copytree(library_home, home)
     source = open_album(Settings(home=home))
     source.catalog.set_share_location("fixtures", True)
+    owners_work(source)
     target_settings, env = engine_settings("aws", tmp_path / "aws", request)
     prefix = target_settings.blob_store.removeprefix("s3://")
     collection = target_settings.rekognition_collection
@@ -323,6 +325,9 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
         True,
     )
     assert after.featured.image_id == before.featured.image_id
+    # the people, as the owner left them: names, hidden, counts, covers, who placed
+    # each face, "not this person", all under the new face ids
+    assert people_of(target) == people_of(source) and len(people_of(source)) > 3
     theirs = {p.image_id: p for p in target.get_set("fixtures")[1]}
     for picture in source.get_set("fixtures")[1]:
         there = theirs[picture.image_id]
@@ -340,6 +345,47 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
             assert [m.picture.image_id for m in target.search(b.face_id).matches] == ours
     again = cli(*args, home=home)
     assert "0 pictures copied" in again.stdout
+    assert people_of(target) == people_of(source)
+
+
+def owners_work(album) -> None:
+    """Name, hide, merge, place, choose a cover, say "not this person"."""
+    from facealbum import persons
+
+    pictures = {p.name: p for p in album.get_set("fixtures")[1]}
+
+    def person(name: str) -> str:
+        return album.catalog.get_face(pictures[name].faces[0].face_id).person_id
+
+    obama, biden = person("obama/obama.jpg"), person("biden/biden.jpg")
+    salley = person("johns/john_salley/000179_02159509.jpg")
+    savage = person("johns/john_savage/000264_01099001.jpg")
+    persons.rename(album, obama, "Barack Obama")
+    persons.hide(album, biden, True)
+    persons.merge(album, savage, salley)
+    persons.choose_cover(album, obama, pictures["obama/obama2.jpg"].faces[0].face_id)
+    persons.split(album, [pictures["biden/biden2.jpg"].faces[0].face_id], obama)  # placed
+    persons.not_this_person(album, pictures["obama/obama-480p.jpg"].faces[0].face_id, obama)
+
+
+def people_of(album) -> dict:
+    """Each person with its faces as (picture, box, placed by the owner), its cover's
+    and its rejected faces' likewise: what stays the same whatever the face ids."""
+    where = {}
+    for picture in album.all_pictures():
+        for f in picture.faces:
+            b = f.box
+            where[f.face_id] = (picture.image_id, round(b.left, 4), round(b.top, 4))
+    assigned = album.catalog.face_assignments()
+    refused = album.catalog.rejections()
+    return {
+        p.person_id: (
+            p.name, p.hidden, p.face_count, p.picture_count, where.get(p.cover_face_id),
+            sorted((where[f], o) for f, (q, o) in assigned.items() if q == p.person_id),
+            sorted(where[f] for f, q in refused if q == p.person_id),
+        )
+        for p in album.catalog.list_people()
+    }  # fmt: skip
 
 
 def test_only_the_owner_changes_the_album_through_the_api_function(lambda_album):
@@ -558,3 +604,107 @@ def test_each_functions_role_allows_every_call_it_makes(lambda_album, tmp_path):
             if missing:
                 lacking[f"{role} for {call}"] = sorted(missing)
     assert lacking == {}, json.dumps(lacking, indent=1)
+
+
+def test_on_upload_deletes_only_the_object_it_processed(lambda_album, monkeypatch):
+    """Photo B written under A's key while A is processed: A's delete is conditional on
+    the ETag it read (S3's If-Match), so B stays and its own event adds it."""
+    from facealbum import dropped
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    s3, sqs, queue = notifying_queue(album)
+    originals = album.blobs.names["originals"]
+    a, b = (PHOTOS / "obama" / "obama.jpg").read_bytes(), (PHOTOS / "biden/biden.jpg").read_bytes()
+    s3.put_object(Bucket=originals, Key="Trip/x.jpg", Body=a)
+    first = sqs_events(sqs, queue, 1)
+    real = dropped.analyze
+
+    def b_arrives_meanwhile(fh, settings, **kwargs):
+        out = real(fh, settings, **kwargs)
+        s3.put_object(Bucket=originals, Key="Trip/x.jpg", Body=b)
+        return out
+
+    monkeypatch.setattr(dropped, "analyze", b_arrives_meanwhile)
+    assert [d["status"] for d in on_upload(first)["done"]] == ["added"]
+    monkeypatch.setattr(dropped, "analyze", real)
+    assert s3.get_object(Bucket=originals, Key="Trip/x.jpg")["Body"].read() == b
+    second = sqs_events(sqs, queue, 2)  # B's event, and the echo of A's stored original
+    assert [(d["key"], d["status"]) for d in on_upload(second)["done"]] == [("Trip/x.jpg", "added")]
+    pictures = {p.name: p for p in album.get_set("Trip")[1]}
+    assert sorted(pictures) == ["x (2).jpg", "x.jpg"]
+    assert album.blobs.get("originals", pictures["x (2).jpg"].original_key) == b
+    assert not album.blobs.exists("originals", "Trip/x.jpg")  # B's own delete: processed
+
+
+def test_two_deliveries_of_one_event_process_it_once(lambda_album, monkeypatch):
+    """S3 delivers at least once: two deliveries at once, the second recording the
+    upload after the first claimed it. One claim wins: one IndexFaces, "added"."""
+    import threading
+
+    import boto3
+
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    originals = album.blobs.names["originals"]
+    s3 = boto3.client("s3")
+    put = s3.put_object(
+        Bucket=originals, Key="Trip/o.jpg", Body=(PHOTOS / "obama/obama.jpg").read_bytes()
+    )
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+              "s3": {"bucket": {"name": originals},
+                     "object": {"key": "Trip/o.jpg", "eTag": put["ETag"].strip('"')}}}  # fmt: skip
+    catalog = album.catalog
+    both_read, first_claimed = threading.Barrier(2, timeout=5), threading.Event()
+    real_get, real_add, real_claim = catalog.get_uploads, catalog.add_upload, catalog.claim_upload
+    adders: list[str] = []
+
+    def get_uploads(ids):  # both deliveries look before either records the upload
+        if threading.current_thread().name not in adders:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait()
+        return real_get(ids)
+
+    def add_upload(upload):
+        adders.append(threading.current_thread().name)
+        if len(adders) > 1:
+            first_claimed.wait(10)  # the second records it after the first claimed it
+        real_add(upload)
+
+    def claim_upload(upload_id, seconds):
+        won = real_claim(upload_id, seconds)
+        first_claimed.set()
+        return won
+
+    indexed: list[str] = []
+    real_index = album.collection.index
+
+    def index(*args, **kwargs):
+        indexed.append(threading.current_thread().name)
+        return real_index(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "get_uploads", get_uploads)
+    monkeypatch.setattr(catalog, "add_upload", add_upload)
+    monkeypatch.setattr(catalog, "claim_upload", claim_upload)
+    monkeypatch.setattr(album.collection, "index", index)
+    answers: list[dict] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(on_upload({"Records": [record]})))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    done = [d for a in answers for d in a["done"]]
+    assert [d["status"] for d in done] == ["added"] and len(indexed) == 1
+    [upload] = real_get([dropped_id(record)])
+    assert upload.status == "added" and upload.attempts == 1
+    assert [p.name for p in album.get_set("Trip")[1]] == ["o.jpg"]
+
+
+def dropped_id(record: dict) -> str:
+    from facealbum.dropped import upload_id_for
+
+    return upload_id_for(record["s3"]["object"]["key"], record["s3"]["object"]["eTag"])

@@ -57,7 +57,7 @@ def test_check_keeps_the_collection_in_step_with_the_pictures(library_home, tmp_
     lost = pictures["obama/obama2.jpg"]
     query = pictures["obama/obama.jpg"].faces[0].face_id
     assert lost.image_id in {m.picture.image_id for m in album.search(query).matches}
-    album.collection.faces.delete_faces("facealbum", [f.face_id for f in lost.faces])
+    album.collection.forget([f.face_id for f in lost.faces])  # its user's too
     assert lost.image_id not in {m.picture.image_id for m in album.search(query).matches}
     crashed = analyze((PHOTOS / "groups" / "two_people.jpg").read_bytes(), album.settings)
     strays = [f.face_id for f in index_faces(album.collection, crashed, "never-stored").faces]
@@ -97,3 +97,36 @@ def test_check_leaves_alone_faces_of_a_picture_being_stored(album, tmp_path):
     later.join()
     [picture] = album.get_set("Trip")[1]
     assert [f.face_id for f in picture.faces] == [r.face_id for r in album.collection.records()]
+
+
+def test_check_finds_faces_in_a_person_that_is_gone_and_places_them_again(library_home, tmp_path):
+    """A face left in a deleted person (as before placements were conditional on the
+    person existing): reported, and with --repair placed again with its look-alikes."""
+    import time
+
+    from sqlalchemy import delete
+
+    from facealbum.adapters.catalog_schema import persons
+    from facealbum.domain import Person
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    pictures = {p.name: p for p in album.get_set("fixtures")[1]}
+    face = pictures["obama/obama2.jpg"].faces[0]
+    obama = album.catalog.get_face(pictures["obama/obama.jpg"].faces[0].face_id).person_id
+    album.catalog.add_person(Person("ghost", created_at=time.time()))
+    assert album.catalog.assign_faces({face.face_id: "ghost"}, by_owner=True) == 1
+    with album.catalog.engine.begin() as conn:  # the person goes, its face does not
+        conn.execute(delete(persons).where(persons.c.person_id == "ghost"))
+
+    from facealbum.check import check_album
+
+    [found] = check_album(album)
+    assert (found.kind, found.where) == ("dangling-faces", "fixtures/obama/obama2.jpg")
+    assert "ghost" in found.detail and not found.repaired
+    assert album.catalog.get_face(face.face_id).person_id == "ghost"  # a check changes nothing
+    repaired = cli("check", "--repair", home=home)
+    assert repaired.returncode == 0 and "dangling-faces" in repaired.stdout, repaired.stdout
+    assert album.catalog.get_face(face.face_id).person_id == obama
+    assert check_album(album) == []

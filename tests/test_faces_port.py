@@ -229,9 +229,43 @@ def test_users_on_every_backend(faces, collection):
     users, token = faces.list_users(collection, 1, None)
     more, end = faces.list_users(collection, 1, token)
     assert [u.user_id for u in users + more] == ["a", "b"] and end is None
-    faces.delete_faces(collection, [o2.face_id])
+    # as on AWS, a face associated with a user is not deleted until it is disassociated
+    kept = faces.delete_faces_detailed(collection, [o2.face_id, b.face_id])
+    assert kept.deleted == [b.face_id]
+    [refused] = kept.unsuccessful
+    assert refused.face_id == o2.face_id and refused.user_id == winner
+    assert refused.reasons == ["ASSOCIATED_TO_AN_EXISTING_USER"]
+    assert faces.delete_faces(collection, [o2.face_id]) == []
+    owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
+    assert [f.face_id for f in owned] == [o1.face_id, o2.face_id]
+    faces.disassociate_faces(collection, winner, [o2.face_id])
+    assert faces.delete_faces(collection, [o2.face_id]) == [o2.face_id]
     owned, _ = faces.list_faces(collection, 100, None, user_id=winner)
     assert [f.face_id for f in owned] == [o1.face_id]
     faces.delete_collection(collection)
     faces.create_collection(collection)  # users went with it
     assert faces.list_users(collection, 10, None) == ([], None)
+
+
+def test_deleting_a_picture_of_a_person_forgets_its_face(library_home, tmp_path):
+    """The album's own use of DeleteFaces: a picture's face is its person's user's
+    (people are mirrored as users), which DeleteFaces now refuses, as AWS does; the
+    album disassociates it first, so deleting the picture still forgets the face."""
+    import shutil
+
+    from facealbum.people import recluster
+    from facealbum.wiring import open_album
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    recluster(album)
+    picture = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
+    face = picture.faces[0]
+    faces, collection = album.collection.faces, album.collection.collection_id
+    mine, _ = faces.list_faces(collection, 4096, None, user_id=face.person_id)
+    assert face.face_id in {f.face_id for f in mine}
+    album.delete_picture(picture.image_id)
+    assert face.face_id not in {r.face_id for r in album.collection.records()}
+    mine, _ = faces.list_faces(collection, 4096, None, user_id=face.person_id)
+    assert mine and face.face_id not in {f.face_id for f in mine}  # the person's others stay

@@ -304,3 +304,29 @@ def test_a_named_persons_face_searches_with_the_whole_person(album):
     assert all(m.similarity >= 98 for m in result.matches)
     album.settings.person_aware_search = False
     assert {m.picture.name for m in album.search(face, threshold=98).matches} == alone
+
+
+def test_recluster_keeps_placements_made_while_it_ran(album, monkeypatch):
+    """A new photo's face placed (automatically) while a recluster computes: the
+    recluster's writes are conditional on the person each face had when it read it."""
+    import time
+
+    from facealbum.domain import Person
+
+    face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg").faces[0]
+    before = album.catalog.get_face(face.face_id).person_id
+    real = album.collection.matches
+    placed: list[str] = []
+
+    def matches(face_id, threshold):
+        if not placed:  # the recluster has read every face's person by now
+            album.catalog.add_person(Person("late", created_at=time.time()))
+            placed.append(face.face_id)
+            assert album.catalog.assign_faces({face.face_id: "late"}, by_owner=False) == 1
+        return real(face_id, threshold)
+
+    monkeypatch.setattr(album.collection, "matches", matches)
+    recluster(album)
+    assert before and placed
+    assert album.catalog.get_face(face.face_id).person_id == "late"
+    assert album.catalog.get_person("late").face_count == 1

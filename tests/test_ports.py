@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 
@@ -54,6 +55,30 @@ def test_blob_buckets_are_apart(blobs):
     blobs.delete("originals", "ab/x.jpg")
     with pytest.raises(KeyError):
         blobs.get("originals", "ab/x.jpg")
+
+
+def test_blob_delete_version_spares_a_newer_object(blobs):
+    """What the upload function relies on: deleting the version it read leaves an
+    object written under the key since (S3: If-Match on the ETag; versioned: the id)."""
+    buckets = [False, True] if hasattr(blobs, "client") else [False]
+    for versioned in buckets:
+        if versioned:
+            blobs.client.put_bucket_versioning(
+                Bucket=blobs.names["originals"], VersioningConfiguration={"Status": "Enabled"}
+            )
+        blobs.put("originals", "S/a.jpg", b"first", "image/jpeg")
+        fh, first = blobs.open_version("originals", "S/a.jpg")
+        assert fh.read() == b"first"
+        fh.close()
+        blobs.put("originals", "S/a.jpg", b"second, written meanwhile", "image/jpeg")
+        blobs.delete_version("originals", "S/a.jpg", first)
+        assert blobs.get("originals", "S/a.jpg") == b"second, written meanwhile"
+        fh, second = blobs.open_version("originals", "S/a.jpg")
+        fh.close()
+        assert second != first and blobs.delete_version("originals", "S/a.jpg", second)
+        assert not blobs.exists("originals", "S/a.jpg")
+        with pytest.raises(KeyError):
+            blobs.open_version("originals", "S/a.jpg")
 
 
 @pytest.mark.parametrize("key", ["../escape", "a/../../escape", "/etc/passwd"])
@@ -334,3 +359,196 @@ def test_catalog_keeps_people_and_the_owners_decisions(catalog):
     assert catalog.get_person("p2") is None
     assert catalog.face_assignments()["b-0"] == (None, False)  # free for grouping again
     assert catalog.person_faces("p2") == []
+
+
+# -- people's invariants: a face is in exactly the person it says, whatever happens ------
+
+
+def assert_people_consistent(catalog, face_ids: list[str]) -> None:
+    """Every face: its own person, its picture's record of it and the persons' member
+    lists agree (one person or none); every person's counts are its members'."""
+    people = catalog.list_people()
+    members = {p.person_id: {f.face_id for f in catalog.person_faces(p.person_id)} for p in people}
+    for face_id in face_ids:
+        face = catalog.get_face(face_id)
+        if face is None:
+            assert not any(face_id in m for m in members.values()), face_id
+            continue
+        on_picture = {f.face_id: f.person_id for f in catalog.get_picture(face.image_id).faces}
+        holders = [p for p, m in members.items() if face_id in m]
+        assert holders == ([face.person_id] if face.person_id else []), (face_id, holders)
+        assert on_picture[face_id] == face.person_id, face_id
+    assignments = catalog.face_assignments()
+    for p in people:
+        mine = [f for f, (person, _) in assignments.items() if person == p.person_id]
+        pictures = {catalog.get_face(f).image_id for f in mine}
+        assert (p.face_count, p.picture_count) == (len(mine), len(pictures)), p
+
+
+def test_catalog_concurrent_moves_leave_a_face_in_one_person(catalog):
+    """Six owners' moves of the same two faces at once, each to its own person."""
+    import threading
+
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    for i in range(7):
+        catalog.add_person(Person(f"p{i}", created_at=float(i)))
+    catalog.assign_faces({"a-0": "p6", "a-1": "p6"}, by_owner=False)
+    start = threading.Barrier(6)
+
+    def move(i: int) -> None:
+        start.wait()
+        catalog.assign_faces({"a-0": f"p{i}", "a-1": f"p{i}"}, by_owner=True)
+
+    threads = [threading.Thread(target=move, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert_people_consistent(catalog, ["a-0", "a-1"])
+    assert sum(p.face_count for p in catalog.list_people()) == 2
+
+
+class Crash(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def crash_after_first_write(catalog):
+    """The process dies (an exception) just after the catalog's first write reached
+    the database: a SQL statement, or a DynamoDB write request."""
+    writes = 0
+
+    def count(kind: str) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 1:
+            raise Crash(kind)
+
+    if hasattr(catalog, "engine"):
+        from sqlalchemy import event
+
+        def sql(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                count(statement)
+
+        event.listen(catalog.engine, "before_cursor_execute", sql)
+        try:
+            yield
+        finally:
+            event.remove(catalog.engine, "before_cursor_execute", sql)
+        return
+    events = catalog.client.meta.events
+    write_ops = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+    def dynamo(model, **_):
+        if model.name in write_ops:
+            count(model.name)
+
+    events.register("before-call.dynamodb", dynamo)
+    try:
+        yield
+    finally:
+        events.unregister("before-call.dynamodb", dynamo)
+
+
+def test_catalog_a_crash_mid_move_leaves_people_consistent(catalog):
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1", "a-1": "p1"}, by_owner=False)
+    with contextlib.suppress(Crash), crash_after_first_write(catalog):
+        catalog.assign_faces({"a-0": "p2", "a-1": "p2"}, by_owner=True)  # a merge's move
+    assert_people_consistent(catalog, ["a-0", "a-1"])
+    with contextlib.suppress(Crash), crash_after_first_write(catalog):
+        catalog.assign_faces({"a-0": None, "a-1": None}, by_owner=True)
+    assert_people_consistent(catalog, ["a-0", "a-1"])
+
+
+def test_catalog_deleting_pictures_takes_their_faces_out_of_people(catalog):
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_picture(picture("b", "S", "sha-b", 2))
+    catalog.add_picture(picture("c", "T", "sha-c", 1))
+    catalog.add_person(Person("p", created_at=1.0))
+    catalog.assign_faces({"a-0": "p", "b-0": "p", "c-0": "p"}, by_owner=True)
+    assert catalog.assign_faces({"b-1": "p"}, by_owner=False) == 1
+    assert (catalog.get_person("p").face_count, catalog.get_person("p").picture_count) == (4, 3)
+    catalog.delete_picture("a")
+    assert (catalog.get_person("p").face_count, catalog.get_person("p").picture_count) == (3, 2)
+    catalog.delete_picture("b")
+    catalog.delete_set("T")
+    person = catalog.get_person("p")
+    assert (person.face_count, person.picture_count) == (0, 0)
+    assert catalog.person_faces("p") == [] and catalog.list_people()[0].face_count == 0
+
+
+def test_catalog_places_faces_only_into_persons_that_exist(catalog):
+    """A face placed into a person the owner merged away a moment before stays where it
+    was; a write conditioned on the person a face had is not made if it has another."""
+    import threading
+
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 3))
+    catalog.add_person(Person("gone", created_at=1.0))
+    catalog.add_person(Person("kept", created_at=2.0))
+    catalog.delete_person("gone")
+    assert catalog.assign_faces({"a-0": "gone"}, by_owner=False) == 0
+    assert catalog.assign_faces({"a-1": "gone"}, by_owner=True) == 0
+    assert catalog.get_face("a-0").person_id is None and catalog.get_face("a-1").person_id is None
+    assert catalog.assign_faces({"a-0": "kept"}, by_owner=False) == 1
+    assert catalog.assign_faces({"a-0": "kept"}, by_owner=True) == 1  # the owner confirms
+    assert catalog.face_assignments()["a-0"] == ("kept", True)
+    assert catalog.get_person("kept").face_count == 1
+    assert catalog.assign_faces({"a-0": None}, by_owner=True) == 1  # and lets go
+    assert catalog.assign_faces({"a-0": "kept"}, by_owner=False) == 1
+    # read while a-0 had no person: a-0 has one now, so this write is not made
+    assert (
+        catalog.assign_faces(
+            {"a-0": None, "a-2": "kept"}, False, expected={"a-0": None, "a-2": None}
+        )
+        == 1
+    )
+    assert catalog.get_face("a-0").person_id == "kept"
+
+    # placements racing the deletion of their person: none outlives it
+    catalog.add_person(Person("doomed", created_at=3.0))
+    catalog.assign_faces({"a-0": None, "a-1": None, "a-2": None}, by_owner=True)
+    start = threading.Barrier(4)
+
+    def place(face_id: str) -> None:
+        start.wait()
+        catalog.assign_faces({face_id: "doomed"}, by_owner=False)
+
+    def delete() -> None:
+        start.wait()
+        catalog.delete_person("doomed")
+
+    threads = [threading.Thread(target=place, args=(f"a-{i}",)) for i in range(3)]
+    threads.append(threading.Thread(target=delete))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert catalog.get_person("doomed") is None
+    assert {p for p, _ in catalog.face_assignments().values()} <= {None}
+    assert_people_consistent(catalog, ["a-0", "a-1", "a-2"])
+
+
+def test_catalog_says_which_persons_are_hidden_without_reading_them_all(catalog):
+    """What a visitor's answer must not name: asked for a page's persons only."""
+    from facealbum.domain import Person
+
+    for i in range(3):
+        catalog.add_person(Person(f"p{i}", hidden=i != 1, created_at=float(i)))
+    assert catalog.hidden_persons([]) == set()
+    assert catalog.hidden_persons(["p1", "nobody"]) == set()
+    assert catalog.hidden_persons(["p0", "p1", "p2", "p0"]) == {"p0", "p2"}
+    assert catalog.hidden_persons(["p2"]) == {"p2"}
+    many = [f"x{i}" for i in range(1200)] + ["p0"]  # past one batch of keys or parameters
+    assert catalog.hidden_persons(many) == {"p0"}

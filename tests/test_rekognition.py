@@ -5,7 +5,10 @@ wrong type fails here."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import re
 import subprocess
 
 import boto3
@@ -45,6 +48,8 @@ def check_shape(value, shape: Shape, where: str = "") -> None:
         assert isinstance(value, str), where
         if shape.enum:
             assert value in shape.enum, f"{where}: {value} not in {shape.enum}"
+        if "pattern" in shape.metadata:
+            assert re.fullmatch(shape.metadata["pattern"], value), f"{where}: {value}"
     elif t in ("integer", "long"):
         assert isinstance(value, int) and not isinstance(value, bool), where
     elif t in ("float", "double") or t == "timestamp":
@@ -55,11 +60,15 @@ def check_shape(value, shape: Shape, where: str = "") -> None:
         raise AssertionError(f"{where}: unexpected type {t}")
 
 
+SERVERS: dict[str, int] = {}  # url -> the server's process id
+
+
 def start_endpoint(home, **env: str) -> tuple[subprocess.Popen, str]:
     """`facealbum rekognition serve` in a process of its own, on a free port."""
     keys = {
         "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
         "FACEALBUM_REKOGNITION_SECRET_ACCESS_KEY": SECRET,
+        "FACEALBUM_REKOGNITION_REGIONS": "us-east-1,eu-west-1",
     }
     return start_server(home, keys | env, ("rekognition", "serve"), ready="")
 
@@ -68,6 +77,7 @@ def start_endpoint(home, **env: str) -> tuple[subprocess.Popen, str]:
 def endpoint(tmp_path_factory):
     home = tmp_path_factory.mktemp("rekognition")
     proc, url = start_endpoint(home)
+    SERVERS[url] = proc.pid
     yield url, home
     proc.terminate()
     proc.wait(10)
@@ -97,6 +107,8 @@ def client(endpoint):
                 "InvalidSignatureException",
                 "IncompleteSignatureException",
                 "MissingAuthenticationTokenException",
+                "ValidationException",  # AWS's common errors, for any operation
+                "SerializationException",
             }
         checked.append(model.name)
 
@@ -201,6 +213,7 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(client):
         (c.exceptions.InvalidImageFormatException, {"Bytes": b"not an image at all"}),
         (c.exceptions.InvalidImageFormatException, {"Bytes": OBAMA[: len(OBAMA) // 3]}),
         (c.exceptions.ImageTooLargeException, {"Bytes": b"\xff" * (5 * 1024 * 1024 + 1)}),
+        (c.exceptions.ImageTooLargeException, {"Bytes": b"\xff" * (12 * 1024 * 1024)}),  # unread
         (c.exceptions.InvalidS3ObjectException, {"S3Object": {"Bucket": "elsewhere", "Name": "y"}}),
         (c.exceptions.ImageTooLargeException, {"Bytes": png_bomb()}),  # 3.6 GP in a few kB
     ]
@@ -211,8 +224,9 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(client):
         c.index_faces(CollectionId="nope", Image={"Bytes": OBAMA})
     with pytest.raises(c.exceptions.InvalidParameterException):
         c.search_faces(CollectionId="errors", FaceId="11111111-1111-1111-1111-111111111111")
-    with pytest.raises(c.exceptions.InvalidParameterException):
+    with pytest.raises(ClientError) as malformed:  # the model's pattern, as AWS checks it
         c.search_faces(CollectionId="errors", FaceId="not-a-face-id")
+    assert malformed.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(c.exceptions.InvalidParameterException):
         c.search_faces_by_image(
             CollectionId="errors", Image={"Bytes": (PHOTOS / "nofaces" / "dog.jpg").read_bytes()}
@@ -273,41 +287,39 @@ def test_the_album_server_mounts_the_endpoint(tmp_path):
         # the album's own collection is served too: its faces are a boto3 call away
         assert c.list_collections()["CollectionIds"] == ["facealbum", "mounted"]
         assert httpx.get(f"{base}/api/sets").status_code == 200  # the album is still there
+        # for outside clients here too: AWS's formats only, no body read unsigned
+        with pytest.raises(c.exceptions.InvalidImageFormatException):
+            c.detect_faces(Image={"Bytes": smaller(OBAMA, 0.5, "WEBP")})
+        server, port = psutil.Process(proc.pid), int(base.rsplit(":", 1)[1])
+        before = server.memory_info().rss
+        headers = {"X-Amz-Target": "RekognitionService.DetectFaces"}
+        answer, _, peak = _send("127.0.0.1", port, server, headers, 2**28, False, "/rekognition")
+        assert answer.startswith("HTTP/1.1 403") and peak - before < 50 * 2**20
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def test_too_many_image_calls_at_once_are_throttled_and_sdks_retry(tmp_path):
+def test_a_burst_of_image_calls_from_default_clients_completes(tmp_path):
+    """Item 21: 32 DetectFaces at once from a boto3 client with its default retries
+    (standard mode in botocore 1.44: 3 attempts, about 1.5 s of backoff in all) against
+    an endpoint that runs 2 at a time: calls wait for a turn, beyond the wait they are
+    throttled with an error boto3 retries, and none is lost (with 8 at a time, 32
+    lost 22 before)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="1")
-
-    def client(attempts: int):
-        return boto3.client(
-            "rekognition",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id=KEY,
-            aws_secret_access_key=SECRET,
-            config=Config(retries={"mode": "standard", "max_attempts": attempts}),
-        )
-
-    def detect(c) -> str:
-        try:
-            return str(len(c.detect_faces(Image={"Bytes": TWO})["FaceDetails"]))
-        except c.exceptions.ProvisionedThroughputExceededException:
-            return "throttled"
-
+    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="2")
+    small = smaller(OBAMA, 0.25)  # 227x284
+    c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
+                     aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                     config=Config(max_pool_connections=32))  # fmt: skip
     try:
-        impatient = client(1)
-        with ThreadPoolExecutor(6) as pool:
-            first = list(pool.map(detect, [impatient] * 6))
-        assert "throttled" in first and "2" in first
-        patient = client(20)  # botocore backs off and retries throttling by itself
-        with ThreadPoolExecutor(6) as pool:
-            assert list(pool.map(detect, [patient] * 6)) == ["2"] * 6
-        assert patient.list_collections()["CollectionIds"] == []  # cheap calls pass
+        c.detect_faces(Image={"Bytes": small})  # the worker processes are up
+        with ThreadPoolExecutor(32) as pool:
+            found = list(pool.map(lambda _: len(c.detect_faces(Image={"Bytes": small})
+                                                ["FaceDetails"]), range(32)))  # fmt: skip
+        assert found == [1] * 32
+        assert c.list_collections()["CollectionIds"] == []  # cheap calls pass
         # face work ran in worker processes, not under the server's one dlib lock
         assert psutil.Process(proc.pid).children(recursive=True)
     finally:
@@ -385,8 +397,9 @@ def test_users_through_boto3(client):
     faces = {f["FaceId"]: f for f in c.list_faces(CollectionId="users")["Faces"]}
     assert len(faces) == 4 and "UserId" not in faces[b1]  # the faces stay, unassociated
     assert faces[o1]["UserId"] == "person:obama" and "UserId" not in faces[o2]
-    with pytest.raises(c.exceptions.InvalidParameterException):
+    with pytest.raises(ClientError) as spaces:
         c.create_user(CollectionId="users", UserId="no spaces")
+    assert spaces.value.response["Error"]["Code"] == "ValidationException"
     assert {
         "CreateUser",
         "DeleteUser",
@@ -426,3 +439,334 @@ def test_a_killed_servers_face_workers_exit_with_it(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- what a request must be before its body is read, and what its signature must cover --
+
+
+def signed_request(
+    url: str,
+    target: str,
+    body: bytes,
+    *,
+    service: str = "rekognition",
+    region: str = "us-east-1",
+    headers: dict[str, str] | None = None,
+    unsigned: dict[str, str] | None = None,
+    at=None,
+) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of a request signed by botocore's signer with the test keys:
+    ``headers`` are signed with the rest, ``unsigned`` added after signing; ``at``
+    (a datetime) is the signing time. With an empty ``target``, neither X-Amz-Target
+    nor Content-Type is signed."""
+    from unittest import mock
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    given = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+    given = (given if target else {}) | (headers or {})
+    request = AWSRequest("POST", url, data=body, headers=given)
+    signer = SigV4Auth(Credentials(KEY, SECRET), service, region)
+    if at is None:
+        signer.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+            signer.add_auth(request)
+    return body, dict(request.headers.items()) | (unsigned or {})
+
+
+def post(url: str, request: tuple[bytes, dict[str, str]]) -> httpx.Response:
+    body, headers = request
+    return httpx.post(url, content=body, headers=headers, timeout=30)
+
+
+def test_a_large_unsigned_body_is_refused_before_it_is_read(endpoint):
+    """Item 1: no Authorization, or a body larger than its operation can carry: the
+    answer comes from the headers (or, chunked, from the first bytes past the cap),
+    and the server's memory does not grow with the body (it grew by all of it)."""
+    from urllib.parse import urlsplit
+
+    url, _ = endpoint
+    where = urlsplit(url)
+    server = psutil.Process(SERVERS[url])
+    huge = 256 * 1024 * 1024
+    detect = json.dumps({"Image": {"Bytes": ""}}).encode()
+    _, signed = signed_request(url, "RekognitionService.DetectFaces", detect)
+    signed = {k: v for k, v in signed.items() if k.lower() != "content-length"}
+    _, listing = signed_request(url, "RekognitionService.ListCollections", b"{}")
+    listing = {k: v for k, v in listing.items() if k.lower() != "content-length"}
+    cases = [  # (headers, chunked, status, error)
+        ({"X-Amz-Target": "RekognitionService.DetectFaces"}, False, 403, "MissingAuth"),
+        ({"X-Amz-Target": "RekognitionService.DetectFaces"}, True, 403, "MissingAuth"),
+        ({"Authorization": "AWS4-HMAC-SHA256 nonsense"}, False, 400, "IncompleteSignature"),
+        (signed, False, 400, "ImageTooLargeException"),  # Content-Length says it all
+        (signed, True, 400, "ImageTooLargeException"),  # counted as it arrives
+        (listing, False, 413, "RequestEntityTooLargeException"),  # no image: 256 KB
+    ]
+    for headers, chunked, status, error in cases:
+        before = server.memory_info().rss
+        answer, sent, peak = _send(where.hostname, where.port, server, headers, huge, chunked)
+        assert answer.startswith(f"HTTP/1.1 {status}"), answer
+        assert error in answer
+        assert peak - before < 50 * 1024 * 1024, (headers, chunked, peak - before)
+        assert sent < huge  # the server stopped taking it
+    assert "CollectionIds" in post(url, signed_request(url, "RekognitionService.ListCollections",
+                                                       b"{}")).json()  # fmt: skip
+
+
+def _send(
+    host: str, port: int, server, headers: dict, total: int, chunked: bool, path: str = "/"
+) -> tuple[str, int, int]:
+    """POST ``total`` body bytes (declared, or chunked) from a thread while the
+    answer is awaited; (answer, bytes the server took before closing, the server's
+    peak RSS meanwhile)."""
+    import socket
+    import threading
+
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}")
+    s = socket.create_connection((host, port), timeout=60)
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sent, peak, done = [0], [server.memory_info().rss], threading.Event()
+
+    def pump() -> None:
+        block = b"\0" * (1 << 20)
+        frame = b"%x\r\n%s\r\n" % (len(block), block) if chunked else block
+        try:
+            while sent[0] < total:
+                s.sendall(frame)
+                sent[0] += len(block)
+        except OSError:  # the server answered and closed: the rest is never read
+            pass
+        done.set()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], server.memory_info().rss)
+
+    threads = [threading.Thread(target=pump), threading.Thread(target=watch)]
+    for t in threads:
+        t.start()
+    try:
+        answer = s.recv(65536).decode("latin-1")
+    except OSError:
+        answer = ""
+    done.wait(60)
+    s.close()
+    done.set()
+    for t in threads:
+        t.join(60)
+    peak[0] = max(peak[0], server.memory_info().rss)
+    return answer, sent[0], peak[0]
+
+
+def test_a_signature_covers_the_body_the_operation_and_the_scope(endpoint):
+    """Item 3, each bypass reproduced by hand: a signed X-Amz-Content-SHA256 with
+    another body, UNSIGNED-PAYLOAD, a signature over `host` alone replayed as another
+    operation, a scope of another service or region, a stale date."""
+    from datetime import UTC, datetime, timedelta
+
+    url, _ = endpoint
+    create = "RekognitionService.CreateCollection"
+
+    def body(name: str) -> bytes:
+        return json.dumps({"CollectionId": name}).encode()
+
+    def refused(request, error: str = "InvalidSignatureException") -> None:
+        answer = post(url, request)
+        assert answer.status_code in (400, 403), answer.text
+        assert answer.json()["__type"] == error, answer.text
+        assert answer.headers["x-amzn-RequestId"]
+
+    # (a) the body's hash is the client's word: signed for one name, sent with another
+    sha = hashlib.sha256(body("signed-name")).hexdigest()
+    _, headers = signed_request(url, create, body("signed-name"),
+                                headers={"X-Amz-Content-SHA256": sha})  # fmt: skip
+    refused((body("other-name"), headers))
+    refused(signed_request(url, create, body("unsigned-payload"),
+                           headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}))  # fmt: skip
+    # (b) a signature over host (and date) alone, sent as any operation
+    _, headers = signed_request(url, "", b"{}")
+    for target in ("RekognitionService.ListCollections", create):
+        extra = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+        refused((body("replayed"), headers | extra))
+    no_type = signed_request(url, "", body("no-type"), headers={"X-Amz-Target": create})[1] | {
+        "Content-Type": "application/x-amz-json-1.1"
+    }
+    refused((body("no-type"), no_type))
+    # (c) another service's or another region's scope
+    refused(signed_request(url, create, body("s3-scope"), service="s3", region="xx-nowhere-9"))
+    refused(signed_request(url, create, body("s3-scope"), service="s3"))
+    refused(signed_request(url, create, body("far-away"), region="ap-southeast-2"))
+    # (d) a request signed 20 minutes ago, replayed
+    old = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)
+    refused(signed_request(url, create, body("stale"), at=old))
+
+    listed = post(url, signed_request(url, "RekognitionService.ListCollections", b"{}")).json()
+    made = {"signed-name", "other-name", "unsigned-payload", "replayed", "no-type", "s3-scope",
+            "far-away", "stale"}  # fmt: skip
+    assert not made & set(listed["CollectionIds"])
+    # the same requests, signed whole, pass (in an accepted region)
+    assert post(url, signed_request(url, create, body("signed-name"))).status_code == 200
+    eu = signed_request(url, create, body("in-eu"), region="eu-west-1")
+    assert post(url, eu).json()["CollectionArn"].endswith("collection/in-eu")
+
+
+def smaller(data: bytes, scale: float, fmt: str = "JPEG") -> bytes:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    out = io.BytesIO()
+    img.resize((int(img.width * scale), int(img.height * scale))).save(out, fmt)
+    return out.getvalue()
+
+
+def test_quality_filter_and_attributes_are_honoured_or_refused(client):
+    """Item 17. A quarter-size group photo has faces of 36 and 43 px: NONE and AUTO
+    compare both, MEDIUM (40 px) one, HIGH (60 px) none; QualityFilter BEST and
+    Attributes FOO are refused as AWS refuses them; every valid Attributes answers the
+    DEFAULT set as far as the engine computes it (landmarks, pose, quality)."""
+    c = client
+    small = smaller(TWO, 0.25)
+    faces = {}
+    for quality in ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH"):
+        done = c.compare_faces(SourceImage={"Bytes": OBAMA}, TargetImage={"Bytes": small},
+                               QualityFilter=quality)  # fmt: skip
+        faces[quality] = len(done["FaceMatches"]) + len(done["UnmatchedFaces"])
+    assert faces == {"NONE": 2, "AUTO": 2, "LOW": 2, "MEDIUM": 1, "HIGH": 0}
+    c.create_collection(CollectionId="quality")
+    c.index_faces(CollectionId="quality", Image={"Bytes": OBAMA})
+    wide = c.search_faces_by_image(CollectionId="quality", Image={"Bytes": small})
+    medium = c.search_faces_by_image(CollectionId="quality", Image={"Bytes": small},
+                                     QualityFilter="MEDIUM")  # fmt: skip
+    assert medium["SearchedFaceBoundingBox"] == wide["SearchedFaceBoundingBox"]  # the larger
+    with pytest.raises(c.exceptions.InvalidParameterException):  # no face passes
+        c.search_faces_by_image(CollectionId="quality", Image={"Bytes": small},
+                                QualityFilter="HIGH")  # fmt: skip
+    with pytest.raises(c.exceptions.InvalidParameterException):
+        c.compare_faces(SourceImage={"Bytes": small}, TargetImage={"Bytes": OBAMA},
+                        QualityFilter="HIGH")  # fmt: skip
+
+    half = smaller(OBAMA, 0.5)
+    for attributes in (["DEFAULT"], ["ALL"], ["DEFAULT", "SMILE"], []):
+        [detail] = c.detect_faces(Image={"Bytes": half}, Attributes=attributes)["FaceDetails"]
+        assert detail["Quality"]["Sharpness"] > 50 and 20 < detail["Quality"]["Brightness"] < 90
+        marks = {m["Type"]: (m["X"], m["Y"]) for m in detail["Landmarks"]}
+        box = detail["BoundingBox"]
+        for x, y in marks.values():  # each inside the face
+            assert box["Left"] < x < box["Left"] + box["Width"]
+            assert box["Top"] < y < box["Top"] + box["Height"]
+        assert marks["eyeLeft"][0] < marks["nose"][0] < marks["eyeRight"][0]
+        assert marks["eyeLeft"][1] < marks["nose"][1]
+        assert abs(detail["Pose"]["Roll"]) < 5  # a portrait, upright
+        indexed = c.index_faces(CollectionId="quality", Image={"Bytes": half},
+                                DetectionAttributes=attributes)  # fmt: skip
+        assert indexed["FaceRecords"][0]["FaceDetail"]["Quality"]["Sharpness"] > 50
+    bad = [
+        lambda: c.compare_faces(
+            SourceImage={"Bytes": OBAMA}, TargetImage={"Bytes": small}, QualityFilter="BEST"
+        ),
+        lambda: c.search_faces_by_image(
+            CollectionId="quality", Image={"Bytes": OBAMA}, QualityFilter="BEST"
+        ),
+        lambda: c.index_faces(CollectionId="quality", Image={"Bytes": OBAMA}, QualityFilter="BEST"),
+        lambda: c.detect_faces(Image={"Bytes": OBAMA}, Attributes=["FOO"]),
+        lambda: c.index_faces(
+            CollectionId="quality", Image={"Bytes": OBAMA}, DetectionAttributes=["ALL", "FOO"]
+        ),
+    ]
+    for call in bad:
+        with pytest.raises(ClientError) as refused:
+            call()
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException", error
+        assert "Member must satisfy enum value set" in error["Message"]
+
+
+def test_requests_are_checked_against_the_service_model(endpoint):
+    """Item 18: a member of the wrong JSON type is a SerializationException (it was a
+    500), a pattern, length, range or enum violation a ValidationException worded as
+    AWS's; semantic errors stay InvalidParameterException."""
+    url, _ = endpoint
+
+    def call(op: str, params: dict) -> httpx.Response:
+        return post(url, signed_request(url, f"RekognitionService.{op}",
+                                        json.dumps(params).encode()))  # fmt: skip
+
+    wrong_types = [
+        ("ListCollections", {"MaxResults": "ten"}),
+        ("CreateCollection", {"CollectionId": 5}),
+        ("DetectFaces", {"Image": "not a structure"}),
+        ("DeleteFaces", {"CollectionId": "x", "FaceIds": "not-a-list"}),
+        ("SearchFaces", {"CollectionId": "x", "FaceId": "0" * 8, "FaceMatchThreshold": True}),
+        ("CompareFaces", {"SourceImage": {"Bytes": 3}, "TargetImage": {}}),
+    ]
+    for op, params in wrong_types:
+        answer = call(op, params)
+        assert answer.status_code == 400, (op, answer.text)
+        assert answer.json()["__type"] == "SerializationException", (op, answer.text)
+    answer = call("CreateUser", {"CollectionId": "no such!", "UserId": "x" * 129})
+    assert answer.status_code == 400 and answer.json() == {
+        "__type": "ValidationException",
+        "message": "2 validation errors detected: Value 'no such!' at 'collectionId' failed "
+        "to satisfy constraint: Member must satisfy regular expression pattern: "
+        "[a-zA-Z0-9_.\\-]+; Value '" + "x" * 100 + "...' at 'userId' failed to satisfy "
+        "constraint: Member must have length less than or equal to 128",
+    }
+    violations = [
+        ("ListCollections", {"MaxResults": 4097}, "value less than or equal to 4096"),
+        (
+            "SearchFaces",
+            {"CollectionId": "x", "FaceId": "f", "FaceMatchThreshold": 101},
+            "regular expression pattern",
+        ),
+        (
+            "SearchFacesByImage",
+            {"CollectionId": "x", "Image": {}, "FaceMatchThreshold": -1},
+            "value greater than or equal to 0",
+        ),
+        ("DeleteFaces", {"CollectionId": "x", "FaceIds": []}, "length greater than or equal"),
+        ("IndexFaces", {"CollectionId": "", "Image": {}}, "length greater than or equal to 1"),
+        ("DescribeCollection", {}, "Member must not be null"),
+        ("IndexFaces", {"CollectionId": "x", "Image": {}, "QualityFilter": "BEST"}, "enum"),
+    ]
+    for op, params, constraint in violations:
+        answer = call(op, params)
+        assert answer.status_code == 400, (op, answer.text)
+        assert answer.json()["__type"] == "ValidationException", (op, answer.text)
+        assert constraint in answer.json()["message"], (op, answer.text)
+        assert re.match(r"\d validation errors? detected: Value '", answer.json()["message"])
+    semantic = call("SearchFaces", {"CollectionId": "nowhere", "FaceId": "1" * 8 + "-1111-"
+                                    "1111-1111-" + "1" * 12})  # fmt: skip
+    assert semantic.json()["__type"] == "ResourceNotFoundException"
+
+
+def test_images_are_jpeg_or_png_as_on_aws(client):
+    """Item 19: WebP and HEIC are what the album reads, not what Rekognition takes."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    for fmt in ("WEBP", "HEIF"):
+        with pytest.raises(client.exceptions.InvalidImageFormatException):
+            client.detect_faces(Image={"Bytes": smaller(OBAMA, 0.5, fmt)})
+    assert len(client.detect_faces(Image={"Bytes": smaller(OBAMA, 0.5, "PNG")})["FaceDetails"])
+
+
+def test_every_answer_has_a_request_id_and_model_versions_fit_the_model(client):
+    """Item 20: x-amzn-RequestId on answers and errors (boto3 shows it as RequestId);
+    IndexFacesModelVersion and the other versions fit the model's [0-9\\.]+ (the
+    client fixture checks every string's pattern)."""
+    c = client
+    c.create_collection(CollectionId="versions")
+    first = c.index_faces(CollectionId="versions", Image={"Bytes": OBAMA})
+    ids = {first["ResponseMetadata"]["RequestId"]}
+    assert re.fullmatch(r"[0-9.]+", first["FaceRecords"][0]["Face"]["IndexFacesModelVersion"])
+    assert re.fullmatch(r"[0-9.]+", first["FaceModelVersion"])
+    ids.add(c.list_faces(CollectionId="versions")["ResponseMetadata"]["RequestId"])
+    with pytest.raises(c.exceptions.ResourceNotFoundException) as missing:
+        c.describe_collection(CollectionId="nowhere")
+    ids.add(missing.value.response["ResponseMetadata"]["RequestId"])
+    assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)

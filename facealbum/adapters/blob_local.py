@@ -111,6 +111,24 @@ class LocalBlobStore:
     def delete(self, bucket: Bucket, key: str) -> None:
         self.path(bucket, key).unlink(missing_ok=True)
 
+    def open_version(self, bucket: Bucket, key: str) -> tuple[BinaryIO, str]:
+        """The token is the file's inode, change time and size: writes replace files
+        (``os.replace``), so a newer file under the key has another."""
+        fh = self.open(bucket, key)
+        return fh, _version(os.fstat(fh.fileno()))
+
+    def delete_version(self, bucket: Bucket, key: str, version: str) -> bool:
+        """Compare, then unlink: a file has no conditional delete, so a file written
+        under the key in between (microseconds) would go too."""
+        p = self.path(bucket, key)
+        try:
+            if _version(p.stat()) != version:
+                return False
+            p.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def keys(self, bucket: Bucket) -> Iterator[str]:
         base = self.root / bucket
         for p in sorted(base.rglob("*")):
@@ -122,3 +140,7 @@ class LocalBlobStore:
 
     def size(self, bucket: Bucket) -> int:
         return sum(p.stat().st_size for p in (self.root / bucket).rglob("*") if p.is_file())
+
+
+def _version(st: os.stat_result) -> str:
+    return f"{st.st_ino}:{st.st_ctime_ns}:{st.st_size}"

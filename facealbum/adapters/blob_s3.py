@@ -89,6 +89,41 @@ class S3BlobStore:
         spool.seek(0)
         return spool  # type: ignore[return-value]
 
+    def open_version(self, bucket: Bucket, key: str) -> tuple[BinaryIO, str]:
+        """One GetObject (never ranged parts, which could mix two objects written under
+        the key), spooled; the token is ``version:ID`` in a versioned bucket, else
+        ``etag:ETAG``: what :meth:`delete_version` removes and nothing newer."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - returned open
+        try:
+            answer = self.client.get_object(**self._where(bucket, key))
+            for chunk in answer["Body"].iter_chunks(1 << 20):
+                spool.write(chunk)
+        except Exception as exc:
+            spool.close()
+            if _missing(exc):
+                raise KeyError(f"{bucket}/{key}") from None
+            raise
+        spool.seek(0)
+        version = answer.get("VersionId")
+        token = f"version:{version}" if version and version != "null" else f"etag:{answer['ETag']}"
+        return spool, token  # type: ignore[return-value]
+
+    def delete_version(self, bucket: Bucket, key: str, version: str) -> bool:
+        """A versioned bucket loses that version only; otherwise S3's conditional
+        DeleteObject (``If-Match``: the ETag read) refuses if a newer object is there."""
+        from botocore.exceptions import ClientError
+
+        kind, _, value = version.partition(":")
+        condition = {"VersionId": value} if kind == "version" else {"IfMatch": value}
+        try:
+            self.client.delete_object(**self._where(bucket, key), **condition)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412") or _missing(exc):
+                return False
+            raise
+        return True
+
     def get(self, bucket: Bucket, key: str) -> bytes:
         try:
             return self.client.get_object(**self._where(bucket, key))["Body"].read()

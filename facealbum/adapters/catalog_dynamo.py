@@ -113,9 +113,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords):
                 batch.put_item(Item=_face_item(f))
 
     def _delete_faces(self, face_ids: list[str]) -> None:
-        with self.album.batch_writer() as batch:
-            for face_id in face_ids:
-                batch.delete_item(Key={"pk": f"face#{face_id}", "sk": "-"})
+        self._forget_faces(face_ids)  # with their persons' memberships (DynamoPeople)
 
     def set_featured(self, set_name: str, image_id: str) -> None:
         self._feature(set_name, image_id)

@@ -256,12 +256,15 @@ class SqlCatalog(SqlPeople):
 
     def add_upload(self, upload: Upload) -> None:
         now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(uploads).values(
-                    **_upload_row(upload), created_at=now, enqueued_at=now, attempts=0
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(uploads).values(
+                        **_upload_row(upload), created_at=now, enqueued_at=now, attempts=0
+                    )
                 )
-            )
+        except IntegrityError:
+            pass  # recorded already (another delivery of the same event): left as it is
 
     def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None:
         """Take a queued upload for processing, unless another runner holds a live lease

@@ -3,7 +3,9 @@ there), and the owner's "not this person" answers."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, distinct, func, insert, select, update
+from collections.abc import Collection
+
+from sqlalchemy import Engine, delete, distinct, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import Face, NotFound, Person
@@ -76,22 +78,42 @@ class SqlPeople:
             raise NotFound(f"no person {person.person_id}")
 
     def delete_person(self, person_id: str) -> None:
+        """The person's row goes first: a placement into it (which holds the row, see
+        ``assign_faces``) either ends before, and its face is let go below, or finds no
+        person and places nothing."""
         with self.engine.begin() as conn:
+            conn.execute(delete(persons).where(persons.c.person_id == person_id))
             conn.execute(
                 update(faces)
                 .where(faces.c.person_id == person_id)
                 .values(person_id=None, by_owner=False)
             )
-            conn.execute(delete(persons).where(persons.c.person_id == person_id))
 
-    def assign_faces(self, assignments: dict[str, str | None], by_owner: bool) -> int:
+    def assign_faces(
+        self,
+        assignments: dict[str, str | None],
+        by_owner: bool,
+        expected: dict[str, str | None] | None = None,
+    ) -> int:
+        """One UPDATE per face in one transaction, each conditional on the target
+        person existing (on PostgreSQL its row is held, FOR SHARE, until commit, so a
+        concurrent ``delete_person`` waits) and, for the faces in ``expected``, on the
+        person the face had when the caller read it."""
         changed = 0
+        hold = self.engine.dialect.name == "postgresql"
         with self.engine.begin() as conn:
             for face_id, person_id in assignments.items():
                 owned = by_owner and person_id is not None  # unassigned: free again
                 q = update(faces).where(faces.c.face_id == face_id)
                 if not by_owner:  # the owner's decisions stand
                     q = q.where(faces.c.by_owner.is_(False))
+                if expected is not None and face_id in expected:
+                    q = q.where(faces.c.person_id.is_not_distinct_from(expected[face_id]))
+                if person_id is not None:
+                    there = select(persons.c.person_id).where(persons.c.person_id == person_id)
+                    if hold and conn.execute(there.with_for_update(read=True)).first() is None:
+                        continue
+                    q = q.where(exists(there))
                 q = q.where(
                     faces.c.person_id.is_distinct_from(person_id) | (faces.c.by_owner != owned)
                 )
@@ -121,3 +143,14 @@ class SqlPeople:
     def rejections(self) -> set[tuple[str, str]]:
         with self.engine.connect() as conn:
             return {(r[0], r[1]) for r in conn.execute(select(face_rejections))}
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(person_ids)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):  # well under every dialect's bound parameters
+                q = select(persons.c.person_id).where(
+                    persons.c.person_id.in_(ids[i : i + 500]), persons.c.hidden.is_(True)
+                )
+                found.update(conn.execute(q).scalars())
+        return found

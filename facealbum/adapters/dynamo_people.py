@@ -3,15 +3,23 @@
 and counts), the rejections (partition ``reject``). A face's person is also written on
 its face item (with whether the owner put it there) and on its picture's item, where
 ``faces[i].person_id`` is set by a conditional update of that one list element, so two
-faces of one picture assigned at once never overwrite each other."""
+faces of one picture assigned at once never overwrite each other.
+
+A face's person changes in one transaction of all of these, conditioned on the person
+the face had and on the new person existing: concurrent moves cannot leave a face in two
+persons, a crash cannot leave it in none, a face is never placed into a person deleted
+(merged away) a moment before. A face deleted with its picture leaves its person's
+membership in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..domain import Face, NotFound, Person
 from .dynamo_tables import batch_get, num, query_all, scan_all
+
+_TRIES = 8  # a face changed by another writer between our read and our write: again
 
 
 class DynamoPeople:
@@ -22,6 +30,7 @@ class DynamoPeople:
     client: Any
 
     _conditional: Callable[..., bool]  # DynamoRecords'
+    _transact: Callable[[list[dict]], set[int] | None]  # the catalog's
 
     def add_person(self, person: Person) -> None:
         self.album.put_item(
@@ -77,59 +86,107 @@ class DynamoPeople:
             raise NotFound(f"no person {person.person_id}")
 
     def delete_person(self, person_id: str) -> None:
-        members = self._members(person_id)
-        self.assign_faces({m["sk"]: None for m in members}, by_owner=False, force=True)
+        """The person's row goes first, so that no placement into it succeeds after
+        (each checks the row in its transaction); then each member is let go, on
+        condition that it is still this person's."""
         self.album.delete_item(Key={"pk": "people", "sk": person_id})
+        members = [m["sk"] for m in self._members(person_id)]
+        self.assign_faces(dict.fromkeys(members), by_owner=False, force=True,
+                          expected=dict.fromkeys(members, person_id))  # fmt: skip
 
     def assign_faces(
-        self, assignments: dict[str, str | None], by_owner: bool, force: bool = False
+        self,
+        assignments: dict[str, str | None],
+        by_owner: bool,
+        expected: dict[str, str | None] | None = None,
+        force: bool = False,
     ) -> int:
+        """Each face's change is one TransactWriteItems (see :meth:`_move_face`), conditioned
+        on the person it had when read; when another change came first it is read again
+        (consistently) and tried again, unless the caller's ``expected`` says which
+        person it must still have."""
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in assignments]
         items = {i["face_id"]: i for i in batch_get(self.db, self.album, keys)}
         changed = 0
         for face_id, person_id in assignments.items():
             item = items.get(face_id)
-            if item is None:
-                continue
-            old, owned = item.get("person_id"), bool(item.get("by_owner"))
-            if owned and not by_owner and not force:
-                continue  # the owner's decisions stand
-            if old == person_id and owned == (by_owner and person_id is not None):
-                continue
-            condition = "attribute_exists(pk)" + (
-                ""
-                if by_owner or force
-                else " AND (attribute_not_exists(by_owner) OR by_owner = :f)"
-            )
-            values: dict[str, Any] = {":o": by_owner and person_id is not None}
-            if not (by_owner or force):
-                values[":f"] = False
-            if person_id is None:
-                update = "REMOVE person_id SET by_owner = :o"
-            else:
-                update, values[":p"] = "SET person_id = :p, by_owner = :o", person_id
-            if not self._conditional(self.album.update_item,
-                                     Key={"pk": f"face#{face_id}", "sk": "-"},
-                                     UpdateExpression=update, ConditionExpression=condition,
-                                     ExpressionAttributeValues=values):  # fmt: skip
-                continue
-            self._on_picture(item["image_id"], face_id, person_id)
-            if old:
-                self.album.delete_item(Key={"pk": f"person#{old}", "sk": face_id})
-            if person_id:
-                self.album.put_item(Item={"pk": f"person#{person_id}", "sk": face_id,
-                                          "image_id": item["image_id"]})  # fmt: skip
-            changed += 1
+            for _ in range(_TRIES):
+                if item is None:
+                    break
+                old, owned = item.get("person_id"), bool(item.get("by_owner"))
+                if expected is not None and face_id in expected and old != expected[face_id]:
+                    break  # changed since the caller read it: that change stands
+                if owned and not by_owner and not force:
+                    break  # the owner's decisions stand
+                if old == person_id and owned == (by_owner and person_id is not None):
+                    break
+                done = self._move_face(item, person_id, by_owner)
+                if done is not None:
+                    changed += done
+                    break
+                item = self.album.get_item(
+                    Key={"pk": f"face#{face_id}", "sk": "-"}, ConsistentRead=True
+                ).get("Item")
         return changed
 
-    def _on_picture(self, image_id: str, face_id: str, person_id: str | None) -> None:
-        """The face's person on its picture's item, one list element, conditionally."""
+    def _move_face(self, item: dict, person_id: str | None, by_owner: bool) -> bool | None:
+        """Move one face from the person it had (as ``item`` says) to ``person_id``, in
+        one transaction: the face item (conditioned on that person and owner flag), the
+        two membership rows, the face's element on its picture's item, and a check that
+        the target person exists. True if done; False if it cannot be (the person or the
+        picture is gone); None if the face changed meanwhile (read it again)."""
+        face_id, old = item["face_id"], item.get("person_id")
+        owned = by_owner and person_id is not None
+        values: dict[str, Any] = {":o": owned, ":was": bool(item.get("by_owner"))}
+        condition = "attribute_exists(pk) AND " + (
+            "by_owner = :was" if item.get("by_owner") else
+            "(attribute_not_exists(by_owner) OR by_owner = :was)"
+        )  # fmt: skip
+        if old is None:
+            condition += " AND attribute_not_exists(person_id)"
+        else:
+            condition, values[":old"] = condition + " AND person_id = :old", old
+        if person_id is None:
+            update = "REMOVE person_id SET by_owner = :o"
+        else:
+            update, values[":p"] = "SET person_id = :p, by_owner = :o", person_id
+        ops: list[dict] = [{"Update": {
+            "TableName": self.album.name, "Key": {"pk": f"face#{face_id}", "sk": "-"},
+            "UpdateExpression": update, "ConditionExpression": condition,
+            "ExpressionAttributeValues": values}}]  # fmt: skip
+        on_picture = self._on_picture(item["image_id"], face_id, person_id)
+        if on_picture is None:
+            return False  # the picture is gone, and its faces with it
+        ops.append(on_picture)
+        if old is not None and old != person_id:  # else only the owner flag changes
+            ops.append({"Delete": {"TableName": self.album.name,
+                                   "Key": {"pk": f"person#{old}", "sk": face_id}}})  # fmt: skip
+        if person_id is not None:
+            ops += [
+                {"ConditionCheck": {"TableName": self.album.name,
+                                    "Key": {"pk": "people", "sk": person_id},
+                                    "ConditionExpression": "attribute_exists(pk)"}},
+                {"Put": {"TableName": self.album.name,
+                         "Item": {"pk": f"person#{person_id}", "sk": face_id,
+                                  "image_id": item["image_id"]}}},
+            ]  # fmt: skip
+        try:
+            failed = self._transact(ops)
+        except self.client.exceptions.TransactionCanceledException:
+            return None  # a conflict with another transaction on these items: again
+        if failed is None:
+            return True
+        return None if 0 in failed else False
+
+    def _on_picture(self, image_id: str, face_id: str, person_id: str | None) -> dict | None:
+        """The update of the face's person on its picture's item: one list element,
+        conditioned on it being that face. None if the picture (or face) is gone."""
         where = self.by_id.get_item(Key={"image_id": image_id}).get("Item")
         item = where and self.pics.get_item(Key={"set": where["set"], "name": where["name"]}).get(
             "Item"
         )
         if not item:
-            return
+            return None
         for i, f in enumerate(item.get("faces", [])):
             if f["face_id"] == face_id:
                 values: dict[str, Any] = {":f": face_id}
@@ -137,14 +194,38 @@ class DynamoPeople:
                     update = f"REMOVE faces[{i}].person_id"
                 else:
                     update, values[":p"] = f"SET faces[{i}].person_id = :p", person_id
-                self._conditional(
-                    self.pics.update_item,
-                    Key={"set": item["set"], "name": item["name"]},
-                    UpdateExpression=update,
-                    ConditionExpression=f"faces[{i}].face_id = :f",
-                    ExpressionAttributeValues=values,
-                )
-                return
+                return {"Update": {
+                    "TableName": self.pics.name, "Key": {"set": item["set"], "name": item["name"]},
+                    "UpdateExpression": update, "ConditionExpression": f"faces[{i}].face_id = :f",
+                    "ExpressionAttributeValues": values}}  # fmt: skip
+        return None
+
+    def _forget_faces(self, face_ids: list[str]) -> None:
+        """Delete face items with their memberships, each face in one transaction
+        conditioned on the person it has, so that a person's counts never keep a face
+        that is gone (nor lose one that is not)."""
+        keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
+        for item in batch_get(self.db, self.album, keys):
+            for _ in range(_TRIES):
+                if item is None:
+                    break
+                person = item.get("person_id")
+                key = {"pk": f"face#{item['face_id']}", "sk": "-"}
+                op: dict = {"TableName": self.album.name, "Key": key}
+                if person is None:
+                    op["ConditionExpression"] = "attribute_not_exists(person_id)"
+                    ops = [{"Delete": op}]
+                else:
+                    op["ConditionExpression"] = "person_id = :p"
+                    op["ExpressionAttributeValues"] = {":p": person}
+                    ops = [{"Delete": op}, {"Delete": {"TableName": self.album.name, "Key": {
+                        "pk": f"person#{person}", "sk": item["face_id"]}}}]  # fmt: skip
+                try:
+                    if self._transact(ops) is None:
+                        break
+                except self.client.exceptions.TransactionCanceledException:
+                    pass
+                item = self.album.get_item(Key=key, ConsistentRead=True).get("Item")
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
         items = scan_all(self.album, FilterExpression="begins_with(pk, :f)",
@@ -165,3 +246,7 @@ class DynamoPeople:
         items = query_all(self.album, KeyConditionExpression="pk = :p",
                           ExpressionAttributeValues={":p": "reject"})  # fmt: skip
         return {tuple(i["sk"].split("#", 1)) for i in items}  # type: ignore[misc]
+
+    def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
+        keys = [{"pk": "people", "sk": p} for p in person_ids]
+        return {i["sk"] for i in batch_get(self.db, self.album, keys) if i.get("hidden")}

@@ -39,7 +39,9 @@ class DynamoRecords:
         now = num(time.time())
         item = {"pk": "uploads", "sk": upload.upload_id, **_upload_item(upload),
                 "created_at": now, "enqueued_at": now, "attempts": 0}  # fmt: skip
-        self.album.put_item(Item=item)
+        # once: a second put would reset a claimed (or finished) upload to queued
+        self._conditional(self.album.put_item, Item=item,
+                          ConditionExpression="attribute_not_exists(pk)")  # fmt: skip
 
     def claim_upload(self, upload_id: str, lease_seconds: float) -> Upload | None:
         """One conditional update: of two runners, one wins."""

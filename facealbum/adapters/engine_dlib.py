@@ -87,7 +87,7 @@ class DlibFaceEngine:
         sharp = [sharpness(rgb, shape) for shape in shapes]
         h, w = rgb.shape[:2]
         faces = []
-        for (rect, conf), desc, s in zip(found, descriptors, sharp, strict=True):
+        for (rect, conf), desc, s, shape in zip(found, descriptors, sharp, shapes, strict=True):
             vec = np.asarray(desc, dtype=np.float32)
             vec /= np.linalg.norm(vec) or 1.0
             faces.append(
@@ -99,6 +99,31 @@ class DlibFaceEngine:
                     confidence=conf,
                     embedding=vec,
                     sharpness=s,
+                    landmarks=landmarks(shape),
                 )
             )
         return faces
+
+
+def landmarks(shape: Any) -> dict[str, tuple[float, float]]:
+    """The 5-point model's points under Rekognition's names: the corners of each eye
+    (leftEyeLeft, leftEyeRight, rightEyeLeft, rightEyeRight; "left" as seen in the
+    image), the eyes' centres (eyeLeft, eyeRight) and the base of the nose (nose), in
+    pixels."""
+    points = [(float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts)]
+    if len(points) != 5:
+        return {}
+    left, right = sorted([sorted(points[0:2]), sorted(points[2:4])], key=lambda e: e[0][0])
+
+    def centre(eye: list[tuple[float, float]]) -> tuple[float, float]:
+        return ((eye[0][0] + eye[1][0]) / 2, (eye[0][1] + eye[1][1]) / 2)
+
+    return {
+        "eyeLeft": centre(left),
+        "eyeRight": centre(right),
+        "leftEyeLeft": left[0],
+        "leftEyeRight": left[1],
+        "rightEyeLeft": right[0],
+        "rightEyeRight": right[1],
+        "nose": points[4],
+    }

@@ -11,6 +11,7 @@ become visible in order.
 from __future__ import annotations
 
 import base64
+import math
 import multiprocessing
 import re
 import threading
@@ -29,6 +30,7 @@ from ..faces import (
     CollectionInfo,
     CollectionNotFound,
     Comparison,
+    Deletion,
     FaceDetail,
     FaceNotFound,
     FaceRecord,
@@ -39,6 +41,7 @@ from ..faces import (
     InvalidParameter,
     InvalidToken,
     Match,
+    Refusal,
     Unindexed,
     cosine_for,
     similarity,
@@ -225,6 +228,12 @@ class LocalFaces(LocalUsers):
         return [_record(r) for r in rows], _token(str(rows[-1]["seq"])) if more and rows else None
 
     def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        return self.delete_faces_detailed(collection_id, face_ids).deleted
+
+    def delete_faces_detailed(self, collection_id: str, face_ids: list[str]) -> Deletion:
+        """Faces associated with a user stay (ASSOCIATED_TO_AN_EXISTING_USER), as on
+        AWS; their rows are locked while the others go, so an association made
+        meanwhile waits for this call and never loses its face."""
         self.describe_collection(collection_id)
         for face_id in face_ids:
             _check_face_id(face_id)
@@ -232,11 +241,37 @@ class LocalFaces(LocalUsers):
             collection_faces.c.face_id.in_(face_ids)
         )
         with self.db.begin() as conn:
-            gone = list(
+            held = dict(
                 conn.execute(
-                    delete(collection_faces).where(where).returning(collection_faces.c.face_id)
-                ).scalars()
+                    select(collection_faces.c.face_id, collection_faces.c.user_id)
+                    .where(where)
+                    .order_by(collection_faces.c.face_id)
+                    .with_for_update()
+                ).all()
             )
+            free = [f for f, user in held.items() if user is None]
+            gone: list[str] = []
+            if free:
+                gone = list(
+                    conn.execute(
+                        delete(collection_faces)
+                        .where(
+                            where,
+                            collection_faces.c.face_id.in_(free),
+                            collection_faces.c.user_id.is_(None),  # SQLite locks no rows
+                        )
+                        .returning(collection_faces.c.face_id)
+                    ).scalars()
+                )
+            if len(gone) < len(free):  # associated meanwhile: by whom
+                late = [f for f in free if f not in set(gone)]
+                held |= dict(
+                    conn.execute(
+                        select(collection_faces.c.face_id, collection_faces.c.user_id).where(
+                            where, collection_faces.c.face_id.in_(late)
+                        )
+                    ).all()
+                )
             if gone:
                 conn.execute(
                     update(collections)
@@ -246,7 +281,15 @@ class LocalFaces(LocalUsers):
                         epoch=collections.c.epoch + 1,
                     )
                 )
-        return gone
+        deleted = set(gone)
+        refused = [
+            Refusal(f, ["ASSOCIATED_TO_AN_EXISTING_USER"], held[f])
+            if held.get(f)
+            else Refusal(f, ["FACE_NOT_FOUND"])
+            for f in dict.fromkeys(face_ids)
+            if f not in deleted
+        ]
+        return Deletion(gone, refused)
 
     # -- searches ---------------------------------------------------------------------
 
@@ -269,22 +312,33 @@ class LocalFaces(LocalUsers):
         return self._search(collection_id, vector, threshold, max_faces, exclude=face_id)
 
     def search_faces_by_image(
-        self, collection_id: str, image: bytes, threshold: float, max_faces: int
+        self,
+        collection_id: str,
+        image: bytes,
+        threshold: float,
+        max_faces: int,
+        quality_filter: str = "NONE",
     ) -> ImageSearch:
         _check_search(threshold, max_faces)
+        check_quality_filter(quality_filter)
         self.describe_collection(collection_id)
-        largest = self._largest(image, "image")
+        largest = self._largest(image, "image", quality_filter)
         matches = self._search(collection_id, largest.vector, threshold, max_faces)
         return ImageSearch(largest.face, matches)
 
     def detect_faces(self, image: bytes) -> list[FaceDetail]:
         return [f.face for f in self._analyze(image)]
 
-    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison:
+    def compare_faces(
+        self, source: bytes, target: bytes, threshold: float, quality_filter: str = "NONE"
+    ) -> Comparison:
         _check_search(threshold, 1)
-        src = self._largest(source, "source image")
+        check_quality_filter(quality_filter)
+        src = self._largest(source, "source image", quality_filter)
         matches, unmatched = [], []
         for f in self._analyze(target):
+            if quality_reasons(f, quality_filter):
+                continue  # "filtered faces aren't compared"
             score = similarity(float(np.dot(src.vector, f.vector)))
             if score >= threshold:
                 matches.append((score, f.face))
@@ -405,18 +459,20 @@ class LocalFaces(LocalUsers):
                 )
             return self._executor
 
-    def _largest(self, image: bytes, what: str) -> _Found:
-        found = self._analyze(image)
+    def _largest(self, image: bytes, what: str, quality_filter: str = "NONE") -> _Found:
+        """The largest face of those that pass ``quality_filter``."""
+        found = [f for f in self._analyze(image) if not quality_reasons(f, quality_filter)]
         if not found:
-            raise InvalidParameter(f"There are no faces in the {what}.")
+            passing = (
+                "" if quality_filter == "NONE" else f" that pass QualityFilter {quality_filter}"
+            )
+            raise InvalidParameter(f"There are no faces in the {what}{passing}.")
         return max(found, key=lambda f: f.side_px)
 
 
-def find_faces(
-    rgb: np.ndarray, engine: FaceEngine
-) -> list[tuple[Box, float, np.ndarray, float | None]]:
-    """The engine's faces as (box, confidence, descriptor, sharpness), left to right,
-    boxes as ratios of the image (as Rekognition gives them), so they hold at any size."""
+def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[FaceDetail, np.ndarray]]:
+    """The engine's faces as (detail, descriptor), left to right, boxes and landmarks
+    as ratios of the image (as Rekognition gives them), so they hold at any size."""
     h, w = rgb.shape[:2]
     found = []
     for f in sorted(engine.analyze(rgb), key=lambda f: (f.left, f.top)):
@@ -426,7 +482,22 @@ def find_faces(
             width=round((f.right - f.left) / w, 6),
             height=round((f.bottom - f.top) / h, 6),
         )
-        found.append((box, f.confidence, f.embedding, f.sharpness))
+        marks = {k: (round(x / w, 6), round(y / h, 6)) for k, (x, y) in f.landmarks.items()}
+        pose = {}
+        if "eyeLeft" in f.landmarks and "eyeRight" in f.landmarks:
+            (x0, y0), (x1, y1) = f.landmarks["eyeLeft"], f.landmarks["eyeRight"]
+            pose["Roll"] = round(math.degrees(math.atan2(y1 - y0, x1 - x0)), 4)
+        crop = rgb[int(f.top) : int(f.bottom), int(f.left) : int(f.right)]
+        luma = float((crop @ np.array([0.299, 0.587, 0.114])).mean()) if crop.size else 0.0
+        detail = FaceDetail(
+            box,
+            f.confidence,
+            landmarks=marks,
+            sharpness=f.sharpness,
+            brightness=round(luma / 2.55, 4),
+            pose=pose,
+        )
+        found.append((detail, f.embedding))
     return found
 
 
@@ -440,12 +511,8 @@ def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]
         raise InvalidImage(f"Request has invalid image format: {exc}") from None
     rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
-        _Found(
-            FaceDetail(box, conf, sharpness=sharp),
-            vector,
-            min(box.width * dec.width, box.height * dec.height),
-        )
-        for box, conf, vector, sharp in find_faces(rgb, engine)
+        _Found(detail, vector, min(detail.box.width * dec.width, detail.box.height * dec.height))
+        for detail, vector in find_faces(rgb, engine)
     ]
 
 

@@ -15,6 +15,7 @@ from ..faces import (
     CollectionNotFound,
     Comparison,
     Conflict,
+    Deletion,
     FaceDetail,
     FaceRecord,
     ImageSearch,
@@ -132,8 +133,14 @@ class RekognitionFaces:
         return [_record(f) for f in out.get("Faces", [])], out.get("NextToken")
 
     def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        return self.delete_faces_detailed(collection_id, face_ids).deleted
+
+    def delete_faces_detailed(self, collection_id: str, face_ids: list[str]) -> Deletion:
         out = self._call("delete_faces", CollectionId=collection_id, FaceIds=face_ids)
-        return out.get("DeletedFaces", [])
+        return Deletion(
+            out.get("DeletedFaces", []),
+            [_refusal(r) for r in out.get("UnsuccessfulFaceDeletions", [])],
+        )
 
     def search_faces(
         self, collection_id: str, face_id: str, threshold: float, max_faces: int
@@ -148,7 +155,12 @@ class RekognitionFaces:
         return [Match(m["Similarity"], _record(m["Face"])) for m in out.get("FaceMatches", [])]
 
     def search_faces_by_image(
-        self, collection_id: str, image: bytes, threshold: float, max_faces: int
+        self,
+        collection_id: str,
+        image: bytes,
+        threshold: float,
+        max_faces: int,
+        quality_filter: str = "NONE",
     ) -> ImageSearch:
         out = self._call(
             "search_faces_by_image",
@@ -156,6 +168,7 @@ class RekognitionFaces:
             Image={"Bytes": image},
             FaceMatchThreshold=threshold,
             MaxFaces=max_faces,
+            QualityFilter=quality_filter,
         )
         searched = FaceDetail(
             _box(out["SearchedFaceBoundingBox"]), out.get("SearchedFaceConfidence", 0.0)
@@ -169,12 +182,15 @@ class RekognitionFaces:
         out = self._call("detect_faces", Image={"Bytes": image})
         return [_detail(d) for d in out.get("FaceDetails", [])]
 
-    def compare_faces(self, source: bytes, target: bytes, threshold: float) -> Comparison:
+    def compare_faces(
+        self, source: bytes, target: bytes, threshold: float, quality_filter: str = "NONE"
+    ) -> Comparison:
         out = self._call(
             "compare_faces",
             SourceImage={"Bytes": source},
             TargetImage={"Bytes": target},
             SimilarityThreshold=threshold,
+            QualityFilter=quality_filter,
         )
         return Comparison(
             _detail(out["SourceImageFace"]),
@@ -290,8 +306,15 @@ def _box(b: dict) -> Box:
 
 
 def _detail(d: dict) -> FaceDetail:
-    sharp = d.get("Quality", {}).get("Sharpness")
-    return FaceDetail(_box(d["BoundingBox"]), d.get("Confidence", 0.0), sharpness=sharp)
+    quality = d.get("Quality", {})
+    return FaceDetail(
+        _box(d["BoundingBox"]),
+        d.get("Confidence", 0.0),
+        landmarks={m["Type"]: (m["X"], m["Y"]) for m in d.get("Landmarks", [])},
+        sharpness=quality.get("Sharpness"),
+        brightness=quality.get("Brightness"),
+        pose=dict(d.get("Pose", {})),
+    )
 
 
 def _record(f: dict) -> FaceRecord:

@@ -135,7 +135,8 @@ def migrate_cmd(
     home: Annotated[Path | None, typer.Option(help="The embedded album (FACEALBUM_HOME)")] = None,
 ) -> None:
     """Copy an embedded album to the deployed buckets and tables: pictures keep their
-    ids; faces are indexed again by Rekognition (the one thing recomputed)."""
+    ids; faces are indexed again by Rekognition (the one thing recomputed); people,
+    the owner's placements and "not this person" answers follow the faces."""
     from ..migrate import migrate
     from ..wiring import open_album
 
@@ -163,5 +164,5 @@ def migrate_cmd(
     console.print(
         f"{report.sets} sets, {report.copied} pictures copied ({report.skipped} there "
         f"already), {report.faces} faces {'indexed again' if report.reindexed else 'kept'}, "
-        f"in {report.seconds:.1f} s"
+        f"{report.people} people with {report.placed} faces placed, in {report.seconds:.1f} s"
     )

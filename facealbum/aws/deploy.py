@@ -219,7 +219,9 @@ def upload_folder(
     names = getattr(album.blobs, "names", None)
     if not names:
         raise AlbumError("aws import needs the S3 blob store (FACEALBUM_BLOB_STORE=s3://…)")
-    photos, _ = find_photos(Path(folder))
+    photos, ignored = find_photos(Path(folder))
+    if not photos:
+        raise AlbumError(f"no photos in {folder} ({ignored} other files)")
     on_start(len(photos))
     client = album.blobs.client
 

@@ -8,18 +8,21 @@ Each operation is a few lines from the request's fields to a port call and back.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
 import threading
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..domain import AlbumError, BadInput
 from ..faces import (
@@ -30,13 +33,16 @@ from ..faces import (
     FaceRecord,
     Faces,
     ImageTooLarge,
+    InvalidImage,
     InvalidParameter,
     Refusal,
     UserMatch,
     aws_error_name,
 )
 from ..ports import BlobStore
-from .sigv4 import AwsError, verify
+from ..settings import Settings
+from .sigv4 import AwsError, check_headers, verify
+from .validate import validate
 
 log = logging.getLogger(__name__)
 BYTES_LIMIT = 5 * 1024 * 1024  # Image.Bytes, as on AWS
@@ -50,6 +56,22 @@ IMAGE_OPS = {
     "CompareFaces",
 }
 REGION_ACCOUNT = "local:000000000000"
+# Request bodies, capped by what each operation can legally carry: an image of 5 MB in
+# base64 (4/3, plus room for encoders that escape "/" as "\/"), twice for CompareFaces,
+# and the JSON around it; the other operations carry ids (4096 face ids at most).
+IMAGE_BODY = BYTES_LIMIT * 4 // 3 * 65 // 64
+JSON_ROOM = 64 * 1024
+SMALL_BODY = 256 * 1024
+JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+
+
+def body_limit(op: str) -> int:
+    """The largest body (bytes) operation ``op`` can legally arrive in."""
+    if op == "CompareFaces":
+        return 2 * IMAGE_BODY + JSON_ROOM
+    if op in IMAGE_OPS:
+        return IMAGE_BODY + JSON_ROOM
+    return SMALL_BODY
 
 
 NO_OBJECT = "Unable to get object metadata from S3. Check object key, region and/or access."
@@ -70,66 +92,135 @@ def router(
     secret: str,
     paths: list[str],
     max_in_flight: int = 0,
+    regions: Collection[str] = ("us-east-1",),
+    queue_seconds: float = 10.0,
+    any_image_format: bool = False,
 ) -> APIRouter:
     """The endpoint's one route, at each of ``paths`` (the album mounts it at
     ``/rekognition``, which SDKs call with or without the trailing slash).
 
-    With ``max_in_flight``, image operations beyond that many at once are refused with
-    ProvisionedThroughputExceededException, as AWS throttles: SDKs back off and retry
-    by themselves, and the server never queues more face work than it can do."""
+    A request is refused from its headers alone (signature scope, key, date, size)
+    before any of its body is read; the body is then read up to its operation's
+    :func:`body_limit` and its signature checked over it.
+
+    With ``max_in_flight``, image operations beyond that many at once wait up to
+    ``queue_seconds`` for a turn, then are refused with
+    ProvisionedThroughputExceededException (400), which boto3 retries in its standard
+    (default) and legacy modes: a burst completes, the server never queues more face
+    work than it can do.
+
+    Images are JPEG or PNG, as on AWS, unless ``any_image_format`` (what the album's
+    decoder reads: WebP, HEIC too)."""
     r = APIRouter()
-    ops = operations(faces, blobs)
-    busy = [0]  # image operations running; the event loop is the only writer
+    ops = operations(faces, blobs, any_image_format)
+    slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
     async def rekognition(request: Request) -> Response:
-        body = await request.body()
+        request_id = str(uuid.uuid4())
         headers = {k.lower(): v for k, v in request.headers.items()}
+        body: bytes | None = None  # until it is read whole
         try:
+            signed = check_headers(headers, key_id, regions)
+            target = headers.get("x-amz-target", "")
+            service, _, op = target.partition(".")
+            if service != "RekognitionService" or op not in ops:
+                raise AwsError("UnknownOperationException", f"unknown operation {target!r}")
+            body = await read_body(request, headers, body_limit(op), op in IMAGE_OPS)
             raw_path = request.scope.get("raw_path") or request.url.path.encode()
             query = request.url.query
             url = f"http://{headers.get('host', '')}{raw_path.decode()}" + (
                 f"?{query}" if query else ""
             )
-            verify(request.method, url, headers, body, key_id, secret)
-            target = headers.get("x-amz-target", "")
-            service, _, op = target.partition(".")
-            if service != "RekognitionService" or op not in ops:
-                raise AwsError("UnknownOperationException", f"unknown operation {target!r}")
+            verify(request.method, url, headers, body, signed, key_id, secret)
             try:
                 params = json.loads(body or b"{}")
             except ValueError:
                 raise AwsError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise AwsError("SerializationException", "the body is not a JSON object")
-            heavy = op in IMAGE_OPS
-            if heavy and max_in_flight and busy[0] >= max_in_flight:
-                raise AwsError(
-                    "ProvisionedThroughputExceededException",
-                    f"more than {max_in_flight} image operations at once; retry later",
-                )
-            busy[0] += heavy
-            try:
+            validate(op, params)
+            if slots is not None and op in IMAGE_OPS:
+                result = await _in_turn(slots, queue_seconds, max_in_flight, ops[op], params)
+            else:
                 result = await run_in_threadpool(ops[op], params)
-            finally:
-                busy[0] -= heavy
         except AwsError as exc:
-            return _error(exc.aws, str(exc), exc.status)
+            # refused unread: the connection goes, and with it the rest of the body
+            unread = {"Connection": "close"} if body is None else {}
+            return _error(exc.aws, str(exc), exc.status, request_id, unread)
         except AlbumError as exc:
-            return _error(aws_error_name(exc), str(exc), 400)
+            return _error(aws_error_name(exc), str(exc), 400, request_id)
         except Exception:  # the client sees AWS's shape, the log has the details
             log.exception("rekognition %s failed", headers.get("x-amz-target"))
             return _error(
-                "InternalServerError", "internal error; the server log has the details", 500
+                "InternalServerError",
+                "internal error; the server log has the details",
+                500,
+                request_id,
             )
-        return Response(json.dumps(result), media_type=CONTENT_TYPE)
+        return Response(
+            json.dumps(result),
+            media_type=CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
 
     for path in paths:
         r.add_api_route(path, rekognition, methods=["POST"], include_in_schema=False)
     return r
 
 
+async def _in_turn(
+    slots: asyncio.Semaphore, wait: float, limit: int, op: Callable[[dict], dict], params: dict
+) -> dict:
+    """Run an image operation once one of the ``limit`` slots is free, waiting up to
+    ``wait`` seconds for it."""
+    try:
+        await asyncio.wait_for(slots.acquire(), wait)
+    except TimeoutError:
+        raise AwsError(
+            "ProvisionedThroughputExceededException",
+            f"more than {limit} image operations at once for {wait:g} s; retry later",
+        ) from None
+    try:
+        return await run_in_threadpool(op, params)
+    finally:
+        slots.release()
+
+
+async def read_body(
+    request: Request, headers: dict[str, str], limit: int, image: bool = False
+) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` bytes: from
+    Content-Length before a byte is read, else (chunked) as the bytes arrive. An
+    operation that carries images says ImageTooLargeException (400, what SDK code
+    catches), the others RequestEntityTooLargeException (413)."""
+    message = f"the request body is larger than this operation's limit of {limit} bytes"
+    too_large = (
+        AwsError("ImageTooLargeException", message)
+        if image
+        else AwsError("RequestEntityTooLargeException", message, 413)
+    )
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise AwsError("SerializationException", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_large
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; not a server error either
+        raise AwsError(
+            "SerializationException", "the client left before its body was read"
+        ) from None
+    return b"".join(chunks)
+
+
 def from_settings(
-    settings, paths: list[str] | None = None
+    settings: Settings, paths: list[str] | None = None
 ) -> tuple[APIRouter, tuple[str, str, bool]]:
     """The endpoint's route on this album's home, and its keys (id, secret, newly made)."""
     from ..wiring import make_blobs, make_faces
@@ -138,21 +229,45 @@ def from_settings(
     keys = load_or_create_keys(settings)
     faces = make_faces(settings, local=True, processes=settings.process_count)
     blobs = make_blobs(settings)
-    limit = settings.rekognition_max_in_flight
-    return router(faces, blobs, keys[0], keys[1], paths or ["/"], limit), keys
+    endpoint = router(
+        faces,
+        blobs,
+        keys[0],
+        keys[1],
+        paths or ["/"],
+        settings.rekognition_max_in_flight,
+        settings.rekognition_accepted_regions,
+        settings.rekognition_queue_seconds,
+        settings.rekognition_any_image_format,
+    )
+    return endpoint, keys
 
 
-def _error(aws: str, message: str, status: int) -> Response:
+def _error(
+    aws: str, message: str, status: int, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         json.dumps({"__type": aws, "message": message}),
         status_code=status,
         media_type=CONTENT_TYPE,
-        headers={"x-amzn-ErrorType": aws},
+        headers={"x-amzn-ErrorType": aws, "x-amzn-RequestId": request_id} | (headers or {}),
     )
 
 
-def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dict]]:
+def operations(
+    faces: Faces, blobs: BlobStore, any_image_format: bool = False
+) -> dict[str, Callable[[dict], dict]]:
+    """Each operation, from a validated request's fields to its answer's."""
+
     def image(p: dict, key: str = "Image") -> bytes:
+        data = image_bytes(p, key)
+        if not any_image_format and not data.startswith((JPEG, PNG)):
+            raise InvalidImage(
+                "Request has invalid image format: images must be JPEG or PNG, as on AWS"
+            )
+        return data
+
+    def image_bytes(p: dict, key: str) -> bytes:
         given = p.get(key)
         if not isinstance(given, dict):
             raise InvalidParameter(f"{key} is required")
@@ -243,13 +358,10 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
         wanted = req(p, "FaceIds")
         if not isinstance(wanted, list) or not 1 <= len(wanted) <= 4096:
             raise InvalidParameter("FaceIds must list 1 to 4096 face ids")
-        gone = faces.delete_faces(req(p, "CollectionId"), wanted)
-        missing = [f for f in wanted if f not in set(gone)]
+        done = faces.delete_faces_detailed(req(p, "CollectionId"), wanted)
         return {
-            "DeletedFaces": gone,
-            "UnsuccessfulFaceDeletions": [
-                {"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing
-            ],
+            "DeletedFaces": done.deleted,
+            "UnsuccessfulFaceDeletions": [_refusal(r) for r in done.unsuccessful],
         }
 
     def search_faces(p: dict) -> dict:
@@ -265,7 +377,11 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
 
     def search_faces_by_image(p: dict) -> dict:
         found = faces.search_faces_by_image(
-            req(p, "CollectionId"), image(p), _threshold(p), _int(p, "MaxFaces", 80, 1, 4096)
+            req(p, "CollectionId"),
+            image(p),
+            _threshold(p),
+            _int(p, "MaxFaces", 80, 1, 4096),
+            p.get("QualityFilter", "NONE"),
         )
         return {
             "SearchedFaceBoundingBox": found.searched.box.as_rekognition(),
@@ -281,7 +397,12 @@ def operations(faces: Faces, blobs: BlobStore) -> dict[str, Callable[[dict], dic
 
     def compare_faces(p: dict) -> dict:
         threshold = float(p.get("SimilarityThreshold", DEFAULT_THRESHOLD))
-        done = faces.compare_faces(image(p, "SourceImage"), image(p, "TargetImage"), threshold)
+        done = faces.compare_faces(
+            image(p, "SourceImage"),
+            image(p, "TargetImage"),
+            threshold,
+            p.get("QualityFilter", "NONE"),
+        )
         return {
             "SourceImageFace": _detail(done.source, quality=False),  # its shape has none
             "FaceMatches": [{"Similarity": s, "Face": _detail(d)} for s, d in done.matches],
@@ -454,9 +575,19 @@ def _face(r: FaceRecord) -> dict:
 
 
 def _detail(d: FaceDetail, quality: bool = True) -> dict:
+    """Rekognition's DEFAULT attributes, as far as the engine computes them: box,
+    confidence, landmarks, pose (Roll) and quality (none of the last three where the
+    shape has no room, ``quality=False``)."""
     out: dict[str, Any] = {"BoundingBox": d.box.as_rekognition(), "Confidence": d.confidence}
-    if quality and d.sharpness is not None:
-        out["Quality"] = {"Sharpness": d.sharpness}
+    if not quality:
+        return out
+    if d.landmarks:
+        out["Landmarks"] = [{"Type": k, "X": x, "Y": y} for k, (x, y) in d.landmarks.items()]
+    if d.pose:
+        out["Pose"] = dict(d.pose)
+    measured = {"Brightness": d.brightness, "Sharpness": d.sharpness}
+    if any(v is not None for v in measured.values()):
+        out["Quality"] = {k: v for k, v in measured.items() if v is not None}
     return out
 
 

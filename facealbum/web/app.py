@@ -48,7 +48,7 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.state.auth = auth
     _error_handlers(app)
     routers = [
-        read_api.router(album),
+        read_api.router(album, auth),
         media.router(album, auth),
         owner_api.router(album, auth),
         people_api.router(album, auth),

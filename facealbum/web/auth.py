@@ -5,8 +5,11 @@ cookie naming a session; the cookie is signed (itsdangerous), and only a row in 
 catalog makes it valid, so signing out, ending every session, or changing the secret
 takes effect at once in every server process. Mutating requests must also carry a
 CSRF token bound to the session (a header no other site can set), or the secret itself
-as a Bearer token, which scripts use and browsers never send on their own. Failed
-sign-ins are counted in the catalog, so several server processes share one limit.
+as a Bearer token, which scripts use and browsers never send on their own. Every
+check of the secret (a sign-in, a Bearer token on any route, reads included) counts its
+failures in the catalog under one limit per client address, so several server
+processes share it; past the limit every such check answers 429, a right secret too,
+so no answer tells a right guess apart until the minute has passed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -39,7 +43,9 @@ class Forbidden(AlbumError):
 
 class TooManyAttempts(AlbumError):
     def __init__(self, retry_after: int):
-        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        super().__init__(
+            f"too many failed sign-ins (or wrong Bearer tokens); try again in {retry_after} s"
+        )
         self.retry_after = retry_after
 
 
@@ -77,6 +83,9 @@ class OwnerAuth:
         self._csrf = URLSafeSerializer(secret, salt="facealbum-csrf")
         self.max_age = session_days * 86400
         self.attempts = attempts
+        # one check at a time per process, so a burst of guesses cannot all pass the
+        # limit before the first failure is written (processes share the catalog's count)
+        self._proving = threading.Lock()
         catalog.delete_sessions(keep_tag=self.tag)  # a new secret ends the old sessions
 
     # -- the secret and the shared limit ----------------------------------------------
@@ -92,10 +101,13 @@ class OwnerAuth:
             raise TooManyAttempts(int(WINDOW - (now - fails[-self.attempts])) + 1)
 
     def _prove(self, given: str, client: str) -> None:
-        self._check_limit(client)
-        if not self.secret_matches(given):
-            self.catalog.add_signin_failure(client, time.time())
-            raise NotOwner("wrong secret")
+        """Check ``given`` under the shared limit: TooManyAttempts (429) past it whatever
+        ``given`` is, NotOwner (401) for a wrong secret, which counts."""
+        with self._proving:
+            self._check_limit(client)
+            if not self.secret_matches(given):
+                self.catalog.add_signin_failure(client, time.time())
+                raise NotOwner("wrong secret")
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -150,19 +162,30 @@ class OwnerAuth:
 
     # -- per request ------------------------------------------------------------------
 
+    def _bearer(self, request: Request) -> bool:
+        """Whether the request carries the secret as a Bearer token (False: none).
+        Proved once per request (a route may ask several times): NotOwner for a wrong
+        one, which counts toward the limit, TooManyAttempts past the limit."""
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return False
+        if getattr(request.state, "bearer_proved", False):
+            return True
+        self._prove(header[7:].strip(), request.client.host if request.client else "?")
+        request.state.bearer_proved = True
+        return True
+
     def is_owner(self, request: Request) -> bool:
-        """For reads that differ for the owner (true originals); never counts failures."""
-        bearer = request.headers.get("authorization", "")
-        if bearer.lower().startswith("bearer "):
-            return self.secret_matches(bearer[7:].strip())
+        """For reads that differ for the owner (true originals, hidden people). A Bearer
+        token is proved as in :meth:`require_owner`: a wrong one is a 401 that counts, not
+        a visitor's answer (whose difference would tell a right guess apart for free)."""
+        if self._bearer(request):
+            return True
         return self.session(request.cookies.get(COOKIE)) is not None
 
     def require_owner(self, request: Request) -> None:
         """Raise unless the request comes from the owner; mutations need CSRF proof."""
-        client = request.client.host if request.client else "?"
-        bearer = request.headers.get("authorization", "")
-        if bearer.lower().startswith("bearer "):
-            self._prove(bearer[7:].strip(), client)
+        if self._bearer(request):
             return
         session = self.session(request.cookies.get(COOKIE))
         if session is None:

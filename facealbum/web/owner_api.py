@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..album import Album
 from ..domain import BadInput, NotFound, OwnerSession, StorageFull
+from ..visibility import OWNER
 from .auth import COOKIE, OwnerAuth, public_id
 from .read_api import picture_json, set_json, upload_json
 
@@ -101,7 +102,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         if body.featured_image_id is not None:
             album.set_featured(name, body.featured_image_id)
         if body.share_location is not None:
-            album.catalog.set_share_location(name, body.share_location)
+            album.set_share_location(name, body.share_location)
         if body.name is not None and body.name != name:
             name = album.rename_set(name, body.name)
         return set_json(album.get_set(name)[0])
@@ -134,7 +135,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
 
     @r.patch("/api/pictures/{image_id}", dependencies=owner)
     def rename_picture(image_id: str, body: PictureChange) -> dict:
-        return picture_json(album.rename_picture(image_id, body.name))
+        return picture_json(album.rename_picture(image_id, body.name), OWNER)
 
     @r.delete("/api/pictures/{image_id}", dependencies=owner, status_code=204)
     def delete_picture(image_id: str) -> Response:

@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from .. import persons
 from ..album import Album
 from ..domain import BadInput, NotFound, Person
+from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
 from .limits import RateLimit, Slots
-from .read_api import box_json, face_json, picture_json
+from .read_api import box_json, face_json, face_view, picture_json
 
 
 class PersonChange(BaseModel):
@@ -48,13 +49,13 @@ def person_json(p: Person) -> dict:
     }
 
 
-def found_json(f: persons.FaceFound) -> dict:
+def found_json(f: persons.FaceFound, view: FaceView) -> dict:
     person = f.person and {"person_id": f.person.person_id, "name": f.person.name}
     return {
         "box": box_json(f.box),
         "person": person,
         "matches": [
-            {"similarity": s, "picture": picture_json(p), "face": face_json(face)}
+            {"similarity": s, "picture": picture_json(p, view), "face": face_json(face, view)}
             for s, p, face in f.matches
         ],
     }
@@ -74,11 +75,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/people")
     def list_people(request: Request) -> list[dict]:
         views = persons.people(album, hidden=auth.is_owner(request))
+        view = face_view(album, auth, request, faces=[v.cover[0] for v in views if v.cover])
         return [
             person_json(v.person)
             | {
                 "cover": v.cover
-                and face_json(v.cover[0])
+                and face_json(v.cover[0], view)
                 | {"thumb_url": f"/media/thumbnails/{v.cover[1].thumb_key}"}
             }
             for v in views
@@ -88,7 +90,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     def get_person(person_id: str, request: Request) -> dict:
         visible(person_id, request)
         person, pictures = persons.person_pictures(album, person_id)
-        return person_json(person) | {"pictures": [picture_json(p) for p in pictures]}
+        view = face_view(album, auth, request, pictures)
+        return person_json(person) | {"pictures": [picture_json(p, view) for p in pictures]}
 
     @r.get("/api/search")
     def search(
@@ -102,10 +105,10 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
                 f"too many people in one search: {len(ids)} "
                 f"(limit {album.settings.search_max_people})"
             )
-        for person_id in ids:
-            visible(person_id, request)
-        found = persons.search_people(album, ids, mode)
-        return {"people": ids, "mode": mode, "pictures": [picture_json(p) for p in found]}
+        # a visitor's search never uses a hidden person: one is unknown (404)
+        found = persons.search_people(album, ids, mode, hidden=auth.is_owner(request))
+        view = face_view(album, auth, request, found)
+        return {"people": ids, "mode": mode, "pictures": [picture_json(p, view) for p in found]}
 
     @r.post(
         "/api/search/by-image",
@@ -132,10 +135,18 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         most FACEALBUM_MAX_SEARCH_BYTES and FACEALBUM_SEARCH_MAX_PIXELS (else 413). It
         is held in memory only, never stored, and decoded in a worker process."""
         rate.hit(request.client.host if request.client else "?")
+        by_owner = await run_in_threadpool(auth.is_owner, request)  # before reading the body
         with searches:  # taken before the body is read: bodies held <= slots
             data = await read_file_field(request, "file", album.settings.max_search_bytes)
-            found = await run_in_threadpool(persons.search_by_image, album, data)
-        return {"faces": [found_json(f) for f in found.faces], "unsearched": found.unsearched}
+            found = await run_in_threadpool(
+                persons.search_by_image, album, data, None, by_owner
+            )
+        pictures = [p for f in found.faces for _, p, _ in f.matches]
+        view = OWNER if by_owner else await run_in_threadpool(visitor_view, album.catalog, pictures)
+        return {
+            "faces": [found_json(f, view) for f in found.faces],
+            "unsearched": found.unsearched,
+        }
 
     @r.patch("/api/people/{person_id}", dependencies=owner)
     def change_person(person_id: str, body: PersonChange) -> dict:

@@ -1,20 +1,39 @@
 """The read-only JSON API, open to visitors: each route a few lines over the album.
 
-Image bytes are served by :mod:`.media`.
+Image bytes are served by :mod:`.media`. Every face goes out through a
+:class:`~facealbum.visibility.FaceView` (``face_json`` takes one): a visitor's never
+names a person the owner hid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from ..album import Album
-from ..domain import Box, Face, Picture, SetSummary, Upload
+from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
 from ..search import SearchResult
+from ..visibility import OWNER, FaceView, visitor_view
+from .auth import OwnerAuth
 
 
-def picture_json(p: Picture) -> dict:
+def face_view(
+    album: Album,
+    auth: OwnerAuth,
+    request: Request,
+    pictures: Iterable[Picture] = (),
+    faces: Iterable[Face] = (),
+) -> FaceView:
+    """How this request may see the persons of these pictures' and faces' (those of the
+    answer): the owner all, a visitor none the owner hid."""
+    if auth.is_owner(request):
+        return OWNER
+    return visitor_view(album.catalog, pictures, faces)
+
+
+def picture_json(p: Picture, view: FaceView) -> dict:
     return {
         "image_id": p.image_id,
         "set": p.set_name,
@@ -24,7 +43,7 @@ def picture_json(p: Picture) -> dict:
         "thumb_url": f"/media/thumbnails/{p.thumb_key}",
         "preview_url": f"/media/thumbnails/{p.preview_key}",
         "original_url": f"/media/originals/{p.original_key}",
-        "faces": [face_json(f) | {"confidence": f.confidence} for f in p.faces],
+        "faces": [face_json(f, view) | {"confidence": f.confidence} for f in p.faces],
     }
 
 
@@ -32,8 +51,8 @@ def box_json(b: Box) -> dict:
     return {"left": b.left, "top": b.top, "width": b.width, "height": b.height}
 
 
-def face_json(f: Face) -> dict:
-    return {"face_id": f.face_id, "box": box_json(f.box), "person_id": f.person_id}
+def face_json(f: Face, view: FaceView) -> dict:
+    return {"face_id": f.face_id, "box": box_json(f.box), "person_id": view.person_id(f)}
 
 
 def set_json(s: SetSummary) -> dict:
@@ -62,7 +81,7 @@ def upload_json(u: Upload) -> dict:
     }
 
 
-def matches_json(r: SearchResult, threshold: float) -> dict:
+def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
     return {
         "query": {"face_id": r.query.face_id, "image_id": r.query.image_id},
         "threshold": threshold,
@@ -70,15 +89,15 @@ def matches_json(r: SearchResult, threshold: float) -> dict:
         "matches": [
             {
                 "similarity": m.similarity,
-                "picture": picture_json(m.picture),
-                "face": face_json(m.face),
+                "picture": picture_json(m.picture, view),
+                "face": face_json(m.face, view),
             }
             for m in r.matches
         ],
     }
 
 
-def router(album: Album) -> APIRouter:
+def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
 
     @r.get("/api/sets")
@@ -91,29 +110,36 @@ def router(album: Album) -> APIRouter:
     @r.get("/api/sets/{name}")
     def get_set(
         name: str,
+        request: Request,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict:
         summary, pictures = album.get_set(name, limit, offset)
-        return set_json(summary) | {"pictures": [picture_json(p) for p in pictures]}
+        view = face_view(album, auth, request, pictures)
+        return set_json(summary) | {"pictures": [picture_json(p, view) for p in pictures]}
 
     @r.get("/api/sets/{name}/ids")
     def set_picture_ids(name: str) -> dict:
         """Every picture id of a set in display order: what ← / → need, nothing more."""
-        return {"name": name, "image_ids": album.picture_ids(name)}
+        return {"name": as_stored(name), "image_ids": album.picture_ids(name)}
 
     @r.get("/api/pictures/{image_id}")
-    def get_picture(image_id: str) -> dict:
-        return picture_json(album.picture(image_id))
+    def get_picture(image_id: str, request: Request) -> dict:
+        picture = album.picture(image_id)
+        return picture_json(picture, face_view(album, auth, request, [picture]))
 
     @r.get("/api/faces/{face_id}/matches")
     def face_matches(
         face_id: str,
+        request: Request,
         threshold: Annotated[float | None, Query(ge=0, le=100)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict:
         t = album.settings.match_threshold if threshold is None else threshold
-        return matches_json(album.search(face_id, t, limit, offset), t)
+        owner = auth.is_owner(request)  # a visitor's search never uses a hidden person
+        found = album.search(face_id, t, limit, offset, hidden=owner)
+        view = OWNER if owner else visitor_view(album.catalog, [m.picture for m in found.matches])
+        return matches_json(found, t, view)
 
     return r
