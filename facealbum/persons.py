@@ -15,9 +15,10 @@ from typing import Literal
 
 from .album import Album
 from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
-from .imaging import bounded, decode, detection_jpeg
 from .people import persons_of, place_faces
 from .person_users import mirror_quietly
+from .photo_search import PhotoFace, check_photo, search_photo
+from .quality import QualityRule
 
 Mode = Literal["all", "any", "only"]
 
@@ -175,59 +176,52 @@ class FaceFound:
     matches: list[tuple[float, Picture, Face]]
 
 
+@dataclass
+class PhotoFound:
+    faces: list[FaceFound]  # the largest Settings.search_max_faces, left to right
+    unsearched: int  # faces of the photo beyond that cap
+
+
 def search_by_image(
     album: Album, data: bytes, threshold: float | None = None, hidden: bool = False
-) -> list[FaceFound]:
-    """Every face in ``data`` searched in the album, as Rekognition would: DetectFaces
-    for the boxes, then SearchFacesByImage on each face's crop (it searches an image's
-    largest face). Works the same on every engine. The photo is held in memory only:
-    nothing of it is stored. A face found to be a hidden person is no one's unless
-    ``hidden`` (the owner's search)."""
+) -> PhotoFound:
+    """Every face in ``data`` (the largest ``search_max_faces``) searched in the album,
+    as Rekognition would: DetectFaces, then SearchFacesByImage on each face's crop. The
+    photo is decoded and searched in a worker process (photo_search.py); here, where the
+    catalog is, each match must pass the same quality rule as every other search (a
+    blurred face needs a closer match). Held in memory only: nothing of it is stored.
+    A face found to be a hidden person is no one's unless ``hidden`` (the owner's search).
+    Errors: BadInput (no photo), photo_search.TooLarge (bytes or pixels over the limits)."""
     s = album.settings
     threshold = s.match_threshold if threshold is None else threshold
-    if len(data) > s.max_search_bytes:
-        raise BadInput(f"photo too large to search: {len(data)} bytes (limit {s.max_search_bytes})")
-    if not data:
-        raise BadInput("empty file")
-    dec = decode(data, s.decode_size, s.max_pixels)
-    image = bounded(dec.image, (s.detect_size, s.detect_size))
-    detection = detection_jpeg(image)
-    faces = album.collection.faces
-    found = []
-    for detail in sorted(faces.detect_faces(detection), key=lambda d: (d.box.left, d.box.top)):
-        crop = detection_jpeg(image.crop(_around(detail.box, image.size)))
-        try:
-            hits = faces.search_faces_by_image(
-                album.collection.collection_id, crop, threshold, 4096
-            )
-        except BadInput:  # the crop's face was not found again: nothing to match
-            found.append(FaceFound(detail.box, None, []))
-            continue
-        found.append(_face_found(album, detail.box, hits.matches, hidden))
-    return found
+    check_photo(data, s)  # the header only: refused before a worker is bothered
+    if s.search_in_workers:
+        found = album.analyzer.search(data, threshold)
+    else:  # AWS Lambda: no worker processes, one request per sandbox
+        found = search_photo(album.collection, s, data, threshold)
+    rule = album.quality
+    faces = [_face_found(album, f, threshold, rule, hidden) for f in found.faces]
+    return PhotoFound(faces, found.unsearched)
 
 
-def _around(box: Box, size: tuple[int, int], margin: float = 0.6) -> tuple[int, int, int, int]:
-    """The face with room around it, so the engine finds it again in the crop."""
-    w, h = size
-    left, top = box.left * w, box.top * h
-    bw, bh = box.width * w, box.height * h
-    return (
-        max(0, int(left - margin * bw)),
-        max(0, int(top - margin * bh)),
-        min(w, int(left + (1 + margin) * bw)),
-        min(h, int(top + (1 + margin) * bh)),
+def _face_found(
+    album: Album, found: PhotoFace, threshold: float, rule: QualityRule, hidden: bool = False
+) -> FaceFound:
+    refs = album.catalog.face_refs([m.face.face_id for m in found.matches])
+    kept = [
+        m
+        for m in found.matches
+        if (ref := refs.get(m.face.face_id)) is not None
+        and ref[0] == m.face.external_image_id
+        and rule.accepts(m.similarity, threshold, found.sharpness, ref[1])
+    ]
+    pictures = album.catalog.get_pictures(
+        list(dict.fromkeys(refs[m.face.face_id][0] for m in kept))
     )
-
-
-def _face_found(album: Album, box: Box, hits: list, hidden: bool = False) -> FaceFound:
-    listed = album.catalog.faces_of([m.face.face_id for m in hits])
-    kept = [m for m in hits if listed.get(m.face.face_id) == m.face.external_image_id]
-    pictures = album.catalog.get_pictures(list(dict.fromkeys(listed[m.face.face_id] for m in kept)))
     matches, seen = [], set()
     votes: dict[str, float] = {}
     for m in kept:
-        picture = pictures.get(listed[m.face.face_id])
+        picture = pictures.get(refs[m.face.face_id][0])
         face = picture.face(m.face.face_id) if picture else None
         if picture is None or face is None:
             continue
@@ -242,4 +236,4 @@ def _face_found(album: Album, box: Box, hits: list, hidden: bool = False) -> Fac
         person = album.catalog.get_person(best)
         if person is not None and person.hidden and not hidden:
             person = None
-    return FaceFound(box, person, matches)
+    return FaceFound(found.box, person, matches)

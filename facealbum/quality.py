@@ -34,5 +34,12 @@ class QualityRule:
             return threshold
         return min(100.0, threshold + self.penalty * max(0.0, self.floor - min(known)))
 
+    def accepts(
+        self, similarity: float, threshold: float, a: float | None, b: float | None
+    ) -> bool:
+        """Whether a match of ``similarity`` between faces of sharpness ``a`` and ``b``
+        counts at ``threshold``: the one matching rule of every search."""
+        return similarity >= self.required(threshold, a, b)
+
 
 NO_RULE = QualityRule(penalty=0.0)

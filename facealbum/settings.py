@@ -132,6 +132,45 @@ class Settings(BaseSettings):
     max_search_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest photo anyone may search the album with"
     )
+    search_max_pixels: int = Field(
+        8_000_000,
+        ge=1,
+        description="Largest photo (pixels decoded; a JPEG decodes at a reduced scale) "
+        "anyone may search the album with, checked from its header before decoding",
+    )
+    search_in_workers: bool = Field(
+        True,
+        description="Search by photo decodes and finds faces in worker processes, never "
+        "in the server; the AWS API function sets false (Lambda starts no processes and "
+        "runs one request per sandbox)",
+    )
+    search_max_faces: int = Field(
+        10, ge=1, description="Faces searched per photo searched: the largest ones"
+    )
+    search_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Searches by photo at once (each in a worker process); more are "
+        "answered 429 with Retry-After",
+    )
+    search_rate: int = Field(
+        20, ge=1, description="Searches by photo per client address per minute (then 429)"
+    )
+    search_max_people: int = Field(
+        20, ge=1, description="Most people one search by people names (people=…)"
+    )
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest JSON body of the owner's requests (a split of 10 000 faces "
+        "is 0.4 MB); a visitor's body (sign-in) may carry 16 KiB",
+    )
+    max_upload_request_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1,
+        description="Largest upload request (its photos together), checked after the "
+        "owner's credentials and before any byte is read",
+    )
 
     web_uploads: bool = Field(
         True,

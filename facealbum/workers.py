@@ -24,6 +24,7 @@ from PIL import Image
 from .domain import AlbumError
 from .imaging import draft
 from .ingest import Analysis, analyze, index_faces
+from .photo_search import PhotoSearch, search_photo
 from .ports import BlobStore, Bucket
 from .settings import Settings
 
@@ -91,6 +92,15 @@ def _analyze_blob(bucket: Bucket, key: str, image_id: str) -> Analysis:
         trim_memory()
 
 
+def _search_photo(data: bytes, threshold: float) -> PhotoSearch:
+    """A visitor's photo searched in the worker: its decode and face work never
+    happen in the web server."""
+    try:
+        return search_photo(_worker["collection"], _worker["settings"], data, threshold)
+    finally:
+        trim_memory()
+
+
 def decoded_pixels(blobs: BlobStore, bucket: Bucket, key: str, need: int) -> int:
     """How many pixels decoding will hold, from the header alone (a JPEG decodes at
     reduced scale, as :func:`draft` sets it up). 0 if unreadable, which leaves the
@@ -110,6 +120,7 @@ class AnalysisPool:
         self.settings, self.blobs = settings, blobs
         self.workers = workers or settings.process_count
         self._pool: ProcessPoolExecutor | None = None
+        self._searcher: ProcessPoolExecutor | None = None  # search by photo's own
         self._lock = threading.Lock()
 
     def _executor(self, workers: int, jobs_per_worker: int | None) -> ProcessPoolExecutor:
@@ -134,19 +145,35 @@ class AnalysisPool:
             pool = self._pool
         return self._result(pool.submit(_analyze_blob, *args), pool)
 
-    def _result(self, future, pool: ProcessPoolExecutor | None) -> Analysis:
+    def search(self, data: bytes, threshold: float) -> PhotoSearch:
+        """A visitor's photo searched in a worker process of a pool of its own
+        (``Settings.search_concurrency`` processes, which the web layer's slots keep
+        busy at most): uploads never wait behind searches, nor searches behind them."""
+        with self._lock:
+            if self._searcher is None:
+                self._searcher = self._executor(
+                    self.settings.search_concurrency, self.settings.jobs_per_worker
+                )
+            pool = self._searcher
+        return self._result(pool.submit(_search_photo, data, threshold), pool)
+
+    def _result(self, future, pool: ProcessPoolExecutor | None):
         try:
             return future.result()
         except BrokenProcessPool:
             if pool is not None:
-                with self._lock:  # the next upload gets a new pool
+                with self._lock:  # the next job gets a new pool
                     if self._pool is pool:
                         self._pool = None
+                    if self._searcher is pool:
+                        self._searcher = None
                 pool.shutdown(wait=False, cancel_futures=True)
             raise WorkerCrashed("the process analysing it crashed") from None
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pools = [self._pool, self._searcher]
+            self._pool = self._searcher = None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)

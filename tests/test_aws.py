@@ -93,7 +93,8 @@ def lambda_album(request, tmp_path, monkeypatch):
 
     settings, env = engine_settings("aws", tmp_path / "home", request)
     extra = {"FACEALBUM_HOME": str(settings.home), "FACEALBUM_OWNER_SECRET": OWNER_SECRET,
-             "FACEALBUM_WEB_UPLOADS": "false"}  # as the template sets them  # fmt: skip
+             "FACEALBUM_WEB_UPLOADS": "false",
+             "FACEALBUM_SEARCH_IN_WORKERS": "false"}  # as the template sets them  # fmt: skip
     for k, v in (env | extra).items():
         monkeypatch.setenv(k, v)
     handlers._album.cache_clear()

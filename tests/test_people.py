@@ -201,7 +201,7 @@ def test_search_by_an_uploaded_photo_finds_each_face_and_leaves_no_trace(album, 
 
         too_big = b"x" * (album.settings.max_search_bytes + 1)
         refused = httpx.post(f"{base}/api/search/by-image", files={"file": ("x.jpg", too_big)})
-        assert refused.status_code == 422 and "too large" in refused.json()["error"]
+        assert refused.status_code == 413 and "too large" in refused.json()["error"]
         junk = httpx.post(f"{base}/api/search/by-image", files={"file": ("x.jpg", b"not a photo")})
         assert junk.status_code == 422
         wrong = httpx.post(f"{base}/api/search/by-image", files={"photo": ("x.jpg", b"...")})

@@ -514,7 +514,7 @@ def test_people_pages_name_search_and_regroup(people_page):
     assert list(names.values()).count("Barack") == 1 and "Unnamed" in names.values()
 
 
-def test_search_by_photo_in_the_browser(people_page):
+def test_search_by_photo_in_the_browser(people_page, tmp_path):
     page = people_page
     page.goto("/search/photo")
     page.set_input_files("#photo-file", PHOTOS / "groups" / "two_people.jpg")
@@ -525,3 +525,15 @@ def test_search_by_photo_in_the_browser(people_page):
         expect(faces.nth(i).locator(".result").first).to_be_visible()
         assert faces.nth(i).get_attribute("data-person-id")  # each face: a known person
     expect(faces.nth(0).locator("h2 a")).to_have_count(1)
+    # a photo over the server's limits (9 MP, 12 MB as PNG): the page shrinks it first
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    with Image.open(PHOTOS / "groups" / "two_people.jpg") as img:
+        img.resize((img.width * 7 // 2, img.height * 7 // 2)).save(big)
+    with Image.open(big) as img:
+        assert img.width * img.height > 8_000_000  # FACEALBUM_SEARCH_MAX_PIXELS: 413 as it is
+    page.goto("/search/photo")
+    page.set_input_files("#photo-file", big)
+    expect(faces).to_have_count(2, timeout=60_000)
+    expect(page.locator("#found .error")).to_have_count(0)

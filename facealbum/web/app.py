@@ -9,14 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..album import Album
 from ..domain import BadInput, NotFound, StorageFull
+from ..photo_search import TooLarge
 from . import media, owner_api, pages, people_api, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
+from .limits import MULTIPART_ENVELOPE, VISITOR_JSON_BYTES, BodyLimit, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,26 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
     app.state.album = album
     app.state.auth = auth
     _error_handlers(app)
-    app.include_router(read_api.router(album, auth))
-    app.include_router(media.router(album, auth))
-    app.include_router(owner_api.router(album, auth))
-    app.include_router(people_api.router(album, auth))
+    routers = [
+        read_api.router(album, auth),
+        media.router(album, auth),
+        owner_api.router(album, auth),
+        people_api.router(album, auth),
+    ]
+    for each in routers:
+        app.include_router(each)
+    # the site's own routes, as declared (FastAPI's app.routes nests included routers)
+    app.state.api_routes = [r for each in routers for r in each.routes if isinstance(r, APIRoute)]
     pages.mount(app, getattr(album.blobs, "origins", list)())
+    s = album.settings
+    caps = {
+        "/api/session": VISITOR_JSON_BYTES,
+        "/api/search/by-image": s.max_search_bytes + MULTIPART_ENVELOPE,
+        "/api/sets/{name}/pictures": s.max_upload_request_bytes,
+    }
+    app.add_middleware(
+        BodyLimit, routes=app.state.api_routes, auth=auth, caps=caps, default=s.max_json_bytes
+    )
     return app
 
 
@@ -60,6 +78,7 @@ def _error_handlers(app: FastAPI) -> None:
         NotFound: 404,
         BadInput: 422,
         StorageFull: 507,
+        TooLarge: 413,
         NotOwner: 401,
         Forbidden: 403,
     }
@@ -71,7 +90,8 @@ def _error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, album_error)
 
     @app.exception_handler(TooManyAttempts)
-    async def too_many(_req: Request, exc: TooManyAttempts) -> JSONResponse:
+    @app.exception_handler(TooManyRequests)
+    async def too_many(_req: Request, exc: TooManyAttempts | TooManyRequests) -> JSONResponse:
         return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(RequestValidationError)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from ..domain import BadInput
+from ..photo_search import TooLarge
 
 
 class _Field:
@@ -45,7 +47,7 @@ class _Field:
     def on_part_data(self, b: bytes, start: int, end: int) -> None:
         if self.mine:
             if self.data.tell() + (end - start) > self.limit:
-                raise BadInput(f"photo too large to search (limit {self.limit} bytes)")
+                raise TooLarge(f"photo too large to search (limit {self.limit} bytes)")
             self.data.write(b[start:end])
 
 
@@ -60,10 +62,13 @@ async def read_file_field(request: Request, field: str, limit: int) -> bytes:
         for name in ("on_header_field", "on_header_value", "on_header_end",
                      "on_headers_finished", "on_part_data")
     }  # fmt: skip
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
-    async for chunk in request.stream():
-        parser.write(chunk)
-    parser.finalize()
+    try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except (FormParserError, ValueError, UnicodeError) as exc:  # the client's malformed body
+        raise BadInput(f"malformed multipart/form-data body: {exc}") from None
     if not part.found:
         raise BadInput(f"no field named {field!r} in the form")
     return part.data.getvalue()

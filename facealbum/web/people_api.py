@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import persons
 from ..album import Album
-from ..domain import NotFound, Person
+from ..domain import BadInput, NotFound, Person
 from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
+from .limits import RateLimit, Slots
 from .read_api import box_json, face_json, face_view, picture_json
 
 
@@ -63,6 +64,8 @@ def found_json(f: persons.FaceFound, view: FaceView) -> dict:
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
     owner = [Depends(auth.require_owner)]
+    rate = RateLimit(album.settings.search_rate, "searches by photo")
+    searches = Slots(album.settings.search_concurrency, "searches by photo")
 
     def visible(person_id: str, request: Request) -> None:
         found = album.catalog.get_person(person_id)
@@ -96,7 +99,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         people: Annotated[str, Query(min_length=1, max_length=2000)],
         mode: Annotated[Literal["all", "any", "only"], Query()] = "all",
     ) -> dict:
-        ids = [i for i in people.split(",") if i]
+        ids = list(dict.fromkeys(i for i in people.split(",") if i))  # each once
+        if len(ids) > album.settings.search_max_people:
+            raise BadInput(
+                f"too many people in one search: {len(ids)} "
+                f"(limit {album.settings.search_max_people})"
+            )
         # a visitor's search never uses a hidden person: one is unknown (404)
         found = persons.search_people(album, ids, mode, hidden=auth.is_owner(request))
         view = face_view(album, auth, request, found)
@@ -120,15 +128,25 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         },
     )
     async def search_by_image(request: Request) -> dict:
-        """Every face of an uploaded photo, with who it likely is and the album's
-        pictures of it. Open to visitors; the photo is held in memory only, never
-        stored, and refused past FACEALBUM_MAX_SEARCH_BYTES."""
+        """Every face of an uploaded photo (its largest FACEALBUM_SEARCH_MAX_FACES),
+        with who it likely is and the album's pictures of it. Open to visitors, within
+        limits: FACEALBUM_SEARCH_RATE a minute per address and
+        FACEALBUM_SEARCH_CONCURRENCY at once (else 429 with Retry-After), the photo at
+        most FACEALBUM_MAX_SEARCH_BYTES and FACEALBUM_SEARCH_MAX_PIXELS (else 413). It
+        is held in memory only, never stored, and decoded in a worker process."""
+        rate.hit(request.client.host if request.client else "?")
         by_owner = await run_in_threadpool(auth.is_owner, request)  # before reading the body
-        data = await read_file_field(request, "file", album.settings.max_search_bytes)
-        found = await run_in_threadpool(persons.search_by_image, album, data, None, by_owner)
-        pictures = [p for f in found for _, p, _ in f.matches]
+        with searches:  # taken before the body is read: bodies held <= slots
+            data = await read_file_field(request, "file", album.settings.max_search_bytes)
+            found = await run_in_threadpool(
+                persons.search_by_image, album, data, None, by_owner
+            )
+        pictures = [p for f in found.faces for _, p, _ in f.matches]
         view = OWNER if by_owner else await run_in_threadpool(visitor_view, album.catalog, pictures)
-        return {"faces": [found_json(f, view) for f in found]}
+        return {
+            "faces": [found_json(f, view) for f in found.faces],
+            "unsearched": found.unsearched,
+        }
 
     @r.patch("/api/people/{person_id}", dependencies=owner)
     def change_person(person_id: str, body: PersonChange) -> dict:

@@ -691,6 +691,24 @@ async function peopleSearchPage(seq, params) {
         h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name)))));
 }
 
+// A large photo is shrunk here to 2048 px on its long side, well under the server's
+// pixel cap (FACEALBUM_SEARCH_MAX_PIXELS) and plenty for faces; boxes come back as
+// ratios, so they still fit the original shown. A format the browser cannot decode is
+// sent as it is.
+async function searchable(file) {
+  try {
+    const bitmap = await createImageBitmap(file);
+    const k = Math.min(1, 2048 / Math.max(bitmap.width, bitmap.height));
+    if (k === 1) { bitmap.close(); return file; }
+    const canvas = h("canvas", { width: Math.round(bitmap.width * k), height: Math.round(bitmap.height * k) });
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    return await new Promise((done) => canvas.toBlob((b) => done(b || file), "image/jpeg", 0.92));
+  } catch {
+    return file;
+  }
+}
+
 async function photoSearchPage(seq) {
   onKeys(null);
   if (!current(seq)) return;
@@ -702,7 +720,7 @@ async function photoSearchPage(seq) {
     const url = URL.createObjectURL(file); // shown from the browser's memory, stored nowhere
     fill(out, h("p", { class: "muted" }, "Searching…"));
     const form = new FormData();
-    form.append("file", file);
+    form.append("file", await searchable(file), file.name);
     const r = await fetch(`${API}/api/search/by-image`, { method: "POST", body: form });
     const data = await r.json().catch(() => null);
     if (!r.ok) { fill(out, h("p", { class: "error", role: "alert" }, (data && data.error) || `${r.status}`)); return; }
