@@ -348,7 +348,18 @@ def serve(
     site.include_router(endpoint)
     _print_keys(settings, keys)
     console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
-    uvicorn.run(site, host=settings.host, port=settings.port, log_level="warning")
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: behind a
+    # local tunnel every visitor could then name any address and pass the per-address
+    # limits (sign-in guesses, searches by photo)
+    trusted = settings.forwarded_allow_ips.strip()
+    uvicorn.run(
+        site,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 def _print_keys(settings: Settings, keys: tuple[str, str, bool]) -> None:

@@ -156,6 +156,18 @@ class Settings(BaseSettings):
     search_rate: int = Field(
         20, ge=1, description="Searches by photo per client address per minute (then 429)"
     )
+    search_body_seconds: float = Field(
+        30,
+        gt=0,
+        description="A search photo's request body must arrive within this many seconds "
+        "(else 408): a slow body holds a search slot while it trickles in",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="serve: addresses of reverse proxies trusted to name the client in "
+        "X-Forwarded-For (comma-separated, uvicorn's forwarded_allow_ips). Empty: none; "
+        "every limit per address counts the address a connection comes from",
+    )
     search_max_people: int = Field(
         20, ge=1, description="Most people one search by people names (people=…)"
     )

@@ -33,6 +33,7 @@ def limited(library_home, tmp_path_factory):
         "FACEALBUM_SEARCH_RATE": "8",
         "FACEALBUM_SEARCH_MAX_FACES": "1",
         "FACEALBUM_WORKERS": "1",
+        "FACEALBUM_SEARCH_BODY_SECONDS": "3",
     }
     proc, base = serve_copy(library_home, tmp_path_factory.mktemp("visitor"), env)
     yield proc, base
@@ -267,3 +268,128 @@ def test_search_by_photo_keeps_the_quality_rule(tmp_path):
     finally:
         with contextlib.suppress(Exception):
             album.close()
+
+
+def slow_search(base: str, source: str) -> socket.socket:
+    """A search by photo from ``source`` whose body has begun and then stalls."""
+    url = urlsplit(base)
+    s = socket.create_connection((url.hostname, url.port), timeout=15, source_address=(source, 0))
+    head = request_head(
+        "POST",
+        "/api/search/by-image",
+        {"Content-Type": "multipart/form-data; boundary=B", "Content-Length": "100000"},
+    )
+    s.sendall(head + b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n')
+    return s
+
+
+def search_from(base: str, source: str, data: bytes) -> httpx.Response:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=60) as c:
+        return c.post(f"{base}/api/search/by-image", files={"file": ("q.jpg", data)})
+
+
+def test_slow_search_bodies_cannot_hold_the_slots(limited):
+    """A body that trickles in held its search slot for as long as its sender liked:
+    two such connections (the default slots) kept search by photo from everyone, for
+    good (uvicorn has no body timeout). Now the body has FACEALBUM_SEARCH_BODY_SECONDS
+    (3 here; 408 after), and one address holds one slot at most (429 for its second)."""
+    _, base = limited
+    photo = (PHOTOS / "obama" / "obama-480p.jpg").read_bytes()
+    started = time.monotonic()
+    stalled = slow_search(base, "127.0.0.2")
+    try:
+        time.sleep(0.5)
+        busy = search_from(base, "127.0.0.3", photo)  # the one slot is held
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        second = slow_search(base, "127.0.0.2")  # the same address: refused at once
+        try:
+            assert second.recv(4096).startswith(b"HTTP/1.1 429")
+        finally:
+            second.close()
+        answer = stalled.recv(4096)  # the stalled body runs out of time
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert time.monotonic() - started < 10
+    finally:
+        stalled.close()
+    assert search_from(base, "127.0.0.3", photo).status_code == 200  # the slot is free
+
+
+def test_header_checks_count_what_decoding_costs():
+    """A progressive JPEG holds every coefficient of its full size, whatever the scale
+    it is decoded at: 600 bytes claiming 10900 x 11000 passed the 8 MP cap (as 1/8 of
+    it) and took a worker 513 MB. A PNG of many compressed metadata chunks is inflated
+    by Pillow as the header is read: 70 zTXt chunks (74 KB) grew the server 124 MB,
+    5000 iCCP chunks (5 MB) cost 35 s of CPU. Both are refused from their headers now;
+    a baseline JPEG still counts at the scale it decodes at."""
+    import struct
+    import zlib
+
+    from facealbum.domain import BadInput
+    from facealbum.photo_search import TooLarge, check_photo
+    from facealbum.settings import Settings
+
+    s = Settings()
+
+    def claiming(w: int, h: int, progressive: bool) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (120, 80, 40)).save(buf, "JPEG", progressive=progressive)
+        data = buf.getvalue()
+        i = 2
+        while data[i + 1] not in (0xC0, 0xC2):  # to the frame header (SOF0 / SOF2)
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+        return data[: i + 5] + struct.pack(">HH", h, w) + data[i + 9 :]
+
+    with pytest.raises(TooLarge):
+        check_photo(claiming(10900, 11000, progressive=True), s)
+    check_photo(claiming(10900, 11000, progressive=False), s)  # 1/8 scale: 1.9 MP
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + crc
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, "PNG")
+    png = buf.getvalue()
+    text = zlib.compress(b"A" * (MB - 16), 9)
+    bomb = png[:33] + b"".join(chunk(b"zTXt", b"k\0\0" + text) for _ in range(70)) + png[33:]
+    started = time.monotonic()
+    with pytest.raises(BadInput, match="metadata"):
+        check_photo(bomb, s)
+    assert time.monotonic() - started < 0.5
+    check_photo(png[:33] + chunk(b"zTXt", b"k\0\0" + text) + png[33:], s)  # one is fine
+
+
+def test_numbers_past_any_integer_are_4xx(limited):
+    """A Range of 5000 digits (int() refuses over 4300) and an offset of 2**63 (past
+    SQLite's integer) answered 500."""
+    _, base = limited
+    picture = httpx.get(f"{base}/api/sets/fixtures?limit=1", timeout=30).json()["pictures"][0]
+    for value in ("bytes=" + "9" * 5000 + "-", "bytes=0-" + "9" * 5000, "bytes=-" + "9" * 5000):
+        got = httpx.get(base + picture["original_url"], headers={"Range": value}, timeout=30)
+        assert got.status_code < 500, value[:20]
+    for path in ("/api/sets/fixtures", f"/api/faces/{picture['faces'][0]['face_id']}/matches"):
+        got = httpx.get(f"{base}{path}?offset={2**63}", timeout=30)
+        assert got.status_code == 422, (path, got.text)
+
+
+def test_serve_trusts_no_forwarded_for_unless_told(monkeypatch, tmp_path):
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: from there (or behind
+    a local tunnel, where every visitor comes from there) a client named any address
+    and passed every per-address limit, the sign-in guesses' included (30 searches and
+    12 wrong Bearer tokens, one address each: no 429). Now serve trusts it only from
+    FACEALBUM_FORWARDED_ALLOW_IPS."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from facealbum.cli import app
+
+    seen: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: seen.append(kw))
+    monkeypatch.setenv("FACEALBUM_OWNER_SECRET", SECRET)
+    home = str(tmp_path / "home")
+    assert CliRunner().invoke(app, ["serve", "--home", home]).exit_code == 0
+    assert seen[-1]["proxy_headers"] is False
+    monkeypatch.setenv("FACEALBUM_FORWARDED_ALLOW_IPS", "10.0.0.5")
+    assert CliRunner().invoke(app, ["serve", "--home", home]).exit_code == 0
+    assert seen[-1]["proxy_headers"] is True
+    assert seen[-1]["forwarded_allow_ips"] == "10.0.0.5"

@@ -19,7 +19,13 @@ from ..domain import BadInput, NotFound, StorageFull
 from ..photo_search import TooLarge
 from . import media, owner_api, pages, people_api, read_api
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts, load_or_create_secret
-from .limits import MULTIPART_ENVELOPE, VISITOR_JSON_BYTES, BodyLimit, TooManyRequests
+from .limits import (
+    MULTIPART_ENVELOPE,
+    VISITOR_JSON_BYTES,
+    BodyLimit,
+    SlowBody,
+    TooManyRequests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,7 @@ def _error_handlers(app: FastAPI) -> None:
         TooLarge: 413,
         NotOwner: 401,
         Forbidden: 403,
+        SlowBody: 408,
     }
 
     async def album_error(_req: Request, exc: Exception) -> JSONResponse:

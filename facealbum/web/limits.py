@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +55,37 @@ class Slots:
 
     def __exit__(self, *_exc: object) -> None:
         self._free.release()
+
+
+class OnePerClient:
+    """At most one at once per client address; a second is refused at once (429).
+    With :class:`Slots` alone, one address holding every slot (slow bodies, one each)
+    kept the feature from everyone else for as long as it liked."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, client: str) -> Iterator[None]:
+        with self._lock:
+            if client in self._busy:
+                raise TooManyRequests(
+                    f"one of your {self.what} is still running (one at once per address); "
+                    "try again shortly",
+                    1,
+                )
+            self._busy.add(client)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(client)
+
+
+class SlowBody(AlbumError):
+    """408: a body that did not arrive within its time."""
 
 
 class RateLimit:

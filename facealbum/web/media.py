@@ -26,7 +26,8 @@ from ..privacy import NotPublishable, Piece, piece_length, plan, plan_length
 from .auth import Forbidden, OwnerAuth
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 18 (any file's size): int() of 5000 digits raised (a 500)
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 # the only keys there are: content addresses; anything else (an upload, a trick) is 404
 _KEYS = {
     "originals": re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg|png|webp|heic)$"),

@@ -4,6 +4,7 @@ Each route is a few lines over facealbum.persons."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +17,7 @@ from ..domain import BadInput, NotFound, Person
 from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
-from .limits import RateLimit, Slots
+from .limits import OnePerClient, RateLimit, Slots, SlowBody
 from .read_api import box_json, face_json, face_view, picture_json
 
 
@@ -66,6 +67,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     owner = [Depends(auth.require_owner)]
     rate = RateLimit(album.settings.search_rate, "searches by photo")
     searches = Slots(album.settings.search_concurrency, "searches by photo")
+    one_each = OnePerClient("searches by photo")
 
     def visible(person_id: str, request: Request) -> None:
         found = album.catalog.get_person(person_id)
@@ -134,10 +136,19 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         FACEALBUM_SEARCH_CONCURRENCY at once (else 429 with Retry-After), the photo at
         most FACEALBUM_MAX_SEARCH_BYTES and FACEALBUM_SEARCH_MAX_PIXELS (else 413). It
         is held in memory only, never stored, and decoded in a worker process."""
-        rate.hit(request.client.host if request.client else "?")
+        client = request.client.host if request.client else "?"
+        rate.hit(client)
         by_owner = await run_in_threadpool(auth.is_owner, request)  # before reading the body
-        with searches:  # taken before the body is read: bodies held <= slots
-            data = await read_file_field(request, "file", album.settings.max_search_bytes)
+        # taken before the body is read (bodies held <= slots), so the body has a time
+        # limit and one address one slot: else a few slow bodies hold every slot for good
+        with searches, one_each(client):
+            try:
+                async with asyncio.timeout(album.settings.search_body_seconds):
+                    data = await read_file_field(request, "file", album.settings.max_search_bytes)
+            except TimeoutError:
+                raise SlowBody(
+                    f"the photo did not arrive within {album.settings.search_body_seconds:g} s"
+                ) from None
             found = await run_in_threadpool(
                 persons.search_by_image, album, data, None, by_owner
             )

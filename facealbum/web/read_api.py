@@ -18,6 +18,9 @@ from ..search import SearchResult
 from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
 
+# past any album's size, and within a 64-bit SQL integer (2**63 made SQLite answer 500)
+MAX_OFFSET = 10**12
+
 
 def face_view(
     album: Album,
@@ -112,7 +115,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         name: str,
         request: Request,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict:
         summary, pictures = album.get_set(name, limit, offset)
         view = face_view(album, auth, request, pictures)
@@ -134,7 +137,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         request: Request,
         threshold: Annotated[float | None, Query(ge=0, le=100)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict:
         t = album.settings.match_threshold if threshold is None else threshold
         owner = auth.is_owner(request)  # a visitor's search never uses a hidden person
