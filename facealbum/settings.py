@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     search_rate: int = Field(
         20, ge=1, description="Searches by photo per client address per minute (then 429)"
     )
+    matches_rate: int = Field(
+        240,
+        ge=1,
+        description="Face searches (a click on a face: GET /api/faces/{id}/matches) per "
+        "visitor address per minute (then 429); each is a search of the whole collection, "
+        "a billed SearchFaces on Rekognition. The owner is not counted",
+    )
     search_body_seconds: float = Field(
         30,
         gt=0,

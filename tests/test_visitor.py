@@ -34,6 +34,7 @@ def limited(library_home, tmp_path_factory):
         "FACEALBUM_SEARCH_MAX_FACES": "1",
         "FACEALBUM_WORKERS": "1",
         "FACEALBUM_SEARCH_BODY_SECONDS": "3",
+        "FACEALBUM_MATCHES_RATE": "4",
     }
     proc, base = serve_copy(library_home, tmp_path_factory.mktemp("visitor"), env)
     yield proc, base
@@ -393,3 +394,20 @@ def test_serve_trusts_no_forwarded_for_unless_told(monkeypatch, tmp_path):
     assert CliRunner().invoke(app, ["serve", "--home", home]).exit_code == 0
     assert seen[-1]["proxy_headers"] is True
     assert seen[-1]["forwarded_allow_ips"] == "10.0.0.5"
+
+
+def test_face_searches_are_rate_limited_for_visitors_only(limited):
+    """A click on a face searches the whole collection (a billed SearchFaces on AWS):
+    a visitor's address gets FACEALBUM_MATCHES_RATE a minute, then 429 with
+    Retry-After; the owner is not counted."""
+    _, base = limited
+    picture = httpx.get(f"{base}/api/sets/fixtures?limit=1", timeout=30).json()["pictures"][0]
+    url = f"{base}/api/faces/{picture['faces'][0]['face_id']}/matches"
+    transport = httpx.HTTPTransport(local_address="127.0.0.4")  # an address of its own
+    with httpx.Client(transport=transport, timeout=60) as visitor:
+        codes = [visitor.get(url).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 200, 429], codes
+        refused = visitor.get(url)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert "face searches" in refused.json()["error"]
+        assert visitor.get(url, headers=OWNER).status_code == 200

@@ -17,6 +17,7 @@ from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
 from ..search import SearchResult
 from ..visibility import OWNER, FaceView, visitor_view
 from .auth import OwnerAuth
+from .limits import RateLimit
 
 # past any album's size, and within a 64-bit SQL integer (2**63 made SQLite answer 500)
 MAX_OFFSET = 10**12
@@ -102,6 +103,7 @@ def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
+    clicks = RateLimit(album.settings.matches_rate, "face searches")
 
     @r.get("/api/sets")
     def list_sets(sort: Annotated[Literal["newest", "name"], Query()] = "newest") -> list[dict]:
@@ -141,6 +143,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     ) -> dict:
         t = album.settings.match_threshold if threshold is None else threshold
         owner = auth.is_owner(request)  # a visitor's search never uses a hidden person
+        if not owner:
+            clicks.hit(request.client.host if request.client else "?")
         found = album.search(face_id, t, limit, offset, hidden=owner)
         view = OWNER if owner else visitor_view(album.catalog, [m.picture for m in found.matches])
         return matches_json(found, t, view)
