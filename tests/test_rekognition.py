@@ -5,6 +5,7 @@ wrong type fails here."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -770,3 +771,27 @@ def test_every_answer_has_a_request_id_and_model_versions_fit_the_model(client):
         c.describe_collection(CollectionId="nowhere")
     ids.add(missing.value.response["ResponseMetadata"]["RequestId"])
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)
+
+
+def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
+    """Found in review: a signed body nested deeper than the JSON parser's recursion
+    limit, and an S3Object Name the file system cannot take (longer than a file name
+    may be, a NUL, a lone surrogate), answered 500 InternalServerError; they are the
+    client's errors, SerializationException and InvalidS3ObjectException."""
+    url, _ = endpoint
+
+    def call(op: str, body: bytes) -> httpx.Response:
+        return post(url, signed_request(url, f"RekognitionService.{op}", body))
+
+    for nested in (b"[" * 100_000, b'{"a":' * 20_000 + b"1" + b"}" * 20_000):
+        answer = call("ListCollections", nested)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["__type"] == "SerializationException", answer.text
+    for name in ("a" * 1000, "a\0b", "\ud800"):
+        for op, image in (("DetectFaces", "Image"), ("CompareFaces", "SourceImage")):
+            params = {image: {"S3Object": {"Bucket": "originals", "Name": name}}}
+            if op == "CompareFaces":
+                params["TargetImage"] = {"Bytes": base64.b64encode(OBAMA).decode()}
+            answer = call(op, json.dumps(params).encode())
+            assert answer.status_code == 400, (op, repr(name[:5]), answer.text)
+            assert answer.json()["__type"] == "InvalidS3ObjectException", answer.text

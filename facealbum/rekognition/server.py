@@ -134,7 +134,7 @@ def router(
             verify(request.method, url, headers, body, signed, key_id, secret)
             try:
                 params = json.loads(body or b"{}")
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's depth too
                 raise AwsError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise AwsError("SerializationException", "the body is not a JSON object")
@@ -287,7 +287,8 @@ def operations(
             if blobs.length(bucket, name) > S3_LIMIT:
                 raise ImageTooLarge(f"s3://{bucket}/{name} is larger than 15 MB")
             return blobs.get(bucket, name)
-        except (KeyError, BadInput):
+        # ValueError, OSError: a name no file can have (a NUL, a lone surrogate, too long)
+        except (KeyError, BadInput, ValueError, OSError):
             raise InvalidS3Object(NO_OBJECT) from None
 
     def req(p: dict, key: str) -> Any:
