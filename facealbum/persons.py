@@ -43,12 +43,16 @@ def people(album: Album, hidden: bool = False) -> list[PersonView]:
 
 
 def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
-    """The owner's chosen face, else the person's largest face."""
+    """The owner's chosen face, else the person's largest face; between faces of one
+    size, the one in the first picture (by image id), then the top-left box: what a
+    reindex keeps, unlike face ids and the catalog's order, so the cover stays put."""
     faces = album.catalog.person_faces(person.person_id)
     if not faces:
         return None
     chosen = next((f for f in faces if f.face_id == person.cover_face_id), None)
-    face = chosen or max(faces, key=lambda f: f.box.width * f.box.height)
+    face = chosen or min(
+        faces, key=lambda f: (-f.box.width * f.box.height, f.image_id, f.box.top, f.box.left)
+    )
     picture = album.catalog.get_picture(face.image_id)
     return (face, picture) if picture else None
 
