@@ -775,9 +775,11 @@ def test_every_answer_has_a_request_id_and_model_versions_fit_the_model(client):
 
 def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
     """Found in review: a signed body nested deeper than the JSON parser's recursion
-    limit, and an S3Object Name the file system cannot take (longer than a file name
-    may be, a NUL, a lone surrogate), answered 500 InternalServerError; they are the
-    client's errors, SerializationException and InvalidS3ObjectException."""
+    limit, a ListFaces NextToken past a 64-bit integer (and one with a NUL, which
+    PostgreSQL refuses), and an S3Object Name the file system cannot take (longer than
+    a file name may be, a NUL, a lone surrogate) answered 500 InternalServerError;
+    they are the client's errors: SerializationException,
+    InvalidPaginationTokenException and InvalidS3ObjectException."""
     url, _ = endpoint
 
     def call(op: str, body: bytes) -> httpx.Response:
@@ -787,6 +789,18 @@ def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
         answer = call("ListCollections", nested)
         assert answer.status_code == 400, answer.text
         assert answer.json()["__type"] == "SerializationException", answer.text
+    # a NextToken naming a position past what the catalog's integers hold
+    past = base64.urlsafe_b64encode(b"9" * 19).decode()
+    call("CreateCollection", b'{"CollectionId": "tokens"}')
+    nul = base64.urlsafe_b64encode(b"\0").decode()  # PostgreSQL refuses a NUL in a string
+    for op, params in (
+        ("ListFaces", {"CollectionId": "tokens", "NextToken": past}),
+        ("ListCollections", {"NextToken": nul}),
+        ("ListUsers", {"CollectionId": "tokens", "NextToken": nul}),
+    ):
+        answer = call(op, json.dumps(params).encode())
+        assert answer.status_code == 400, (op, answer.text)
+        assert answer.json()["__type"] == "InvalidPaginationTokenException", (op, answer.text)
     for name in ("a" * 1000, "a\0b", "\ud800"):
         for op, image in (("DetectFaces", "Image"), ("CompareFaces", "SourceImage")):
             params = {image: {"S3Object": {"Bucket": "originals", "Name": name}}}
