@@ -789,6 +789,14 @@ def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
         answer = call("ListCollections", nested)
         assert answer.status_code == 400, answer.text
         assert answer.json()["__type"] == "SerializationException", answer.text
+    # a million bad list members (4 MB, under the cap) were a 252 MB message (and the
+    # server's +1 GB): every violation is counted, the first ten told
+    many = {"Image": {"Bytes": "QUFB"}, "Attributes": ["x"] * 1_000_000}
+    answer = call("DetectFaces", json.dumps(many, separators=(",", ":")).encode())
+    assert answer.status_code == 400 and len(answer.content) < 10_000, len(answer.content)
+    message = answer.json()["message"]
+    assert message.startswith("1000000 validation errors detected: Value 'x' at 'attributes.1.")
+    assert message.count("failed to satisfy constraint") == 10 and message.endswith("; ...")
     # a NextToken naming a position past what the catalog's integers hold
     past = base64.urlsafe_b64encode(b"9" * 19).decode()
     call("CreateCollection", b'{"CollectionId": "tokens"}')
