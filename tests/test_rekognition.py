@@ -817,3 +817,44 @@ def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
             answer = call(op, json.dumps(params).encode())
             assert answer.status_code == 400, (op, repr(name[:5]), answer.text)
             assert answer.json()["__type"] == "InvalidS3ObjectException", answer.text
+
+
+def test_a_retry_arriving_while_its_call_runs_gets_the_same_answer(tmp_path, monkeypatch):
+    """Found in review: CreateUser retried with the same ClientRequestToken while the
+    first call still ran (a client's read timeout) answered ConflictException, 1 time in
+    10 with four at once against the server; now the retry waits for the first call's
+    answer. Real LocalFaces on SQLite; create_user slowed to hold the window open."""
+    import threading
+    import time
+
+    from facealbum.rekognition.server import operations
+    from facealbum.settings import Settings
+    from facealbum.wiring import make_blobs, make_faces
+
+    settings = Settings(home=tmp_path)
+    faces = make_faces(settings, local=True)
+    faces.create_collection("retries")
+    create = faces.create_user
+
+    def slow(*args):
+        time.sleep(0.2)
+        return create(*args)
+
+    monkeypatch.setattr(faces, "create_user", slow)
+    op = operations(faces, make_blobs(settings))["CreateUser"]
+    params = {"CollectionId": "retries", "UserId": "u", "ClientRequestToken": "same"}
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            op(dict(params))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [u.user_id for u in faces.list_users("retries", 10, None)[0]] == ["u"]

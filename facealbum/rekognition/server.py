@@ -433,25 +433,27 @@ def user_operations(
     # retries of CreateUser / DeleteUser carry the first call's ClientRequestToken
     # (botocore fills it in): a retry of a call that succeeded succeeds again
     answered: OrderedDict[tuple[str, str], str] = OrderedDict()
-    lock = threading.Lock()
+    lock = threading.Lock()  # held through a call with a token: a retry that arrives
+    # while the first call runs waits for its answer (it met ConflictException before)
 
     def once(op: str, p: dict, call: Callable[[], None]) -> dict:
         token = p.get("ClientRequestToken")
-        key = (op, token) if isinstance(token, str) else None
+        if not isinstance(token, str):
+            call()
+            return {}
+        key = (op, token)
         params = json.dumps(
             {k: v for k, v in p.items() if k != "ClientRequestToken"}, sort_keys=True
         )
         with lock:
-            if key is not None and key in answered:
+            if key in answered:
                 if answered[key] != params:
                     raise IdempotentMismatch("ClientRequestToken was used with other values")
                 return {}
-        call()
-        if key is not None:
-            with lock:
-                answered[key] = params
-                while len(answered) > 10_000:
-                    answered.popitem(last=False)
+            call()
+            answered[key] = params
+            while len(answered) > 10_000:
+                answered.popitem(last=False)
         return {}
 
     def create_user(p: dict) -> dict:
