@@ -29,6 +29,7 @@ from .domain import (
     as_stored,
     check_picture_name,
     check_set_name,
+    largest_first,
 )
 from .ingest import (
     Stored,
@@ -370,7 +371,7 @@ class Album:
             return ()
         faces = self.catalog.person_faces(person.person_id)
         faces = [f for f in faces if f.face_id != face.face_id]
-        faces.sort(key=lambda f: -f.box.width * f.box.height)
+        faces.sort(key=largest_first)
         return tuple(f.face_id for f in faces)
 
     def warm(self) -> None:

@@ -198,6 +198,13 @@ def check_picture_name(name: str) -> str:
     return name
 
 
+def largest_first(face: Face) -> tuple[float, str, float, float]:
+    """Sort key: the largest face first; faces of one size (crops of one size are
+    common) by picture, then box, which a reindex keeps, unlike face ids and the
+    catalog's order, so what is chosen by size stays chosen after one."""
+    return (-face.box.width * face.box.height, face.image_id, face.box.top, face.box.left)
+
+
 # -- the same face, found again ------------------------------------------------------
 
 SAME_FACE_IOU = 0.5  # PASCAL VOC's overlap for "the same object": boxes from two runs

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .album import Album
-from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
+from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, largest_first
 from .people import persons_of, place_faces
 from .person_users import mirror_quietly
 from .photo_search import PhotoFace, check_photo, search_photo
@@ -44,12 +44,13 @@ def people(album: Album, hidden: bool = False) -> list[PersonView]:
 
 
 def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
-    """The owner's chosen face, else the person's largest face."""
+    """The owner's chosen face, else the person's largest face (ties broken by what a
+    reindex keeps, so the cover stays put)."""
     faces = album.catalog.person_faces(person.person_id)
     if not faces:
         return None
     chosen = next((f for f in faces if f.face_id == person.cover_face_id), None)
-    face = chosen or max(faces, key=lambda f: f.box.width * f.box.height)
+    face = chosen or min(faces, key=largest_first)
     picture = album.catalog.get_picture(face.image_id)
     return (face, picture) if picture else None
 

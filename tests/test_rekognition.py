@@ -5,6 +5,7 @@ wrong type fails here."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -770,3 +771,90 @@ def test_every_answer_has_a_request_id_and_model_versions_fit_the_model(client):
         c.describe_collection(CollectionId="nowhere")
     ids.add(missing.value.response["ResponseMetadata"]["RequestId"])
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)
+
+
+def test_hostile_bodies_and_object_names_are_client_errors(endpoint):
+    """Found in review: a signed body nested deeper than the JSON parser's recursion
+    limit, a ListFaces NextToken past a 64-bit integer (and one with a NUL, which
+    PostgreSQL refuses), and an S3Object Name the file system cannot take (longer than
+    a file name may be, a NUL, a lone surrogate) answered 500 InternalServerError;
+    they are the client's errors: SerializationException,
+    InvalidPaginationTokenException and InvalidS3ObjectException."""
+    url, _ = endpoint
+
+    def call(op: str, body: bytes) -> httpx.Response:
+        return post(url, signed_request(url, f"RekognitionService.{op}", body))
+
+    for nested in (b"[" * 100_000, b'{"a":' * 20_000 + b"1" + b"}" * 20_000):
+        answer = call("ListCollections", nested)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["__type"] == "SerializationException", answer.text
+    # a million bad list members (4 MB, under the cap) were a 252 MB message (and the
+    # server's +1 GB): every violation is counted, the first ten told
+    many = {"Image": {"Bytes": "QUFB"}, "Attributes": ["x"] * 1_000_000}
+    answer = call("DetectFaces", json.dumps(many, separators=(",", ":")).encode())
+    assert answer.status_code == 400 and len(answer.content) < 10_000, len(answer.content)
+    message = answer.json()["message"]
+    assert message.startswith("1000000 validation errors detected: Value 'x' at 'attributes.1.")
+    assert message.count("failed to satisfy constraint") == 10 and message.endswith("; ...")
+    # a NextToken naming a position past what the catalog's integers hold
+    past = base64.urlsafe_b64encode(b"9" * 19).decode()
+    call("CreateCollection", b'{"CollectionId": "tokens"}')
+    nul = base64.urlsafe_b64encode(b"\0").decode()  # PostgreSQL refuses a NUL in a string
+    for op, params in (
+        ("ListFaces", {"CollectionId": "tokens", "NextToken": past}),
+        ("ListCollections", {"NextToken": nul}),
+        ("ListUsers", {"CollectionId": "tokens", "NextToken": nul}),
+    ):
+        answer = call(op, json.dumps(params).encode())
+        assert answer.status_code == 400, (op, answer.text)
+        assert answer.json()["__type"] == "InvalidPaginationTokenException", (op, answer.text)
+    for name in ("a" * 1000, "a\0b", "\ud800"):
+        for op, image in (("DetectFaces", "Image"), ("CompareFaces", "SourceImage")):
+            params = {image: {"S3Object": {"Bucket": "originals", "Name": name}}}
+            if op == "CompareFaces":
+                params["TargetImage"] = {"Bytes": base64.b64encode(OBAMA).decode()}
+            answer = call(op, json.dumps(params).encode())
+            assert answer.status_code == 400, (op, repr(name[:5]), answer.text)
+            assert answer.json()["__type"] == "InvalidS3ObjectException", answer.text
+
+
+def test_a_retry_arriving_while_its_call_runs_gets_the_same_answer(tmp_path, monkeypatch):
+    """Found in review: CreateUser retried with the same ClientRequestToken while the
+    first call still ran (a client's read timeout) answered ConflictException, 1 time in
+    10 with four at once against the server; now the retry waits for the first call's
+    answer. Real LocalFaces on SQLite; create_user slowed to hold the window open."""
+    import threading
+    import time
+
+    from facealbum.rekognition.server import operations
+    from facealbum.settings import Settings
+    from facealbum.wiring import make_blobs, make_faces
+
+    settings = Settings(home=tmp_path)
+    faces = make_faces(settings, local=True)
+    faces.create_collection("retries")
+    create = faces.create_user
+
+    def slow(*args):
+        time.sleep(0.2)
+        return create(*args)
+
+    monkeypatch.setattr(faces, "create_user", slow)
+    op = operations(faces, make_blobs(settings))["CreateUser"]
+    params = {"CollectionId": "retries", "UserId": "u", "ClientRequestToken": "same"}
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            op(dict(params))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [u.user_id for u in faces.list_users("retries", 10, None)[0]] == ["u"]

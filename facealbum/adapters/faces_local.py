@@ -218,9 +218,12 @@ class LocalFaces(LocalUsers):
             q = q.where(collection_faces.c.user_id == user_id)
         if token:
             try:
-                q = q.where(collection_faces.c.seq > int(_untoken(token)))
+                after = int(_untoken(token))
             except ValueError:
                 raise InvalidToken("invalid NextToken") from None
+            if not 0 <= after < 2**63:  # a seq the catalog can hold (SQL's BIGINT)
+                raise InvalidToken("invalid NextToken")
+            q = q.where(collection_faces.c.seq > after)
         with self.db.connect() as conn:
             rows = conn.execute(q.limit(limit + 1)).mappings().all()
         more = len(rows) > limit
@@ -588,12 +591,21 @@ def _no_collection(collection_id: str) -> CollectionNotFound:
     return CollectionNotFound(f"The collection id: {collection_id} does not exist")
 
 
+TOKEN_VALUE = re.compile(r"[a-zA-Z0-9_.\-:]+")
+
+
 def _token(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode()
 
 
 def _untoken(token: str) -> str:
+    """What :func:`_token` encoded: a position (a seq, a collection or user id, all
+    of Rekognition's id alphabet); anything else is InvalidToken, never a value for
+    the catalog to choke on (a NUL, which PostgreSQL refuses in a string)."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        value = base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeDecodeError):
         raise InvalidToken("invalid NextToken") from None
+    if not TOKEN_VALUE.fullmatch(value):
+        raise InvalidToken("invalid NextToken")
+    return value

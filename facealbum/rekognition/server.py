@@ -134,7 +134,7 @@ def router(
             verify(request.method, url, headers, body, signed, key_id, secret)
             try:
                 params = json.loads(body or b"{}")
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's depth too
                 raise AwsError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise AwsError("SerializationException", "the body is not a JSON object")
@@ -287,7 +287,8 @@ def operations(
             if blobs.length(bucket, name) > S3_LIMIT:
                 raise ImageTooLarge(f"s3://{bucket}/{name} is larger than 15 MB")
             return blobs.get(bucket, name)
-        except (KeyError, BadInput):
+        # ValueError, OSError: a name no file can have (a NUL, a lone surrogate, too long)
+        except (KeyError, BadInput, ValueError, OSError):
             raise InvalidS3Object(NO_OBJECT) from None
 
     def req(p: dict, key: str) -> Any:
@@ -432,25 +433,27 @@ def user_operations(
     # retries of CreateUser / DeleteUser carry the first call's ClientRequestToken
     # (botocore fills it in): a retry of a call that succeeded succeeds again
     answered: OrderedDict[tuple[str, str], str] = OrderedDict()
-    lock = threading.Lock()
+    lock = threading.Lock()  # held through a call with a token: a retry that arrives
+    # while the first call runs waits for its answer (it met ConflictException before)
 
     def once(op: str, p: dict, call: Callable[[], None]) -> dict:
         token = p.get("ClientRequestToken")
-        key = (op, token) if isinstance(token, str) else None
+        if not isinstance(token, str):
+            call()
+            return {}
+        key = (op, token)
         params = json.dumps(
             {k: v for k, v in p.items() if k != "ClientRequestToken"}, sort_keys=True
         )
         with lock:
-            if key is not None and key in answered:
+            if key in answered:
                 if answered[key] != params:
                     raise IdempotentMismatch("ClientRequestToken was used with other values")
                 return {}
-        call()
-        if key is not None:
-            with lock:
-                answered[key] = params
-                while len(answered) > 10_000:
-                    answered.popitem(last=False)
+            call()
+            answered[key] = params
+            while len(answered) > 10_000:
+                answered.popitem(last=False)
         return {}
 
     def create_user(p: dict) -> dict:

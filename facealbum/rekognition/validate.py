@@ -47,14 +47,34 @@ def validate(op: str, params: dict[str, Any]) -> None:
     shape = operation(op).input_shape
     if shape is None:
         return
-    errors: list[str] = []
+    errors = _Errors()
     _check(params, shape, "", errors)
-    if errors:
-        n = len(errors)
+    if errors.count:
+        n = errors.count
+        more = "; ..." if n > len(errors.shown) else ""
         raise AwsError(
             "ValidationException",
-            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors),
+            f"{n} validation error{'s' if n > 1 else ''} detected: "
+            + "; ".join(errors.shown)
+            + more,
         )
+
+
+class _Errors:
+    """The violations found: all counted, the first ``SHOWN`` kept for the message, so
+    that a body of a million bad list members (a few MB, under the body cap) is not
+    answered with hundreds of MB of message."""
+
+    SHOWN = 10
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.count = 0
+
+    def append(self, error: str) -> None:
+        self.count += 1
+        if len(self.shown) < self.SHOWN:
+            self.shown.append(error)
 
 
 def _type_ok(value: Any, t: str) -> bool:
@@ -75,7 +95,7 @@ def _type_ok(value: Any, t: str) -> bool:
     return True
 
 
-def _check(value: Any, shape: Shape, where: str, errors: list[str]) -> None:
+def _check(value: Any, shape: Shape, where: str, errors: _Errors) -> None:
     t = shape.type_name
     if not _type_ok(value, t):
         raise AwsError(
@@ -119,7 +139,7 @@ def _check(value: Any, shape: Shape, where: str, errors: list[str]) -> None:
         _bounds(value, value, meta, "value", where, errors)
 
 
-def _bounds(value: Any, size: float, meta: dict, what: str, where: str, errors: list) -> None:
+def _bounds(value: Any, size: float, meta: dict, what: str, where: str, errors: _Errors) -> None:
     if "min" in meta and size < meta["min"]:
         errors.append(
             _error(value, where, f"Member must have {what} greater than or equal to {meta['min']}")
