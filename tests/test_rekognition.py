@@ -328,6 +328,57 @@ def test_a_burst_of_image_calls_from_default_clients_completes(tmp_path):
         proc.wait(10)
 
 
+def test_image_bodies_held_at_once_are_bounded(tmp_path):
+    """Each image request is capped, but 48 signed 4.9 MB calls at once were all read
+    and held while they waited for a turn (+740 MB). An image request now takes one of
+    2 x max_in_flight places before its body is read: with 1 in flight, 24 calls of a
+    5 MB PNG at once all complete (boto3 retries the throttled) and the server grows
+    by a few bodies' worth, not 24."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    proc, url = start_endpoint(tmp_path, FACEALBUM_REKOGNITION_MAX_IN_FLIGHT="1")
+    noise = np.random.default_rng(7).integers(0, 256, (1250, 1300, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noise).save(out, "PNG", compress_level=0)
+    big = out.getvalue()
+    assert 4.5 * 2**20 < len(big) < 5 * 2**20
+    retries = Config(max_pool_connections=24, retries={"mode": "standard", "max_attempts": 8})
+    c = boto3.client(
+        "rekognition",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=retries,
+    )
+    server = psutil.Process(proc.pid)
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], server.memory_info().rss)
+
+    try:
+        c.detect_faces(Image={"Bytes": big})  # the worker processes are up
+        before = server.memory_info().rss
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with ThreadPoolExecutor(24) as pool:
+            found = list(pool.map(lambda _: c.detect_faces(Image={"Bytes": big}), range(24)))
+        done.set()
+        watcher.join()
+        assert len(found) == 24
+        assert peak[0] - before < 150 * 2**20, (peak[0] - before) / 2**20
+    finally:
+        done.set()
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_users_through_boto3(client):
     """Rekognition's users (the album's persons): create, associate faces (with the
     match check), search by face, by user and by image, disassociate, delete."""

@@ -95,6 +95,7 @@ def router(
     regions: Collection[str] = ("us-east-1",),
     queue_seconds: float = 10.0,
     any_image_format: bool = False,
+    body_seconds: float = 30.0,
 ) -> APIRouter:
     """The endpoint's one route, at each of ``paths`` (the album mounts it at
     ``/rekognition``, which SDKs call with or without the trailing slash).
@@ -107,25 +108,44 @@ def router(
     ``queue_seconds`` for a turn, then are refused with
     ProvisionedThroughputExceededException (400), which boto3 retries in its standard
     (default) and legacy modes: a burst completes, the server never queues more face
-    work than it can do.
+    work than it can do. An image operation also waits (as long) for one of
+    ``2 * max_in_flight`` places *before its body is read*, and keeps it until it is
+    answered: the bodies held at once, running or waiting, are bounded (each up to its
+    :func:`body_limit`), where before 48 signed 4.9 MB calls at once took the server
+    up by 740 MB. Its body must then arrive within ``body_seconds``.
 
     Images are JPEG or PNG, as on AWS, unless ``any_image_format`` (what the album's
     decoder reads: WebP, HEIC too)."""
     r = APIRouter()
     ops = operations(faces, blobs, any_image_format)
     slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+    bodies = asyncio.Semaphore(2 * max_in_flight) if max_in_flight else None
 
     async def rekognition(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         headers = {k.lower(): v for k, v in request.headers.items()}
         body: bytes | None = None  # until it is read whole
+        held: asyncio.Semaphore | None = None  # a place for an image body, while held
         try:
             signed = check_headers(headers, key_id, regions)
             target = headers.get("x-amz-target", "")
             service, _, op = target.partition(".")
             if service != "RekognitionService" or op not in ops:
                 raise AwsError("UnknownOperationException", f"unknown operation {target!r}")
-            body = await read_body(request, headers, body_limit(op), op in IMAGE_OPS)
+            image = op in IMAGE_OPS
+            if image and bodies is not None:
+                await _take(
+                    bodies, queue_seconds, f"more than {2 * max_in_flight} image requests at once"
+                )
+                held = bodies
+            try:
+                body = await asyncio.wait_for(
+                    read_body(request, headers, body_limit(op), image), body_seconds
+                )
+            except TimeoutError:
+                raise AwsError(
+                    "RequestTimeout", f"the body did not arrive within {body_seconds:g} s"
+                ) from None
             raw_path = request.scope.get("raw_path") or request.url.path.encode()
             query = request.url.query
             url = f"http://{headers.get('host', '')}{raw_path.decode()}" + (
@@ -157,6 +177,9 @@ def router(
                 500,
                 request_id,
             )
+        finally:
+            if held is not None:
+                held.release()
         return Response(
             json.dumps(result),
             media_type=CONTENT_TYPE,
@@ -173,17 +196,22 @@ async def _in_turn(
 ) -> dict:
     """Run an image operation once one of the ``limit`` slots is free, waiting up to
     ``wait`` seconds for it."""
-    try:
-        await asyncio.wait_for(slots.acquire(), wait)
-    except TimeoutError:
-        raise AwsError(
-            "ProvisionedThroughputExceededException",
-            f"more than {limit} image operations at once for {wait:g} s; retry later",
-        ) from None
+    await _take(slots, wait, f"more than {limit} image operations at once")
     try:
         return await run_in_threadpool(op, params)
     finally:
         slots.release()
+
+
+async def _take(places: asyncio.Semaphore, wait: float, what: str) -> None:
+    """One of ``places``, waiting up to ``wait`` seconds, else throttled with
+    ProvisionedThroughputExceededException (400), which SDKs back off and retry."""
+    try:
+        await asyncio.wait_for(places.acquire(), wait)
+    except TimeoutError:
+        raise AwsError(
+            "ProvisionedThroughputExceededException", f"{what} for {wait:g} s; retry later"
+        ) from None
 
 
 async def read_body(
