@@ -312,6 +312,8 @@ def operations(
         if bucket not in ("originals", "thumbnails") or not isinstance(name, str):
             raise InvalidS3Object(NO_OBJECT)
         try:
+            if len(name.encode()) > 1024:  # S3's key limit, in UTF-8 bytes: no object
+                raise InvalidS3Object(NO_OBJECT)
             if blobs.length(bucket, name) > S3_LIMIT:
                 raise ImageTooLarge(f"s3://{bucket}/{name} is larger than 15 MB")
             return blobs.get(bucket, name)
