@@ -7,12 +7,16 @@ So each answer shows its faces through one :class:`FaceView` (the web's ``face_j
 takes one): the owner's shows every face as it is; a visitor's shows the face of a
 hidden person as a face of no one (the face and its box stay: they are in the picture
 for anyone to see).
+
+The view also carries the names of the answer's persons, read in the same batched
+read, so a face shows its person's name exactly when it shows its person: a hidden
+person's name never reaches a visitor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from .domain import Face, Picture
 from .ports import Catalog
@@ -20,16 +24,36 @@ from .ports import Catalog
 
 @dataclass(frozen=True)
 class FaceView:
-    """``hidden``: the persons this viewer must not be told of."""
+    """``hidden``: the persons this viewer must not be told of; ``names``: the names
+    of the (shown) persons of the answer that have one."""
 
     hidden: frozenset[str] = frozenset()
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def person_id(self, face: Face) -> str | None:
         """The face's person as this viewer may know it: None for a hidden one."""
         return None if face.person_id in self.hidden else face.person_id
 
+    def person(self, face: Face) -> dict | None:
+        """The face's person as this viewer may know it, with its name (None when
+        unnamed): None for no person or a hidden one."""
+        pid = self.person_id(face)
+        return {"person_id": pid, "name": self.names.get(pid)} if pid else None
 
-OWNER = FaceView()  # sees every face's person
+
+OWNER = FaceView()  # sees every face's person (no names: use owner_view for those)
+
+
+def _persons_of(pictures: Iterable[Picture], faces: Iterable[Face]) -> set[str]:
+    named = {f.person_id for p in pictures for f in p.faces if f.person_id}
+    return named | {f.person_id for f in faces if f.person_id}
+
+
+def _view(catalog: Catalog, ids: set[str], owner: bool) -> FaceView:
+    labels = catalog.person_labels(ids) if ids else {}
+    hidden = frozenset() if owner else frozenset(p for p, (_, h) in labels.items() if h)
+    names = {p: n for p, (n, _) in labels.items() if n and p not in hidden}
+    return FaceView(hidden, names)
 
 
 def visitor_view(
@@ -37,6 +61,11 @@ def visitor_view(
 ) -> FaceView:
     """The view a visitor gets of these pictures' and faces' persons: one batched read
     of the persons they name (so O(page), never every person of the album)."""
-    named = {f.person_id for p in pictures for f in p.faces if f.person_id}
-    named |= {f.person_id for f in faces if f.person_id}
-    return FaceView(frozenset(catalog.hidden_persons(named))) if named else FaceView()
+    return _view(catalog, _persons_of(pictures, faces), owner=False)
+
+
+def owner_view(
+    catalog: Catalog, pictures: Iterable[Picture] = (), faces: Iterable[Face] = ()
+) -> FaceView:
+    """The owner's view: every person, with the names, in the same one batched read."""
+    return _view(catalog, _persons_of(pictures, faces), owner=True)

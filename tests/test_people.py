@@ -141,6 +141,22 @@ def test_people_api_reads_and_the_owners_changes(album):
         assert biden not in {p["person_id"] for p in visitor.get("/api/people").json()}
         assert visitor.get(f"/api/people/{biden}").status_code == 404
         assert biden in {p["person_id"] for p in owner.get("/api/people").json()}
+        # each face names its person as it shows its person_id: Joe only to the owner
+        barack, joe = {"person_id": obama, "name": "Barack"}, {"person_id": biden, "name": "Joe"}
+        url = f"/api/pictures/{group['image_id']}"
+        seen = visitor.get(url).json()["faces"]
+        assert sorted(map(str, (f["person"] for f in seen))) == sorted(map(str, [barack, None]))
+        assert all(f["person"] is None or f["person"]["person_id"] == f["person_id"] for f in seen)
+        assert "Joe" not in visitor.get(url).text and "Joe" in owner.get(url).text
+        owned = owner.get(url).json()["faces"]
+        assert sorted(map(str, (f["person"] for f in owned))) == sorted(map(str, [barack, joe]))
+        on_biden = next(f["face_id"] for f in owned if f["person_id"] == biden)
+        asked = f"/api/faces/{on_biden}/matches"
+        assert visitor.get(asked).json()["query"]["person"] is None
+        assert "Joe" not in visitor.get(asked).text
+        assert owner.get(asked).json()["query"]["person"] == joe
+        on_obama = next(f["face_id"] for f in owned if f["person_id"] == obama)
+        assert visitor.get(f"/api/faces/{on_obama}/matches").json()["query"]["person"] == barack
 
         low = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama-480p.jpg")
         moved = owner.post("/api/people/split", json={"face_ids": [low.faces[0].face_id]}).json()

@@ -552,6 +552,14 @@ def test_catalog_says_which_persons_are_hidden_without_reading_them_all(catalog)
     assert catalog.hidden_persons(["p2"]) == {"p2"}
     many = [f"x{i}" for i in range(1200)] + ["p0"]  # past one batch of keys or parameters
     assert catalog.hidden_persons(many) == {"p0"}
+    # with their names, in the same one read: what a face shows of its person
+    catalog.add_person(Person("p3", name="Ada", created_at=3.0))
+    assert catalog.person_labels([]) == {}
+    assert catalog.person_labels(["p3", "p0", "nobody", "p3"]) == {
+        "p3": ("Ada", False),
+        "p0": (None, True),
+    }
+    assert catalog.person_labels(many + ["p3"]) == {"p0": (None, True), "p3": ("Ada", False)}
 
 
 def test_catalog_reanalysis_keeps_the_owners_work(catalog):

@@ -107,9 +107,12 @@ def test_visitors_never_learn_of_a_hidden_person(site):
         answers = crawl(visitor, pictures, biden)
         for url, text in answers.items():
             assert biden not in text, url
+            assert "Joe" not in text, url  # nor his name: it follows his person_id
         assert any(obama in t for t in answers.values())  # a shown person stays shown
+        assert any('"name":"Barack"' in t for t in answers.values())  # with the name
         owned = owner.get(f"/api/pictures/{pictures['biden/biden.jpg']['image_id']}").json()
         assert owned["faces"][0]["person_id"] == biden  # the owner still sees everything
+        assert owned["faces"][0]["person"] == {"person_id": biden, "name": "Joe"}
         assert biden in {p["person_id"] for p in owner.get("/api/people").json()}
         photo = {"file": ("q.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())}
         [found] = owner.post("/api/search/by-image", files=photo).json()["faces"]

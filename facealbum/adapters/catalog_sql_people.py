@@ -145,12 +145,14 @@ class SqlPeople:
             return {(r[0], r[1]) for r in conn.execute(select(face_rejections))}
 
     def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
-        found: set[str] = set()
-        ids = list(person_ids)
+        return {p for p, (_, hidden) in self.person_labels(person_ids).items() if hidden}
+
+    def person_labels(self, person_ids: Collection[str]) -> dict[str, tuple[str | None, bool]]:
+        found: dict[str, tuple[str | None, bool]] = {}
+        ids = list(dict.fromkeys(person_ids))
+        cols = (persons.c.person_id, persons.c.name, persons.c.hidden)
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):  # well under every dialect's bound parameters
-                q = select(persons.c.person_id).where(
-                    persons.c.person_id.in_(ids[i : i + 500]), persons.c.hidden.is_(True)
-                )
-                found.update(conn.execute(q).scalars())
+                q = select(*cols).where(persons.c.person_id.in_(ids[i : i + 500]))
+                found.update((r[0], (r[1] or None, bool(r[2]))) for r in conn.execute(q))
         return found

@@ -248,5 +248,9 @@ class DynamoPeople:
         return {tuple(i["sk"].split("#", 1)) for i in items}  # type: ignore[misc]
 
     def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
-        keys = [{"pk": "people", "sk": p} for p in person_ids]
-        return {i["sk"] for i in batch_get(self.db, self.album, keys) if i.get("hidden")}
+        return {p for p, (_, hidden) in self.person_labels(person_ids).items() if hidden}
+
+    def person_labels(self, person_ids: Collection[str]) -> dict[str, tuple[str | None, bool]]:
+        keys = [{"pk": "people", "sk": p} for p in dict.fromkeys(person_ids)]
+        items = batch_get(self.db, self.album, keys)
+        return {i["sk"]: (i.get("name") or None, bool(i.get("hidden"))) for i in items}

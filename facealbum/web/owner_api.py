@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..album import Album
 from ..domain import BadInput, NotFound, OwnerSession, StorageFull
-from ..visibility import OWNER
+from ..visibility import owner_view
 from .auth import COOKIE, OwnerAuth, public_id
 from .read_api import picture_json, set_json, upload_json
 
@@ -135,7 +135,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
 
     @r.patch("/api/pictures/{image_id}", dependencies=owner)
     def rename_picture(image_id: str, body: PictureChange) -> dict:
-        return picture_json(album.rename_picture(image_id, body.name), OWNER)
+        picture = album.rename_picture(image_id, body.name)
+        return picture_json(picture, owner_view(album.catalog, [picture]))
 
     @r.delete("/api/pictures/{image_id}", dependencies=owner, status_code=204)
     def delete_picture(image_id: str) -> Response:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import persons
 from ..album import Album
 from ..domain import BadInput, NotFound, Person
-from ..visibility import OWNER, FaceView, visitor_view
+from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
 from .limits import OnePerClient, RateLimit, Slots, SlowBody
@@ -153,7 +153,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
                 persons.search_by_image, album, data, None, by_owner
             )
         pictures = [p for f in found.faces for _, p, _ in f.matches]
-        view = OWNER if by_owner else await run_in_threadpool(visitor_view, album.catalog, pictures)
+        seen = owner_view if by_owner else visitor_view
+        view = await run_in_threadpool(seen, album.catalog, pictures)
         return {
             "faces": [found_json(f, view) for f in found.faces],
             "unsearched": found.unsearched,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from ..album import Album
 from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
 from ..search import SearchResult
-from ..visibility import OWNER, FaceView, visitor_view
+from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .limits import RateLimit
 
@@ -33,7 +33,7 @@ def face_view(
     """How this request may see the persons of these pictures' and faces' (those of the
     answer): the owner all, a visitor none the owner hid."""
     if auth.is_owner(request):
-        return OWNER
+        return owner_view(album.catalog, pictures, faces)
     return visitor_view(album.catalog, pictures, faces)
 
 
@@ -56,7 +56,12 @@ def box_json(b: Box) -> dict:
 
 
 def face_json(f: Face, view: FaceView) -> dict:
-    return {"face_id": f.face_id, "box": box_json(f.box), "person_id": view.person_id(f)}
+    return {
+        "face_id": f.face_id,
+        "box": box_json(f.box),
+        "person_id": view.person_id(f),
+        "person": view.person(f),  # {person_id, name}: exactly when person_id is shown
+    }
 
 
 def set_json(s: SetSummary) -> dict:
@@ -87,7 +92,11 @@ def upload_json(u: Upload) -> dict:
 
 def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
     return {
-        "query": {"face_id": r.query.face_id, "image_id": r.query.image_id},
+        "query": {
+            "face_id": r.query.face_id,
+            "image_id": r.query.image_id,
+            "person": view.person(r.query),
+        },
         "threshold": threshold,
         "total": r.total,
         "matches": [
@@ -146,7 +155,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         if not owner:
             clicks.hit(request.client.host if request.client else "?")
         found = album.search(face_id, t, limit, offset, hidden=owner)
-        view = OWNER if owner else visitor_view(album.catalog, [m.picture for m in found.matches])
+        seen = [m.picture for m in found.matches]
+        view = (owner_view if owner else visitor_view)(album.catalog, seen, [found.query])
         return matches_json(found, t, view)
 
     return r
