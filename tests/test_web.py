@@ -471,6 +471,27 @@ def test_people_pages_name_search_and_regroup(people_page):
         if p["name"] == "groups/two_people.jpg"
     )
     other = next(f["person_id"] for f in group["faces"] if f["person_id"] != obama["person_id"])
+    # the name everywhere: on his face box, in the picture's people, heading his face page
+    on_obama = next(f["face_id"] for f in group["faces"] if f["person_id"] == obama["person_id"])
+    page.goto(f"/pictures/{group['image_id']}")
+    box = page.locator(f'button.face[data-face-id="{on_obama}"]')
+    expect(box.locator(".face-name")).to_have_text("Barack")
+    expect(box).to_have_attribute("aria-label", re.compile(r"^Barack \(face \d of 2\)"))
+    expect(page.locator(".face-name")).to_have_count(1)  # the other person has no name
+    listed = page.locator("#picture-people a")
+    expect(listed).to_have_count(1)
+    expect(listed).to_have_text("Barack")
+    expect(listed).to_have_attribute("href", f"/people/{obama['person_id']}")
+    box.click()
+    expect(page.locator("#face-heading")).to_have_text("Pictures of Barack")
+    expect(page).to_have_title("Pictures of Barack · facealbum")
+    other_face = next(f["face_id"] for f in group["faces"] if f["person_id"] == other)
+    page.goto(f"/faces/{other_face}")
+    expect(page.locator("#face-heading")).to_have_text("Pictures of this person")
+    page.goto(f"/sets/{group['set']}")  # and in the lightbox
+    page.click(f'.thumb[data-image-id="{group["image_id"]}"]')
+    expect(page.locator(f'#lightbox [data-face-id="{on_obama}"] .face-name')).to_have_text("Barack")
+    expect(page.locator("#lightbox #picture-people a")).to_have_text("Barack")
     page.goto(f"/search?people={obama['person_id']}")
     expect(page.locator("#grid .thumb")).to_have_count(4)
     page.locator(f'.chip[data-person-id="{other}"] input').check()

@@ -399,10 +399,22 @@ function stage(p, src, boxes, maxHeight) {
 
 function faceButton(f, i, n) {
   const b = f.box;
+  const name = f.person && f.person.name; // user text: a text node, never markup
   return h("button", { class: "face", type: "button", dataset: { faceId: f.face_id },
-    "aria-label": `Face ${i + 1} of ${n}: show pictures of this person`, title: "Find this person",
+    "aria-label": name ? `${name} (face ${i + 1} of ${n}): show pictures of ${name}` : `Face ${i + 1} of ${n}: show pictures of this person`,
+    title: name ? `Find ${name}` : "Find this person",
     style: { left: pct(b.left), top: pct(b.top), width: pct(b.width), height: pct(b.height) },
-    onclick: () => navigate(`/faces/${f.face_id}`) });
+    onclick: () => navigate(`/faces/${f.face_id}`) },
+    name ? h("span", { class: "face-name" }, name) : null);
+}
+
+/** The named people of a picture, once each, as links to their pages. */
+function peopleOf(p) {
+  const seen = new Map();
+  for (const f of p.faces) if (f.person && f.person.name && !seen.has(f.person.person_id)) seen.set(f.person.person_id, f.person.name);
+  if (!seen.size) return null;
+  const links = [...seen].map(([id, name]) => h("li", {}, h("a", { href: `/people/${id}` }, name)));
+  return h("div", { class: "picture-people", id: "picture-people" }, h("span", { class: "muted" }, "In this picture: "), h("ul", {}, links));
 }
 
 function viewer(p, { prev, next, close, inLightbox }) {
@@ -435,7 +447,7 @@ function viewer(p, { prev, next, close, inLightbox }) {
       owner,
       close ? h("button", { id: "close", onclick: close, "aria-label": "Close" }, "✕") : null),
     stage(p, media(p.preview_url), p.faces.map((f, i) => faceButton(f, i, p.faces.length)), inLightbox ? "100vh - 9rem" : "100vh - 12rem"),
-    nav);
+    nav, peopleOf(p));
 }
 
 let keyHandler = null;
@@ -526,7 +538,9 @@ async function facePage(seq, faceId, params) {
   if (!current(seq)) return;
   const threshold = first.threshold;
   const query = first.matches[0];
-  document.title = "Pictures of this person · facealbum";
+  const named = first.query.person && first.query.person.name; // the clicked face's person
+  const heading = named ? `Pictures of ${named}` : "Pictures of this person";
+  document.title = `${heading} · facealbum`;
   const value = h("output", { id: "threshold-value" }, `${threshold}%`);
   const slider = h("input", { type: "range", id: "threshold", min: 0, max: 100, step: 1, value: threshold,
     "aria-label": "Minimum similarity",
@@ -546,7 +560,7 @@ async function facePage(seq, faceId, params) {
   } }, "Show more");
   fill(main, 
     h("div", { class: "toolbar" },
-      h("h1", { class: "grow" }, "Pictures of this person"),
+      h("h1", { class: "grow", id: "face-heading" }, heading),
       h("label", { class: "threshold" }, "Similarity at least", slider, value)),
     h("p", { class: "muted", id: "summary" },
       `${first.total} ${first.total === 1 ? "picture" : "pictures"}, best match first. `,
