@@ -47,8 +47,10 @@ def test_set_lists_pictures_with_faces(api, pictures):
     assert (group["width"], group["height"]) == (1126, 661)
     assert len(group["faces"]) == 2
     for face in group["faces"]:
-        assert set(face) == {"face_id", "box", "confidence", "person_id"}
+        assert set(face) == {"face_id", "box", "confidence", "person_id", "person"}
         assert set(face["box"]) == {"left", "top", "width", "height"}
+        # the person as the viewer may know it: its id and name (nobody named them yet)
+        assert face["person"] == {"person_id": face["person_id"], "name": None}
     # placed in people as they were imported: two people, on every backend
     assert len({f["person_id"] for f in group["faces"]} - {None}) == 2
     assert api.get(f"/api/pictures/{group['image_id']}").json() == group
@@ -72,6 +74,7 @@ def test_face_matches(api, pictures):
     assert body["query"] == {
         "face_id": face["face_id"],
         "image_id": pictures["obama/obama.jpg"]["image_id"],
+        "person": face["person"],
     }
     names = [m["picture"]["name"] for m in body["matches"]]
     assert names[0] == "obama/obama.jpg"
