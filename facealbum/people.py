@@ -76,8 +76,9 @@ def recluster(
     rule = album.quality
     for face_id in faces:
         for hit in album.collection.matches(face_id, s.people_threshold):
-            needed = rule.required(s.people_threshold, sharp[face_id], sharp.get(hit.face_id))
-            if hit.face_id in judged and hit.similarity >= needed:
+            if hit.face_id in judged and rule.accepts(
+                hit.similarity, s.people_threshold, sharp[face_id], sharp.get(hit.face_id)
+            ):
                 edges.append((face_id, hit.face_id, hit.similarity))
         on_progress()
     fixed: dict[str, Hashable] = {
@@ -189,8 +190,7 @@ def place_faces(
             h
             for h in hits
             if h.face_id in refs
-            and h.similarity
-            >= rule.required(s.people_threshold, face.sharpness, refs[h.face_id][1])
+            and rule.accepts(h.similarity, s.people_threshold, face.sharpness, refs[h.face_id][1])
         ]
         assigned = persons_of(catalog, {h.face_id: refs[h.face_id][0] for h in hits})
         weight: dict[str, float] = defaultdict(float)

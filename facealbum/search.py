@@ -88,7 +88,7 @@ def search_face(
         for q, h in found
         if (ref := listed.get(h.face_id)) is not None
         and ref[0] == h.image_id
-        and h.similarity >= rule.required(threshold, sharp.get(q), ref[1])
+        and rule.accepts(h.similarity, threshold, sharp.get(q), ref[1])
     ]
     own = [Hit(f, listed[f][0], threshold) for f in also if f in listed]  # none above kept
     ranked = best_per_picture(
