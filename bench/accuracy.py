@@ -32,9 +32,9 @@ from sqlalchemy import select
 
 from bench.common import SHARED, machine
 from facealbum.adapters.catalog_schema import collection_faces
-from facealbum.clustering import chinese_whispers, connected_components
 from facealbum.faces import cosine_for, similarity
 from facealbum.importer import import_folder
+from facealbum.people.clustering import chinese_whispers, connected_components
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 

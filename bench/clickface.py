@@ -302,7 +302,7 @@ def main() -> None:
             print(f"{name:34s}{cells}")
         # person-aware: group the faces into people, name every person (as an owner
         # would), and search again with the whole person (and the default rule)
-        from facealbum.people import recluster
+        from facealbum.people.grouping import recluster
 
         album.close()
         true_people = len([d for d in args.folder.iterdir() if d.is_dir()])

@@ -102,7 +102,7 @@ class Album:
     def place_people(self, picture: Picture) -> None:
         """Put a new picture's faces with their people. Never fails the picture: if
         it cannot be done now, the next ``people recluster`` does it."""
-        from .people import place_faces
+        from .people.grouping import place_faces
 
         try:
             place_faces(self, picture)

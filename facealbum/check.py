@@ -136,7 +136,7 @@ def _check_collection(album: Album, listed: dict[str, Picture], repair: bool) ->
 def _index_again(album: Album, picture: Picture) -> None:
     """Reindex one picture in this process: its faces indexed afresh, swapped in with
     their people kept (people.swap_faces)."""
-    from .people import swap_faces
+    from .people.grouping import swap_faces
 
     album.collection.ensure()
     with album.blobs.open("originals", picture.original_key) as fh:
@@ -177,7 +177,7 @@ def _check_people(album: Album, repair: bool) -> list[Problem]:
             f"{len(mine)} faces in a person that is gone ({persons})",
         )
         if repair:
-            from .people import place_faces
+            from .people.grouping import place_faces
 
             freed: dict[str, str | None] = {f: gone[f] for f in mine}
             catalog.assign_faces(dict.fromkeys(freed), by_owner=True, expected=freed)

@@ -506,7 +506,7 @@ app.add_typer(people_cli, name="people")
 @people_cli.command("recluster")
 def people_recluster(home: Home = None) -> None:
     """Group every face again (the owner's decisions and people's names are kept)."""
-    from .people import recluster
+    from .people.grouping import recluster
 
     album = _album(home)
     with _progress() as progress:
@@ -526,7 +526,7 @@ def people_recluster(home: Home = None) -> None:
 def people_mirror(home: Home = None) -> None:
     """Make the face collection's users match the album's persons again (after the
     face engine was unreachable: each change mirrors its own persons as it goes)."""
-    from .person_users import mirror
+    from .people.users_mirror import mirror
 
     album = _album(home)
     with console.status("Mirroring people as users"):

@@ -56,7 +56,7 @@ class AlbumCollection:
     def forget(self, face_ids: list[str]) -> None:
         """Delete faces from the collection; ids it does not hold are ignored, as
         DeleteFaces does, so forgetting twice is harmless. A face still associated with
-        a user (a person's, see person_users.py) is disassociated first: DeleteFaces
+        a user (a person's, see people/users_mirror.py) is disassociated first: DeleteFaces
         refuses it otherwise, on AWS as here. Never raises: the catalog no longer lists
         these faces, so searches skip them whatever happens here, and if the engine
         cannot be reached now, ``check --repair`` deletes them later."""

@@ -48,7 +48,7 @@ class Face:
     image_id: str
     box: Box
     confidence: float
-    person_id: str | None = None  # who the face is, once grouped (see people.py)
+    person_id: str | None = None  # who the face is, once grouped (see people/grouping.py)
     sharpness: float | None = None  # 0-100, None if unknown (see quality.py)
 
     def as_rekognition(self) -> dict[str, object]:

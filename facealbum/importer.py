@@ -275,8 +275,8 @@ def reindex(
     every run ends by mirroring the people as users, so a re-run converges. NotFound
     for a ``set_name`` the album has no set of (a typo would otherwise reindex nothing
     and succeed)."""
-    from .people import swap_faces
-    from .person_users import mirror_quietly
+    from .people.grouping import swap_faces
+    from .people.users_mirror import mirror_quietly
 
     if set_name is not None:
         set_name = album.get_set(set_name, limit=0)[0].name

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from .album import Album
 from .domain import Picture, same_faces
 from .ingest import analyze, index_faces
-from .person_users import mirror_quietly
+from .people.users_mirror import mirror_quietly
 
 
 @dataclass

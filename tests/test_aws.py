@@ -350,7 +350,7 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
 
 def owners_work(album) -> None:
     """Name, hide, merge, place, choose a cover, say "not this person"."""
-    from facealbum import persons
+    from facealbum.people import edits as persons
 
     pictures = {p.name: p for p in album.get_set("fixtures")[1]}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facealbum.clustering import chinese_whispers, connected_components
+from facealbum.people.clustering import chinese_whispers, connected_components
 
 
 def clique(names: str, w: float) -> list[tuple[str, str, float]]:

@@ -253,7 +253,7 @@ def test_deleting_a_picture_of_a_person_forgets_its_face(library_home, tmp_path)
     album disassociates it first, so deleting the picture still forgets the face."""
     import shutil
 
-    from facealbum.people import recluster
+    from facealbum.people.grouping import recluster
     from facealbum.wiring import open_album
 
     home = tmp_path / "home"

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import PHOTOS, cli
 
-from facealbum.people import recluster
+from facealbum.people.grouping import recluster
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
@@ -183,7 +183,7 @@ def test_search_by_an_uploaded_photo_finds_each_face_and_leaves_no_trace(album, 
     import httpx
     from conftest import start_server
 
-    from facealbum.persons import rename
+    from facealbum.people.edits import rename
 
     obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
     rename(album, obama, "Barack")
@@ -267,7 +267,7 @@ def users_of(album) -> dict[str, set[str]]:
 
 
 def test_users_follow_the_owners_changes_and_mirror_repairs_them(album):
-    from facealbum.persons import merge, not_this_person, split
+    from facealbum.people.edits import merge, not_this_person, split
 
     recluster(album)
 
@@ -306,7 +306,7 @@ def test_a_named_persons_face_searches_with_the_whole_person(album):
     """From obama2.jpg at a strict 98, the face alone finds only the 480p photo; once the
     owner has named the person, its other faces search too and find the rest of Obama's
     pictures, and still no one else."""
-    from facealbum.persons import rename
+    from facealbum.people.edits import rename
 
     query = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
     face = query.faces[0].face_id
@@ -320,7 +320,7 @@ def test_a_named_persons_face_searches_with_the_whole_person(album):
     assert all(m.similarity >= 98 for m in result.matches)
     # a face the owner put in the person is found too, though it looks like no other
     # (issue 16, item 14): every picture of the person's faces is in the result
-    from facealbum.persons import split
+    from facealbum.people.edits import split
 
     split(album, _faces(album, {"biden/biden2.jpg"}), into_id=person_of(album, "obama/obama.jpg"))
     result = album.search(face, threshold=98)
@@ -399,9 +399,9 @@ def test_reindex_keeps_people_names_covers_placements_and_rejections(tmp_path):
     """Issue 16, item 8: a reindex, and a killed one re-run, give the same people,
     names, counts, cover, the owner's placements and "not this person" answers.
     (``facealbum reindex`` and ``facealbum faces reindex`` are one command.)"""
-    from facealbum import person_users
     from facealbum.importer import reindex
-    from facealbum.persons import choose_cover, not_this_person, rename, split
+    from facealbum.people import users_mirror as person_users
+    from facealbum.people.edits import choose_cover, not_this_person, rename, split
 
     album = open_album(Settings(home=tmp_path / "home"))
     names = [*sorted(OBAMA), *sorted(BIDEN), "groups/two_people.jpg"]
@@ -481,7 +481,7 @@ def test_what_is_chosen_by_size_does_not_depend_on_the_catalogs_order(album, mon
     person-aware search's look-alikes) changed after `facealbum reindex` though nothing
     else did (on DynamoDB, which lists a person's faces by face id, after nearly every
     one). Ties go to what a reindex keeps: the picture, then the box."""
-    from facealbum.persons import cover, rename
+    from facealbum.people.edits import cover, rename
 
     def area(f) -> float:
         return f.box.width * f.box.height

@@ -240,7 +240,7 @@ def test_search_by_photo_keeps_the_quality_rule(tmp_path):
     Savage above the plain threshold (50 here); the quality rule that click-face
     search and grouping apply refuses that match, and search by photo now applies it
     too: only Biden's own photos come back (today: Savage as well)."""
-    from facealbum.persons import search_by_image
+    from facealbum.people.edits import search_by_image
     from facealbum.settings import Settings
     from facealbum.wiring import open_album
 

@@ -1,6 +1,6 @@
 """People in the JSON API: visitors read them (hidden ones are the owner's to see);
 only the owner names, merges, splits, hides, picks covers and says "not this person".
-Each route is a few lines over facealbum.persons."""
+Each route is a few lines over facealbum.people.edits."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from .. import persons
 from ..album import Album
 from ..domain import BadInput, NotFound, Person
+from ..people import edits as persons
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field

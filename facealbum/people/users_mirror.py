@@ -19,9 +19,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .album import Album
-from .domain import NotFound
-from .faces import MAX_USER_FACES, Conflict
+from ..album import Album
+from ..domain import NotFound
+from ..faces import MAX_USER_FACES, Conflict
 
 log = logging.getLogger(__name__)
 CHUNK = 100  # AssociateFaces / DisassociateFaces take at most 100 face ids

@@ -1,7 +1,7 @@
 """The owner's hand on people, and pictures found by people.
 
 Every change here is the owner's decision, so faces it places are marked as such and
-automatic grouping (people.py) never moves them back. A person that was given a name
+automatic grouping (grouping.py) never moves them back. A person that was given a name
 is never deleted by a change that empties it: its name stays, so nothing the owner
 typed is silently lost.
 """
@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from .album import Album
-from .domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, largest_first
-from .people import persons_of, place_faces
-from .person_users import mirror_quietly
-from .photo_search import PhotoFace, check_photo, search_photo
-from .quality import QualityRule
+from ..album import Album
+from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, largest_first
+from ..photo_search import PhotoFace, check_photo, search_photo
+from ..quality import QualityRule
+from .grouping import persons_of, place_faces
+from .users_mirror import mirror_quietly
 
 Mode = Literal["all", "any", "only"]
 

@@ -21,10 +21,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from .album import Album
+from ..album import Album
+from ..domain import Face, Person, Picture
 from .clustering import chinese_whispers
-from .domain import Face, Person, Picture
-from .person_users import mirror_quietly
+from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
 
