@@ -74,6 +74,27 @@ def assert_boxes_on_faces(page, picture, scope="") -> None:
         assert box["height"] == pytest.approx(b["height"] * img["height"], abs=1.5)
 
 
+def test_the_page_modules_are_served_as_javascript_and_revalidated(site):
+    """One ES module per page, no build step: every module the shell and the modules
+    import is served with a JavaScript type (a browser refuses a module otherwise) and
+    revalidated (they import each other without the shell's ?v=)."""
+    shell = httpx.get(f"{site}/")
+    assert "script-src" not in shell.headers["content-security-policy"]  # 'self' only
+    todo, seen = [re.search(r'src="(/static/js/[^"?]+)', shell.text)[1]], set()
+    while todo:
+        url = todo.pop()
+        seen.add(url)
+        got = httpx.get(f"{site}{url}")
+        assert got.status_code == 200, url
+        assert got.headers["content-type"].startswith("text/javascript"), url
+        assert got.headers["cache-control"] == "no-cache", url
+        base = url.rsplit("/", 1)[0]
+        for name in re.findall(r'^import .* from "\./([\w-]+\.js)";$', got.text, re.M):
+            if f"{base}/{name}" not in seen:
+                todo.append(f"{base}/{name}")
+    assert len(seen) >= 8  # main, api, dom, nav and the pages
+
+
 def test_browse_sets_to_set_to_picture_with_faces_outlined(page, pictures):
     page.goto("/")
     card = page.locator('.card[data-set="fixtures"]')

@@ -1,0 +1,73 @@
+// A person's page (/people/<id>): their pictures, and the owner's name, hide, merge and move.
+
+import { api, media, session } from "./api.js";
+import { ask, enc, fill, h, main, onKeys, pct, personName, stage, toast } from "./dom.js";
+import { current, navigate, route } from "./nav.js";
+
+export async function personPage(seq, personId) {
+  onKeys(null);
+  const [p, everyone] = await Promise.all([api("GET", `/api/people/${enc(personId)}`),
+    session.owner ? api("GET", "/api/people") : Promise.resolve([])]);
+  if (!current(seq)) return;
+  document.title = `${personName(p)} · facealbum`;
+  const selected = new Set();
+  const change = async (body) => { await api("PATCH", `/api/people/${enc(personId)}`, body); route(); };
+  const owner = session.owner ? [
+    h("button", { id: "rename-person", onclick: async () => {
+      const name = await ask({ title: "Name this person", label: "Name", value: p.name || "", confirmText: "Save",
+        submit: (n) => api("PATCH", `/api/people/${enc(personId)}`, { name: n }) });
+      if (name !== null) route();
+    } }, p.name ? "Rename" : "Name"),
+    h("button", { id: "hide-person", onclick: () => change({ hidden: !p.hidden }) }, p.hidden ? "Show" : "Hide"),
+    (() => {
+      const others = everyone.filter((o) => o.person_id !== personId);
+      const pick = h("select", { id: "merge-into", "aria-label": "Merge into" },
+        h("option", { value: "" }, "Merge into…"), others.map((o) => h("option", { value: o.person_id }, personName(o))));
+      pick.onchange = async () => {
+        if (!pick.value) return;
+        await api("POST", `/api/people/${enc(personId)}/merge`, { into: pick.value });
+        toast("Merged");
+        navigate(`/people/${pick.value}`);
+      };
+      return pick;
+    })(),
+    (() => {  // split: the selected faces to a new person or to another one
+      const others = everyone.filter((o) => o.person_id !== personId);
+      const move = h("select", { id: "move-to", disabled: true, "aria-label": "Move selected faces to" },
+        h("option", { value: "" }, "Move selected to…"), h("option", { value: "new" }, "A new person"),
+        others.map((o) => h("option", { value: o.person_id }, personName(o))));
+      move.onchange = async () => {
+        if (!move.value) return;
+        const into = move.value === "new" ? {} : { into: move.value };
+        const moved = await api("POST", "/api/people/split", { face_ids: [...selected], ...into });
+        toast(`${selected.size} moved to ${personName(moved)}`);
+        navigate(`/people/${moved.person_id}`);
+      };
+      return move;
+    })(),
+  ] : [];
+  const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
+  const tiles = p.pictures.map((pic) => {
+    const faces = pic.faces.filter((f) => f.person_id === personId);
+    const boxes = faces.map((f) => h("span", { class: "face matched", dataset: { faceId: f.face_id }, "aria-hidden": "true",
+      style: { left: pct(f.box.left), top: pct(f.box.top), width: pct(f.box.width), height: pct(f.box.height) } }));
+    const tools = session.owner ? faces.map((f) => h("div", { class: "face-tools" },
+      h("label", {}, h("input", { type: "checkbox", class: "pick", dataset: { faceId: f.face_id }, onchange: (e) => {
+        if (e.target.checked) selected.add(f.face_id); else selected.delete(f.face_id);
+        moveTo.disabled = !selected.size;
+      } }), " select"),
+      h("button", { class: "not-person", dataset: { faceId: f.face_id }, onclick: async () => {
+        await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId });
+        toast("Noted: not this person"); route();
+      } }, "Not this person"),
+      h("button", { class: "cover", dataset: { faceId: f.face_id }, onclick: () => change({ cover_face_id: f.face_id }) }, "Use as cover"))) : [];
+    return h("div", { class: "result", dataset: { imageId: pic.image_id } },
+      h("a", { href: `/pictures/${pic.image_id}`, title: pic.name }, stage(pic, media(pic.thumb_url), boxes)),
+      h("div", { class: "caption" }, h("span", {}, pic.name)), tools);
+  });
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow", id: "person-name" }, personName(p)),
+      h("span", { class: "muted", id: "person-count" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}`),
+      h("a", { class: "button", href: `/search?people=${enc(personId)}&mode=all` }, "Pictures with…"), owner),
+    h("div", { class: "results", id: "results" }, tiles));
+}
