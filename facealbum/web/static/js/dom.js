@@ -97,3 +97,14 @@ export function faceCrop(thumbUrl, b, size = 120) {
 }
 
 export const personName = (p) => p.name || "Unnamed";
+
+/** "also in Trip": the other sets a listed photo is stored in (the API lists it once);
+ * as links to those pictures, or as text inside a tile that is itself a link. */
+export function alsoIn(p, links = true) {
+  const copies = p.also_in || [];
+  if (!copies.length) return null;
+  return h("div", { class: "also-in muted" }, "also in ",
+    copies.flatMap((c, i) => [i ? ", " : null,
+      links ? h("a", { href: `/pictures/${c.image_id}`, dataset: { imageId: c.image_id } }, c.set)
+        : h("span", { dataset: { imageId: c.image_id } }, c.set)]));
+}

@@ -1,8 +1,8 @@
 // Face-click results (/faces/<id>): the pictures of the clicked face's person, best first.
 
-import { api, media } from "./api.js";
-import { fill, h, main, onKeys, pct, stage } from "./dom.js";
-import { current, navigate } from "./nav.js";
+import { api, media, session } from "./api.js";
+import { alsoIn, fill, h, main, onKeys, pct, stage, toast } from "./dom.js";
+import { current, navigate, route } from "./nav.js";
 
 export async function facePage(seq, faceId, params) {
   onKeys(null);
@@ -32,9 +32,17 @@ export async function facePage(seq, faceId, params) {
     add(next.matches);
     more.hidden = offset >= next.total || !next.matches.length;
   } }, "Show more");
-  fill(main, 
+  // the owner corrects the clicked face on the spot ("Pictures of Ana": "not Ana?"): it
+  // leaves the person and is placed again elsewhere, and this page shows where it went
+  const person = first.query.person;
+  const notThem = session.owner && person ? h("button", { id: "not-person", onclick: async () => {
+    await api("POST", `/api/faces/${faceId}/not-person`, { person_id: person.person_id });
+    toast(named ? `Noted: not ${named}` : "Noted: not this person");
+    route();
+  } }, named ? `not ${named}?` : "Not this person?") : null;
+  fill(main,
     h("div", { class: "toolbar" },
-      h("h1", { class: "grow", id: "face-heading" }, heading),
+      h("h1", { class: "grow", id: "face-heading" }, heading), notThem,
       h("label", { class: "threshold" }, "Similarity at least", slider, value)),
     h("p", { class: "muted", id: "summary" },
       `${first.total} ${first.total === 1 ? "picture" : "pictures"}, best match first. `,
@@ -49,5 +57,6 @@ export function result(m) {
     style: { left: pct(b.left), top: pct(b.top), width: pct(b.width), height: pct(b.height) } });
   return h("a", { class: "result", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
     stage(p, media(p.thumb_url), [box]),
-    h("div", { class: "caption" }, h("span", {}, p.name), h("span", { class: "sim", title: "Similarity" }, `${m.similarity.toFixed(1)}%`)));
+    h("div", { class: "caption" }, h("span", {}, p.name), h("span", { class: "sim", title: "Similarity" }, `${m.similarity.toFixed(1)}%`)),
+    alsoIn(p, false));
 }

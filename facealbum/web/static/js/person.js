@@ -1,8 +1,9 @@
 // A person's page (/people/<id>): their pictures, and the owner's name, hide, merge and move.
 
 import { api, media, session } from "./api.js";
-import { ask, enc, fill, h, main, onKeys, pct, personName, stage, toast } from "./dom.js";
+import { alsoIn, ask, enc, fill, h, main, onKeys, pct, personName, stage, toast } from "./dom.js";
 import { current, navigate, route } from "./nav.js";
+import { choosePerson } from "./people.js";
 
 export async function personPage(seq, personId) {
   onKeys(null);
@@ -11,6 +12,7 @@ export async function personPage(seq, personId) {
   if (!current(seq)) return;
   document.title = `${personName(p)} · facealbum`;
   const selected = new Set();
+  const others = everyone.filter((o) => o.person_id !== personId);
   const change = async (body) => { await api("PATCH", `/api/people/${enc(personId)}`, body); route(); };
   const owner = session.owner ? [
     h("button", { id: "rename-person", onclick: async () => {
@@ -19,32 +21,23 @@ export async function personPage(seq, personId) {
       if (name !== null) route();
     } }, p.name ? "Rename" : "Name"),
     h("button", { id: "hide-person", onclick: () => change({ hidden: !p.hidden }) }, p.hidden ? "Show" : "Hide"),
-    (() => {
-      const others = everyone.filter((o) => o.person_id !== personId);
-      const pick = h("select", { id: "merge-into", "aria-label": "Merge into" },
-        h("option", { value: "" }, "Merge into…"), others.map((o) => h("option", { value: o.person_id }, personName(o))));
-      pick.onchange = async () => {
-        if (!pick.value) return;
-        await api("POST", `/api/people/${enc(personId)}/merge`, { into: pick.value });
-        toast("Merged");
-        navigate(`/people/${pick.value}`);
-      };
-      return pick;
-    })(),
-    (() => {  // split: the selected faces to a new person or to another one
-      const others = everyone.filter((o) => o.person_id !== personId);
-      const move = h("select", { id: "move-to", disabled: true, "aria-label": "Move selected faces to" },
-        h("option", { value: "" }, "Move selected to…"), h("option", { value: "new" }, "A new person"),
-        others.map((o) => h("option", { value: o.person_id }, personName(o))));
-      move.onchange = async () => {
-        if (!move.value) return;
-        const into = move.value === "new" ? {} : { into: move.value };
-        const moved = await api("POST", "/api/people/split", { face_ids: [...selected], ...into });
-        toast(`${selected.size} moved to ${personName(moved)}`);
-        navigate(`/people/${moved.person_id}`);
-      };
-      return move;
-    })(),
+    h("button", { id: "merge-into", disabled: !others.length, onclick: async () => {
+      const into = await choosePerson({ title: `Merge ${personName(p)} into…`, people: others });
+      if (!into) return;
+      await api("POST", `/api/people/${enc(personId)}/merge`, { into });
+      toast("Merged");
+      navigate(`/people/${into}`);
+    } }, "Merge into…"),
+    // split: the selected faces to a new person or to another one
+    h("button", { id: "move-to", disabled: true, onclick: async () => {
+      const into = await choosePerson({ title: `Move ${selected.size} selected to…`, people: others,
+        extra: [{ value: "new", label: "A new person" }] });
+      if (!into) return;
+      const moved = await api("POST", "/api/people/split",
+        { face_ids: [...selected], ...(into === "new" ? {} : { into }) });
+      toast(`${selected.size} moved to ${personName(moved)}`);
+      navigate(`/people/${moved.person_id}`);
+    } }, "Move selected to…"),
   ] : [];
   const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
   const tiles = p.pictures.map((pic) => {
@@ -63,11 +56,12 @@ export async function personPage(seq, personId) {
       h("button", { class: "cover", dataset: { faceId: f.face_id }, onclick: () => change({ cover_face_id: f.face_id }) }, "Use as cover"))) : [];
     return h("div", { class: "result", dataset: { imageId: pic.image_id } },
       h("a", { href: `/pictures/${pic.image_id}`, title: pic.name }, stage(pic, media(pic.thumb_url), boxes)),
-      h("div", { class: "caption" }, h("span", {}, pic.name)), tools);
+      h("div", { class: "caption" }, h("span", {}, pic.name)), alsoIn(pic), tools);
   });
   fill(main,
     h("div", { class: "toolbar" }, h("h1", { class: "grow", id: "person-name" }, personName(p)),
-      h("span", { class: "muted", id: "person-count" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}`),
+      // photos: one stored in two sets is listed (and counted) once
+      h("span", { class: "muted", id: "person-count" }, `${p.pictures.length} ${p.pictures.length === 1 ? "picture" : "pictures"}`),
       h("a", { class: "button", href: `/search?people=${enc(personId)}&mode=all` }, "Pictures with…"), owner),
     h("div", { class: "results", id: "results" }, tiles));
 }

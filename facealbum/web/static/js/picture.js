@@ -1,7 +1,7 @@
 // A picture's page (/pictures/<id>) and the lightbox: the photo, its face boxes and names, ← / →.
 
 import { api, media, session } from "./api.js";
-import { arrows, ask, enc, fill, h, main, onKeys, pct, stage, toast } from "./dom.js";
+import { arrows, ask, enc, faceCrop, fill, h, main, onKeys, pct, stage, toast } from "./dom.js";
 import { current, navigate, route } from "./nav.js";
 
 export function faceButton(f, i, n) {
@@ -22,6 +22,54 @@ export function peopleOf(p) {
   if (!seen.size) return null;
   const links = [...seen].map(([id, name]) => h("li", {}, h("a", { href: `/people/${id}` }, name)));
   return h("div", { class: "picture-people", id: "picture-people" }, h("span", { class: "muted" }, "In this picture: "), h("ul", {}, links));
+}
+
+/**
+ * "Who is this?": the owner names each unnamed face of the picture, the album's names
+ * offered as they type (a datalist). As in Google Photos or Immich, a name is a person:
+ * - the name of an existing person: this face joins that person (the face alone moves,
+ *   as "Move selected to…" would; its old group keeps its other faces);
+ * - a new name: the face's person, unnamed until now, takes it, with every face the
+ *   album grouped with it (a face of no one first becomes a person of its own).
+ */
+function whoIsThis(p) {
+  const faces = p.faces.filter((f) => !(f.person && f.person.name));
+  if (!faces.length) return null;
+  const names = h("datalist", { id: "people-names" });
+  let people = [];
+  const loaded = api("GET", "/api/people").then((all) => {
+    people = all;
+    const seen = new Set(all.map((o) => o.name).filter(Boolean));
+    fill(names, [...seen].sort((a, b) => a.localeCompare(b)).map((n) => h("option", { value: n })));
+  }).catch(() => {});
+  const existing = (name) => people.find((o) => o.name === name)
+    || people.find((o) => o.name && o.name.localeCompare(name, undefined, { sensitivity: "accent" }) === 0);
+  const save = async (f, name) => {
+    await loaded; // a name typed before the list came is still matched
+    const known = existing(name);
+    if (known) {
+      if (!f.person || known.person_id !== f.person.person_id) {
+        await api("POST", "/api/people/split", { face_ids: [f.face_id], into: known.person_id });
+      }
+      return known.name;
+    }
+    const id = f.person ? f.person.person_id : (await api("POST", "/api/people/split", { face_ids: [f.face_id] })).person_id;
+    return (await api("PATCH", `/api/people/${enc(id)}`, { name })).name;
+  };
+  return h("section", { class: "who-is-this", id: "who-is-this", "aria-label": "Who is this?" }, names,
+    faces.map((f, i) => {
+      const input = h("input", { type: "text", class: "who-name", list: "people-names", autocomplete: "off",
+        required: true, maxlength: 200, placeholder: "Name", "aria-label": `Who is face ${p.faces.indexOf(f) + 1}?` });
+      const error = h("span", { class: "error", role: "alert" });
+      return h("form", { class: "who", dataset: { faceId: f.face_id }, onsubmit: async (e) => {
+        e.preventDefault();
+        const name = input.value.trim();
+        if (!name) return;
+        try { toast(`Named ${await save(f, name)}`); route(); } catch (err) { error.textContent = err.message; }
+      } },
+      faceCrop(p.thumb_url, f.box, 48), h("label", {}, `Who is this${faces.length > 1 ? ` (${i + 1})` : ""}? `, input),
+      h("button", { type: "submit" }, "Save"), error);
+    }));
 }
 
 export function viewer(p, { prev, next, close, inLightbox }) {
@@ -54,7 +102,7 @@ export function viewer(p, { prev, next, close, inLightbox }) {
       owner,
       close ? h("button", { id: "close", onclick: close, "aria-label": "Close" }, "✕") : null),
     stage(p, media(p.preview_url), p.faces.map((f, i) => faceButton(f, i, p.faces.length)), inLightbox ? "100vh - 9rem" : "100vh - 12rem"),
-    nav, peopleOf(p));
+    nav, peopleOf(p), session.owner && !inLightbox ? whoIsThis(p) : null);
 }
 
 export const setOrder = new Map(); // set name -> image ids in display order, for ← / →

@@ -1,7 +1,7 @@
 // Pictures with… (/search) chosen people, and search by an uploaded photo (/search/photo).
 
 import { API, api, media } from "./api.js";
-import { enc, faceCrop, fill, h, main, onKeys, pct, personName, stage } from "./dom.js";
+import { alsoIn, enc, faceCrop, fill, h, main, onKeys, pct, personName, stage } from "./dom.js";
 import { result } from "./face.js";
 import { current, navigate } from "./nav.js";
 
@@ -30,7 +30,8 @@ export async function peopleSearchPage(seq, params) {
     h("p", { class: "muted", id: "summary" }, chosen.length ? `${found.pictures.length} ${found.pictures.length === 1 ? "picture" : "pictures"}` : "Choose people above."),
     h("div", { class: "grid", id: "grid" }, found.pictures.map((p) =>
       h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
-        h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name)))));
+        h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name),
+        alsoIn(p, false)))));
 }
 
 // A large photo is shrunk here to 2048 px on its long side, well under the server's
