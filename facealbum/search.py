@@ -3,14 +3,16 @@ are on Rekognition's scale, where 80 (the default) means "the same person".
 
 The index returns every face above the threshold; this reduces them to one entry per
 picture (its best-matching face) and pages over pictures, so page 2 never repeats a
-picture from page 1 whatever the number of faces per picture.
+picture from page 1 whatever the number of faces per picture. A photo stored in
+several sets is one entry too (copies.py), its other pictures named in ``also_in``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .collection import AlbumCollection, Hit
+from .copies import Copy, once_per_content
 from .domain import BadInput, Face, NotFound, Picture
 from .ports import Catalog
 from .quality import NO_RULE, QualityRule
@@ -21,12 +23,13 @@ class Match:
     similarity: float
     picture: Picture
     face: Face
+    also_in: list[Copy] = field(default_factory=list)  # the same photo in other sets
 
 
 @dataclass
 class SearchResult:
     query: Face
-    total: int  # pictures above the threshold, before paging
+    total: int  # photos above the threshold, before paging (copies in other sets: one)
     matches: list[Match]
 
 
@@ -94,12 +97,16 @@ def search_face(
     ranked = best_per_picture(
         [Hit(query.face_id, query.image_id, 100.0), *kept, *own], query.image_id
     )
-    page = ranked[offset : offset + limit]
-    pictures = catalog.get_pictures([h.image_id for h in page])
+    # one entry per photo: the hashes of every ranked picture (one read, as face_refs)
+    # are what keeps page 2 from repeating a photo of page 1 stored in another set
+    refs = catalog.picture_refs([h.image_id for h in ranked])
+    photos = once_per_content(ranked, lambda h: h.image_id, refs)
+    page = photos[offset : offset + limit]
+    pictures = catalog.get_pictures([h.image_id for h, _ in page])
     matches = []
-    for hit in page:
+    for hit, copies in page:
         picture = pictures.get(hit.image_id)
         face = None if picture is None else picture.face(hit.face_id)
         if picture is not None and face is not None:  # else deleted this very moment
-            matches.append(Match(hit.similarity, picture, face))
-    return SearchResult(query, len(ranked), matches)
+            matches.append(Match(hit.similarity, picture, face, copies))
+    return SearchResult(query, len(photos), matches)

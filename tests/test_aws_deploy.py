@@ -40,7 +40,7 @@ def test_the_package_holds_no_dlib_and_runs_on_its_own(function_zip, tmp_path):
         names = z.namelist()
         unpacked = sum(i.file_size for i in z.infolist())
         z.extractall(tmp_path / "fn")
-    assert "facealbum/aws/handlers.py" in names and "facealbum/web/static/app.js" in names
+    assert "facealbum/aws/handlers.py" in names and "facealbum/web/static/js/main.js" in names
     assert not [n for n in names if n.lower().startswith(("dlib", "face_recognition_models"))]
     assert unpacked < 250 * 2**20  # Lambda's limit for an unzipped package
     # a bare interpreter (no site-packages) with only the package on its path
@@ -95,7 +95,7 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
         described = ddb.describe_table(TableName=f"{prefix}-{table}")["Table"]
         assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     site = {o["Key"] for o in s3.list_objects_v2(Bucket=f"{prefix}-site")["Contents"]}
-    assert {"index.html", "static/app.js", "static/app.css"} <= site
+    assert {"index.html", "static/js/main.js", "static/js/picture.js", "static/app.css"} <= site
     upload_fn = lam.get_function(FunctionName=f"{prefix}-upload")["Configuration"]
     api_fn = lam.get_function(FunctionName=f"{prefix}-api")["Configuration"]
     assert upload_fn["Handler"] == "facealbum.aws.handlers.on_upload"

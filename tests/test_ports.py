@@ -165,6 +165,22 @@ def test_catalog_keeps_each_faces_sharpness(catalog):
     assert catalog.face_refs(["new-0", "a-0"]) == {"new-0": ("a", 61.0)}
 
 
+def test_catalog_picture_refs_name_each_pictures_content_and_set(catalog):
+    """The same photo in two sets: two pictures, one content hash (a search lists it
+    once); a renamed set is what the refs then name."""
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_picture(picture("b", "T", "sha-a", 1))
+    catalog.add_picture(picture("c", "T", "sha-c", 0))
+    assert catalog.picture_refs(["a", "b", "c", "nope", "a"]) == {
+        "a": ("sha-a", "S"),
+        "b": ("sha-a", "T"),
+        "c": ("sha-c", "T"),
+    }
+    catalog.rename_set("T", "U")
+    assert catalog.picture_refs(["b"]) == {"b": ("sha-a", "U")}
+    assert catalog.picture_refs([]) == {}
+
+
 def test_catalog_replaces_faces_and_says_which_went(catalog):
     catalog.add_picture(picture("a", "S", "sha-a", 2))
     catalog.add_picture(picture("b", "S", "sha-b", 1))

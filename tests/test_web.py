@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import httpx
 import pytest
@@ -72,6 +73,27 @@ def assert_boxes_on_faces(page, picture, scope="") -> None:
         assert box["y"] == pytest.approx(img["y"] + b["top"] * img["height"], abs=1.5)
         assert box["width"] == pytest.approx(b["width"] * img["width"], abs=1.5)
         assert box["height"] == pytest.approx(b["height"] * img["height"], abs=1.5)
+
+
+def test_the_page_modules_are_served_as_javascript_and_revalidated(site):
+    """One ES module per page, no build step: every module the shell and the modules
+    import is served with a JavaScript type (a browser refuses a module otherwise) and
+    revalidated (they import each other without the shell's ?v=)."""
+    shell = httpx.get(f"{site}/")
+    assert "script-src" not in shell.headers["content-security-policy"]  # 'self' only
+    todo, seen = [re.search(r'src="(/static/js/[^"?]+)', shell.text)[1]], set()
+    while todo:
+        url = todo.pop()
+        seen.add(url)
+        got = httpx.get(f"{site}{url}")
+        assert got.status_code == 200, url
+        assert got.headers["content-type"].startswith("text/javascript"), url
+        assert got.headers["cache-control"] == "no-cache", url
+        base = url.rsplit("/", 1)[0]
+        for name in re.findall(r'^import .* from "\./([\w-]+\.js)";$', got.text, re.M):
+            if f"{base}/{name}" not in seen:
+                todo.append(f"{base}/{name}")
+    assert len(seen) >= 8  # main, api, dom, nav and the pages
 
 
 def test_browse_sets_to_set_to_picture_with_faces_outlined(page, pictures):
@@ -518,13 +540,15 @@ def test_people_pages_name_search_and_regroup(people_page):
     )
     pick = page.locator(f'.pick[data-face-id="{second["faces"][0]["face_id"]}"]')
     pick.check()
-    page.select_option("#move-to", "new")
+    page.click("#move-to")
+    page.click('#person-picker .pick-person[data-person-id="new"]')
     expect(page.locator("#results .result")).to_have_count(1)
     expect(page.locator("#person-name")).to_have_text("Unnamed")
     # and back to Barack, from the new person's page: a split into another person
     expect(page.locator("#move-to")).to_be_disabled()
     pick.check()
-    page.select_option("#move-to", obama["person_id"])
+    page.click("#move-to")
+    page.click(f'#person-picker .pick-person[data-person-id="{obama["person_id"]}"]')
     expect(page.locator("#person-name")).to_have_text("Barack")
     expect(page.locator("#results .result")).to_have_count(3)
     page.goto("/people")
@@ -533,6 +557,95 @@ def test_people_pages_name_search_and_regroup(people_page):
     )
     names = people_by_name(page)
     assert list(names.values()).count("Barack") == 1 and "Unnamed" in names.values()
+
+
+def test_owner_names_faces_from_the_picture_and_corrects_the_face_page(
+    browser, library_home, tmp_path
+):
+    """"Who is this?" with the album's names offered, "not Barack?" on his face page,
+    pickers that show faces, and a photo stored in two sets shown once, "also in" the
+    other."""
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    copy = album.ingest("Trip", "obama.jpg", (PHOTOS / "obama" / "obama.jpg").read_bytes())
+    album.close()
+    proc, base = start_server(home, {"FACEALBUM_OWNER_SECRET": SECRET})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        api = page.context.request
+        fixtures = {p["name"]: p for p in api.get("/api/sets/fixtures").json()["pictures"]}
+        group, low = fixtures["groups/two_people.jpg"], fixtures["obama/obama-480p.jpg"]
+        barack = low["faces"][0]["person_id"]
+        on_barack = next(f["face_id"] for f in group["faces"] if f["person_id"] == barack)
+        sign_in(page)
+
+        # a new name names the face's (unnamed) person: every face of it
+        page.goto(f"/pictures/{group['image_id']}")
+        expect(page.locator("#who-is-this form.who")).to_have_count(2)  # both unnamed
+        who = page.locator(f'form.who[data-face-id="{on_barack}"]')
+        assert "background-image" in (who.locator(".crop").get_attribute("style") or "")
+        who.locator("input").fill("Barack")
+        who.locator("button[type=submit]").click()
+        expect(page.locator(f'[data-face-id="{on_barack}"] .face-name')).to_have_text("Barack")
+        expect(page.locator("#who-is-this form.who")).to_have_count(1)
+        assert api.get(f"/api/people/{barack}").json()["name"] == "Barack"
+
+        # "not Barack?" on the face page of the 480p photo: it leaves him
+        face = low["faces"][0]["face_id"]
+        page.goto(f"/faces/{face}")
+        expect(page.locator("#face-heading")).to_have_text("Pictures of Barack")
+        page.click("#not-person")
+        expect(page.locator("#face-heading")).not_to_have_text("Pictures of Barack")
+        expect(page.locator("#not-person")).not_to_have_text("not Barack?")
+        moved = api.get(f"/api/pictures/{low['image_id']}").json()["faces"][0]
+        assert moved["person_id"] != barack
+
+        # "Who is this?" offers his name; choosing it moves the face back into him
+        page.goto(f"/pictures/{low['image_id']}")
+        who = page.locator(f'form.who[data-face-id="{face}"]')
+        expect(who.locator("input")).to_have_attribute("list", "people-names")
+        expect(page.locator('#people-names option[value="Barack"]')).to_have_count(1)
+        who.locator("input").fill("Barack")
+        who.locator("button[type=submit]").click()
+        expect(page.locator(f'[data-face-id="{face}"] .face-name')).to_have_text("Barack")
+        back = api.get(f"/api/pictures/{low['image_id']}").json()["faces"][0]
+        assert back["person_id"] == barack
+
+        # his page: obama.jpg once, "also in Trip"; the pickers show each person's face
+        page.goto(f"/people/{barack}")
+        both = {fixtures["obama/obama.jpg"]["image_id"]: "fixtures", copy.picture.image_id: "Trip"}
+        tiles = page.locator("#results .result").filter(has=page.locator(".also-in"))
+        expect(tiles).to_have_count(1)
+        shown = tiles.get_attribute("data-image-id")
+        [(other, other_set)] = [(i, s) for i, s in both.items() if i != shown]
+        expect(tiles.locator(".also-in a")).to_have_text(other_set)
+        expect(tiles.locator(".also-in a")).to_have_attribute("href", f"/pictures/{other}")
+        expect(page.locator(f'#results .result[data-image-id="{other}"]')).to_have_count(0)
+        others = [p for p in api.get("/api/people").json() if p["person_id"] != barack]
+        page.click("#merge-into")
+        choices = page.locator("#person-picker .pick-person")
+        expect(choices).to_have_count(len(others))
+        for i in range(len(others)):
+            style = choices.nth(i).locator(".crop").get_attribute("style") or ""
+            assert "background-image" in style, i
+        page.click("#person-picker .row button")  # Cancel
+        expect(page.locator("#person-picker")).to_have_count(0)
+        page.locator(".pick").first.check()
+        page.click("#move-to")
+        expect(choices).to_have_count(len(others) + 1)  # and "A new person"
+        expect(page.locator('#person-picker .pick-person[data-person-id="new"]')).to_have_count(1)
+    finally:
+        context.close()
+        proc.terminate()
+        proc.wait(10)
+    assert errors == []
 
 
 def test_search_by_photo_in_the_browser(people_page, tmp_path):

@@ -433,6 +433,11 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             for i in batch_get(self.db, self.album, keys)
         }
 
+    def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """From the image-id table alone (it holds each picture's hash and set)."""
+        items = batch_get(self.db, self.by_id, [{"image_id": i} for i in image_ids])
+        return {i["image_id"]: (i["sha256"], i["set"]) for i in items}
+
     def list_sets(self) -> list[SetSummary]:
         items = list(self._partition(ROOT))
         return self._summaries(items)

@@ -524,6 +524,16 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
         return out
 
+    def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        ids = list(dict.fromkeys(image_ids))
+        cols = (pictures.c.image_id, pictures.c.sha256, pictures.c.set_name)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(*cols).where(pictures.c.image_id.in_(ids[i : i + 500]))
+                out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
+        return out
+
     def list_sets(self) -> list[SetSummary]:
         return self._sets(None)
 

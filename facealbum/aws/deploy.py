@@ -171,13 +171,16 @@ def upload_site(s3: Any, bucket: str, api_url: str) -> list[str]:
     shell = shell.replace('content="" data-api', f'content="{api_url.rstrip("/")}" data-api')
     s3.put_object(Bucket=bucket, Key="index.html", Body=shell.encode(), ContentType="text/html")
     keys = ["index.html"]
-    for path in sorted(STATIC.iterdir()):
+    for path in sorted(STATIC.rglob("*")):  # js/: the pages' ES modules
         if path.name == "index.html" or not path.is_file():
             continue
+        key = f"static/{path.relative_to(STATIC).as_posix()}"
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        s3.put_object(Bucket=bucket, Key=f"static/{path.name}", Body=path.read_bytes(),
-                      ContentType=kind)  # fmt: skip
-        keys.append(f"static/{path.name}")
+        # no-cache: the modules import each other by plain URLs (no ?v=), so a browser
+        # must revalidate them, or an upgrade would mix old and new modules
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=kind,
+                      CacheControl="no-cache")  # fmt: skip
+        keys.append(key)
     return keys
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
@@ -47,4 +47,15 @@ def mount(app: FastAPI, image_origins: list[str] | None = None) -> None:
         "/search/photo",
     ):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", Revalidated(directory=STATIC), name="static")
+
+
+class Revalidated(StaticFiles):
+    """Static files a browser must revalidate (an ETag's 304 costs a round trip, no
+    body). The page modules import each other by plain URLs, without the shell's
+    ``?v=`` version, so a cached old module must never meet a new one after an upgrade."""
+
+    def file_response(self, *args, **kwargs) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response

@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..album import Album
+from ..copies import once_per_photo
 from ..domain import BadInput, NotFound, Person
 from ..people import edits as persons
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
 from .limits import OnePerClient, RateLimit, Slots, SlowBody
-from .read_api import box_json, face_json, face_view, picture_json
+from .read_api import box_json, copies_json, face_json, face_view, picture_json
 
 
 class PersonChange(BaseModel):
@@ -93,7 +94,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         visible(person_id, request)
         person, pictures = persons.person_pictures(album, person_id)
         view = face_view(album, auth, request, pictures)
-        return person_json(person) | {"pictures": [picture_json(p, view) for p in pictures]}
+        listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(pictures)]
+        return person_json(person) | {"pictures": listed}
 
     @r.get("/api/search")
     def search(
@@ -110,7 +112,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         # a visitor's search never uses a hidden person: one is unknown (404)
         found = persons.search_people(album, ids, mode, hidden=auth.is_owner(request))
         view = face_view(album, auth, request, found)
-        return {"people": ids, "mode": mode, "pictures": [picture_json(p, view) for p in found]}
+        listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(found)]
+        return {"people": ids, "mode": mode, "pictures": listed}
 
     @r.post(
         "/api/search/by-image",

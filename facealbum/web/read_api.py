@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from ..album import Album
+from ..copies import Copy
 from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
 from ..search import SearchResult
 from ..visibility import FaceView, owner_view, visitor_view
@@ -49,6 +50,12 @@ def picture_json(p: Picture, view: FaceView) -> dict:
         "original_url": f"/media/originals/{p.original_key}",
         "faces": [face_json(f, view) | {"confidence": f.confidence} for f in p.faces],
     }
+
+
+def copies_json(copies: Iterable[Copy]) -> dict:
+    """``also_in``: the other pictures of the same photo (stored in other sets), where a
+    photo is listed once (a person's pictures, a face's matches, Pictures with…)."""
+    return {"also_in": [{"set": c.set_name, "image_id": c.image_id} for c in copies]}
 
 
 def box_json(b: Box) -> dict:
@@ -102,7 +109,7 @@ def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
         "matches": [
             {
                 "similarity": m.similarity,
-                "picture": picture_json(m.picture, view),
+                "picture": picture_json(m.picture, view) | copies_json(m.also_in),
                 "face": face_json(m.face, view),
             }
             for m in r.matches

@@ -1,0 +1,110 @@
+// Small helpers every page uses: elements, dialogs, toasts, keys, pictures with boxes.
+
+import { media } from "./api.js";
+
+export const main = document.getElementById("main");
+
+// -- small helpers ---------------------------------------------------------------
+
+/** Build an element; strings become text nodes, so names can never inject markup. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+/** replaceChildren that skips null/false and flattens arrays (it would print "null"). */
+export function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
+export const enc = encodeURIComponent;
+export const pct = (x) => `${(x * 100).toFixed(3)}%`;
+
+export function toast(text) {
+  const t = document.getElementById("toast");
+  t.textContent = text;
+  t.classList.add("show");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => t.classList.remove("show"), 2600);
+}
+
+/** A modal that asks for one value (or just confirmation); resolves null on cancel. */
+export function ask({ title, label, value = "", type = "text", confirmText = "OK", danger = false, submit }) {
+  return new Promise((resolve) => {
+    const input = label ? h("input", { type, value, "aria-label": label, required: true, autocomplete: type === "password" ? "current-password" : "off" }) : null;
+    const error = h("p", { class: "error", role: "alert" });
+    const dialog = h("dialog", { "aria-label": title },
+      h("form", { method: "dialog" },
+        h("strong", {}, title),
+        label ? h("label", {}, label, h("br"), input) : null,
+        error,
+        h("div", { class: "row" },
+          h("button", { type: "button", onclick: () => dialog.close("cancel") }, "Cancel"),
+          h("button", { type: "submit", class: danger ? "danger" : "primary" }, confirmText))));
+    dialog.querySelector("form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = input ? input.value : true;
+      if (!submit) { dialog.close("ok"); resolve(v); return; }
+      try { await submit(v); dialog.close("ok"); resolve(v); } catch (err) { error.textContent = err.message; }
+    });
+    dialog.addEventListener("close", () => { dialog.remove(); if (dialog.returnValue !== "ok") resolve(null); });
+    document.body.append(dialog);
+    dialog.showModal();
+    (input || dialog.querySelector("button[type=submit]")).focus();
+  });
+}
+
+/** An image box of the picture's own aspect: face boxes in % then sit exactly on it. */
+export function stage(p, src, boxes, maxHeight) {
+  const el = h("div", { class: "stage", style: { aspectRatio: `${p.width} / ${p.height}` } },
+    h("img", { src, alt: p.name, id: "photo" }), boxes);
+  if (maxHeight) el.style.width = `min(100%, calc((${maxHeight}) * ${p.width / p.height}))`;
+  return el;
+}
+
+let keyHandler = null;
+export function onKeys(handler) {
+  if (keyHandler) document.removeEventListener("keydown", keyHandler);
+  keyHandler = handler;
+  if (handler) document.addEventListener("keydown", handler);
+}
+
+export function arrows(prev, next, close) {
+  return (e) => {
+    if (document.querySelector("dialog[open]") || e.target.closest?.("input, select, textarea")) return;
+    if (e.key === "ArrowLeft" && prev) { e.preventDefault(); prev(); }
+    else if (e.key === "ArrowRight" && next) { e.preventDefault(); next(); }
+    else if (e.key === "Escape" && close) { e.preventDefault(); close(); }
+  };
+}
+
+/** A face cut out of its picture's thumbnail: the box fills a square, by CSS alone. */
+export function faceCrop(thumbUrl, b, size = 120) {
+  const w = Math.max(b.width, 0.01), hh = Math.max(b.height, 0.01);
+  return h("span", { class: "crop", "aria-hidden": "true", style: {
+    width: `${size}px`, height: `${size}px`,
+    backgroundImage: `url("${media(thumbUrl)}")`,
+    backgroundSize: `${100 / w}% ${100 / hh}%`,
+    backgroundPosition: `${w < 1 ? (b.left / (1 - w)) * 100 : 0}% ${hh < 1 ? (b.top / (1 - hh)) * 100 : 0}%` } });
+}
+
+export const personName = (p) => p.name || "Unnamed";
+
+/** "also in Trip": the other sets a listed photo is stored in (the API lists it once);
+ * as links to those pictures, or as text inside a tile that is itself a link. */
+export function alsoIn(p, links = true) {
+  const copies = p.also_in || [];
+  if (!copies.length) return null;
+  return h("div", { class: "also-in muted" }, "also in ",
+    copies.flatMap((c, i) => [i ? ", " : null,
+      links ? h("a", { href: `/pictures/${c.image_id}`, dataset: { imageId: c.image_id } }, c.set)
+        : h("span", { dataset: { imageId: c.image_id } }, c.set)]));
+}

@@ -1,0 +1,44 @@
+// The people page (/people): everyone with a face, most pictured first.
+
+import { api } from "./api.js";
+import { faceCrop, fill, h, main, onKeys, personName } from "./dom.js";
+import { current } from "./nav.js";
+
+export async function peoplePage(seq) {
+  onKeys(null);
+  const people = await api("GET", "/api/people");
+  if (!current(seq)) return;
+  document.title = "People · facealbum";
+  fill(main,
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "People"),
+      h("a", { class: "button", href: "/search", id: "search-people" }, "Pictures with…"),
+      h("a", { class: "button", href: "/search/photo", id: "search-photo" }, "Search by photo")),
+    people.length ? h("div", { class: "people", id: "people" }, people.map((p) =>
+      h("a", { class: `person${p.hidden ? " hidden-person" : ""}`, href: `/people/${p.person_id}`, dataset: { personId: p.person_id } },
+        p.cover ? faceCrop(p.cover.thumb_url, p.cover.box) : h("span", { class: "crop" }),
+        h("b", {}, personName(p)),
+        h("span", { class: "muted" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}${p.hidden ? " · hidden" : ""}`))))
+      : h("p", { class: "muted" }, "No people yet: they appear as pictures with faces are added."));
+}
+
+/** A dialog that picks a person by face: each a button with their cover crop, name and
+ * count (a list of "Unnamed" rows tells nothing). ``extra``: choices before them, as
+ * { value, label }. Resolves the chosen person_id (or extra value), null on cancel. */
+export function choosePerson({ title, people, extra = [] }) {
+  return new Promise((resolve) => {
+    const choose = (value) => { dialog.returnValue = "ok"; dialog.close(); resolve(value); };
+    const option = (value, crop, name, count) => h("li", {},
+      h("button", { type: "button", class: "pick-person", dataset: { personId: value }, onclick: () => choose(value) },
+        crop, h("b", {}, name), count ? h("span", { class: "muted" }, count) : null));
+    const dialog = h("dialog", { "aria-label": title, class: "wide", id: "person-picker" },
+      h("strong", {}, title),
+      h("ul", { class: "picker" },
+        extra.map((x) => option(x.value, h("span", { class: "crop", style: { width: "48px", height: "48px" } }), x.label)),
+        people.map((o) => option(o.person_id, o.cover ? faceCrop(o.cover.thumb_url, o.cover.box, 48) : h("span", { class: "crop" }),
+          personName(o), `${o.picture_count} ${o.picture_count === 1 ? "picture" : "pictures"}`))),
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => dialog.close() }, "Cancel")));
+    dialog.addEventListener("close", () => { dialog.remove(); if (dialog.returnValue !== "ok") resolve(null); });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}

@@ -1,0 +1,107 @@
+// The sets page (/) and a set's page (/sets/<name>): thumbnails in pages, the owner's set tools.
+
+import { api, media, session } from "./api.js";
+import { ask, enc, fill, h, main, onKeys, toast } from "./dom.js";
+import { current, navigate } from "./nav.js";
+import { openLightbox, setOrder } from "./picture.js";
+import { uploader } from "./upload.js";
+
+const PAGE = 200; // thumbnails per request on a set page
+
+export async function setsPage(seq, params) {
+  const sort = params.get("sort") === "name" ? "name" : "newest";
+  const sets = await api("GET", `/api/sets?sort=${sort}`);
+  if (!current(seq)) return;
+  document.title = "facealbum";
+  const select = h("select", { id: "sort", "aria-label": "Sort sets",
+    onchange: () => navigate(select.value === "name" ? "/?sort=name" : "/", true) },
+  h("option", { value: "newest" }, "Newest first"), h("option", { value: "name" }, "By name"));
+  select.value = sort;
+  const newSet = session.owner ? h("button", { id: "new-set", class: "primary", onclick: async () => {
+    const name = await ask({ title: "New picture set", label: "Name", confirmText: "Create",
+      submit: (n) => api("POST", "/api/sets", { name: n }) });
+    if (name) navigate(`/sets/${enc(name.trim())}`);
+  } }, "New set") : null;
+  fill(main, 
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Picture sets"), select, newSet),
+    sets.length ? h("div", { class: "cards", id: "sets" }, sets.map((s) =>
+      h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
+        s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy" })
+          : h("div", { class: "empty" }, "No pictures yet"),
+        h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)))))
+      : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."));
+}
+
+export async function setPage(seq, name) {
+  onKeys(null);
+  const first = await api("GET", `/api/sets/${enc(name)}?limit=${PAGE}`);
+  if (!current(seq)) return;
+  setOrder.delete(first.name); // uploads or deletions may have changed the order
+  document.title = `${first.name} · facealbum`;
+  const grid = h("div", { class: "grid", id: "grid" });
+  const count = h("span", { class: "muted", id: "count" }, `${first.picture_count} pictures`);
+  const state = { set: first.name, pictures: [], offset: 0, total: first.picture_count, share: first.share_location };
+
+  const addThumbs = (pictures) => {
+    for (const p of pictures) {
+      state.pictures.push(p);
+      grid.append(thumb(p, state));
+    }
+  };
+  addThumbs(first.pictures);
+  state.offset = first.pictures.length;
+  const more = h("button", { class: "more", id: "more", onclick: loadMore }, "Show more");
+  async function loadMore() {
+    if (state.loading || state.offset >= state.total) return;
+    state.loading = true;
+    const next = await api("GET", `/api/sets/${enc(state.set)}?limit=${PAGE}&offset=${state.offset}`);
+    addThumbs(next.pictures);
+    state.offset += next.pictures.length;
+    state.loading = false;
+    more.hidden = state.offset >= state.total || !next.pictures.length;
+  }
+  more.hidden = state.offset >= state.total;
+  // load the next page a little before the end comes into view
+  new IntersectionObserver((entries) => entries[0].isIntersecting && loadMore(), { rootMargin: "600px" }).observe(more);
+
+  fill(main, 
+    h("div", { class: "toolbar" }, h("h1", { class: "grow" }, first.name), count, session.owner ? ownerSetTools(state) : null),
+    session.owner ? uploader(state, (p) => { addThumbs([p]); state.total += 1; state.offset += 1; count.textContent = `${state.total} pictures`; }) : null,
+    state.total ? null : h("p", { class: "muted", id: "empty" }, "This set has no pictures yet."),
+    grid, more);
+}
+
+export function thumb(p, state) {
+  return h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id },
+    onclick: (e) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      openLightbox(state, state.pictures.findIndex((q) => q.image_id === p.image_id));
+    } },
+  h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy", decoding: "async" }),
+  h("span", { class: "name" }, p.name));
+}
+
+export function ownerSetTools(state) {
+  const share = h("input", { type: "checkbox", id: "share-location", checked: state.share,
+    onchange: async () => {
+      try {
+        await api("PATCH", `/api/sets/${enc(state.set)}`, { share_location: share.checked });
+        toast(share.checked ? "Visitors now get the exact originals, location included" : "Visitors get originals without location");
+      } catch (err) { share.checked = !share.checked; toast(err.message); }
+    } });
+  return [
+    h("label", { class: "check", title: "Off: visitors get originals without GPS position and serial numbers" },
+      share, " Share location"),
+    h("button", { id: "rename-set", onclick: async () => {
+      const name = await ask({ title: "Rename set", label: "New name", value: state.set, confirmText: "Rename",
+        submit: (n) => api("PATCH", `/api/sets/${enc(state.set)}`, { name: n }) });
+      if (name) navigate(`/sets/${enc(name.trim())}`, true);
+    } }, "Rename"),
+    h("button", { id: "delete-set", class: "danger", onclick: async () => {
+      const ok = await ask({ title: `Delete the set “${state.set}” and its ${state.total} pictures?`, confirmText: "Delete", danger: true,
+        submit: () => api("DELETE", `/api/sets/${enc(state.set)}`) });
+      if (ok) { toast("Set deleted"); navigate("/"); }
+    } }, "Delete set"),
+  ];
+}

@@ -1,0 +1,88 @@
+"""A photo stored in two sets is listed once, with both sets named: on a person's page,
+in a face's matches and in "Pictures with…", and paging never repeats it."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+from conftest import PHOTOS, serve_copy
+
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+AGAIN = ["obama/obama.jpg", "obama/obama2.jpg", "groups/two_people.jpg"]
+
+
+@pytest.fixture(scope="module")
+def api(library_home, tmp_path_factory):
+    """The shared library, plus three of its photos stored again in a set "Trip"."""
+    dest = tmp_path_factory.mktemp("copies")
+    home = dest / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    for name in AGAIN:
+        done = album.ingest("Trip", name, (PHOTOS / name).read_bytes())
+        assert done.picture is not None
+    album.close()
+    proc, base = serve_copy(home, dest / "served", {})
+    with httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+    proc.terminate()
+    proc.wait(10)
+
+
+def by_name(api) -> dict[tuple[str, str], dict]:
+    out = {}
+    for s in ("fixtures", "Trip"):
+        out |= {(s, p["name"]): p for p in api.get(f"/api/sets/{s}").json()["pictures"]}
+    return out
+
+
+def listed_once(pictures: list[dict], everything: dict) -> None:
+    """Each photo once; each of AGAIN with the other set's picture named."""
+    names = [p["name"] for p in pictures]
+    assert len(names) == len(set(names)), names
+    for p in pictures:
+        if p["name"] in AGAIN:
+            other = "Trip" if p["set"] == "fixtures" else "fixtures"
+            copy = everything[(other, p["name"])]["image_id"]
+            assert p["also_in"] == [{"set": other, "image_id": copy}], p
+        else:
+            assert p["also_in"] == []
+
+
+def test_a_photo_in_two_sets_is_listed_once_with_both_sets(api):
+    everything = by_name(api)
+    obama = everything[("fixtures", "obama/obama.jpg")]
+    person = obama["faces"][0]["person_id"]
+    copy = everything[("Trip", "obama/obama.jpg")]
+    assert copy["faces"][0]["person_id"] == person  # the same face: the same person
+
+    # the person's page: 4 photos, 7 pictures of them
+    page = api.get(f"/api/people/{person}").json()
+    assert sorted(p["name"] for p in page["pictures"]) == sorted(
+        ["obama/obama.jpg", "obama/obama2.jpg", "obama/obama-480p.jpg", "groups/two_people.jpg"]
+    )
+    listed_once(page["pictures"], everything)
+
+    # Pictures with… him: the same
+    found = api.get(f"/api/search?people={person}&mode=any").json()["pictures"]
+    assert len(found) == 4
+    listed_once(found, everything)
+
+    # the face's matches: the clicked picture first, its copy named, not listed again
+    face = obama["faces"][0]["face_id"]
+    whole = api.get(f"/api/faces/{face}/matches?limit=1000").json()
+    pictures = [m["picture"] for m in whole["matches"]]
+    assert pictures[0]["image_id"] == obama["image_id"]
+    assert whole["total"] == len(pictures) >= 4
+    listed_once(pictures, everything)
+    # one photo a page: every page a new photo, and the same ones as all at once
+    paged = []
+    for offset in range(whole["total"] + 1):
+        got = api.get(f"/api/faces/{face}/matches?limit=1&offset={offset}").json()
+        assert got["total"] == whole["total"]
+        paged += [m["picture"]["image_id"] for m in got["matches"]]
+    assert paged == [p["image_id"] for p in pictures]
