@@ -502,7 +502,7 @@ def test_what_is_chosen_by_size_does_not_depend_on_the_catalogs_order(album, mon
     for order in (lambda fs: fs, lambda fs: fs[::-1], lambda fs: fs[1:] + fs[:1]):
         monkeypatch.setattr(album.catalog, "person_faces", lambda p, o=order: o(listed(p)))
         face, _ = cover(album, person)
-        searched = album._person_faces_of(album.catalog.get_face(query), hidden=False)
+        searched, _ = album._person_faces_of(album.catalog.get_face(query), hidden=False)
         shown.append((where[face.face_id], [where[f] for f in searched]))
     assert len(shown[0][1]) > 1, shown
     assert shown[0] == shown[1] == shown[2]
