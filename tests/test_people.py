@@ -524,19 +524,18 @@ def test_representatives_follow_merge_split_cover_and_delete(album):
         found = album.catalog.representatives([person_id])[person_id]
         assert found == person.representatives  # stored in step: none went stale
         assert set(found) <= own and len(found) == min(2, len(own)), (found, own)
-        if person.cover_face_id:
+        if person.cover_face_id in own:
             assert found[0] == person.cover_face_id
         return found
 
     obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
     obama_faces = {f.face_id for f in album.catalog.person_faces(obama)}
-    biden_faces = _faces(album, BIDEN)
-    reps(obama), reps(biden)
+    biden_faces = [f.face_id for f in album.catalog.person_faces(biden)]
     merge(album, biden, obama)  # two of Biden's faces join Obama's three or four
     merged = reps(obama)
     assert merged[0] in obama_faces  # the medoid: one of the many, not of the few
     new = split(album, biden_faces).person_id  # and back out
-    assert set(reps(new)) == set(biden_faces)
+    assert set(reps(new)) <= set(biden_faces)
     assert not set(reps(obama)) & set(biden_faces)
     low = by_name["obama/obama-480p.jpg"].faces[0].face_id
     choose_cover(album, obama, low)

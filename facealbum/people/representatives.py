@@ -21,8 +21,8 @@ chosen, among the more central half of the sample, so the set is typical of the 
 there by mistake is not one of them. Ties go to what a reindex keeps (picture, box).
 
 Cost of an update: O(sample) SearchFaces calls and O(the person's faces) catalog rows.
-A person is chosen for again when one of its representatives left it, when it has fewer
-than it could, when its cover changed, or when its face count reaches a power of two
+A person is chosen for again when one of its representatives left it, when it has more
+or fewer than it should, when its cover changed, or when its face count reaches a power of two
 (so a growing person is looked at again, amortised O(1) per face that joins); owner's
 edits (merge, split, "not this person") always choose again.
 """
@@ -101,7 +101,7 @@ def stale(person: Person, live: Sequence[str], want: int) -> bool:
     n = person.face_count
     if not n:
         return bool(person.representatives)
-    if list(live) != list(person.representatives) or len(live) < min(want, n):
+    if list(live) != list(person.representatives) or len(live) != min(want, n):
         return True
     if person.cover_face_id and live[0] != person.cover_face_id:
         return True
