@@ -216,6 +216,12 @@ class Catalog(Protocol):
         persons' faces. One batched read of the persons and of those faces."""
         ...
 
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        """Count these persons' faces and pictures again from the faces: the catalog
+        does it itself after every change of a person's faces; this is the repair
+        (``check --repair``) for a process killed between a change and its count."""
+        ...
+
     def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
         """Store the person's representatives: those of ``face_ids`` that are its faces
         as it writes, in that order (returned). Nothing if the person is gone. Two

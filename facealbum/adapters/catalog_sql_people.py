@@ -93,6 +93,9 @@ class SqlPeople:
                     .values(face_count=n_faces, picture_count=n_pictures)
                 )
 
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        self._recount(person_ids)
+
     def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
         """Those of ``face_ids`` that are this person's as the write happens (in that
         order) become its representatives; returns them. Two writers each store a

@@ -120,6 +120,9 @@ class DynamoPeople:
                 break
             members = again
 
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        self._recount(person_ids)
+
     def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
         """Those of ``face_ids`` that are this person's (read consistently) become its
         representatives, in that order; returns them. A reader filters again."""
@@ -202,8 +205,11 @@ class DynamoPeople:
         items = {i["face_id"]: i for i in batch_get(self.db, self.album, keys)}
         changed = 0
         token = uuid.uuid4().hex
-        touched: set[str | None] = set(assignments.values())
-        touched |= {i.get("person_id") for i in items.values()}
+        touched: set[str | None] = set()  # the persons of the faces that will move
+        for face_id, person_id in assignments.items():
+            item = items.get(face_id)
+            if item is not None and item.get("person_id") != person_id:
+                touched |= {item.get("person_id"), person_id}
         self._mark(touched, token)
         for face_id, person_id in assignments.items():
             item = items.get(face_id)
@@ -217,9 +223,9 @@ class DynamoPeople:
                     break  # the owner's decisions stand
                 if old == person_id and owned == (by_owner and person_id is not None):
                     break
-                if old not in touched:  # moved by another writer since read
-                    self._mark([old], token)
-                    touched.add(old)
+                if old != person_id and not {old, person_id} <= touched:
+                    self._mark({old, person_id} - touched, token)  # moved since read
+                    touched |= {old, person_id}
                 done = self._move_face(item, person_id, by_owner)
                 if done is not None:
                     changed += done
