@@ -132,9 +132,7 @@ def test_check_finds_faces_in_a_person_that_is_gone_and_places_them_again(librar
     assert check_album(album) == []
 
 
-def test_check_recounts_a_person_whose_counts_a_killed_process_left_behind(
-    library_home, tmp_path
-):
+def test_check_recounts_a_person_whose_counts_a_killed_process_left_behind(library_home, tmp_path):
     """A person's counts are kept on its row and recounted after each change of its
     faces commits; a process killed in between leaves them wrong. `check` says so, and
     `--repair` counts again (issue 17: the people page no longer counts per request)."""
