@@ -246,6 +246,7 @@ class Album:
     def delete_set(self, name: str) -> int:
         doomed = self.catalog.delete_set(as_stored(name))
         self.collection.forget([f.face_id for p in doomed for f in p.faces])
+        self._refresh_people({f.person_id for p in doomed for f in p.faces})
         for picture in doomed:
             self._drop_blobs(picture)
         return len(doomed)
@@ -269,7 +270,15 @@ class Album:
         if picture is None:
             raise NotFound(f"no picture {image_id}")
         self.collection.forget([f.face_id for f in picture.faces])
+        self._refresh_people({f.person_id for f in picture.faces})
         self._drop_blobs(picture)
+
+    def _refresh_people(self, person_ids: set[str | None]) -> None:
+        """Representatives of the persons that lost faces are chosen again where one of
+        them went (a read leaves a gone face out meanwhile)."""
+        from .people.representatives import refresh_quietly
+
+        refresh_quietly(self, person_ids)
 
     def _drop_blobs(self, picture: Picture) -> None:
         """Blobs are shared by content across sets: remove them with their last picture.
@@ -341,7 +350,7 @@ class Album:
         if threshold is None:
             threshold = self.settings.match_threshold
         query = self.catalog.get_face(face_id)
-        also = self._person_faces_of(query, hidden) if query else ()
+        also, searched = self._person_faces_of(query, hidden) if query else ((), 0)
         return search_face(
             self.catalog,
             self.collection,
@@ -352,6 +361,7 @@ class Album:
             also,
             self.quality,
             query,
+            searched,
         )
 
     @property
@@ -359,20 +369,25 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face: Face, hidden: bool) -> tuple[str, ...]:
+    def _person_faces_of(self, face: Face, hidden: bool) -> tuple[tuple[str, ...], int]:
         """Other faces of the face's person, if the owner named that person (a name is
-        the owner vouching for the group) and did not hide it (unless ``hidden``):
-        every one, largest first (the search finds each one's picture, and searches
-        with the first few)."""
+        the owner vouching for the group) and did not hide it (unless ``hidden``): its
+        representatives, which the search searches with (people/representatives.py:
+        a few SearchFaces, whatever the person's size), then every other one, largest
+        first, whose pictures are in the result as the person's; with how many of them
+        search. The person's faces are one indexed read of its own rows."""
+        from .people.representatives import of
+
         if not self.settings.person_aware_search:
-            return ()
+            return (), 0
         person = face.person_id and self.catalog.get_person(face.person_id)
         if not person or not person.name or (person.hidden and not hidden):
-            return ()
+            return (), 0
+        reps = [f for f in of(self, [person]).get(person.person_id, []) if f != face.face_id]
         faces = self.catalog.person_faces(person.person_id)
-        faces = [f for f in faces if f.face_id != face.face_id]
         faces.sort(key=largest_first)
-        return tuple(f.face_id for f in faces)
+        rest = [f.face_id for f in faces if f.face_id != face.face_id and f.face_id not in reps]
+        return (*reps, *rest), len(reps)
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it

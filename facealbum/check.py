@@ -159,13 +159,14 @@ def _check_people(album: Album, repair: bool) -> list[Problem]:
     face still having the person it was found in."""
     catalog = album.catalog
     assigned = catalog.face_assignments()
-    people = {p.person_id for p in catalog.list_people()}
+    listed = catalog.list_people()
+    people = {p.person_id for p in listed}
     gone = {f: p for f, (p, _) in assigned.items() if p is not None and p not in people}
+    out = _check_counts(album, assigned, listed, repair)
     if not gone:
-        return []
+        return out
     images = catalog.faces_of(list(gone))
     pictures = catalog.get_pictures(list(set(images.values())))
-    out = []
     for picture in pictures.values():
         mine = {f.face_id for f in picture.faces if f.face_id in gone}
         if not mine:
@@ -187,6 +188,36 @@ def _check_people(album: Album, repair: bool) -> list[Problem]:
             problem.repaired = True
         out.append(problem)
     return out
+
+
+def _check_counts(
+    album: Album, assigned: dict[str, tuple[str | None, bool]], listed: list, repair: bool
+) -> list[Problem]:
+    """Persons whose kept face or picture counts are not their faces' (a process
+    killed between a change of their faces and its count). Repaired by counting again;
+    a person changed meanwhile is recounted too, which is harmless."""
+    images = album.catalog.faces_of([f for f, (p, _) in assigned.items() if p])
+    faces: dict[str, set[str]] = {}
+    for face_id, (person_id, _) in assigned.items():
+        if person_id and face_id in images:
+            faces.setdefault(person_id, set()).add(face_id)
+    wrong = [
+        p
+        for p in listed
+        if (p.face_count, p.picture_count)
+        != (len(mine := faces.get(p.person_id, set())), len({images[f] for f in mine}))
+    ]
+    if wrong and repair:
+        album.catalog.recount_people([p.person_id for p in wrong])
+    return [
+        Problem(
+            "person-counts",
+            p.name or p.person_id,
+            f"counts {p.face_count} faces on {p.picture_count} pictures; its faces say otherwise",
+            repaired=repair,
+        )
+        for p in wrong
+    ]
 
 
 def _check_uploads(album: Album, uploads: list[Upload], repair: bool) -> list[Problem]:

@@ -62,7 +62,11 @@ class Face:
 
 @dataclass
 class Person:
-    """Faces grouped as one person. Counts are filled in when people are listed."""
+    """Faces grouped as one person. Counts (kept by the catalog with each change of the
+    person's faces) are filled in when people are read. ``representatives``: a few of
+    its face ids that stand for it in searches and on the people pages (the owner's
+    cover first, then medoids: people/representatives.py), as last stored; a catalog
+    read through ``Catalog.representatives`` drops those that left the person."""
 
     person_id: str
     name: str | None = None
@@ -71,6 +75,7 @@ class Person:
     created_at: float = 0.0
     face_count: int = 0
     picture_count: int = 0
+    representatives: list[str] = field(default_factory=list)
 
 
 @dataclass

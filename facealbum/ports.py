@@ -215,6 +215,26 @@ class Catalog(Protocol):
         show of their persons. One batched read, as ``hidden_persons``."""
         ...
 
+    def representatives(self, person_ids: Collection[str]) -> dict[str, list[str]]:
+        """These persons' (of those that exist) representative face ids, best first
+        (people/representatives.py), leaving out any face that is no longer the
+        person's: what person-aware search and the people pages read instead of the
+        persons' faces. One batched read of the persons and of those faces."""
+        ...
+
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        """Count these persons' faces and pictures again from the faces: the catalog
+        does it itself after every change of a person's faces; this is the repair
+        (``check --repair``) for a process killed between a change and its count."""
+        ...
+
+    def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
+        """Store the person's representatives: those of ``face_ids`` that are its faces
+        as it writes, in that order (returned). Nothing if the person is gone. Two
+        writers each store a list right when written; the face and picture counts are
+        the catalog's own, recounted with every change of the person's faces."""
+        ...
+
     # the owner's sessions and failed sign-ins, shared by every server process
     def add_session(self, session: OwnerSession) -> None: ...
     def get_session(self, session_id: str) -> OwnerSession | None: ...

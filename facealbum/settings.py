@@ -120,6 +120,20 @@ class Settings(BaseSettings):
         description="A click on a named person's face searches with several of that "
         "person's faces, so pictures from other angles are found too",
     )
+    person_representatives: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Representative faces kept per person (its cover, then medoids): what "
+        "a click on a named person's face searches with, and the people pages show",
+    )
+    person_representatives_sample: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="Most faces of one person compared (one SearchFaces each) when its "
+        "representatives are chosen again: bounds the work of each update",
+    )
     person_min_face_px: int = Field(
         30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
     )

@@ -130,3 +130,32 @@ def test_check_finds_faces_in_a_person_that_is_gone_and_places_them_again(librar
     assert repaired.returncode == 0 and "dangling-faces" in repaired.stdout, repaired.stdout
     assert album.catalog.get_face(face.face_id).person_id == obama
     assert check_album(album) == []
+
+
+def test_check_recounts_a_person_whose_counts_a_killed_process_left_behind(library_home, tmp_path):
+    """A person's counts are kept on its row and recounted after each change of its
+    faces commits; a process killed in between leaves them wrong. `check` says so, and
+    `--repair` counts again (issue 17: the people page no longer counts per request)."""
+    from sqlalchemy import update
+
+    from facealbum.adapters.catalog_schema import persons
+    from facealbum.check import check_album
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg").faces[0]
+    person = album.catalog.get_person(album.catalog.get_face(face.face_id).person_id)
+    with album.catalog.engine.begin() as conn:  # as if the recount never ran
+        conn.execute(
+            update(persons)
+            .where(persons.c.person_id == person.person_id)
+            .values(face_count=person.face_count + 5)
+        )
+    [found] = check_album(album)
+    assert found.kind == "person-counts" and not found.repaired
+    [fixed] = check_album(album, repair=True)
+    assert fixed.kind == "person-counts" and fixed.repaired
+    again = album.catalog.get_person(person.person_id)
+    assert (again.face_count, again.picture_count) == (person.face_count, person.picture_count)
+    assert check_album(album) == []

@@ -85,3 +85,43 @@ def test_0006_moves_descriptors_into_the_collection_keeping_face_ids(settings):
     assert [m.picture.name for m in result.matches] == ["obama/obama.jpg", "obama/obama2.jpg"]
     assert album.collection.faces.describe_collection("facealbum").face_count == 3
     assert album.catalog.pictures_needing(settings.engine_tag, None) == []  # no reindex due
+
+
+def test_0010_counts_each_persons_faces_and_leaves_representatives_to_be_chosen(settings):
+    """A catalog from before persons kept their counts: the upgrade counts each person's
+    faces and pictures from the faces, so the people page (which no longer counts
+    faces per request) shows the same numbers; representatives start empty."""
+    from facealbum.adapters.catalog_sql import SqlCatalog
+
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0009")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO sets (name, created_at) VALUES ('old', 0)"))
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO pictures (image_id, set_name, name, sha256, width, height, "
+                    "original_key, content_type, byte_size, engine_tag, created_at) VALUES "
+                    "(:i, 'old', :i, :i, 10, 10, 'k', 'image/jpeg', 1, 't', 0)"
+                ),
+                {"i": f"img{i}"},
+            )
+        for person in ("p1", "p2"):
+            conn.execute(
+                sa.text("INSERT INTO persons (person_id, created_at) VALUES (:p, 0)"),
+                {"p": person},
+            )
+        for face, image, person in [("f0", "img0", "p1"), ("f1", "img0", "p1"),
+                                    ("f2", "img1", "p1"), ("f3", "img2", None)]:  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "INSERT INTO faces (face_id, image_id, box_left, box_top, box_width, "
+                    "box_height, confidence, person_id) VALUES (:f, :i, .1, .1, .2, .2, 99, :p)"
+                ),
+                {"f": face, "i": image, "p": person},
+            )
+    engine.dispose()
+    catalog = SqlCatalog(settings.catalog_url)  # migrates to the newest
+    counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
+    assert counts == {"p1": (3, 2), "p2": (0, 0)}
+    assert catalog.representatives(["p1", "p2"]) == {"p1": [], "p2": []}

@@ -502,7 +502,86 @@ def test_what_is_chosen_by_size_does_not_depend_on_the_catalogs_order(album, mon
     for order in (lambda fs: fs, lambda fs: fs[::-1], lambda fs: fs[1:] + fs[:1]):
         monkeypatch.setattr(album.catalog, "person_faces", lambda p, o=order: o(listed(p)))
         face, _ = cover(album, person)
-        searched = album._person_faces_of(album.catalog.get_face(query), hidden=False)
+        searched, _ = album._person_faces_of(album.catalog.get_face(query), hidden=False)
         shown.append((where[face.face_id], [where[f] for f in searched]))
     assert len(shown[0][1]) > 1, shown
     assert shown[0] == shown[1] == shown[2]
+
+
+def test_representatives_follow_merge_split_cover_and_delete(album):
+    """Issue 17, item 4: each person's representatives (a few of its faces, read for
+    search and the people pages instead of every face) are its own faces, the cover
+    first, the rest its most typical ones, through merge, split, a new cover and a
+    deleted picture."""
+    from facealbum.people.edits import choose_cover, merge, people, split
+
+    album.settings.person_representatives = 2
+    by_name = {p.name: p for p in album.get_set("fixtures")[1]}
+
+    def reps(person_id: str) -> list[str]:
+        person = album.catalog.get_person(person_id)
+        own = {f.face_id for f in album.catalog.person_faces(person_id)}
+        found = album.catalog.representatives([person_id])[person_id]
+        assert found == person.representatives  # stored in step: none went stale
+        assert set(found) <= own and len(found) == min(2, len(own)), (found, own)
+        if person.cover_face_id in own:
+            assert found[0] == person.cover_face_id
+        return found
+
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    obama_faces = {f.face_id for f in album.catalog.person_faces(obama)}
+    biden_faces = [f.face_id for f in album.catalog.person_faces(biden)]
+    merge(album, biden, obama)  # two of Biden's faces join Obama's three or four
+    merged = reps(obama)
+    assert merged[0] in obama_faces  # the medoid: one of the many, not of the few
+    new = split(album, biden_faces).person_id  # and back out
+    assert set(reps(new)) <= set(biden_faces)
+    assert not set(reps(obama)) & set(biden_faces)
+    low = by_name["obama/obama-480p.jpg"].faces[0].face_id
+    choose_cover(album, obama, low)
+    assert reps(obama)[0] == low
+    view = next(v for v in people(album) if v.person.person_id == obama)
+    assert view.cover is not None and view.cover[0].face_id == low
+    album.delete_picture(by_name["obama/obama-480p.jpg"].image_id)
+    assert low not in reps(obama)
+    view = next(v for v in people(album) if v.person.person_id == obama)
+    assert view.cover is not None and view.cover[0].face_id in obama_faces - {low}
+    assert view.person.face_count == len(obama_faces) - 1
+
+
+def test_person_aware_search_and_people_pages_read_no_other_persons_faces(album):
+    """Issue 17, item 4: the people page, a click on a named person's face and a search
+    by people cost the same catalog statements, none an aggregate over faces, when
+    other people gain faces (here: photos of Biden and John Salley added again)."""
+    from sqlalchemy import event
+
+    from facealbum.people.edits import people, rename, search_people
+
+    obama = person_of(album, "obama/obama.jpg")
+    rename(album, obama, "Barack")
+    face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
+    face_id = face.faces[0].face_id
+    statements: list[str] = []
+
+    def sql(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.lower().split()))
+
+    def requests() -> tuple[int, list[str], int]:
+        statements.clear()
+        event.listen(album.catalog.engine, "before_cursor_execute", sql)
+        try:
+            listed = people(album)
+            found = album.search(face_id, threshold=98)
+            search_people(album, [obama], "only")
+        finally:
+            event.remove(album.catalog.engine, "before_cursor_execute", sql)
+        aggregates = [s for s in statements if "from faces" in s and "count(" in s]
+        return len(statements), aggregates, len(listed) + found.total
+
+    before = requests()
+    for name in [*sorted(BIDEN), *sorted(SALLEY)[:2]]:
+        album.ingest("again", name, (PHOTOS / name).read_bytes())
+    after = requests()
+    assert before[1] == after[1] == []
+    assert before[0] == after[0], (before, after)
+    assert before[2] == after[2]  # the same people listed, the same pictures found

@@ -662,3 +662,127 @@ def test_dynamo_reanalysis_does_not_undo_a_placement_made_meanwhile(catalog):
     assert catalog.face_assignments()["n-0"] == ("p2", True)
     assert [f.face_id for f in catalog.person_faces("p2")] == ["n-0"]
     assert catalog.person_faces("p1") == []
+
+
+# -- representative faces and counts, kept with the person (issue 17, item 4) -----------
+
+
+def test_catalog_keeps_representatives_and_counts_in_step(catalog):
+    """A person's representatives never list a face that is not its own, whatever moved
+    or went since they were written (merge, split, a picture deleted, re-analysis); its
+    counts, kept on its row, follow every change."""
+    from facealbum.domain import Person
+
+    for name, n in (("a", 2), ("b", 1), ("c", 2), ("d", 1)):
+        catalog.add_picture(picture(name, "S", f"sha-{name}", n))
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1", "b-0": "p1", "c-0": "p1"}, by_owner=False)
+    catalog.assign_faces({"a-1": "p2", "c-1": "p2", "d-0": "p2"}, by_owner=False)
+    # only the person's own faces are stored, in the order given, each once
+    assert catalog.set_representatives("p1", ["b-0", "a-1", "a-0", "nope", "b-0"]) == [
+        "b-0",
+        "a-0",
+    ]
+    assert catalog.set_representatives("p2", ["d-0", "a-1"]) == ["d-0", "a-1"]
+    assert catalog.representatives(["p1", "p2", "nobody", "p1"]) == {
+        "p1": ["b-0", "a-0"],
+        "p2": ["d-0", "a-1"],
+    }
+    assert catalog.get_person("p1").representatives == ["b-0", "a-0"]
+    assert catalog.representatives([]) == {}
+    assert_people_consistent(catalog, ["a-0", "a-1", "b-0", "c-0", "c-1", "d-0"])
+
+    # merge: p2's faces become p1's, p2 goes; its representatives with it
+    catalog.assign_faces({"a-1": "p1", "c-1": "p1", "d-0": "p1"}, by_owner=True)
+    catalog.delete_person("p2")
+    assert catalog.representatives(["p1", "p2"]) == {"p1": ["b-0", "a-0"]}
+    p1 = catalog.get_person("p1")
+    assert (p1.face_count, p1.picture_count) == (6, 4)
+    catalog.set_representatives("p1", ["d-0", "b-0", "a-0", "a-1"])
+
+    # split: a-0 moves to a new person; read at once, p1's no longer list it
+    catalog.add_person(Person("p3", created_at=3.0))
+    catalog.assign_faces({"a-0": "p3"}, by_owner=True)
+    assert catalog.representatives(["p1", "p3"]) == {"p1": ["d-0", "b-0", "a-1"], "p3": []}
+    assert (catalog.get_person("p3").face_count, catalog.get_person("p3").picture_count) == (1, 1)
+
+    # a picture deleted, and a picture analysed again (its faces replaced)
+    catalog.delete_picture("b")
+    catalog.replace_faces("d", [Face("d-new", "d", Box(0.5, 0.5, 0.1, 0.1), 90.0)], "t2")
+    assert catalog.representatives(["p1"]) == {"p1": ["a-1"]}
+    p1 = catalog.get_person("p1")
+    assert (p1.face_count, p1.picture_count) == (3, 2)  # a-1, c-0, c-1
+    catalog.assign_faces({"a-1": None}, by_owner=True)  # "not this person"
+    assert catalog.representatives(["p1"]) == {"p1": []}
+    assert catalog.set_representatives("gone", ["c-0"]) == []  # no such person: nothing
+    assert catalog.get_person("gone") is None
+    assert_people_consistent(catalog, ["a-0", "a-1", "c-0", "c-1", "d-new"])
+
+
+@contextlib.contextmanager
+def reads_counted(catalog):
+    """What the catalog reads while the block runs: [statements or calls, rows or items]
+    (DynamoDB: items returned; SQL: statements, rows left to the database, so every
+    statement that aggregates over faces is recorded in ``aggregates``)."""
+    seen = {"calls": 0, "items": 0, "aggregates": []}
+    if hasattr(catalog, "engine"):
+        from sqlalchemy import event
+
+        def sql(conn, cursor, statement, *args):
+            seen["calls"] += 1
+            text = " ".join(statement.lower().split())
+            if "from faces" in text and ("count(" in text or "group by" in text):
+                seen["aggregates"].append(statement)
+
+        event.listen(catalog.engine, "before_cursor_execute", sql)
+        try:
+            yield seen
+        finally:
+            event.remove(catalog.engine, "before_cursor_execute", sql)
+        return
+    events = catalog.client.meta.events
+
+    def dynamo(parsed, **_):
+        seen["calls"] += 1
+        found = parsed.get("Items") or ([parsed["Item"]] if "Item" in parsed else [])
+        found += [i for items in parsed.get("Responses", {}).values() for i in items]
+        seen["items"] += len(found)
+
+    events.register("after-call.dynamodb", dynamo)
+    try:
+        yield seen
+    finally:
+        events.unregister("after-call.dynamodb", dynamo)
+
+
+def test_catalog_reads_people_without_reading_other_peoples_faces(catalog):
+    """Listing people (with counts), reading one, and reading several persons'
+    representatives cost the same whether another person has 1 face or 21: the catalog
+    reads person rows and representatives, never an aggregate over every face."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    catalog.add_picture(picture("b", "S", "sha-b", 1))
+    catalog.add_person(Person("p1", name="Ann", created_at=1.0))
+    catalog.add_person(Person("p2", created_at=2.0))
+    catalog.assign_faces({"a-0": "p1", "b-0": "p1", "a-1": "p2"}, by_owner=False)
+    catalog.set_representatives("p1", ["a-0", "b-0"])
+    catalog.set_representatives("p2", ["a-1"])
+
+    def read() -> dict:
+        with reads_counted(catalog) as seen:
+            people = catalog.list_people()
+            catalog.get_person("p1")
+            reps = catalog.representatives(["p1", "p2"])
+        assert reps["p1"] == ["a-0", "b-0"]
+        return seen | {"counts": [(p.face_count, p.picture_count) for p in people]}
+
+    before = read()
+    for i in range(20):  # p2 grows by 20 faces, none of them a representative
+        catalog.add_picture(picture(f"x{i}", "S", f"sha-x{i}", 1))
+    catalog.assign_faces({f"x{i}-0": "p2" for i in range(20)}, by_owner=False)
+    after = read()
+    assert before["counts"] == [(2, 2), (1, 1)] and after["counts"] == [(2, 2), (21, 21)]
+    assert after["aggregates"] == before["aggregates"] == []
+    assert (after["calls"], after["items"]) == (before["calls"], before["items"])

@@ -85,6 +85,10 @@ persons = Table(
     Column("hidden", Boolean, nullable=False, default=False),
     Column("cover_face_id", String(36), nullable=True),
     Column("created_at", Float, nullable=False),
+    # kept with every change of the person's faces, so listing people reads no faces
+    Column("face_count", Integer, nullable=False, default=0),
+    Column("picture_count", Integer, nullable=False, default=0),
+    Column("representatives", Text, nullable=True),  # JSON list of face ids
 )
 
 face_rejections = Table(

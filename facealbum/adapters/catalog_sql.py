@@ -156,14 +156,17 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 return None
             removed = (
                 conn.execute(
-                    delete(faces).where(faces.c.image_id == image_id).returning(faces.c.face_id)
+                    delete(faces)
+                    .where(faces.c.image_id == image_id)
+                    .returning(faces.c.face_id, faces.c.person_id)
                 )
-                .scalars()
+                .mappings()
                 .all()
             )
             if new_faces:
                 conn.execute(insert(faces), [_face_row(f) for f in new_faces])
-        return list(removed)
+        self._recount(r["person_id"] for r in removed)
+        return [r["face_id"] for r in removed]
 
     def mark_stale(self, set_name: str | None) -> None:
         q = update(pictures).values(engine_tag="")
@@ -209,6 +212,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             if not conn.execute(delete(sets).where(sets.c.name == name)).rowcount:
                 raise NotFound(f"no set {name!r}")
             conn.execute(delete(uploads).where(uploads.c.set_name == name))
+        self._recount(r["person_id"] for r in removed)
         return _with_faces([_picture(r) for r in rows], removed)
 
     def rename_picture(self, image_id: str, name: str) -> None:
@@ -248,6 +252,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 .where(sets.c.name == picture.set_name, sets.c.featured_image_id == image_id)
                 .values(featured_image_id=successor)
             )
+        self._recount(f.person_id for f in picture.faces)
         return picture
 
     def sha_in_use(self, sha256: str) -> bool:

@@ -1,15 +1,26 @@
 """The SQL catalog's people: persons, each face's person (and whether the owner put it
-there), and the owner's "not this person" answers."""
+there), and the owner's "not this person" answers.
+
+A person's row keeps its face and picture counts and its representative faces, so
+listing people, and person-aware searches, read person rows, never every face. The
+counts are recounted from the person's faces (``ix_faces_person_id``: O(its faces))
+right after each change of them commits, each recount in its own transaction that
+first locks the person's row: the last recount of a person starts after every change
+before it committed, so concurrent writers end with the right counts."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import json
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import Engine, delete, distinct, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import Face, NotFound, Person
 from .catalog_schema import face_rejections, faces, persons
+
+_TRIES = 8  # a face changed by another writer between our read and our write: again
 
 
 class SqlPeople:
@@ -35,21 +46,7 @@ class SqlPeople:
         return self._people(None)
 
     def _people(self, person_id: str | None) -> list[Person]:
-        counts = (
-            select(
-                faces.c.person_id,
-                func.count().label("n_faces"),
-                func.count(distinct(faces.c.image_id)).label("n_pictures"),
-            )
-            .where(faces.c.person_id.is_not(None))
-            .group_by(faces.c.person_id)
-            .subquery()
-        )
-        q = (
-            select(persons, counts.c.n_faces, counts.c.n_pictures)
-            .outerjoin(counts, counts.c.person_id == persons.c.person_id)
-            .order_by(persons.c.created_at, persons.c.person_id)
-        )
+        q = select(persons).order_by(persons.c.created_at, persons.c.person_id)
         if person_id is not None:
             q = q.where(persons.c.person_id == person_id)
         with self.engine.connect() as conn:
@@ -61,11 +58,91 @@ class SqlPeople:
                 hidden=bool(r["hidden"]),
                 cover_face_id=r["cover_face_id"],
                 created_at=r["created_at"],
-                face_count=r["n_faces"] or 0,
-                picture_count=r["n_pictures"] or 0,
+                face_count=r["face_count"] or 0,
+                picture_count=r["picture_count"] or 0,
+                representatives=json.loads(r["representatives"] or "[]"),
             )
             for r in rows
         ]
+
+    def _recount(self, person_ids: Iterable[str | None]) -> None:
+        """Count these persons' faces and pictures again from the faces themselves,
+        after the change that touched them committed. The row lock is taken by a
+        statement of its own (PostgreSQL), so that the counting statement's snapshot
+        is taken after it: a recount that waited for another sees what that one saw."""
+        ids = sorted({p for p in person_ids if p})
+        of_person = faces.c.person_id == persons.c.person_id
+        n_faces = select(func.count()).select_from(faces).where(of_person).scalar_subquery()
+        n_pictures = (
+            select(func.count(distinct(faces.c.image_id))).where(of_person).scalar_subquery()
+        )
+        hold = self.engine.dialect.name == "postgresql"
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            with self.engine.begin() as conn:
+                if hold:
+                    conn.execute(
+                        select(persons.c.person_id)
+                        .where(persons.c.person_id.in_(chunk))
+                        .order_by(persons.c.person_id)
+                        .with_for_update()
+                    )
+                conn.execute(
+                    update(persons)
+                    .where(persons.c.person_id.in_(chunk))
+                    .values(face_count=n_faces, picture_count=n_pictures)
+                )
+
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        self._recount(person_ids)
+
+    def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
+        """Those of ``face_ids`` that are this person's as the write happens (in that
+        order) become its representatives; returns them. Two writers each store a
+        list that was right when written; a reader filters again (see
+        :meth:`representatives`)."""
+        wanted = list(dict.fromkeys(face_ids))
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(
+                    select(persons.c.person_id)
+                    .where(persons.c.person_id == person_id)
+                    .with_for_update()
+                )
+            live = set(
+                conn.execute(
+                    select(faces.c.face_id).where(
+                        faces.c.face_id.in_(wanted), faces.c.person_id == person_id
+                    )
+                ).scalars()
+            ) if wanted else set()  # fmt: skip
+            kept = [f for f in wanted if f in live]
+            conn.execute(
+                update(persons)
+                .where(persons.c.person_id == person_id)
+                .values(representatives=json.dumps(kept))
+            )
+        return kept
+
+    def representatives(self, person_ids: Collection[str]) -> dict[str, list[str]]:
+        """Each of these persons (those that exist) with its stored representatives
+        that are still its faces: two reads, of O(persons x representatives) rows."""
+        ids = list(dict.fromkeys(person_ids))
+        stored: dict[str, list[str]] = {}
+        live: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(persons.c.person_id, persons.c.representatives).where(
+                    persons.c.person_id.in_(ids[i : i + 500])
+                )
+                stored.update((r[0], json.loads(r[1] or "[]")) for r in conn.execute(q))
+            wanted = [f for reps in stored.values() for f in reps]
+            for i in range(0, len(wanted), 500):
+                q = select(faces.c.face_id, faces.c.person_id).where(
+                    faces.c.face_id.in_(wanted[i : i + 500])
+                )
+                live.update((r[0], r[1]) for r in conn.execute(q))
+        return {p: [f for f in reps if live.get(f) == p] for p, reps in stored.items()}
 
     def update_person(self, person: Person) -> None:
         with self.engine.begin() as conn:
@@ -97,28 +174,62 @@ class SqlPeople:
     ) -> int:
         """One UPDATE per face in one transaction, each conditional on the target
         person existing (on PostgreSQL its row is held, FOR SHARE, until commit, so a
-        concurrent ``delete_person`` waits) and, for the faces in ``expected``, on the
-        person the face had when the caller read it."""
+        concurrent ``delete_person`` waits), on the person and owner flag the face had
+        when read (so the persons it left are known, and recounted after the commit;
+        a face changed meanwhile is read again) and, for the faces in ``expected``, on
+        the person the face had when the caller read it."""
         changed = 0
+        touched: set[str | None] = set()
         hold = self.engine.dialect.name == "postgresql"
+        read = self._face_people(list(assignments))
         with self.engine.begin() as conn:
             for face_id, person_id in assignments.items():
                 owned = by_owner and person_id is not None  # unassigned: free again
-                q = update(faces).where(faces.c.face_id == face_id)
-                if not by_owner:  # the owner's decisions stand
-                    q = q.where(faces.c.by_owner.is_(False))
-                if expected is not None and face_id in expected:
-                    q = q.where(faces.c.person_id.is_not_distinct_from(expected[face_id]))
-                if person_id is not None:
-                    there = select(persons.c.person_id).where(persons.c.person_id == person_id)
-                    if hold and conn.execute(there.with_for_update(read=True)).first() is None:
-                        continue
-                    q = q.where(exists(there))
-                q = q.where(
-                    faces.c.person_id.is_distinct_from(person_id) | (faces.c.by_owner != owned)
-                )
-                changed += conn.execute(q.values(person_id=person_id, by_owner=owned)).rowcount
+                there = select(persons.c.person_id).where(persons.c.person_id == person_id)
+                if (
+                    person_id is not None
+                    and hold
+                    and conn.execute(there.with_for_update(read=True)).first() is None
+                ):
+                    continue
+                for _ in range(_TRIES):
+                    if face_id not in read:
+                        break
+                    old, was_owned = read[face_id]
+                    if was_owned and not by_owner:
+                        break  # the owner's decisions stand
+                    if expected is not None and face_id in expected and old != expected[face_id]:
+                        break  # changed since the caller read it: that change stands
+                    if old == person_id and was_owned == owned:
+                        break
+                    q = update(faces).where(
+                        faces.c.face_id == face_id,
+                        faces.c.person_id.is_not_distinct_from(old),
+                        faces.c.by_owner.is_(was_owned),
+                    )
+                    if person_id is not None:
+                        q = q.where(exists(there))
+                    if conn.execute(q.values(person_id=person_id, by_owner=owned)).rowcount:
+                        changed += 1
+                        touched |= {old, person_id}
+                        break
+                    if person_id is not None and conn.execute(there).first() is None:
+                        break  # the person is gone
+                    read.update(self._face_people([face_id], conn))  # changed meanwhile
+        self._recount(touched)
         return changed
+
+    def _face_people(self, face_ids: list[str], conn=None) -> dict[str, tuple[str | None, bool]]:
+        """face id -> (its person, whether the owner put it there), for those that exist."""
+        found: dict[str, tuple[str | None, bool]] = {}
+        cols = (faces.c.face_id, faces.c.person_id, faces.c.by_owner)
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.engine.connect())
+            for i in range(0, len(face_ids), 500):
+                q = select(*cols).where(faces.c.face_id.in_(face_ids[i : i + 500]))
+                found.update((r[0], (r[1], bool(r[2]))) for r in conn.execute(q))
+        return found
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
         with self.engine.connect() as conn:

@@ -3,6 +3,8 @@ owner's work carried over, in one transaction (see Catalog.replace_faces_keeping
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from sqlalchemy import Engine, delete, insert, select, update
 
 from ..domain import Box, Face, same_faces
@@ -11,6 +13,7 @@ from .catalog_schema import face_rejections, faces, persons, pictures
 
 class SqlReanalysis:
     engine: Engine
+    _recount: Callable[[Iterable[str | None]], None]  # SqlPeople's
 
     def replace_faces_keeping_people(
         self, image_id: str, new_faces: list[Face], engine_tag: str
@@ -78,6 +81,7 @@ class SqlReanalysis:
                         .where(persons.c.cover_face_id == o)
                         .values(cover_face_id=n)
                     )
+        self._recount(r["person_id"] for r in old.values())  # unpaired faces left them
         return list(old)
 
 

@@ -9,11 +9,21 @@ A face's person changes in one transaction of all of these, conditioned on the p
 the face had and on the new person existing: concurrent moves cannot leave a face in two
 persons, a crash cannot leave it in none, a face is never placed into a person deleted
 (merged away) a moment before. A face deleted with its picture leaves its person's
-membership in the same transaction."""
+membership in the same transaction.
+
+The person's row keeps its face and picture counts and its representative faces, so
+listing people reads the person rows only. A change of a person's faces first adds a
+token of its own to the row's ``recounting`` set, then moves the faces, then counts
+the membership rows (O(its faces)), writes the counts, reads the memberships again
+(another change meanwhile: count again) and only then takes its token out. While a
+row has a token, a reader counts that person's memberships itself: a writer killed
+midway leaves its token, never a wrong count; and the last writer's counts, checked
+after they were written, are what the memberships are."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..domain import Face, NotFound, Person
@@ -41,24 +51,110 @@ class DynamoPeople:
                 "hidden": person.hidden,
                 "cover_face_id": person.cover_face_id,
                 "created_at": num(person.created_at),
+                "face_count": 0,
+                "picture_count": 0,
             }  # fmt: skip
         )
 
-    def _members(self, person_id: str) -> list[dict]:
+    def _members(self, person_id: str, consistent: bool = False) -> list[dict]:
         return list(query_all(self.album, KeyConditionExpression="pk = :p",
-                              ExpressionAttributeValues={":p": f"person#{person_id}"}))  # fmt: skip
+                              ExpressionAttributeValues={":p": f"person#{person_id}"},
+                              ConsistentRead=consistent))  # fmt: skip
 
     def _person(self, item: dict) -> Person:
-        members = self._members(item["sk"])
+        counts = int(item.get("face_count", 0)), int(item.get("picture_count", 0))
+        if item.get("recounting") or "face_count" not in item:  # being changed, or older
+            members = self._members(item["sk"], consistent=True)
+            counts = len(members), len({m["image_id"] for m in members})
         return Person(
             person_id=item["sk"],
             name=item.get("name"),
             hidden=bool(item.get("hidden")),
             cover_face_id=item.get("cover_face_id"),
             created_at=float(item["created_at"]),
-            face_count=len(members),
-            picture_count=len({m["image_id"] for m in members}),
+            face_count=counts[0],
+            picture_count=counts[1],
+            representatives=list(item.get("representatives", [])),
         )
+
+    def _mark(self, person_ids: Collection[str | None], token: str) -> None:
+        """Put ``token`` in these persons' ``recounting`` sets (those that exist)."""
+        for person_id in sorted({p for p in person_ids if p}):
+            self._conditional(
+                self.album.update_item,
+                Key={"pk": "people", "sk": person_id},
+                UpdateExpression="ADD recounting :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {token}},
+            )
+
+    def _recount(self, person_ids: Collection[str | None], token: str | None = None) -> None:
+        """Write each person's counts from its membership rows, then read them again:
+        if they changed meanwhile, count again; then take ``token`` out (see the
+        module's docstring)."""
+        for person_id in sorted({p for p in person_ids if p}):
+            self._count_members(person_id)
+            if token is not None:
+                self._conditional(
+                    self.album.update_item,
+                    Key={"pk": "people", "sk": person_id},
+                    UpdateExpression="DELETE recounting :t",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":t": {token}},
+                )
+
+    def _count_members(self, person_id: str) -> None:
+        members = self._members(person_id, consistent=True)
+        for _ in range(_TRIES):
+            if not self._conditional(
+                self.album.update_item,
+                Key={"pk": "people", "sk": person_id},
+                UpdateExpression="SET face_count = :f, picture_count = :i",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":f": len(members), ":i": len({m["image_id"] for m in members})},
+            ):  # fmt: skip
+                break  # the person is gone
+            again = self._members(person_id, consistent=True)
+            if {m["sk"] for m in again} == {m["sk"] for m in members}:
+                break
+            members = again
+
+    def recount_people(self, person_ids: Collection[str]) -> None:
+        self._recount(person_ids)
+
+    def set_representatives(self, person_id: str, face_ids: Sequence[str]) -> list[str]:
+        """Those of ``face_ids`` that are this person's (read consistently) become its
+        representatives, in that order; returns them. A reader filters again."""
+        wanted = list(dict.fromkeys(face_ids))
+        live = set()
+        for face_id in wanted:  # a handful; consistent reads, which BatchGetItem lacks
+            item = self.album.get_item(
+                Key={"pk": f"face#{face_id}", "sk": "-"}, ConsistentRead=True
+            ).get("Item")
+            if item is not None and item.get("person_id") == person_id:
+                live.add(face_id)
+        kept = [f for f in wanted if f in live]
+        self._conditional(
+            self.album.update_item,
+            Key={"pk": "people", "sk": person_id},
+            UpdateExpression="SET representatives = :r",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":r": kept},
+        )
+        return kept
+
+    def representatives(self, person_ids: Collection[str]) -> dict[str, list[str]]:
+        """Each of these persons (those that exist) with its stored representatives
+        that are still its faces: two batched reads of O(persons x representatives)."""
+        keys = [{"pk": "people", "sk": p} for p in dict.fromkeys(person_ids)]
+        stored = {
+            i["sk"]: list(i.get("representatives", []))
+            for i in batch_get(self.db, self.album, keys)
+        }
+        faces = [{"pk": f"face#{f}", "sk": "-"} for reps in stored.values() for f in reps]
+        live = {i["face_id"]: i.get("person_id") for i in batch_get(self.db, self.album, faces)}
+        return {p: [f for f in reps if live.get(f) == p] for p, reps in stored.items()}
 
     def get_person(self, person_id: str) -> Person | None:
         item = self.album.get_item(Key={"pk": "people", "sk": person_id}).get("Item")
@@ -108,6 +204,13 @@ class DynamoPeople:
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in assignments]
         items = {i["face_id"]: i for i in batch_get(self.db, self.album, keys)}
         changed = 0
+        token = uuid.uuid4().hex
+        touched: set[str | None] = set()  # the persons of the faces that will move
+        for face_id, person_id in assignments.items():
+            item = items.get(face_id)
+            if item is not None and item.get("person_id") != person_id:
+                touched |= {item.get("person_id"), person_id}
+        self._mark(touched, token)
         for face_id, person_id in assignments.items():
             item = items.get(face_id)
             for _ in range(_TRIES):
@@ -120,6 +223,9 @@ class DynamoPeople:
                     break  # the owner's decisions stand
                 if old == person_id and owned == (by_owner and person_id is not None):
                     break
+                if old != person_id and not {old, person_id} <= touched:
+                    self._mark({old, person_id} - touched, token)  # moved since read
+                    touched |= {old, person_id}
                 done = self._move_face(item, person_id, by_owner)
                 if done is not None:
                     changed += done
@@ -127,6 +233,7 @@ class DynamoPeople:
                 item = self.album.get_item(
                     Key={"pk": f"face#{face_id}", "sk": "-"}, ConsistentRead=True
                 ).get("Item")
+        self._recount(touched, token)
         return changed
 
     def _move_face(self, item: dict, person_id: str | None, by_owner: bool) -> bool | None:
@@ -205,11 +312,18 @@ class DynamoPeople:
         conditioned on the person it has, so that a person's counts never keep a face
         that is gone (nor lose one that is not)."""
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
-        for item in batch_get(self.db, self.album, keys):
+        found = batch_get(self.db, self.album, keys)
+        token = uuid.uuid4().hex
+        touched: set[str | None] = {i.get("person_id") for i in found}
+        self._mark(touched, token)
+        for item in found:
             for _ in range(_TRIES):
                 if item is None:
                     break
                 person = item.get("person_id")
+                if person not in touched:  # moved by another writer since read
+                    self._mark([person], token)
+                    touched.add(person)
                 key = {"pk": f"face#{item['face_id']}", "sk": "-"}
                 op: dict = {"TableName": self.album.name, "Key": key}
                 if person is None:
@@ -226,6 +340,7 @@ class DynamoPeople:
                 except self.client.exceptions.TransactionCanceledException:
                     pass
                 item = self.album.get_item(Key=key, ConsistentRead=True).get("Item")
+        self._recount(touched, token)
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
         items = scan_all(self.album, FilterExpression="begins_with(pk, :f)",

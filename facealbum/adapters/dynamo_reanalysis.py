@@ -12,7 +12,8 @@ the picture again from whichever it finds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..domain import Face, same_faces
@@ -29,20 +30,26 @@ class DynamoReanalysis:
     client: Any
     _transact: Callable[[list[dict]], set[int] | None]  # DynamoCatalog's
     _count: Callable[[str, int, int], None]
+    _recount: Callable[[Collection[str | None], str | None], None]  # DynamoPeople's
+    _mark: Callable[[Collection[str | None], str], None]
 
     def replace_faces_keeping_people(
         self, image_id: str, new_faces: list[Face], engine_tag: str
     ) -> list[str] | None:
         from .catalog_dynamo import _face_item, _face_map, _picture, _update
 
+        token, marked = uuid.uuid4().hex, set[str | None]()  # see DynamoPeople's counts
         for _ in range(10):  # the picture's faces or a cover changed meanwhile: again
             where = self.by_id.get_item(Key={"image_id": image_id}).get("Item")
             item = where and self.pics.get_item(
                 Key={"set": where["set"], "name": where["name"]}
             ).get("Item")
             if not item:
+                self._recount(marked, token)
                 return None
             old = _picture(item).faces
+            self._mark({f.person_id for f in old} - marked, token)
+            marked |= {f.person_id for f in old}
             listed = [m["face_id"] for m in item.get("faces", [])]
             owned = {
                 i["face_id"]: bool(i.get("by_owner"))
@@ -153,6 +160,7 @@ class DynamoReanalysis:
         # after it: rows nothing lists any more
         self._forget_rows([o for o in listed if o not in {f.face_id for f in new_faces}], refused)
         self._count(item["set"], 0, len(new_faces) - len(listed))
+        self._recount(marked, token)  # unpaired faces left them
         return listed
 
     def _refused(self, face_id: str) -> list[str]:

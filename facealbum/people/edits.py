@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..album import Album
-from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, largest_first
+from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
 from ..photo_search import PhotoFace, check_photo, search_photo
 from ..quality import QualityRule
+from . import representatives
 from .grouping import persons_of, place_faces
 from .users_mirror import mirror_quietly
 
@@ -37,22 +38,34 @@ def get(album: Album, person_id: str) -> Person:
 
 
 def people(album: Album, hidden: bool = False) -> list[PersonView]:
-    """People with at least one face, most pictured first; hidden ones only if asked."""
+    """People with at least one face, most pictured first; hidden ones only if asked.
+    Reads the person rows (with the counts the catalog keeps), their representatives
+    and the covers' pictures: three batched reads, none of them of every face."""
     found = [p for p in album.catalog.list_people() if p.face_count and (hidden or not p.hidden)]
     found.sort(key=lambda p: (-p.picture_count, p.name is None, p.name or "", p.created_at))
-    return [PersonView(p, cover(album, p)) for p in found]
+    covers = _covers(album, found)
+    return [PersonView(p, covers.get(p.person_id)) for p in found]
 
 
 def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
-    """The owner's chosen face, else the person's largest face (ties broken by what a
-    reindex keeps, so the cover stays put)."""
-    faces = album.catalog.person_faces(person.person_id)
-    if not faces:
-        return None
-    chosen = next((f for f in faces if f.face_id == person.cover_face_id), None)
-    face = chosen or min(faces, key=largest_first)
-    picture = album.catalog.get_picture(face.image_id)
-    return (face, picture) if picture else None
+    """The owner's chosen face, else the person's first representative, its medoid
+    (people/representatives.py; ties broken by what a reindex keeps, so the cover
+    stays put)."""
+    return _covers(album, [person]).get(person.person_id)
+
+
+def _covers(album: Album, found: list[Person]) -> dict[str, tuple[Face, Picture]]:
+    reps = representatives.of(album, found)
+    first = {p: faces[0] for p, faces in reps.items() if faces}
+    refs = album.catalog.faces_of(list(first.values()))
+    pictures = album.catalog.get_pictures(list(dict.fromkeys(refs.values())))
+    out: dict[str, tuple[Face, Picture]] = {}
+    for person_id, face_id in first.items():
+        picture = pictures.get(refs.get(face_id, ""))
+        face = picture.face(face_id) if picture else None
+        if picture is not None and face is not None:
+            out[person_id] = (face, picture)
+    return out
 
 
 def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]]:
@@ -78,10 +91,12 @@ def search_people(
         sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
     ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
     found = album.catalog.get_pictures(sorted(ids))
-    if mode == "only":
+    if mode == "only":  # the named persons of these pictures: a read of just those
+        shown = {f.person_id for p in found.values() for f in p.faces if f.person_id}
         named = {
-            p.person_id for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)
-        }
+            p for p, (name, gone) in album.catalog.person_labels(shown).items()
+            if name and (hidden or not gone)
+        }  # fmt: skip
         allowed = set(person_ids)
         found = {
             i: p
@@ -109,10 +124,12 @@ def hide(album: Album, person_id: str, hidden: bool) -> Person:
 
 def choose_cover(album: Album, person_id: str, face_id: str) -> Person:
     person = get(album, person_id)
-    if face_id not in {f.face_id for f in album.catalog.person_faces(person_id)}:
+    face = album.catalog.get_face(face_id)
+    if face is None or face.person_id != person_id:
         raise BadInput(f"face {face_id} is not one of this person's")
     person.cover_face_id = face_id
     album.catalog.update_person(person)
+    representatives.refresh_quietly(album, [person_id])  # the cover comes first
     return person
 
 
@@ -129,6 +146,7 @@ def merge(album: Album, source_id: str, into_id: str) -> Person:
         album.catalog.update_person(into)
     album.catalog.delete_person(source_id)
     mirror_quietly(album, [source_id, into_id])
+    representatives.refresh_quietly(album, [into_id], full=True)
     return get(album, into_id)
 
 
@@ -147,6 +165,7 @@ def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Pers
     before = set(persons_of(album.catalog, known).values())
     album.catalog.assign_faces(dict.fromkeys(face_ids, into_id), by_owner=True)
     mirror_quietly(album, before | {into_id})
+    representatives.refresh_quietly(album, before | {into_id}, full=True)
     return get(album, into_id)
 
 
@@ -161,6 +180,7 @@ def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     picture = album.catalog.get_picture(face.image_id)
     placed = None if picture is None else place_faces(album, picture, only={face_id}).get(face_id)
     mirror_quietly(album, [person_id])
+    representatives.refresh_quietly(album, [person_id], full=True)
     return placed
 
 

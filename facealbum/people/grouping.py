@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..album import Album
 from ..domain import Face, Person, Picture
 from .clustering import chinese_whispers
+from .representatives import refresh_quietly
 from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def recluster(
             catalog.delete_person(left.person_id)
             touched.add(left.person_id)
     mirror_quietly(album, touched)  # their users follow
+    refresh_quietly(album, touched)  # and their representatives
     report.faces = len(faces)
     report.people = len({p for p in wanted.values() if p})
     report.seconds = time.perf_counter() - started
@@ -217,6 +219,7 @@ def place_faces(
             still = {f.face_id for f in again.faces if f.face_id in missed and not f.person_id}
             placed.update(place_faces(album, again, still, retry=False) if still else {})
     mirror_quietly(album, set(placed.values()))
+    refresh_quietly(album, set(placed.values()))
     return placed
 
 
@@ -245,6 +248,7 @@ def swap_faces(album: Album, picture: Picture, faces: list[Face]) -> list[str] |
     after = now.faces if now else []
     # users first: a face still associated with a user may not be deletable
     mirror_quietly(album, {f.person_id for f in (*picture.faces, *after)})
+    refresh_quietly(album, {f.person_id for f in (*picture.faces, *after)})
     album.collection.forget(replaced)
     new = {f.face_id for f in after if f.person_id is None}
     if now is not None and new:
