@@ -105,7 +105,7 @@ def enqueue_if_due(album: Album, now: float | None = None) -> bool:
     s, _ = _read(album)
     if not s["due_at"] or s["due_at"] > now or _running(s, now):
         return False
-    if s["queued_at"] and s["queued_at"] > now - lease:
+    if _queued(s, now, lease):
         return False
     if album.queue.pending():  # uploads still waiting: their batch has not ended
         return False
@@ -113,7 +113,7 @@ def enqueue_if_due(album: Album, now: float | None = None) -> bool:
     def mark(state: dict) -> bool | None:
         if not state["due_at"] or state["due_at"] > now or _running(state, now):
             return False
-        if state["queued_at"] and state["queued_at"] > now - lease:
+        if _queued(state, now, lease):
             return False
         state["queued_at"] = now
         return None
@@ -122,6 +122,14 @@ def enqueue_if_due(album: Album, now: float | None = None) -> bool:
         return False
     album.queue.enqueue(TASK)
     return True
+
+
+def _queued(state: dict, now: float, lease: float) -> bool:
+    """Queued already for the request it answers (a request after it, e.g. an upload
+    that came in before the job ran, needs it queued again), and not lost (a queued job
+    nobody ran for a lease's time is queued again)."""
+    at = state["queued_at"]
+    return bool(at) and at >= state["due_at"] and at > now - lease
 
 
 def claim(album: Album, holder: str, now: float | None = None, due_only: bool = False) -> bool:
