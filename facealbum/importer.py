@@ -178,7 +178,10 @@ def import_folder(
     if regroup and any(o.faces for o in report.outcomes if o.status == "imported"):
         from .people import regroup as regrouping
 
-        report.people = regrouping.run_now(album, on_grouping_start, on_grouping_progress)
+        try:
+            report.people = regrouping.run_now(album, on_grouping_start, on_grouping_progress)
+        except Exception:  # the photos are in, their faces placed: never fail the import
+            log.warning("could not regroup people; `people recluster` will", exc_info=True)
     report.seconds = time.perf_counter() - started
     return report
 

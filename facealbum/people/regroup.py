@@ -19,14 +19,17 @@ The job's state is one record in the catalog (``Catalog.get_job``/``put_job``, k
 (servers, workers, functions, the CLI) agrees on it::
 
     {"due_at": float | None,     # a regrouping is wanted from then on (scheduled)
+     "requested_at": float | None,  # when the last request came (the batch ended)
      "queued_at": float | None,  # handed to the job queue (so it is queued once)
      "holder": str | None, "lease_until": float,  # who runs it, until when
      "done": int, "total": int,  # faces compared so far, of
-     "started_at": float | None, "finished_at": float | None, "runs": int}
+     "started_at": float | None, "finished_at": float | None,
+     "failed_at": float | None, "runs": int}  # a run that failed: retried a lease later
 
 The runner's claim is a lease renewed while it works; a dead runner's lease runs out
-and the next one takes over. A request while a regrouping runs leaves ``due_at`` set,
-so one more runs after it ("again after this one"), never two at once.
+and the next one takes over, its request still standing. A request while a regrouping
+runs (``requested_at`` after its ``started_at``) stays when it finishes, so one more runs
+after it ("again after this one"), never two at once.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ log = logging.getLogger(__name__)
 JOB = "people.regroup"
 TASK = "regroup_people"  # the job queue's task name
 PROGRESS_EVERY = 1.0  # seconds between progress writes while running
-IDLE: dict = {"due_at": None, "queued_at": None, "holder": None, "lease_until": 0.0,
-              "done": 0, "total": 0, "started_at": None, "finished_at": None,
-              "runs": 0}  # fmt: skip
+IDLE: dict = {"due_at": None, "requested_at": None, "queued_at": None, "holder": None,
+              "lease_until": 0.0, "done": 0, "total": 0, "started_at": None,
+              "finished_at": None, "failed_at": None, "runs": 0}  # fmt: skip
 
 
 def _read(album: Album) -> tuple[dict, int]:
@@ -76,12 +79,12 @@ def _running(state: dict, now: float) -> bool:
 def request(album: Album, delay: float | None = None, now: float | None = None) -> None:
     """Want a regrouping ``delay`` seconds from now (default ``regroup_delay``); a
     later request pushes it back (debounce). One conditional write."""
-    at = (time.time() if now is None else now) + (
-        album.settings.regroup_delay if delay is None else delay
-    )
+    now = time.time() if now is None else now
+    at = now + (album.settings.regroup_delay if delay is None else delay)
 
     def want(state: dict) -> None:
         state["due_at"] = max(at, state["due_at"] or 0.0)
+        state["requested_at"] = max(now, state["requested_at"] or 0.0)
 
     _change(album, want)
 
@@ -128,21 +131,24 @@ def _queued(state: dict, now: float, lease: float) -> bool:
     """Queued already for the request it answers (a request after it, e.g. an upload
     that came in before the job ran, needs it queued again), and not lost (a queued job
     nobody ran for a lease's time is queued again)."""
-    at = state["queued_at"]
+    at, failed = state["queued_at"], state["failed_at"]
+    if failed and failed > now - lease:
+        return True  # it failed a moment ago: not again at once
     return bool(at) and at >= state["due_at"] and at > now - lease
 
 
 def claim(album: Album, holder: str, now: float | None = None, due_only: bool = False) -> bool:
     """Take the lease if nobody holds it (or its holder's ran out); ``due_only``: and
-    only if a regrouping is due. Clears the request it answers. One conditional write."""
+    only if a regrouping is due. The request it answers stays until the run finishes
+    (so a runner that dies leaves it for the next). One conditional write."""
     now = time.time() if now is None else now
     lease = album.settings.upload_lease_seconds
 
     def take(state: dict) -> bool | None:
         if _running(state, now) or (due_only and not (state["due_at"] and state["due_at"] <= now)):
             return False
-        state.update(holder=holder, lease_until=now + lease, due_at=None, queued_at=None,
-                     done=0, total=0, started_at=now)  # fmt: skip
+        state.update(holder=holder, lease_until=now + lease, queued_at=None, done=0,
+                     total=0, started_at=now)  # fmt: skip
         return None
 
     return _change(album, take) is not None
@@ -155,6 +161,11 @@ def _release(album: Album, holder: str, finished: bool, progress: dict | None = 
         state.update(holder=None, lease_until=0.0, **(progress or {}))
         if finished:
             state.update(finished_at=time.time(), runs=state["runs"] + 1)
+            if (state["requested_at"] or 0.0) <= state["started_at"]:
+                state["due_at"] = None  # answered; one made during the run stays
+            state["failed_at"] = None
+        elif state["due_at"]:  # it failed: the job loop tries again a lease later
+            state["failed_at"] = time.time()
         return None
 
     _change(album, done)
