@@ -45,6 +45,7 @@ def today_place_faces(base: str) -> Callable:
     ).stdout  # fmt: skip
     module = types.ModuleType("facealbum.people.grouping_then")
     module.__package__ = "facealbum.people"
+    sys.modules[module.__name__] = module  # (dataclasses look their module up)
     exec(compile(code, f"{base}:grouping.py", "exec"), module.__dict__)
     return module.place_faces
 
@@ -86,13 +87,14 @@ def main() -> None:
     ap.add_argument("folders", nargs="+", type=Path)
     ap.add_argument("--base", default="13c0904", help="git revision of today's place_faces")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--home", type=Path, help="keep the imported album here (reused if there)")
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="import-people-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="import-people-"))
     album = open_album(Settings(home=home / "album"))
     started = time.perf_counter()
     for folder in args.folders:
         import_folder(album, folder, folder.name, workers=args.workers, regroup=False)
-    imported = time.perf_counter() - started
+    imported = time.perf_counter() - started  # (a re-run into a kept album: skips all)
     truth: dict[str, str] = {}
     order = []
     for summary in album.sets():
@@ -114,7 +116,8 @@ def main() -> None:
     grouping.recluster(album)
     p, r, f1, n = score(album, truth)
     print(f"| then the regrouping the import ends with (recluster) | {p:.3f} | {r:.3f} | {f1:.3f} | {n} |")  # noqa: E501
-    shutil.rmtree(home, ignore_errors=True)
+    if not args.home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
