@@ -1,7 +1,8 @@
 """The catalog's records beside the pictures, on DynamoDB: web uploads with their
-leases, the per-content locks, the owner's sessions and failed sign-ins. All live in
-the ``album`` table (see dynamo_tables), each kind under its own partition key, and
-every change that two processes could race on is one conditional write.
+leases, the per-content locks, the owner's sessions and failed sign-ins, the background
+jobs' states. All live in the ``album`` table (see dynamo_tables), each kind under its
+own partition key, and every change that two processes could race on is one
+conditional write.
 """
 
 from __future__ import annotations
