@@ -527,17 +527,21 @@ app.add_typer(people_cli, name="people")
 
 @people_cli.command("recluster")
 def people_recluster(home: Home = None) -> None:
-    """Group every face again (the owner's decisions and people's names are kept)."""
-    from .people.grouping import recluster
+    """Group every face again (the owner's decisions and people's names are kept); as
+    the regrouping after a batch does, and never beside one."""
+    from .people import regroup
 
     album = _album(home)
     with _progress() as progress:
         task = progress.add_task("Comparing faces", total=None, rate="-", faces=0)
-        report = recluster(
+        report = regroup.run_now(
             album,
-            on_start=lambda total: progress.update(task, total=total),
+            on_start=lambda total: progress.reset(task, total=total),
             on_progress=lambda: progress.advance(task),
         )
+    if report is None:
+        console.print("A regrouping is running already; it runs once more when it ends.")
+        return
     console.print(
         f"{report.people} people from {report.faces} faces ({report.too_small} too small "
         f"to judge, left unassigned); {report.changed} faces moved, in {report.seconds:.1f} s"
