@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,7 @@ class Album:
     def __post_init__(self) -> None:
         self.analyzer = AnalysisPool(self.settings, self.blobs)
         self.queue.register("ingest_upload", self.process_upload)
+        self.queue.register("regroup_people", self.regroup_people)
 
     def close(self) -> None:
         """Stop the worker processes (the web server calls this on shutdown)."""
@@ -108,6 +110,23 @@ class Album:
             place_faces(self, picture)
         except Exception:
             log.warning("could not place the faces of %s in people", picture.name, exc_info=True)
+
+    def _request_regroup(self) -> None:
+        """An upload's faces were placed: regroup people once its batch has ended
+        (people/regroup.py). Never fails the upload."""
+        from .people import regroup
+
+        try:
+            regroup.request(self)
+        except Exception:
+            log.warning("could not request a regrouping of people", exc_info=True)
+
+    def regroup_people(self, **_: object) -> None:
+        """The job queue's task: the people regrouping that became due (queued by
+        :meth:`run_jobs`), unless another runner has it."""
+        from .people import regroup
+
+        regroup.run(self, due_only=True)
 
     def _check_room(self, name: str, size: int) -> None:
         """Accept an upload only if what is accepted can still be processed: each queued
@@ -183,6 +202,8 @@ class Album:
             return _failed(upload, f"could not be processed ({exc}); the file is kept"), False
         if stored.status == "added":
             self.place_people(stored.picture)
+            if stored.picture.faces:
+                self._request_regroup()
         upload.status = stored.status
         upload.image_id = stored.picture.image_id
         upload.faces = len(stored.picture.faces)
@@ -289,21 +310,31 @@ class Album:
 
     def run_jobs(self, stop: threading.Event, idle: float = 0.3) -> None:
         """Drain the job queue until stop is set, one runner thread per worker process,
-        and queue again any upload interrupted by a crash: the background worker of
-        serve (and of ``facealbum worker``)."""
+        queue again any upload interrupted by a crash, and queue the people regrouping
+        when an upload batch has ended: the background worker of serve (and of
+        ``facealbum worker``)."""
         runners = [
             threading.Thread(target=self._drain, args=(stop, idle), daemon=True)
             for _ in range(self.analyzer.workers)
         ]
         for t in runners:
             t.start()
+        from .people import regroup
+
         every = max(1.0, self.settings.upload_lease_seconds / 2)
+        recovered = 0.0
         while True:
-            try:
-                self.recover_uploads()
+            if time.monotonic() - recovered >= every:
+                recovered = time.monotonic()
+                try:
+                    self.recover_uploads()
+                except Exception:
+                    log.exception("recovering uploads failed")
+            try:  # each second: queue the people regrouping once a batch has ended
+                regroup.enqueue_if_due(self)
             except Exception:
-                log.exception("recovering uploads failed")
-            if stop.wait(every):
+                log.exception("checking the people regrouping failed")
+            if stop.wait(1.0):
                 break
         for t in runners:
             t.join()

@@ -58,8 +58,12 @@ def _progress() -> Progress:
     )
 
 
-def _run_batch(description: str, run: Callable[[Callable, Callable], R]) -> R:
-    """Drive a library batch function with a progress bar showing photos/s and faces."""
+def _run_batch(
+    description: str, run: Callable[..., R], grouping: bool = False
+) -> R:
+    """Drive a library batch function with a progress bar showing photos/s and faces;
+    ``grouping``: and a second bar, "Grouping people", for the regrouping at its end
+    (``run`` then takes two more callbacks: its start and each face's step)."""
     with _progress() as progress:
         task = progress.add_task(description, total=None, rate="-", faces=0)
         faces = 0
@@ -76,7 +80,18 @@ def _run_batch(description: str, run: Callable[[Callable, Callable], R]) -> R:
             if outcome.status == "failed":
                 progress.console.print(f"[red]failed[/] {outcome.name}: {outcome.reason}")
 
-        return run(start, step)
+        if not grouping:
+            return run(start, step)
+        people: list = []
+
+        def people_start(total: int) -> None:
+            if not people:
+                people.append(progress.add_task("Grouping people", total=total, rate="-",
+                                                faces=total))  # fmt: skip
+            else:  # once more: someone asked again while it ran
+                progress.reset(people[0], total=total)
+
+        return run(start, step, people_start, lambda: progress.advance(people[0]))
 
 
 @app.command("import")
@@ -93,9 +108,12 @@ def import_(
         album = _album(home)
         report = _run_batch(
             f"Importing into {set_name}",
-            lambda start, step: import_folder(
-                album, folder, set_name, workers=workers or None, on_start=start, on_progress=step
-            ),
+            lambda start, step, people_start, people_step: import_folder(
+                album, folder, set_name, workers=workers or None, on_start=start,
+                on_progress=step, on_grouping_start=people_start,
+                on_grouping_progress=people_step,
+            ),  # fmt: skip
+            grouping=True,
         )
     except AlbumError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -111,6 +129,10 @@ def import_(
         str(report.ignored),
     )
     console.print(table)
+    if report.people is not None:
+        p = report.people
+        console.print(f"People grouped again: {p.people} people from {p.faces} faces, "
+                      f"{p.changed} moved ({p.seconds:.1f} s)")  # fmt: skip
     if report.failures:
         failed = Table(title="Failed files")
         failed.add_column("file")
@@ -505,17 +527,21 @@ app.add_typer(people_cli, name="people")
 
 @people_cli.command("recluster")
 def people_recluster(home: Home = None) -> None:
-    """Group every face again (the owner's decisions and people's names are kept)."""
-    from .people.grouping import recluster
+    """Group every face again (the owner's decisions and people's names are kept); as
+    the regrouping after a batch does, and never beside one."""
+    from .people import regroup
 
     album = _album(home)
     with _progress() as progress:
         task = progress.add_task("Comparing faces", total=None, rate="-", faces=0)
-        report = recluster(
+        report = regroup.run_now(
             album,
-            on_start=lambda total: progress.update(task, total=total),
+            on_start=lambda total: progress.reset(task, total=total),
             on_progress=lambda: progress.advance(task),
         )
+    if report is None:
+        console.print("A regrouping is running already; it runs once more when it ends.")
+        return
     console.print(
         f"{report.people} people from {report.faces} faces ({report.too_small} too small "
         f"to judge, left unassigned); {report.changed} faces moved, in {report.seconds:.1f} s"

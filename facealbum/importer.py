@@ -28,6 +28,7 @@ from .workers import exit_with_parent, return_memory_promptly, trim_memory
 
 if TYPE_CHECKING:  # workers import this module: keep their start light
     from .album import Album
+    from .people.grouping import GroupingReport
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class ImportReport:
     outcomes: list[Outcome] = field(default_factory=list)
     ignored: int = 0
     seconds: float = 0.0
+    people: GroupingReport | None = None  # the regrouping at the end, if it ran here
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -141,7 +143,15 @@ def import_folder(
     workers: int | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[Outcome], None] = lambda outcome: None,
+    regroup: bool = True,
+    on_grouping_start: Callable[[int], None] = lambda total: None,
+    on_grouping_progress: Callable[[], None] = lambda: None,
 ) -> ImportReport:
+    """Import a folder's photos into a set; each new face is placed with its person as
+    it is stored, and, if the import added faces (and ``regroup``), the album's people
+    are regrouped at the end (people/regroup.py: one runner per album; if another is at
+    it, it runs once more after), with its own progress: ``on_grouping_start(faces)``,
+    then ``on_grouping_progress()`` per face compared."""
     set_name = check_set_name(set_name)
     folder = Path(folder)
     if not folder.is_dir():
@@ -165,6 +175,13 @@ def import_folder(
     if (before is None or before.featured is None) and imported:
         # workers finish in any order: feature the folder's first photo, not the fastest
         album.catalog.set_featured(set_name, imported[0][1])
+    if regroup and any(o.faces for o in report.outcomes if o.status == "imported"):
+        from .people import regroup as regrouping
+
+        try:
+            report.people = regrouping.run_now(album, on_grouping_start, on_grouping_progress)
+        except Exception:  # the photos are in, their faces placed: never fail the import
+            log.warning("could not regroup people; `people recluster` will", exc_info=True)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -34,13 +34,22 @@ class MigrateReport:
     faces: int = 0
     people: int = 0
     placed: int = 0  # faces put in their person
+    regrouped: bool = False  # people regrouped at the end (the faces were indexed again)
     reindexed: bool = False
     seconds: float = 0.0
 
 
 def migrate(
-    source: Album, target: Album, on_progress: Callable[[Picture, str], None] = lambda p, s: None
+    source: Album,
+    target: Album,
+    on_progress: Callable[[Picture, str], None] = lambda p, s: None,
+    on_grouping_start: Callable[[int], None] = lambda total: None,
+    on_grouping_progress: Callable[[], None] = lambda: None,
 ) -> MigrateReport:
+    """Copy the source album into the target. If faces were indexed again (another
+    engine: new descriptors, new similarities) and pictures were copied, the target's
+    people are regrouped at the end (people/regroup.py), keeping every placement,
+    answer and name copied from the owner; the grouping callbacks report its progress."""
     started = time.perf_counter()
     report = MigrateReport(reindexed=not _same_faces(source, target))
     for summary in source.sets():
@@ -61,6 +70,11 @@ def migrate(
         if summary.featured is not None:
             target.catalog.set_featured(summary.name, summary.featured.image_id)
     _copy_people(source, target, report)
+    if report.reindexed and report.faces:
+        from .people import regroup
+
+        done = regroup.run_now(target, on_grouping_start, on_grouping_progress)
+        report.regrouped = done is not None
     report.seconds = time.perf_counter() - started
     return report
 

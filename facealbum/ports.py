@@ -160,6 +160,16 @@ class Catalog(Protocol):
     def lock_content(self, sha256: str, holder: str, seconds: float) -> bool: ...
     def unlock_content(self, sha256: str, holder: str) -> None: ...
 
+    # the album's background jobs (people.regroup): a small JSON state per job name
+    def get_job(self, name: str) -> tuple[dict, int] | None:
+        """(state, version) of the job, or None if it never ran."""
+        ...
+
+    def put_job(self, name: str, state: dict, version: int) -> bool:
+        """Write the job's state if its version is still ``version`` (0: not written
+        yet); False if another writer changed it first (one conditional write)."""
+        ...
+
     # people: faces grouped into persons; the owner's decisions are marked as such so
     # that automatic grouping never undoes them
     def add_person(self, person: Person) -> None: ...

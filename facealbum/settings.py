@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         "person when people are grouped (the quality rule raises it for blurred ones); "
         "the best pairwise F1 on bench/clickface.py's set",
     )
+    regroup_delay: float = Field(
+        10,
+        ge=0,
+        description="Seconds of quiet after the last upload before people are regrouped "
+        "(one regrouping per batch of uploads, not one per photo)",
+    )
     person_aware_search: bool = Field(
         True,
         description="A click on a named person's face searches with several of that "

@@ -18,6 +18,7 @@ from conftest import PHOTOS, engine_settings, start_server
 
 from facealbum.check import check_album
 from facealbum.importer import import_folder
+from facealbum.people import regroup
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
@@ -165,6 +166,10 @@ def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
 
     answer = on_upload(event)
     assert answer["batchItemFailures"] == []
+    # the batch added faces: it ended with people regrouped, in the same invocation
+    assert answer["regrouped"] == {"people": 2, "changed": 0}  # Obama and Biden
+    status = regroup.status(album)
+    assert status["state"] == "idle" and status["done"] == status["total"] == 4
     statuses = {d["key"]: d["status"] for d in answer["done"]}
     copies = [statuses.pop("Rome/obama.jpg"), statuses.pop("Rome/copy of obama.jpg")]
     assert sorted(copies) == ["added", "duplicate"]  # either copy may come first
@@ -197,6 +202,7 @@ def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
 
     again = on_upload(event)  # the same event delivered twice changes nothing
     assert again["done"] == [] and len(album.get_set("Rome")[1]) == 3
+    assert again["regrouped"] is None and regroup.status(album) == status
     # the album's own writes to the bucket notified the queue too: they are not uploads
     echoes = sqs_events(sqs, queue, 3)
     assert echoes["Records"] and on_upload(echoes)["done"] == []
@@ -316,7 +322,9 @@ def test_an_embedded_album_moves_to_aws(library_home, tmp_path, request):
     moved = cli(*args, home=home)
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"{source.stats().pictures} pictures copied" in moved.stdout
+    assert "Grouping people" in moved.stdout  # new faces: people regrouped at the end
     target = open_album(target_settings)
+    assert regroup.status(target)["done"] == source.stats().faces
 
     [before], [after] = source.sets(), target.sets()
     assert (after.name, after.picture_count, after.share_location) == (

@@ -37,9 +37,13 @@ def test_import_then_reimport_skips_everything(tmp_path):
     assert "photos/s" in first.stdout
     row = next(line for line in first.stdout.splitlines() if line.count("│") >= 5)
     assert [c.strip() for c in row.split("│")[1:-1]] == ["6", "0", "0", "6", "1"]
+    # the import ends by regrouping people, with a progress step of its own
+    assert "Grouping people" in first.stdout
+    assert "People grouped again: 2 people from 6 faces" in first.stdout
     again = cli("import", str(folder), "--set", "Johns", home=home)
     row = next(line for line in again.stdout.splitlines() if line.count("│") >= 5)
     assert [c.strip() for c in row.split("│")[1:-1]] == ["0", "6", "0", "0", "1"]
+    assert "Grouping people" not in again.stdout  # nothing new: nothing to regroup
     stats = cli("stats", home=home).stdout
     assert "1 sets, 6 pictures, 6 faces" in stats
     featured = open_album(Settings(home=home)).get_set("Johns")[0].featured

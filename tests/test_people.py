@@ -115,6 +115,11 @@ def test_people_api_reads_and_the_owners_changes(album):
     owner = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {SECRET}"})
     try:
         obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+        # the library's import ended with a regrouping: the owner sees it done
+        assert visitor.get("/api/people/status").status_code == 401
+        status = owner.get("/api/people/status").json()
+        assert status["state"] == "idle" and status["done"] == status["total"] == 20
+        assert status["finished_at"] >= status["started_at"] > 0
         listed = {p["person_id"]: p for p in visitor.get("/api/people").json()}
         assert (listed[obama]["face_count"], listed[obama]["picture_count"]) == (4, 4)
         cover = listed[obama]["cover"]

@@ -253,6 +253,20 @@ def test_catalog_leases_locks_and_requeues(catalog):
     assert catalog.lock_content("sha", "me", 60)  # so a dead holder's lock is taken over
 
 
+def test_catalog_keeps_job_states_with_conditional_writes(catalog):
+    """A background job's state (the people regrouping's lease and progress): each write
+    conditional on the version read, so of two writers racing one wins."""
+    assert catalog.get_job("people.regroup") is None
+    assert catalog.put_job("people.regroup", {"holder": "a", "done": 0}, 0)
+    assert not catalog.put_job("people.regroup", {"holder": "b"}, 0)  # created already
+    state, version = catalog.get_job("people.regroup")
+    assert state == {"holder": "a", "done": 0}
+    assert catalog.put_job("people.regroup", {"holder": "a", "done": 5}, version)
+    assert not catalog.put_job("people.regroup", {"holder": "b"}, version)  # a stale read
+    assert catalog.get_job("people.regroup")[0] == {"holder": "a", "done": 5}
+    assert catalog.get_job("other") is None
+
+
 def test_catalog_sessions_and_signin_failures(catalog):
     from facealbum.domain import OwnerSession
 

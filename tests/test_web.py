@@ -11,6 +11,10 @@ from browser import launch
 from conftest import PHOTOS, serve_copy, start_server
 from playwright.sync_api import expect, sync_playwright
 
+from facealbum.people import regroup
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
 SECRET = "open sesame, please"
 
 
@@ -462,7 +466,7 @@ def people_by_name(page) -> dict[str, str]:
     }
 
 
-def test_people_pages_name_search_and_regroup(people_page):
+def test_people_pages_name_search_and_regroup(people_page, tmp_path):
     page = people_page
     page.goto("/people")
     expect(page.locator(".person").first).to_be_visible()
@@ -551,7 +555,14 @@ def test_people_pages_name_search_and_regroup(people_page):
     page.click(f'#person-picker .pick-person[data-person-id="{obama["person_id"]}"]')
     expect(page.locator("#person-name")).to_have_text("Barack")
     expect(page.locator("#results .result")).to_have_count(3)
+    # a batch of photos came in: the owner sees people being regrouped, by the server's
+    # own job loop, and then the People page again, the owner's work kept
+    regroup.request(open_album(Settings(home=tmp_path / "home")), delay=2)
     page.goto("/people")
+    line = page.locator("#regroup-status")
+    expect(line).to_have_text(re.compile(r"regrouped shortly|Grouping people"))
+    expect(line).to_have_text("", timeout=20_000)
+    assert api.get("/api/people/status").json()["state"] == "idle"
     expect(page.locator(f'.person[data-person-id="{obama["person_id"]}"]')).to_contain_text(
         "Barack"
     )

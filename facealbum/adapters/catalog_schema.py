@@ -152,6 +152,16 @@ content_locks = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# the state of a background job of the whole album (e.g. "people.regroup": its lease,
+# schedule and progress), written only conditionally on the version read
+job_states = Table(
+    "job_states",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # JSON
+)
+
 # the faces port's own collections (facealbum as a Rekognition endpoint): a face row
 # holds its descriptor; the collection row counts faces, and its lock orders inserts
 collections = Table(

@@ -6,6 +6,7 @@ Only portable SQL is used; the one SQLite-specific part is the connection pragma
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from . import catalog_backup
 from .catalog_schema import (
     content_locks,
     faces,
+    job_states,
     pictures,
     sessions,
     sets,
@@ -376,6 +378,30 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                     content_locks.c.sha256 == sha256, content_locks.c.holder == holder
                 )
             )
+
+    # -- the album's background jobs: one row each, changed conditionally ----------
+
+    def get_job(self, name: str) -> tuple[dict, int] | None:
+        q = select(job_states.c.state, job_states.c.version).where(job_states.c.name == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (json.loads(row[0]), row[1]) if row else None
+
+    def put_job(self, name: str, state: dict, version: int) -> bool:
+        text = json.dumps(state)
+        try:
+            with self.engine.begin() as conn:
+                if version == 0:
+                    conn.execute(insert(job_states).values(name=name, version=1, state=text))
+                    return True
+                done = conn.execute(
+                    update(job_states)
+                    .where(job_states.c.name == name, job_states.c.version == version)
+                    .values(version=version + 1, state=text)
+                )
+                return done.rowcount == 1
+        except IntegrityError:  # another writer created it first
+            return False
 
     # -- the owner's sessions and the sign-in limit, shared by every server process --
 

@@ -1,11 +1,13 @@
 """The catalog's records beside the pictures, on DynamoDB: web uploads with their
-leases, the per-content locks, the owner's sessions and failed sign-ins. All live in
-the ``album`` table (see dynamo_tables), each kind under its own partition key, and
-every change that two processes could race on is one conditional write.
+leases, the per-content locks, the owner's sessions and failed sign-ins, the background
+jobs' states. All live in the ``album`` table (see dynamo_tables), each kind under its
+own partition key, and every change that two processes could race on is one
+conditional write.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -153,6 +155,25 @@ class DynamoRecords:
             Key={"pk": f"lock#{sha256}", "sk": "-"},
             ConditionExpression="holder = :h",
             ExpressionAttributeValues={":h": holder},
+        )
+
+    # -- the album's background jobs: one item each (pk job#NAME), conditional puts ---
+
+    def get_job(self, name: str) -> tuple[dict, int] | None:
+        item = self.album.get_item(Key={"pk": f"job#{name}", "sk": "-"}, ConsistentRead=True)
+        item = item.get("Item")
+        return (json.loads(item["state"]), int(item["version"])) if item else None
+
+    def put_job(self, name: str, state: dict, version: int) -> bool:
+        item = {"pk": f"job#{name}", "sk": "-", "version": version + 1, "state": json.dumps(state)}
+        if version == 0:
+            return self._conditional(self.album.put_item, Item=item,
+                                     ConditionExpression="attribute_not_exists(pk)")  # fmt: skip
+        return self._conditional(
+            self.album.put_item,
+            Item=item,
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": version},
         )
 
     # -- the owner's sessions and failed sign-ins ---------------------------------

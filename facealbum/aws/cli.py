@@ -160,7 +160,12 @@ def migrate_cmd(
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("migrating", total=total)
-        report = migrate(source, target, lambda p, s: progress.advance(task))
+        people = progress.add_task("Grouping people", total=None, visible=False)
+        report = migrate(
+            source, target, lambda p, s: progress.advance(task),
+            on_grouping_start=lambda n: progress.reset(people, total=n, visible=True),
+            on_grouping_progress=lambda: progress.advance(people),
+        )  # fmt: skip
     console.print(
         f"{report.sets} sets, {report.copied} pictures copied ({report.skipped} there "
         f"already), {report.faces} faces {'indexed again' if report.reindexed else 'kept'}, "

@@ -7,7 +7,11 @@ FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum her
   S3 sends them, objects outside the originals bucket and the album's own stored
   originals are ignored (so thumbnails never re-trigger anything), a bad file is
   recorded without failing the others, and through SQS only the messages that should
-  be retried are reported back (a partial batch response).
+  be retried are reported back (a partial batch response). A batch that added faces
+  ends with the people regrouped, in the same invocation (people/regroup.py's
+  ``run_now``: one runner per album through a lease in the catalog; a batch ending
+  while another function regroups leaves a request, which that one runs after its
+  own). Idempotent: a retried batch regroups again, which moves nothing.
 - ``api``: the album's own FastAPI app through Mangum, for API Gateway or a function
   URL: the same routes as ``facealbum serve``, not a second copy of them.
 """
@@ -50,8 +54,10 @@ def s3_records(event: dict) -> list[tuple[str | None, dict]]:
 
 def on_upload(event: dict, context: Any = None) -> dict:
     from ..dropped import ingest_dropped
+    from ..people import regroup
 
     album = _album()
+    faces = False
     originals = _bucket_name(album, "originals")
     retry: set[str] = set()
     done: list[dict] = []
@@ -76,7 +82,19 @@ def on_upload(event: dict, context: Any = None) -> dict:
             done.append({"key": key, "status": upload.status, "error": upload.error})
             level = logging.WARNING if upload.status == "failed" else logging.INFO
             log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(retry)], "done": done}
+            faces = faces or (upload.status == "added" and bool(upload.faces))
+    regrouped = None
+    if faces:  # the batch has ended: people as a full regrouping makes them
+        try:
+            report = regroup.run_now(album)
+            regrouped = {"people": report.people, "changed": report.changed} if report else {}
+        except Exception:  # the faces are placed already; the next batch regroups
+            log.exception("regrouping people failed")
+    return {
+        "batchItemFailures": [{"itemIdentifier": m} for m in sorted(retry)],
+        "done": done,
+        "regrouped": regrouped,  # None: nothing to do; {}: another runner will do it
+    }
 
 
 def _bucket_name(album, bucket: str) -> str | None:

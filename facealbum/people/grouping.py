@@ -2,8 +2,10 @@
 
 Every engine answers "which faces look like this one, and how much" (SearchFaces), so
 people are found on that similarity graph (see clustering.py): a full re-grouping
-(:func:`recluster`) clusters it with Chinese whispers, and each new face is placed as
-it arrives (:func:`place_faces`) with the person most of its look-alikes belong to.
+(:func:`recluster`) clusters it, and each new face is placed as it arrives
+(:func:`place_faces`) with the person whose faces are on average most like it, as the
+regrouping's average linkage would. After every batch (an import, uploads, an S3-event
+batch, a migration) a full regrouping runs by itself (regroup.py).
 
 Two faces of one photo are two people, in both. What the owner decided always stands:
 a face the owner put in a person keeps its place and pulls its look-alikes along; a
@@ -28,6 +30,9 @@ from .representatives import refresh_quietly
 from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
+# a face pair the search did not return (below the cut) counts this far under the cut in
+# a person's average similarity (similarity points, Rekognition's 0-100 scale)
+MISSING_BELOW = 10.0
 
 
 @dataclass
@@ -168,9 +173,14 @@ def _persons_for(
 def place_faces(
     album: Album, picture: Picture, only: set[str] | None = None, retry: bool = True
 ) -> dict[str, str]:
-    """Place a new picture's faces (or ``only`` some of them): each goes to the person
-    whose faces weigh most among its look-alikes (rejections respected, the picture's
-    other people excluded), or starts a person of its own."""
+    """Place a new picture's faces (or ``only`` some of them) where a full regrouping
+    would: each goes to the person whose faces are on AVERAGE most like it (average
+    linkage, as recluster groups), if that average is at the grouping cut
+    (``people_threshold``) or above; else it starts a person of its own. The average
+    runs over all the person's faces: those the search did not return count as
+    :data:`MISSING_BELOW` under the cut, so one look-alike among many faces of a
+    person is not enough, while a face like most of them is. Rejections are respected
+    and the picture's other people excluded, as in recluster."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
     faces = [
@@ -185,27 +195,41 @@ def place_faces(
         f.person_id for f in picture.faces if f.person_id and f.face_id not in (only or ())
     }
     rule = album.quality
+    cut = s.people_threshold
+    sizes: dict[str, int] = {}  # person -> its faces, read once per candidate
     for face in faces:
-        hits = album.collection.matches(face.face_id, s.people_threshold)
+        hits = album.collection.matches(face.face_id, cut)
         refs = catalog.face_refs([h.face_id for h in hits])
         hits = [
             h
             for h in hits
             if h.face_id in refs
-            and rule.accepts(h.similarity, s.people_threshold, face.sharpness, refs[h.face_id][1])
+            and rule.accepts(h.similarity, cut, face.sharpness, refs[h.face_id][1])
         ]
         assigned = persons_of(catalog, {h.face_id: refs[h.face_id][0] for h in hits})
-        weight: dict[str, float] = defaultdict(float)
+        total: dict[str, float] = defaultdict(float)
+        found: dict[str, int] = defaultdict(int)
         for h in hits:
             person = assigned.get(h.face_id)
             if person and (face.face_id, person) not in refused and person not in others:
-                weight[person] += h.similarity
-        if weight:
-            person = max(weight.items(), key=lambda kv: (kv[1], kv[0]))[0]
+                total[person] += h.similarity
+                found[person] += 1
+        best: tuple[float, str] | None = None
+        for person in total:
+            if person not in sizes:
+                known = catalog.get_person(person)
+                sizes[person] = known.face_count if known else found[person]
+            missing = max(0, sizes[person] - found[person])
+            mean = (total[person] + (cut - MISSING_BELOW) * missing) / (found[person] + missing)
+            if mean >= cut and (best is None or (mean, person) > best):
+                best = (mean, person)
+        if best is not None:
+            person = best[1]
         else:
             person = str(uuid.uuid4())
             catalog.add_person(Person(person, created_at=time.time()))
         placed[face.face_id] = person
+        sizes[person] = sizes.get(person, 0) + 1
         others.add(person)
     # each placement is conditional on its person existing (and on the face's person
     # being the one read): a person merged away meanwhile leaves its face unplaced, and

@@ -15,6 +15,7 @@ from ..album import Album
 from ..copies import once_per_photo
 from ..domain import BadInput, NotFound, Person
 from ..people import edits as persons
+from ..people import regroup
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
@@ -74,6 +75,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         found = album.catalog.get_person(person_id)
         if found is None or (found.hidden and not auth.is_owner(request)):
             raise NotFound(f"no person {person_id}")
+
+    @r.get("/api/people/status", dependencies=owner)
+    def regroup_status() -> dict:
+        """Whether people are being regrouped after a batch (people/regroup.py):
+        {state: idle|scheduled|running, done, total, started_at, finished_at, due_at}."""
+        return regroup.status(album)
 
     @r.get("/api/people")
     def list_people(request: Request) -> list[dict]:

@@ -1,8 +1,8 @@
 // The people page (/people): everyone with a face, most pictured first.
 
-import { api } from "./api.js";
+import { api, session } from "./api.js";
 import { faceCrop, fill, h, main, onKeys, personName } from "./dom.js";
-import { current } from "./nav.js";
+import { current, route } from "./nav.js";
 
 export async function peoplePage(seq) {
   onKeys(null);
@@ -19,6 +19,27 @@ export async function peoplePage(seq) {
         h("b", {}, personName(p)),
         h("span", { class: "muted" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}${p.hidden ? " · hidden" : ""}`))))
       : h("p", { class: "muted" }, "No people yet: they appear as pictures with faces are added."));
+  if (session.owner) regroupLine(seq);
+}
+
+/** For the owner: whether people are being regrouped (after a batch of photos), with
+ * its progress, polled while it is scheduled or running; the page reloads after. */
+async function regroupLine(seq) {
+  const line = h("p", { class: "muted", id: "regroup-status", role: "status" });
+  main.querySelector(".toolbar")?.after(line);
+  let was = null;
+  while (current(seq)) {
+    const s = await api("GET", "/api/people/status");
+    if (!current(seq)) return;
+    line.textContent = s.state === "running" ? `Grouping people… ${s.done} of ${s.total} faces compared`
+      : s.state === "scheduled" ? "People will be regrouped shortly (new photos came in)." : "";
+    if (s.state === "idle") {
+      if (was) route();  // regrouped while this page was open: show the new people
+      return;
+    }
+    was = s.state;
+    await new Promise((ok) => setTimeout(ok, 1000));
+  }
 }
 
 /** A dialog that picks a person by face: each a button with their cover crop, name and

@@ -1,0 +1,160 @@
+"""People right without a manual step: every batch ends with a full regrouping (debounced,
+one runner at a time, its progress visible), and a new photo's faces land where that
+regrouping would put them."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+from conftest import PHOTOS
+
+from facealbum.importer import import_folder
+from facealbum.people import regroup
+from facealbum.people.grouping import recluster
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+BIDEN = {"biden/biden.jpg", "biden/biden2.jpg"}
+OBAMA = {"obama/obama.jpg", "obama/obama2.jpg", "obama/obama-480p.jpg"}
+SAVAGE = {f"johns/john_savage/{n}" for n in ("000264_01099001.jpg", "000274_01099061.jpg",
+                                             "000277_01099000.jpg")}  # fmt: skip
+GROUP = "groups/two_people.jpg"  # Obama and Biden
+# a loose cut, where the order photos arrive in matters: placed one by one as today's
+# majority of look-alikes, two of John Savage's photos join Joe Biden's person, which a
+# full regrouping (and an average over each person's faces) keeps apart
+LOOSE = 65.0
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Biden, Obama, the two in one photo, and John Savage: 9 photos, 10 faces."""
+    root = tmp_path_factory.mktemp("batch")
+    for name in (*BIDEN, GROUP, *OBAMA, *SAVAGE):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PHOTOS / name, root / name)
+    return root
+
+
+def partition(album, set_name: str) -> set[frozenset[tuple[str, int]]]:
+    """The people as sets of (picture name, face number)."""
+    people: dict[str, set[tuple[str, int]]] = {}
+    for p in album.get_set(set_name)[1]:
+        for i, f in enumerate(sorted(p.faces, key=lambda f: f.box.left)):
+            if f.person_id:
+                people.setdefault(f.person_id, set()).add((p.name, i))
+    return {frozenset(v) for v in people.values()}
+
+
+def assert_right(people: set[frozenset[tuple[str, int]]]) -> None:
+    savage = next(g for g in people if ("johns/john_savage/000264_01099001.jpg", 0) in g)
+    assert {n for n, _ in savage} == SAVAGE  # all three of his photos, no one else's
+    biden = next(g for g in people if ("biden/biden.jpg", 0) in g)
+    assert {n for n, _ in biden} == BIDEN | {GROUP}
+
+
+def test_an_import_ends_with_the_people_a_full_regrouping_makes(folder, tmp_path):
+    album = open_album(Settings(home=tmp_path / "h", people_threshold=LOOSE))
+    report = import_folder(album, folder, "S", workers=1)
+    assert report.people is not None and report.people.faces == 10  # it regrouped, here
+    status = regroup.status(album)
+    assert status["state"] == "idle" and status["done"] == status["total"] == 10
+    assert status["finished_at"] >= status["started_at"] > 0
+    people = partition(album, "S")
+    assert_right(people)
+    assert recluster(album).changed == 0 and partition(album, "S") == people
+
+
+def test_a_new_photo_lands_where_the_regrouping_would_put_it(folder, tmp_path):
+    album = open_album(Settings(home=tmp_path / "h", people_threshold=LOOSE))
+    import_folder(album, folder, "S", workers=1, regroup=False)  # placed one by one only
+    assert regroup.status(album)["finished_at"] is None
+    placed = partition(album, "S")
+    assert_right(placed)
+    assert recluster(album).changed == 0 and partition(album, "S") == placed
+
+
+@pytest.fixture
+def album(library_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    return open_album(Settings(home=home, regroup_delay=0.5))
+
+
+def person_of(album, name: str) -> str | None:
+    return next(p for p in album.get_set("fixtures")[1] if p.name == name).faces[0].person_id
+
+
+def test_uploads_make_one_regrouping_after_a_quiet_period_and_the_owners_work_stays(album):
+    catalog = album.catalog
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    barack = catalog.get_person(obama)
+    barack.name = "Barack"
+    catalog.update_person(barack)
+    moved = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama2.jpg")
+    catalog.assign_faces({moved.faces[0].face_id: biden}, by_owner=True)  # deliberate
+    low = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama-480p.jpg")
+    catalog.reject_face(low.faces[0].face_id, obama)
+    catalog.assign_faces({low.faces[0].face_id: None}, by_owner=True)
+    runs = regroup.status(album), catalog.get_job(regroup.JOB)[0]["runs"]
+
+    for name in ("obama/obama.jpg", "biden/biden2.jpg", "johns/john_savage/000264_01099001.jpg"):
+        album.submit_upload("new", name.rsplit("/", 1)[1], (PHOTOS / name).read_bytes())
+    assert regroup.status(album)["state"] == "idle"  # nothing processed yet
+    album.queue.run_pending()  # the three uploads, each asking for a regrouping
+    assert [u.status for u in album.uploads(catalog.upload_ids())] == ["added"] * 3
+    status = regroup.status(album)
+    assert status["state"] == "scheduled"
+    due = status["due_at"]
+    assert not regroup.enqueue_if_due(album, now=due - 0.1)  # still in the quiet period
+    assert regroup.enqueue_if_due(album, now=due)
+    assert not regroup.enqueue_if_due(album, now=due + 1)  # queued once
+    assert album.queue.pending() == 1
+    time.sleep(max(0.0, due - time.time()))
+    album.queue.run_pending()
+    state = catalog.get_job(regroup.JOB)[0]
+    assert state["runs"] == runs[1] + 1  # three uploads, one regrouping
+    assert regroup.status(album)["state"] == "idle"
+    # the owner's placement, "not this person" and name all stand; the new Obama is Barack
+    assert person_of(album, "obama/obama2.jpg") == biden
+    assert person_of(album, "obama/obama-480p.jpg") != obama
+    assert catalog.get_person(obama).name == "Barack"
+    new = {p.name: p.faces[0].person_id for p in album.get_set("new")[1]}
+    assert new["obama.jpg"] == obama and new["biden2.jpg"] == biden
+
+
+def test_one_regrouping_at_a_time_and_a_request_meanwhile_runs_once_more(album):
+    catalog = album.catalog
+    runs = catalog.get_job(regroup.JOB)[0]["runs"]
+    assert regroup.claim(album, "another runner")
+    assert not regroup.claim(album, "a third")  # one lease per album
+    assert regroup.run_now(album) is None  # someone else runs: none in parallel
+    assert regroup.status(album)["state"] == "running"
+    assert catalog.get_job(regroup.JOB)[0]["due_at"]  # but it is asked for again
+    later = time.time() + album.settings.upload_lease_seconds + 1
+    assert regroup.claim(album, "a third", now=later)  # a dead runner's lease is taken over
+    regroup._release(album, "a third", finished=False)
+
+    asked: list[int] = []
+
+    def step() -> None:  # a batch ends while the regrouping runs
+        if not asked:
+            asked.append(1)
+            regroup.request(album, delay=0)
+
+    seen: list = []
+    def runner() -> None:
+        seen.append(regroup.run_now(album, on_progress=step))
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state = catalog.get_job(regroup.JOB)[0]
+    # the earlier request, the second thread's and the one made during the run: each
+    # ran, one after another (never two at once: the lease), and nothing is left asked
+    assert state["runs"] - runs == 2 or (state["runs"] - runs == 3 and None not in seen)
+    assert regroup.status(album)["state"] == "idle" and state["due_at"] is None
