@@ -150,6 +150,45 @@ def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Pers
     return get(album, into_id)
 
 
+def names(album: Album, hidden: bool = False) -> list[str]:
+    """The album's person names, sorted, once each (hidden people's only if asked): what
+    "Who is this?" offers as the owner types. Reads the people rows alone, never their
+    faces (people() reads every person's faces for the covers)."""
+    found = {p.name for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)}
+    return sorted(found, key=lambda n: (n.casefold(), n))
+
+
+def name_face(album: Album, face_id: str, name: str) -> Person:
+    """"Who is this?" on one face: a name is a person (as in Google Photos or Immich).
+    Resolved here, when the owner saves, never from what a page loaded a while ago
+    (another tab, or a regrouping, may have moved or named the face since):
+
+    - a person already has the name (exactly, else ignoring case): the face alone moves
+      into them (as split does);
+    - else the face's person is still unnamed: it takes the name, with every face
+      grouped with it;
+    - else (a face of no one, or of a person named meanwhile): the face alone becomes a
+      new person of that name; a name the owner gave is never overwritten from here.
+
+    Returns the face's person. Errors: BadInput (the name), NotFound (the face)."""
+    name = clean_name(name, "person name", 200)
+    face = album.catalog.get_face(face_id)
+    if face is None:
+        raise NotFound(f"no face {face_id}")
+    everyone = [p for p in album.catalog.list_people() if p.name]
+    known = next((p for p in everyone if p.name == name), None) or next(
+        (p for p in everyone if p.name and p.name.casefold() == name.casefold()), None
+    )
+    if known is not None:
+        if face.person_id != known.person_id:
+            split(album, [face_id], known.person_id)
+        return get(album, known.person_id)
+    current = album.catalog.get_person(face.person_id) if face.person_id else None
+    if current is not None and current.name is None:
+        return rename(album, current.person_id, name)
+    return rename(album, split(album, [face_id]).person_id, name)
+
+
 def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     """Remember that the face is not this person, and place it again elsewhere (its
     next best person, or one of its own). Returns where it went."""

@@ -41,6 +41,10 @@ class NotThisPerson(BaseModel):
     person_id: str
 
 
+class FaceName(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
 def person_json(p: Person) -> dict:
     return {
         "person_id": p.person_id,
@@ -88,6 +92,11 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             }
             for v in views
         ]
+
+    @r.get("/api/people/names")
+    def people_names(request: Request) -> dict:
+        """The names "Who is this?" offers (a hidden person's to the owner only)."""
+        return {"names": persons.names(album, hidden=auth.is_owner(request))}
 
     @r.get("/api/people/{person_id}")
     def get_person(person_id: str, request: Request) -> dict:
@@ -181,6 +190,10 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.post("/api/people/split", dependencies=owner)
     def split(body: Split) -> dict:
         return person_json(persons.split(album, body.face_ids, body.into))
+
+    @r.post("/api/faces/{face_id}/name", dependencies=owner)
+    def name_face(face_id: str, body: FaceName) -> dict:
+        return person_json(persons.name_face(album, face_id, body.name))
 
     @r.post("/api/faces/{face_id}/not-person", dependencies=owner)
     def not_person(face_id: str, body: NotThisPerson) -> dict:
