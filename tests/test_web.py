@@ -641,6 +641,18 @@ def test_owner_names_faces_from_the_picture_and_corrects_the_face_page(
         page.click("#move-to")
         expect(choices).to_have_count(len(others) + 1)  # and "A new person"
         expect(page.locator('#person-picker .pick-person[data-person-id="new"]')).to_have_count(1)
+        page.keyboard.press("Escape")  # a picker closes with Escape, focus back on its button
+        expect(page.locator("#person-picker")).to_have_count(0)
+        expect(page.locator("#move-to")).to_be_focused()
+
+        # "Not this person" on the photo listed once turns its copy in Trip away too:
+        # the photo leaves his page (before, its copy took its place)
+        tiles.locator(".not-person").click()
+        expect(page.locator(f'#results .result[data-image-id="{shown}"]')).to_have_count(0)
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(f'#results .result[data-image-id="{other}"]')).to_have_count(0)
+        gone = [api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both]
+        assert barack not in gone
     finally:
         context.close()
         proc.terminate()

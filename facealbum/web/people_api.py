@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..album import Album
-from ..copies import once_per_photo
+from ..copies import once_per_photo, twin_faces
 from ..domain import BadInput, NotFound, Person
 from ..people import edits as persons
 from ..visibility import FaceView, owner_view, visitor_view
@@ -103,7 +103,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         visible(person_id, request)
         person, pictures = persons.person_pictures(album, person_id)
         view = face_view(album, auth, request, pictures)
-        listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(pictures)]
+        by_id = {p.image_id: p for p in pictures}
+        listed = [
+            picture_json(p, view)
+            | copies_json(c, {x.image_id: twin_faces(p, by_id[x.image_id]) for x in c})
+            for p, c in once_per_photo(pictures)
+        ]
         return person_json(person) | {"pictures": listed}
 
     @r.get("/api/search")
