@@ -737,7 +737,7 @@ def test_who_is_this_from_a_stale_tab_and_a_long_name_on_a_phone(people_page):
         headers={"Authorization": f"Bearer {SECRET}"},
     )
     for url in (f"/pictures/{group['image_id']}", f"/faces/{face['face_id']}",
-                f"/people/{carl['person_id']}", "/people"):
+                f"/people/{carl['person_id']}", "/people", "/search"):
         first.goto(url)
         expect(first.locator("main h1")).to_be_visible()
         expect(first.get_by_text(long).first).to_be_attached()
