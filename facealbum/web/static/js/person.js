@@ -43,8 +43,9 @@ export async function personPage(seq, personId) {
   const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
   const tiles = p.pictures.map((pic) => {
     const faces = pic.faces.filter((f) => f.person_id === personId);
-    // a photo listed once stands for its copies in other sets: a face picked or turned
-    // away here is picked or turned away there too, else the photo stays (as its copy)
+    // a photo listed once stands for its copies in other sets: a face picked here is
+    // moved there too (the server turns a face's twins away with it), else the photo
+    // stays (as its copy)
     const withTwins = (f) => [f.face_id, ...(pic.also_in || []).map((c) => c.faces && c.faces[f.face_id]).filter(Boolean)];
     const boxes = faces.map((f) => h("span", { class: "face matched", dataset: { faceId: f.face_id }, "aria-hidden": "true",
       style: { left: pct(f.box.left), top: pct(f.box.top), width: pct(f.box.width), height: pct(f.box.height) } }));
@@ -54,7 +55,7 @@ export async function personPage(seq, personId) {
         moveTo.disabled = !selected.size;
       } }), " select"),
       h("button", { class: "not-person", dataset: { faceId: f.face_id }, onclick: async () => {
-        for (const id of withTwins(f)) await api("POST", `/api/faces/${id}/not-person`, { person_id: personId });
+        await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId }); // and its twins
         toast("Noted: not this person"); route();
       } }, "Not this person"),
       h("button", { class: "cover", dataset: { faceId: f.face_id }, onclick: () => change({ cover_face_id: f.face_id }) }, "Use as cover"))) : [];
