@@ -645,14 +645,26 @@ def test_owner_names_faces_from_the_picture_and_corrects_the_face_page(
         expect(page.locator("#person-picker")).to_have_count(0)
         expect(page.locator("#move-to")).to_be_focused()
 
-        # "Not this person" on the photo listed once turns its copy in Trip away too:
-        # the photo leaves his page (before, its copy took its place)
-        tiles.locator(".not-person").click()
+        # the photo listed once moves with its copy in Trip: the new person lists it once
+        page.locator(".pick").first.uncheck()
+        tiles.locator(".pick").check()
+        page.click("#move-to")
+        page.click('#person-picker .pick-person[data-person-id="new"]')
+        expect(page.locator("#person-name")).to_have_text("Unnamed")
+        expect(page.locator("#results .result")).to_have_count(1)
+        expect(page.locator("#results .result .also-in")).to_have_count(1)
+        moved = page.url.rsplit("/", 1)[1]
+        assert {api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both} == {
+            moved
+        }
+        # "Not this person" on it turns its copy away too: the photo leaves the page
+        # (before, its copy took its place), both faces go to the same person
+        page.locator("#results .result .not-person").click()
         expect(page.locator(f'#results .result[data-image-id="{shown}"]')).to_have_count(0)
         page.wait_for_load_state("networkidle")
         expect(page.locator(f'#results .result[data-image-id="{other}"]')).to_have_count(0)
-        gone = [api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both]
-        assert barack not in gone
+        gone = {api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both}
+        assert len(gone) == 1 and moved not in gone
     finally:
         context.close()
         proc.terminate()
