@@ -45,3 +45,13 @@ def once_per_content(
         else:
             first[sha] = (item, [])
     return list(first.values())
+
+
+def twin_faces(listed: Picture, copy: Picture) -> dict[str, str]:
+    """``listed``'s face id -> the same face in ``copy`` (another picture of the same
+    content): the face with the same box, since the same bytes analysed the same way
+    give the same boxes. A face the owner corrects on a photo listed once is corrected
+    on its copies too, else the photo stays listed (as its copy) after "not this
+    person". A face without a twin (one set reindexed otherwise) is left out."""
+    boxes = {f.box: f.face_id for f in copy.faces}
+    return {f.face_id: boxes[f.box] for f in listed.faces if f.box in boxes}

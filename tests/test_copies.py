@@ -13,6 +13,7 @@ from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
 AGAIN = ["obama/obama.jpg", "obama/obama2.jpg", "groups/two_people.jpg"]
+OWNER = "copies owner"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def api(library_home, tmp_path_factory):
         done = album.ingest("Trip", name, (PHOTOS / name).read_bytes())
         assert done.picture is not None
     album.close()
-    proc, base = serve_copy(home, dest / "served", {})
+    proc, base = serve_copy(home, dest / "served", {"FACEALBUM_OWNER_SECRET": OWNER})
     with httpx.Client(base_url=base, timeout=30) as client:
         yield client
     proc.terminate()
@@ -48,7 +49,8 @@ def listed_once(pictures: list[dict], everything: dict) -> None:
         if p["name"] in AGAIN:
             other = "Trip" if p["set"] == "fixtures" else "fixtures"
             copy = everything[(other, p["name"])]["image_id"]
-            assert p["also_in"] == [{"set": other, "image_id": copy}], p
+            named = [{"set": c["set"], "image_id": c["image_id"]} for c in p["also_in"]]
+            assert named == [{"set": other, "image_id": copy}], p
         else:
             assert p["also_in"] == []
 
@@ -66,6 +68,12 @@ def test_a_photo_in_two_sets_is_listed_once_with_both_sets(api):
         ["obama/obama.jpg", "obama/obama2.jpg", "obama/obama-480p.jpg", "groups/two_people.jpg"]
     )
     listed_once(page["pictures"], everything)
+    # the owner corrects a face there on every copy: each face's twin in the copy is named
+    for p in page["pictures"]:
+        for c in p["also_in"]:
+            twin = everything[(c["set"], p["name"])]
+            pairs = zip(p["faces"], twin["faces"], strict=True)
+            assert c["faces"] == {f["face_id"]: t["face_id"] for f, t in pairs}
 
     # Pictures with… him: the same
     found = api.get(f"/api/search?people={person}&mode=any").json()["pictures"]
@@ -86,3 +94,41 @@ def test_a_photo_in_two_sets_is_listed_once_with_both_sets(api):
         assert got["total"] == whole["total"]
         paged += [m["picture"]["image_id"] for m in got["matches"]]
     assert paged == [p["image_id"] for p in pictures]
+
+
+def test_the_owner_corrects_a_face_on_every_copy_of_its_photo(api):
+    """A photo listed once stands for its copies: "not <name>?" on the face page and
+    "Who is this?" on the picture act on the same face (same box) in the other sets
+    too, else the copy keeps the photo on the person's page and in two people."""
+    everything = by_name(api)
+    owner = {"Authorization": f"Bearer {OWNER}"}
+
+    def twin(name: str, i: int = 0) -> tuple[dict, dict]:
+        a, b = everything[("fixtures", name)], everything[("Trip", name)]
+        face = a["faces"][i] | {"image_id": a["image_id"]}
+        copy = next(f for f in b["faces"] if f["box"] == face["box"])
+        return face, copy | {"image_id": b["image_id"]}
+
+    def who(face: dict) -> str | None:
+        faces = api.get(f"/api/pictures/{face['image_id']}").json()["faces"]
+        return next(f["person_id"] for f in faces if f["face_id"] == face["face_id"])
+
+    face, copy = twin("obama/obama2.jpg")
+    person = face["person_id"]
+    went = api.post(f"/api/faces/{face['face_id']}/not-person", json={"person_id": person},
+                    headers=owner).json()["person_id"]
+    assert went != person
+    page = api.get(f"/api/people/{person}", headers=owner).json()
+    assert "obama/obama2.jpg" not in [p["name"] for p in page["pictures"]]
+    assert who(copy) == went
+
+    face, copy = twin("groups/two_people.jpg", 1)
+    named = api.post(f"/api/faces/{face['face_id']}/name", json={"name": "Zoë"},
+                     headers=owner).json()
+    assert named["name"] == "Zoë"
+    assert who(copy) == named["person_id"]
+    face, copy = twin("obama/obama.jpg")
+    joined = api.post(f"/api/faces/{face['face_id']}/name", json={"name": "zoë"},
+                      headers=owner).json()
+    assert joined["person_id"] == named["person_id"]  # a name is a person, any case
+    assert who(copy) == named["person_id"]

@@ -652,6 +652,30 @@ def test_owner_names_faces_from_the_picture_and_corrects_the_face_page(
         page.click("#move-to")
         expect(choices).to_have_count(len(others) + 1)  # and "A new person"
         expect(page.locator('#person-picker .pick-person[data-person-id="new"]')).to_have_count(1)
+        page.keyboard.press("Escape")  # a picker closes with Escape, focus back on its button
+        expect(page.locator("#person-picker")).to_have_count(0)
+        expect(page.locator("#move-to")).to_be_focused()
+
+        # the photo listed once moves with its copy in Trip: the new person lists it once
+        page.locator(".pick").first.uncheck()
+        tiles.locator(".pick").check()
+        page.click("#move-to")
+        page.click('#person-picker .pick-person[data-person-id="new"]')
+        expect(page.locator("#person-name")).to_have_text("Unnamed")
+        expect(page.locator("#results .result")).to_have_count(1)
+        expect(page.locator("#results .result .also-in")).to_have_count(1)
+        moved = page.url.rsplit("/", 1)[1]
+        assert {api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both} == {
+            moved
+        }
+        # "Not this person" on it turns its copy away too: the photo leaves the page
+        # (before, its copy took its place), both faces go to the same person
+        page.locator("#results .result .not-person").click()
+        expect(page.locator(f'#results .result[data-image-id="{shown}"]')).to_have_count(0)
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(f'#results .result[data-image-id="{other}"]')).to_have_count(0)
+        gone = {api.get(f"/api/pictures/{i}").json()["faces"][0]["person_id"] for i in both}
+        assert len(gone) == 1 and moved not in gone
     finally:
         context.close()
         proc.terminate()
@@ -682,3 +706,63 @@ def test_search_by_photo_in_the_browser(people_page, tmp_path):
     page.set_input_files("#photo-file", big)
     expect(faces).to_have_count(2, timeout=60_000)
     expect(page.locator("#found .error")).to_have_count(0)
+
+
+def test_who_is_this_from_a_stale_tab_and_a_long_name_on_a_phone(people_page):
+    """Two tabs on one picture: "Who is this?" in the second, loaded before the first
+    named the face, must not rename the person the first tab just named (the name is
+    resolved by the server when it is saved, not from what a page loaded long ago). Its
+    names come without reading every person's faces (no /api/people), and the longest
+    name allowed wraps on a 390 px phone instead of widening the page."""
+    first = people_page
+    first.set_viewport_size({"width": 390, "height": 800})
+    api = first.context.request
+    group = next(
+        p for p in api.get("/api/sets/fixtures").json()["pictures"]
+        if p["name"] == "groups/two_people.jpg"
+    )
+    face = group["faces"][0]
+    sign_in(first)
+    second = first.context.new_page()
+    read: list[str] = []
+    second.on("request", lambda r: read.append(r.url.split("?")[0]))
+    for tab in (first, second):
+        tab.goto(f"/pictures/{group['image_id']}")
+        expect(tab.locator(f'form.who[data-face-id="{face["face_id"]}"]')).to_be_visible()
+    assert not [u for u in read if u.endswith("/api/people")], "every person's faces read"
+
+    def name(tab, text):
+        who = tab.locator(f'form.who[data-face-id="{face["face_id"]}"]')
+        who.locator("input").fill(text)
+        who.locator("button[type=submit]").click()
+        expect(tab.locator(f'[data-face-id="{face["face_id"]}"] .face-name')).to_have_text(text)
+
+    name(first, "Ana")
+    name(second, "Carl")  # the owner's later word on this face, from a stale page
+    assert api.get(f"/api/people/{face['person_id']}").json()["name"] == "Ana"  # kept
+    now = api.get(f"/api/pictures/{group['image_id']}").json()["faces"]
+    carl = next(f["person"] for f in now if f["face_id"] == face["face_id"])
+    assert carl["name"] == "Carl" and carl["person_id"] != face["person_id"]
+    second.close()
+
+    # a name that is a person: "carl" typed again elsewhere joins Carl, no second Carl
+    other = next(f for f in group["faces"] if f["face_id"] != face["face_id"])
+    first.goto(f"/pictures/{group['image_id']}")
+    expect(first.locator('#people-names option[value="Carl"]')).to_have_count(1)
+    who = first.locator(f'form.who[data-face-id="{other["face_id"]}"]')
+    who.locator("input").fill("carl")
+    who.locator("button[type=submit]").click()
+    expect(first.locator(f'[data-face-id="{other["face_id"]}"] .face-name')).to_have_text("Carl")
+
+    long = "W" * 200
+    api.patch(
+        f"/api/people/{carl['person_id']}", data={"name": long},
+        headers={"Authorization": f"Bearer {SECRET}"},
+    )
+    for url in (f"/pictures/{group['image_id']}", f"/faces/{face['face_id']}",
+                f"/people/{carl['person_id']}", "/people", "/search"):
+        first.goto(url)
+        expect(first.locator("main h1")).to_be_visible()
+        expect(first.get_by_text(long).first).to_be_attached()
+        width = first.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (url, width)

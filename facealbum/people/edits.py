@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..album import Album
+from ..copies import twin_faces
 from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
 from ..photo_search import PhotoFace, check_photo, search_photo
 from ..quality import QualityRule
@@ -169,6 +170,64 @@ def split(album: Album, face_ids: list[str], into_id: str | None = None) -> Pers
     return get(album, into_id)
 
 
+def twins(album: Album, face: Face) -> list[Face]:
+    """The same face in the copies of its photo stored in other sets (the same sha256,
+    the same box: copies.twin_faces). Sites list such a photo once, so a correction of
+    the face is one of its twins too, else the copy keeps the photo where the owner
+    said it does not belong. One read per set (sets are few) and one per copy."""
+    picture = album.catalog.get_picture(face.image_id)
+    if picture is None:
+        return []
+    found = []
+    for s in album.catalog.list_sets():
+        copy = s.name != picture.set_name and album.catalog.find_by_hash(s.name, picture.sha256)
+        if copy:
+            twin = twin_faces(picture, copy).get(face.face_id)
+            found += [f for f in copy.faces if f.face_id == twin]
+    return found
+
+
+def names(album: Album, hidden: bool = False) -> list[str]:
+    """The album's person names, sorted, once each (hidden people's only if asked): what
+    "Who is this?" offers as the owner types. Reads the people rows alone, never their
+    faces (people() reads every person's faces for the covers)."""
+    found = {p.name for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)}
+    return sorted(found, key=lambda n: (n.casefold(), n))
+
+
+def name_face(album: Album, face_id: str, name: str) -> Person:
+    """"Who is this?" on one face: a name is a person (as in Google Photos or Immich).
+    Resolved here, when the owner saves, never from what a page loaded a while ago
+    (another tab, or a regrouping, may have moved or named the face since):
+
+    - a person already has the name (exactly, else ignoring case): the face alone moves
+      into them (as split does);
+    - else the face's person is still unnamed: it takes the name, with every face
+      grouped with it;
+    - else (a face of no one, or of a person named meanwhile): the face alone becomes a
+      new person of that name; a name the owner gave is never overwritten from here.
+
+    Returns the face's person. Errors: BadInput (the name), NotFound (the face)."""
+    name = clean_name(name, "person name", 200)
+    face = album.catalog.get_face(face_id)
+    if face is None:
+        raise NotFound(f"no face {face_id}")
+    everyone = [p for p in album.catalog.list_people() if p.name]
+    known = next((p for p in everyone if p.name == name), None) or next(
+        (p for p in everyone if p.name and p.name.casefold() == name.casefold()), None
+    )
+    # the face with its twins in copies of its photo that were where it was
+    moving = [face_id, *(t.face_id for t in twins(album, face) if t.person_id == face.person_id)]
+    if known is not None:
+        if face.person_id != known.person_id:
+            split(album, moving, known.person_id)
+        return get(album, known.person_id)
+    current = album.catalog.get_person(face.person_id) if face.person_id else None
+    if current is not None and current.name is None:
+        return rename(album, current.person_id, name)
+    return rename(album, split(album, moving).person_id, name)
+
+
 def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     """Remember that the face is not this person, and place it again elsewhere (its
     next best person, or one of its own). Returns where it went."""
@@ -179,8 +238,15 @@ def not_this_person(album: Album, face_id: str, person_id: str) -> str | None:
     album.catalog.assign_faces({face_id: None}, by_owner=True)
     picture = album.catalog.get_picture(face.image_id)
     placed = None if picture is None else place_faces(album, picture, only={face_id}).get(face_id)
-    mirror_quietly(album, [person_id])
-    representatives.refresh_quietly(album, [person_id], full=True)
+    # its twins in copies of the photo go where it went (the same face: the same answer)
+    also = [t.face_id for t in twins(album, face) if t.person_id == person_id]
+    for twin in also:
+        album.catalog.reject_face(twin, person_id)
+    if also:
+        album.catalog.assign_faces(dict.fromkeys(also, placed), by_owner=True)
+    changed = [person_id] + ([placed] if placed and also else [])
+    mirror_quietly(album, changed)
+    representatives.refresh_quietly(album, changed, full=True)
     return placed
 
 

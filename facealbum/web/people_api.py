@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..album import Album
-from ..copies import once_per_photo
+from ..copies import once_per_photo, twin_faces
 from ..domain import BadInput, NotFound, Person
 from ..people import edits as persons
 from ..people import regroup
@@ -40,6 +40,10 @@ class Split(BaseModel):
 
 class NotThisPerson(BaseModel):
     person_id: str
+
+
+class FaceName(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
 
 
 def person_json(p: Person) -> dict:
@@ -96,12 +100,22 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             for v in views
         ]
 
+    @r.get("/api/people/names")
+    def people_names(request: Request) -> dict:
+        """The names "Who is this?" offers (a hidden person's to the owner only)."""
+        return {"names": persons.names(album, hidden=auth.is_owner(request))}
+
     @r.get("/api/people/{person_id}")
     def get_person(person_id: str, request: Request) -> dict:
         visible(person_id, request)
         person, pictures = persons.person_pictures(album, person_id)
         view = face_view(album, auth, request, pictures)
-        listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(pictures)]
+        by_id = {p.image_id: p for p in pictures}
+        listed = [
+            picture_json(p, view)
+            | copies_json(c, {x.image_id: twin_faces(p, by_id[x.image_id]) for x in c})
+            for p, c in once_per_photo(pictures)
+        ]
         return person_json(person) | {"pictures": listed}
 
     @r.get("/api/search")
@@ -188,6 +202,10 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.post("/api/people/split", dependencies=owner)
     def split(body: Split) -> dict:
         return person_json(persons.split(album, body.face_ids, body.into))
+
+    @r.post("/api/faces/{face_id}/name", dependencies=owner)
+    def name_face(face_id: str, body: FaceName) -> dict:
+        return person_json(persons.name_face(album, face_id, body.name))
 
     @r.post("/api/faces/{face_id}/not-person", dependencies=owner)
     def not_person(face_id: str, body: NotThisPerson) -> dict:

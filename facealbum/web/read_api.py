@@ -7,7 +7,7 @@ names a person the owner hid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -52,10 +52,18 @@ def picture_json(p: Picture, view: FaceView) -> dict:
     }
 
 
-def copies_json(copies: Iterable[Copy]) -> dict:
+def copies_json(copies: Iterable[Copy], twins: Mapping[str, dict[str, str]] | None = None) -> dict:
     """``also_in``: the other pictures of the same photo (stored in other sets), where a
-    photo is listed once (a person's pictures, a face's matches, Pictures with…)."""
-    return {"also_in": [{"set": c.set_name, "image_id": c.image_id} for c in copies]}
+    photo is listed once (a person's pictures, a face's matches, Pictures with…).
+    ``twins``: image id of a copy -> {listed face id: that face in the copy}, given as
+    ``faces`` where the owner corrects faces (a person's page)."""
+    return {
+        "also_in": [
+            {"set": c.set_name, "image_id": c.image_id}
+            | ({} if twins is None else {"faces": twins.get(c.image_id, {})})
+            for c in copies
+        ]
+    }
 
 
 def box_json(b: Box) -> dict:

@@ -11,7 +11,8 @@ export async function personPage(seq, personId) {
     session.owner ? api("GET", "/api/people") : Promise.resolve([])]);
   if (!current(seq)) return;
   document.title = `${personName(p)} · facealbum`;
-  const selected = new Set();
+  const selected = new Set(); // face ids, with their twins in the copies of each photo
+  const picked = () => main.querySelectorAll(".pick:checked").length; // faces the owner ticked
   const others = everyone.filter((o) => o.person_id !== personId);
   const change = async (body) => { await api("PATCH", `/api/people/${enc(personId)}`, body); route(); };
   const owner = session.owner ? [
@@ -30,27 +31,31 @@ export async function personPage(seq, personId) {
     } }, "Merge into…"),
     // split: the selected faces to a new person or to another one
     h("button", { id: "move-to", disabled: true, onclick: async () => {
-      const into = await choosePerson({ title: `Move ${selected.size} selected to…`, people: others,
+      const into = await choosePerson({ title: `Move ${picked()} selected to…`, people: others,
         extra: [{ value: "new", label: "A new person" }] });
       if (!into) return;
       const moved = await api("POST", "/api/people/split",
         { face_ids: [...selected], ...(into === "new" ? {} : { into }) });
-      toast(`${selected.size} moved to ${personName(moved)}`);
+      toast(`${picked()} moved to ${personName(moved)}`);
       navigate(`/people/${moved.person_id}`);
     } }, "Move selected to…"),
   ] : [];
   const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
   const tiles = p.pictures.map((pic) => {
     const faces = pic.faces.filter((f) => f.person_id === personId);
+    // a photo listed once stands for its copies in other sets: a face picked here is
+    // moved there too (the server turns a face's twins away with it), else the photo
+    // stays (as its copy)
+    const withTwins = (f) => [f.face_id, ...(pic.also_in || []).map((c) => c.faces && c.faces[f.face_id]).filter(Boolean)];
     const boxes = faces.map((f) => h("span", { class: "face matched", dataset: { faceId: f.face_id }, "aria-hidden": "true",
       style: { left: pct(f.box.left), top: pct(f.box.top), width: pct(f.box.width), height: pct(f.box.height) } }));
     const tools = session.owner ? faces.map((f) => h("div", { class: "face-tools" },
       h("label", {}, h("input", { type: "checkbox", class: "pick", dataset: { faceId: f.face_id }, onchange: (e) => {
-        if (e.target.checked) selected.add(f.face_id); else selected.delete(f.face_id);
+        for (const id of withTwins(f)) { if (e.target.checked) selected.add(id); else selected.delete(id); }
         moveTo.disabled = !selected.size;
       } }), " select"),
       h("button", { class: "not-person", dataset: { faceId: f.face_id }, onclick: async () => {
-        await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId });
+        await api("POST", `/api/faces/${f.face_id}/not-person`, { person_id: personId }); // and its twins
         toast("Noted: not this person"); route();
       } }, "Not this person"),
       h("button", { class: "cover", dataset: { faceId: f.face_id }, onclick: () => change({ cover_face_id: f.face_id }) }, "Use as cover"))) : [];

@@ -12,7 +12,8 @@ export function faceButton(f, i, n) {
     title: name ? `Find ${name}` : "Find this person",
     style: { left: pct(b.left), top: pct(b.top), width: pct(b.width), height: pct(b.height) },
     onclick: () => navigate(`/faces/${f.face_id}`) },
-    name ? h("span", { class: "face-name" }, name) : null);
+    // a name under a face in the right half grows leftwards: it never leaves the picture
+    name ? h("span", { class: b.left + b.width / 2 > 0.5 ? "face-name end" : "face-name" }, name) : null);
 }
 
 /** The named people of a picture, once each, as links to their pages. */
@@ -27,35 +28,22 @@ export function peopleOf(p) {
 /**
  * "Who is this?": the owner names each unnamed face of the picture, the album's names
  * offered as they type (a datalist). As in Google Photos or Immich, a name is a person:
+ * the server resolves it when it is saved (POST /api/faces/<id>/name), not this page
+ * from what it loaded (another tab may have named or moved the face since):
  * - the name of an existing person: this face joins that person (the face alone moves,
  *   as "Move selected to…" would; its old group keeps its other faces);
  * - a new name: the face's person, unnamed until now, takes it, with every face the
- *   album grouped with it (a face of no one first becomes a person of its own).
+ *   album grouped with it (a face of no one, or of a person named meanwhile, becomes a
+ *   person of its own).
  */
 function whoIsThis(p) {
   const faces = p.faces.filter((f) => !(f.person && f.person.name));
   if (!faces.length) return null;
   const names = h("datalist", { id: "people-names" });
-  let people = [];
-  const loaded = api("GET", "/api/people").then((all) => {
-    people = all;
-    const seen = new Set(all.map((o) => o.name).filter(Boolean));
-    fill(names, [...seen].sort((a, b) => a.localeCompare(b)).map((n) => h("option", { value: n })));
-  }).catch(() => {});
-  const existing = (name) => people.find((o) => o.name === name)
-    || people.find((o) => o.name && o.name.localeCompare(name, undefined, { sensitivity: "accent" }) === 0);
-  const save = async (f, name) => {
-    await loaded; // a name typed before the list came is still matched
-    const known = existing(name);
-    if (known) {
-      if (!f.person || known.person_id !== f.person.person_id) {
-        await api("POST", "/api/people/split", { face_ids: [f.face_id], into: known.person_id });
-      }
-      return known.name;
-    }
-    const id = f.person ? f.person.person_id : (await api("POST", "/api/people/split", { face_ids: [f.face_id] })).person_id;
-    return (await api("PATCH", `/api/people/${enc(id)}`, { name })).name;
-  };
+  api("GET", "/api/people/names") // names only: no person's faces are read for them
+    .then(({ names: all }) => fill(names, all.map((n) => h("option", { value: n }))))
+    .catch(() => {});
+  const save = async (f, name) => (await api("POST", `/api/faces/${enc(f.face_id)}/name`, { name })).name;
   return h("section", { class: "who-is-this", id: "who-is-this", "aria-label": "Who is this?" }, names,
     faces.map((f, i) => {
       const input = h("input", { type: "text", class: "who-name", list: "people-names", autocomplete: "off",

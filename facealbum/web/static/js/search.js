@@ -23,7 +23,7 @@ export async function peopleSearchPage(seq, params) {
       const ids = e.target.checked ? [...chosen, p.person_id] : chosen.filter((i) => i !== p.person_id);
       go(ids, mode);
     } }),
-    p.cover ? faceCrop(p.cover.thumb_url, p.cover.box, 36) : null, personName(p))));
+    p.cover ? faceCrop(p.cover.thumb_url, p.cover.box, 36) : null, h("span", { class: "chip-name" }, personName(p)))));
   fill(main,
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Pictures with…"), modes),
     chips,
