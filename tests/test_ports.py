@@ -800,3 +800,27 @@ def test_catalog_reads_people_without_reading_other_peoples_faces(catalog):
     assert before["counts"] == [(2, 2), (1, 1)] and after["counts"] == [(2, 2), (21, 21)]
     assert after["aggregates"] == before["aggregates"] == []
     assert (after["calls"], after["items"]) == (before["calls"], before["items"])
+
+
+def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):
+    """What automatic grouping deletes (an unnamed person left without faces) is checked
+    in the deleting write itself: a person the owner named, or that a face joined,
+    after the grouping read it, stays, with its face."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    for i, name in enumerate(("empty", "named", "joined")):
+        catalog.add_person(Person(name, created_at=float(i)))
+    named = catalog.get_person("named")
+    named.name = "Ana"
+    catalog.update_person(named)
+    catalog.assign_faces({"a-0": "empty"}, by_owner=False)  # in and out again
+    catalog.assign_faces({"a-0": "joined"}, by_owner=True)
+    assert not catalog.delete_unused_person("named")
+    assert not catalog.delete_unused_person("joined")
+    assert catalog.delete_unused_person("empty")
+    assert not catalog.delete_unused_person("empty")  # gone already
+    assert catalog.get_person("empty") is None
+    assert catalog.get_person("named").name == "Ana"
+    assert catalog.face_assignments()["a-0"] == ("joined", True)
+    assert catalog.get_person("joined").face_count == 1

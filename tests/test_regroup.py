@@ -158,3 +158,31 @@ def test_one_regrouping_at_a_time_and_a_request_meanwhile_runs_once_more(album):
     # ran, one after another (never two at once: the lease), and nothing is left asked
     assert state["runs"] - runs == 2 or (state["runs"] - runs == 3 and None not in seen)
     assert regroup.status(album)["state"] == "idle" and state["due_at"] is None
+
+
+def test_a_regrouping_never_deletes_a_person_the_owner_named_or_filled_meanwhile(album):
+    """The regrouping deletes the unnamed persons it left without faces, after it read
+    them: the owner naming one of them, or putting a face in one, in between wins."""
+    from facealbum.domain import Person
+    from facealbum.people import edits
+
+    catalog = album.catalog
+    for person_id in ("to-name", "to-fill"):
+        catalog.add_person(Person(person_id, created_at=1.0))  # unnamed, no faces yet
+    face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg").faces[0]
+    read = catalog.list_people
+    calls: list[int] = []
+
+    def list_people():  # the owner acts right after the regrouping's last read of persons
+        found = read()
+        calls.append(1)
+        if len(calls) == 2:
+            edits.rename(album, "to-name", "Ana")
+            edits.split(album, [face.face_id], into_id="to-fill")
+        return found
+
+    catalog.list_people = list_people  # type: ignore[method-assign]
+    recluster(album)
+    assert catalog.get_person("to-name").name == "Ana"
+    assert catalog.get_person("to-fill") is not None
+    assert catalog.face_assignments()[face.face_id] == ("to-fill", True)

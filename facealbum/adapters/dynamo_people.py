@@ -190,6 +190,20 @@ class DynamoPeople:
         self.assign_faces(dict.fromkeys(members), by_owner=False, force=True,
                           expected=dict.fromkeys(members, person_id))  # fmt: skip
 
+    def delete_unused_person(self, person_id: str) -> bool:
+        """Conditioned on the row: no name, no face counted and no change of its faces
+        under way (a writer marks the row before it moves a face in, and a face's move
+        checks the row exists in its transaction), so no face outlives it."""
+        return self._conditional(
+            self.album.delete_item,
+            Key={"pk": "people", "sk": person_id},
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#n) OR "
+            "attribute_type(#n, :null)) AND (attribute_not_exists(face_count) OR "
+            "face_count = :zero) AND attribute_not_exists(recounting)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":null": "NULL", ":zero": 0},
+        )
+
     def assign_faces(
         self,
         assignments: dict[str, str | None],

@@ -57,7 +57,7 @@ def recluster(
 ) -> GroupingReport:
     """Group every judgeable face again, keeping the owner's decisions and the persons
     that the new groups mostly were (so ids, names and covers stay)."""
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     s, catalog = album.settings, album.catalog
     report = GroupingReport()
     faces: list[str] = []
@@ -105,7 +105,8 @@ def recluster(
         if face_id not in judged and not owned:
             wanted[face_id] = None
     now = time.time()
-    for person_id in set(wanted.values()) - set(people) - {None}:
+    made = set(wanted.values()) - set(people) - {None}
+    for person_id in made:
         catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
     # each write conditional on the person the face had when read: a placement made
     # while this ran (a new photo's face, or the owner's) stands
@@ -116,9 +117,13 @@ def recluster(
         before = current.get(f, (None, False))[0]
         if after != before:
             touched |= {after, before}
-    for left in catalog.list_people():  # unnamed persons left without faces go
-        if left.face_count == 0 and left.name is None:
-            catalog.delete_person(left.person_id)
+    # unnamed persons left without faces go, each checked as it is deleted (the owner
+    # may name one, or put a face in one, meanwhile); not those made since this began
+    # (a placement's or the owner's split's new person, its face on the way)
+    for left in catalog.list_people():
+        settled = left.created_at < began or left.person_id in made
+        empty = left.face_count == 0 and left.name is None and settled
+        if empty and catalog.delete_unused_person(left.person_id):
             touched.add(left.person_id)
     mirror_quietly(album, touched)  # their users follow
     refresh_quietly(album, touched)  # and their representatives
