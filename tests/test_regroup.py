@@ -186,3 +186,30 @@ def test_a_regrouping_never_deletes_a_person_the_owner_named_or_filled_meanwhile
     assert catalog.get_person("to-name").name == "Ana"
     assert catalog.get_person("to-fill") is not None
     assert catalog.face_assignments()[face.face_id] == ("to-fill", True)
+
+
+def test_a_regrouping_that_keeps_failing_is_retried_ever_less_often(album, monkeypatch):
+    """A run that fails is queued again a lease later, and each failure in a row doubles
+    the wait (to an hour at most), so a regrouping that cannot succeed does not redo
+    a whole album's searches every minute forever; a run that succeeds resets it."""
+    from facealbum.people import grouping
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the engine is down")
+
+    lease = album.settings.upload_lease_seconds
+    monkeypatch.setattr(grouping, "recluster", broken)
+    regroup.request(album, delay=0)
+    with pytest.raises(RuntimeError):
+        regroup.run(album)
+    waits = []
+    for _ in range(3):
+        failed = album.catalog.get_job(regroup.JOB)[0]["failed_at"]
+        wait = next(w for w in range(1, 10) if regroup.enqueue_if_due(album, failed + w * lease))
+        waits.append(wait)
+        album.queue.run_pending()  # the job loop's retry: it fails again
+    assert waits == [1, 2, 4]  # queued again a lease after, then two, then four
+    monkeypatch.undo()
+    assert regroup.run(album) is not None
+    state = album.catalog.get_job(regroup.JOB)[0]
+    assert state["failures"] == 0 and state["failed_at"] is None
