@@ -213,3 +213,26 @@ def test_a_regrouping_that_keeps_failing_is_retried_ever_less_often(album, monke
     assert regroup.run(album) is not None
     state = album.catalog.get_job(regroup.JOB)[0]
     assert state["failures"] == 0 and state["failed_at"] is None
+
+
+def test_a_merge_takes_the_faces_a_regrouping_put_in_the_merged_person_meanwhile(album):
+    """The owner merges Joe Biden into Barack Obama while a regrouping moves a face into
+    Joe Biden's person: that face goes with the others, not back to no one."""
+    from facealbum.people import edits
+
+    catalog = album.catalog
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    savage = next(p for p in album.get_set("fixtures")[1] if p.name in SAVAGE).faces[0]
+    read = catalog.person_faces
+
+    def person_faces(person_id):  # the regrouping writes right after the merge read
+        found = read(person_id)
+        if person_id == biden and catalog.get_face(savage.face_id).person_id != biden:
+            catalog.assign_faces({savage.face_id: biden}, False, {savage.face_id: savage.person_id})
+        return found
+
+    catalog.person_faces = person_faces  # type: ignore[method-assign]
+    edits.merge(album, biden, obama)
+    assert catalog.get_person(biden) is None
+    assert catalog.face_assignments()[savage.face_id] == (obama, True)
+    assert catalog.get_person(obama).face_count == len(read(obama))
