@@ -236,3 +236,19 @@ def test_a_merge_takes_the_faces_a_regrouping_put_in_the_merged_person_meanwhile
     assert catalog.get_person(biden) is None
     assert catalog.face_assignments()[savage.face_id] == (obama, True)
     assert catalog.get_person(obama).face_count == len(read(obama))
+
+
+def test_people_recluster_beside_a_dead_runner_says_when_its_claim_runs_out(album):
+    """A regrouping killed mid-way keeps its claim for a lease: `people recluster` then
+    says so, and when it can be run again, rather than promising a run that, without
+    a server, nobody will make."""
+    from datetime import UTC, datetime
+
+    from conftest import cli
+
+    assert regroup.claim(album, "a process killed mid-way")
+    until = regroup.status(album)["lease_until"]
+    out = cli("people", "recluster", home=album.settings.home)
+    assert out.returncode == 0, out.stderr
+    at = datetime.fromtimestamp(until, UTC).strftime("%H:%M:%S")
+    assert f"runs out at {at} UTC" in " ".join(out.stdout.split())

@@ -92,12 +92,14 @@ def request(album: Album, delay: float | None = None, now: float | None = None) 
 
 
 def status(album: Album, now: float | None = None) -> dict:
-    """``{state: idle|scheduled|running, done, total, started_at, finished_at, due_at}``
-    (times in seconds since the epoch): what the site and CLI show. One read."""
+    """``{state: idle|scheduled|running, done, total, started_at, finished_at, due_at,
+    lease_until}`` (times in seconds since the epoch; ``lease_until``: when a running
+    one's claim runs out unless its runner renews it, i.e. when another takes over if
+    that runner died): what the site and CLI show. One read."""
     now = time.time() if now is None else now
     s, _ = _read(album)
     state = "running" if _running(s, now) else "scheduled" if s["due_at"] else "idle"
-    keys = ("done", "total", "started_at", "finished_at", "due_at")
+    keys = ("done", "total", "started_at", "finished_at", "due_at", "lease_until")
     return {"state": state, **{k: s[k] for k in keys}}
 
 
