@@ -824,3 +824,22 @@ def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_fac
     assert catalog.get_person("named").name == "Ana"
     assert catalog.face_assignments()["a-0"] == ("joined", True)
     assert catalog.get_person("joined").face_count == 1
+
+
+def test_dynamodb_person_rows_from_before_counts_get_them_on_first_read(moto_endpoint):
+    """A DynamoDB album from before persons kept counts: the first read counts each such
+    person's membership rows and writes the counts on its row, so later people pages
+    read person rows only (not every face, on every read, until the person changes)."""
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+    from facealbum.domain import Person
+
+    catalog = DynamoCatalog(f"t{uuid.uuid4().hex[:10]}-")
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    catalog.add_person(Person("old", created_at=1.0))
+    catalog.assign_faces({"a-0": "old", "a-1": "old"}, by_owner=False)
+    key = {"pk": "people", "sk": "old"}
+    catalog.album.update_item(Key=key, UpdateExpression="REMOVE face_count, picture_count")
+    assert [(p.face_count, p.picture_count) for p in catalog.list_people()] == [(2, 1)]
+    item = catalog.album.get_item(Key=key, ConsistentRead=True)["Item"]
+    assert (item.get("face_count"), item.get("picture_count")) == (2, 1)
+    assert catalog.get_person("old").face_count == 2

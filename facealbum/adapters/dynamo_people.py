@@ -66,6 +66,17 @@ class DynamoPeople:
         if item.get("recounting") or "face_count" not in item:  # being changed, or older
             members = self._members(item["sk"], consistent=True)
             counts = len(members), len({m["image_id"] for m in members})
+            if "face_count" not in item and not item.get("recounting"):
+                # a row from before counts: keep them on it, so this is the only read
+                # that counts; not over a writer that counted since (or is under way)
+                self._conditional(
+                    self.album.update_item,
+                    Key={"pk": "people", "sk": item["sk"]},
+                    UpdateExpression="SET face_count = :f, picture_count = :i",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists("
+                    "face_count) AND attribute_not_exists(recounting)",
+                    ExpressionAttributeValues={":f": counts[0], ":i": counts[1]},
+                )
         return Person(
             person_id=item["sk"],
             name=item.get("name"),
