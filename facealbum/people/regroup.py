@@ -159,6 +159,20 @@ def claim(album: Album, holder: str, now: float | None = None, due_only: bool = 
     return _change(album, take) is not None
 
 
+def let_go(album: Album) -> None:
+    """Drop the runner's claim and the queued mark, keeping any request: for an album
+    in which nothing can be running (one just restored from a backup that caught a run
+    mid-way), so that it is regrouped at once rather than a lease later."""
+
+    def free(state: dict) -> bool | None:
+        if not state["holder"] and not state["queued_at"]:
+            return False
+        state.update(holder=None, lease_until=0.0, queued_at=None)
+        return None
+
+    _change(album, free)
+
+
 def _release(album: Album, holder: str, finished: bool, progress: dict | None = None) -> None:
     def done(state: dict) -> bool | None:
         if state["holder"] != holder:
