@@ -252,3 +252,21 @@ def test_people_recluster_beside_a_dead_runner_says_when_its_claim_runs_out(albu
     assert out.returncode == 0, out.stderr
     at = datetime.fromtimestamp(until, UTC).strftime("%H:%M:%S")
     assert f"runs out at {at} UTC" in " ".join(out.stdout.split())
+
+
+def test_a_new_photo_joins_a_person_larger_than_a_search_returns(album, monkeypatch):
+    """A person with more faces than one SearchFaces returns (MaxFaces, 4096): the faces
+    the search could not return are not taken as unlike the new face (they are only
+    known to be no more like it than the last one returned), so a new photo of a
+    much-photographed person still joins it rather than starting a person of its own."""
+    from facealbum import collection
+    from facealbum.people.grouping import place_faces
+
+    obama = person_of(album, "obama/obama.jpg")
+    assert album.catalog.get_person(obama).face_count >= 3
+    monkeypatch.setattr(collection, "MAX_SEARCH", 1)  # as if Obama had 10,000 faces
+    stored = album.ingest("new", "obama.jpg", (PHOTOS / "obama/obama2.jpg").read_bytes())
+    face = stored.picture.faces[0]
+    album.catalog.assign_faces({face.face_id: None}, by_owner=False)
+    again = album.catalog.get_picture(stored.picture.image_id)
+    assert place_faces(album, again)[face.face_id] == obama

@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from .. import collection
 from ..album import Album
 from ..domain import Face, Person, Picture
 from .clustering import chinese_whispers
@@ -183,9 +184,10 @@ def place_faces(
     linkage, as recluster groups), if that average is at the grouping cut
     (``people_threshold``) or above; else it starts a person of its own. The average
     runs over all the person's faces: those the search did not return count as
-    :data:`MISSING_BELOW` under the cut, so one look-alike among many faces of a
-    person is not enough, while a face like most of them is. Rejections are respected
-    and the picture's other people excluded, as in recluster."""
+    :data:`MISSING_BELOW` under the cut (as alike as the last one returned, if the
+    search returned all it may: a person larger than MaxFaces), so one look-alike
+    among many faces of a person is not enough, while a face like most of them is.
+    Rejections are respected and the picture's other people excluded, as in recluster."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
     faces = [
@@ -204,6 +206,11 @@ def place_faces(
     sizes: dict[str, int] = {}  # person -> its faces, read once per candidate
     for face in faces:
         hits = album.collection.matches(face.face_id, cut)
+        # faces the search did not return are under the cut, unless it returned all it
+        # may (MaxFaces): then they are only known to be no more alike than its last
+        unlike = cut - MISSING_BELOW
+        if hits and len(hits) >= collection.MAX_SEARCH:
+            unlike = max(unlike, min(h.similarity for h in hits))
         refs = catalog.face_refs([h.face_id for h in hits])
         hits = [
             h
@@ -225,7 +232,7 @@ def place_faces(
                 known = catalog.get_person(person)
                 sizes[person] = known.face_count if known else found[person]
             missing = max(0, sizes[person] - found[person])
-            mean = (total[person] + (cut - MISSING_BELOW) * missing) / (found[person] + missing)
+            mean = (total[person] + unlike * missing) / (found[person] + missing)
             if mean >= cut and (best is None or (mean, person) > best):
                 best = (mean, person)
         if best is not None:
