@@ -190,6 +190,9 @@ def restore(
         marker.write_text(str(src.resolve()))
     catalog_file = src / manifest["catalog"]["file"]
     album.catalog.restore_snapshot(manifest["catalog"]["format"], catalog_file)
+    from .people import regroup
+
+    regroup.let_go(album)  # a regrouping the snapshot caught mid-way runs here no more
     for image_id in manifest["deleted_meanwhile"]:
         gone = album.catalog.delete_picture(image_id)
         if gone is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -540,7 +541,14 @@ def people_recluster(home: Home = None) -> None:
             on_progress=lambda: progress.advance(task),
         )
     if report is None:
-        console.print("A regrouping is running already; it runs once more when it ends.")
+        now = regroup.status(album)
+        until = datetime.fromtimestamp(now["lease_until"], UTC).strftime("%H:%M:%S")
+        console.print(
+            f"A regrouping is running already ({now['done']} of {now['total']} faces "
+            "compared); it runs once more when it ends. If its process was stopped, its "
+            f"claim runs out at {until} UTC: a running server then regroups by itself, or "
+            "run this again after that."
+        )
         return
     console.print(
         f"{report.people} people from {report.faces} faces ({report.too_small} too small "

@@ -190,6 +190,12 @@ class Catalog(Protocol):
         placed into it concurrently is let go too, never left in a person that is gone."""
         ...
 
+    def delete_unused_person(self, person_id: str) -> bool:
+        """Delete the person only if it has no name and no faces, checked by the
+        deleting write itself (what automatic grouping may delete: a person the owner
+        named, or that a face joined, since it was read stays). True if deleted."""
+        ...
+
     def assign_faces(
         self,
         assignments: dict[str, str | None],

@@ -244,3 +244,23 @@ def test_a_snapshot_taken_mid_import_restores_without_stray_faces(album, tmp_pat
     assert check_album(restored) == []
     [picture] = restored.get_set("Trip")[1]
     assert [r.face_id for r in restored.collection.records()] == [picture.faces[0].face_id]
+
+
+def test_a_restored_album_has_no_regrouping_running_but_keeps_its_request(library_home, tmp_path):
+    """A backup taken while people were being regrouped holds that run's claim; nothing
+    runs in a restored album, so restore lets the claim go (the request stays: the next
+    job loop, import or `people recluster` regroups at once, not a lease later)."""
+    from facealbum.people import regroup
+
+    home = tmp_path / "home"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    regroup.request(album, delay=0)
+    assert regroup.claim(album, "the runner the backup caught mid-way")
+    backup(album, tmp_path / "backup")
+    restored = open_album(Settings(home=tmp_path / "restored"))
+    restore(restored, tmp_path / "backup")
+    status = regroup.status(restored)
+    assert status["state"] == "scheduled" and not status["lease_until"]
+    assert regroup.run(restored) is not None
+    assert regroup.status(restored)["state"] == "idle"

@@ -800,3 +800,46 @@ def test_catalog_reads_people_without_reading_other_peoples_faces(catalog):
     assert before["counts"] == [(2, 2), (1, 1)] and after["counts"] == [(2, 2), (21, 21)]
     assert after["aggregates"] == before["aggregates"] == []
     assert (after["calls"], after["items"]) == (before["calls"], before["items"])
+
+
+def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):
+    """What automatic grouping deletes (an unnamed person left without faces) is checked
+    in the deleting write itself: a person the owner named, or that a face joined,
+    after the grouping read it, stays, with its face."""
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    for i, name in enumerate(("empty", "named", "joined")):
+        catalog.add_person(Person(name, created_at=float(i)))
+    named = catalog.get_person("named")
+    named.name = "Ana"
+    catalog.update_person(named)
+    catalog.assign_faces({"a-0": "empty"}, by_owner=False)  # in and out again
+    catalog.assign_faces({"a-0": "joined"}, by_owner=True)
+    assert not catalog.delete_unused_person("named")
+    assert not catalog.delete_unused_person("joined")
+    assert catalog.delete_unused_person("empty")
+    assert not catalog.delete_unused_person("empty")  # gone already
+    assert catalog.get_person("empty") is None
+    assert catalog.get_person("named").name == "Ana"
+    assert catalog.face_assignments()["a-0"] == ("joined", True)
+    assert catalog.get_person("joined").face_count == 1
+
+
+def test_dynamodb_person_rows_from_before_counts_get_them_on_first_read(moto_endpoint):
+    """A DynamoDB album from before persons kept counts: the first read counts each such
+    person's membership rows and writes the counts on its row, so later people pages
+    read person rows only (not every face, on every read, until the person changes)."""
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+    from facealbum.domain import Person
+
+    catalog = DynamoCatalog(f"t{uuid.uuid4().hex[:10]}-")
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    catalog.add_person(Person("old", created_at=1.0))
+    catalog.assign_faces({"a-0": "old", "a-1": "old"}, by_owner=False)
+    key = {"pk": "people", "sk": "old"}
+    catalog.album.update_item(Key=key, UpdateExpression="REMOVE face_count, picture_count")
+    assert [(p.face_count, p.picture_count) for p in catalog.list_people()] == [(2, 1)]
+    item = catalog.album.get_item(Key=key, ConsistentRead=True)["Item"]
+    assert (item.get("face_count"), item.get("picture_count")) == (2, 1)
+    assert catalog.get_person("old").face_count == 2

@@ -158,3 +158,115 @@ def test_one_regrouping_at_a_time_and_a_request_meanwhile_runs_once_more(album):
     # ran, one after another (never two at once: the lease), and nothing is left asked
     assert state["runs"] - runs == 2 or (state["runs"] - runs == 3 and None not in seen)
     assert regroup.status(album)["state"] == "idle" and state["due_at"] is None
+
+
+def test_a_regrouping_never_deletes_a_person_the_owner_named_or_filled_meanwhile(album):
+    """The regrouping deletes the unnamed persons it left without faces, after it read
+    them: the owner naming one of them, or putting a face in one, in between wins."""
+    from facealbum.domain import Person
+    from facealbum.people import edits
+
+    catalog = album.catalog
+    for person_id in ("to-name", "to-fill"):
+        catalog.add_person(Person(person_id, created_at=1.0))  # unnamed, no faces yet
+    face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg").faces[0]
+    read = catalog.list_people
+    calls: list[int] = []
+
+    def list_people():  # the owner acts right after the regrouping's last read of persons
+        found = read()
+        calls.append(1)
+        if len(calls) == 2:
+            edits.rename(album, "to-name", "Ana")
+            edits.split(album, [face.face_id], into_id="to-fill")
+        return found
+
+    catalog.list_people = list_people  # type: ignore[method-assign]
+    recluster(album)
+    assert catalog.get_person("to-name").name == "Ana"
+    assert catalog.get_person("to-fill") is not None
+    assert catalog.face_assignments()[face.face_id] == ("to-fill", True)
+
+
+def test_a_regrouping_that_keeps_failing_is_retried_ever_less_often(album, monkeypatch):
+    """A run that fails is queued again a lease later, and each failure in a row doubles
+    the wait (to an hour at most), so a regrouping that cannot succeed does not redo
+    a whole album's searches every minute forever; a run that succeeds resets it."""
+    from facealbum.people import grouping
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the engine is down")
+
+    lease = album.settings.upload_lease_seconds
+    monkeypatch.setattr(grouping, "recluster", broken)
+    regroup.request(album, delay=0)
+    with pytest.raises(RuntimeError):
+        regroup.run(album)
+    waits = []
+    for _ in range(3):
+        failed = album.catalog.get_job(regroup.JOB)[0]["failed_at"]
+        wait = next(w for w in range(1, 10) if regroup.enqueue_if_due(album, failed + w * lease))
+        waits.append(wait)
+        album.queue.run_pending()  # the job loop's retry: it fails again
+    assert waits == [1, 2, 4]  # queued again a lease after, then two, then four
+    monkeypatch.undo()
+    assert regroup.run(album) is not None
+    state = album.catalog.get_job(regroup.JOB)[0]
+    assert state["failures"] == 0 and state["failed_at"] is None
+
+
+def test_a_merge_takes_the_faces_a_regrouping_put_in_the_merged_person_meanwhile(album):
+    """The owner merges Joe Biden into Barack Obama while a regrouping moves a face into
+    Joe Biden's person: that face goes with the others, not back to no one."""
+    from facealbum.people import edits
+
+    catalog = album.catalog
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    savage = next(p for p in album.get_set("fixtures")[1] if p.name in SAVAGE).faces[0]
+    read = catalog.person_faces
+
+    def person_faces(person_id):  # the regrouping writes right after the merge read
+        found = read(person_id)
+        if person_id == biden and catalog.get_face(savage.face_id).person_id != biden:
+            catalog.assign_faces({savage.face_id: biden}, False, {savage.face_id: savage.person_id})
+        return found
+
+    catalog.person_faces = person_faces  # type: ignore[method-assign]
+    edits.merge(album, biden, obama)
+    assert catalog.get_person(biden) is None
+    assert catalog.face_assignments()[savage.face_id] == (obama, True)
+    assert catalog.get_person(obama).face_count == len(read(obama))
+
+
+def test_people_recluster_beside_a_dead_runner_says_when_its_claim_runs_out(album):
+    """A regrouping killed mid-way keeps its claim for a lease: `people recluster` then
+    says so, and when it can be run again, rather than promising a run that, without
+    a server, nobody will make."""
+    from datetime import UTC, datetime
+
+    from conftest import cli
+
+    assert regroup.claim(album, "a process killed mid-way")
+    until = regroup.status(album)["lease_until"]
+    out = cli("people", "recluster", home=album.settings.home)
+    assert out.returncode == 0, out.stderr
+    at = datetime.fromtimestamp(until, UTC).strftime("%H:%M:%S")
+    assert f"runs out at {at} UTC" in " ".join(out.stdout.split())
+
+
+def test_a_new_photo_joins_a_person_larger_than_a_search_returns(album, monkeypatch):
+    """A person with more faces than one SearchFaces returns (MaxFaces, 4096): the faces
+    the search could not return are not taken as unlike the new face (they are only
+    known to be no more like it than the last one returned), so a new photo of a
+    much-photographed person still joins it rather than starting a person of its own."""
+    from facealbum import collection
+    from facealbum.people.grouping import place_faces
+
+    obama = person_of(album, "obama/obama.jpg")
+    assert album.catalog.get_person(obama).face_count >= 3
+    monkeypatch.setattr(collection, "MAX_SEARCH", 1)  # as if Obama had 10,000 faces
+    stored = album.ingest("new", "obama.jpg", (PHOTOS / "obama/obama2.jpg").read_bytes())
+    face = stored.picture.faces[0]
+    album.catalog.assign_faces({face.face_id: None}, by_owner=False)
+    again = album.catalog.get_picture(stored.picture.image_id)
+    assert place_faces(album, again)[face.face_id] == obama

@@ -166,6 +166,27 @@ class SqlPeople:
                 .values(person_id=None, by_owner=False)
             )
 
+    def delete_unused_person(self, person_id: str) -> bool:
+        """On PostgreSQL the row is locked first (a placement into it holds it FOR
+        SHARE until it commits), so the check of its faces, a statement of its own,
+        sees every placement that got there first; a later one finds no person. One
+        statement, so on SQLite too the check and the deletion are one write."""
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(
+                    select(persons.c.person_id)
+                    .where(persons.c.person_id == person_id)
+                    .with_for_update()
+                )
+            used = exists().where(faces.c.person_id == person_id)
+            return bool(
+                conn.execute(
+                    delete(persons).where(
+                        persons.c.person_id == person_id, persons.c.name.is_(None), ~used
+                    )
+                ).rowcount
+            )
+
     def assign_faces(
         self,
         assignments: dict[str, str | None],

@@ -66,6 +66,17 @@ class DynamoPeople:
         if item.get("recounting") or "face_count" not in item:  # being changed, or older
             members = self._members(item["sk"], consistent=True)
             counts = len(members), len({m["image_id"] for m in members})
+            if "face_count" not in item and not item.get("recounting"):
+                # a row from before counts: keep them on it, so this is the only read
+                # that counts; not over a writer that counted since (or is under way)
+                self._conditional(
+                    self.album.update_item,
+                    Key={"pk": "people", "sk": item["sk"]},
+                    UpdateExpression="SET face_count = :f, picture_count = :i",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists("
+                    "face_count) AND attribute_not_exists(recounting)",
+                    ExpressionAttributeValues={":f": counts[0], ":i": counts[1]},
+                )
         return Person(
             person_id=item["sk"],
             name=item.get("name"),
@@ -189,6 +200,20 @@ class DynamoPeople:
         members = [m["sk"] for m in self._members(person_id)]
         self.assign_faces(dict.fromkeys(members), by_owner=False, force=True,
                           expected=dict.fromkeys(members, person_id))  # fmt: skip
+
+    def delete_unused_person(self, person_id: str) -> bool:
+        """Conditioned on the row: no name, no face counted and no change of its faces
+        under way (a writer marks the row before it moves a face in, and a face's move
+        checks the row exists in its transaction), so no face outlives it."""
+        return self._conditional(
+            self.album.delete_item,
+            Key={"pk": "people", "sk": person_id},
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#n) OR "
+            "attribute_type(#n, :null)) AND (attribute_not_exists(face_count) OR "
+            "face_count = :zero) AND attribute_not_exists(recounting)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":null": "NULL", ":zero": 0},
+        )
 
     def assign_faces(
         self,

@@ -24,6 +24,8 @@ PostgreSQL and DynamoDB):
   grouping treats owner-placed faces as fixed and never puts a face back into a person
   it was rejected from.
 - **Who may delete a person.** Automatic grouping deletes only unnamed persons left
-  without faces; a named person is never deleted for losing its faces. Only the
+  without faces, checked by the deleting write itself (``Catalog.delete_unused_person``),
+  so a person the owner names or fills meanwhile stays; a named person is never deleted
+  for losing its faces. Only the
   owner's merge removes a named person (its faces go to the other one).
 """

@@ -135,13 +135,17 @@ def choose_cover(album: Album, person_id: str, face_id: str) -> Person:
 
 
 def merge(album: Album, source_id: str, into_id: str) -> Person:
-    """Every face of ``source`` becomes ``into``'s (the owner's decision); ``into``
-    keeps its name, or takes ``source``'s if it had none."""
+    """Every face of ``source`` becomes ``into``'s (the owner's decision), those that
+    joined it while this ran too (read again until none is left, then it is deleted);
+    ``into`` keeps its name, or takes ``source``'s if it had none."""
     if source_id == into_id:
         raise BadInput("a person cannot be merged into itself")
     source, into = get(album, source_id), get(album, into_id)
-    faces = album.catalog.person_faces(source_id)
-    album.catalog.assign_faces({f.face_id: into_id for f in faces}, by_owner=True)
+    for _ in range(4):  # again while faces joined it meanwhile (a placement, a regrouping)
+        faces = album.catalog.person_faces(source_id)
+        if not faces:
+            break
+        album.catalog.assign_faces({f.face_id: into_id for f in faces}, by_owner=True)
     if into.name is None and source.name is not None:
         into.name = source.name
         album.catalog.update_person(into)

@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from .. import collection
 from ..album import Album
 from ..domain import Face, Person, Picture
 from .clustering import chinese_whispers
@@ -57,7 +58,7 @@ def recluster(
 ) -> GroupingReport:
     """Group every judgeable face again, keeping the owner's decisions and the persons
     that the new groups mostly were (so ids, names and covers stay)."""
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     s, catalog = album.settings, album.catalog
     report = GroupingReport()
     faces: list[str] = []
@@ -105,7 +106,8 @@ def recluster(
         if face_id not in judged and not owned:
             wanted[face_id] = None
     now = time.time()
-    for person_id in set(wanted.values()) - set(people) - {None}:
+    made = set(wanted.values()) - set(people) - {None}
+    for person_id in made:
         catalog.add_person(Person(person_id, created_at=now))  # type: ignore[arg-type]
     # each write conditional on the person the face had when read: a placement made
     # while this ran (a new photo's face, or the owner's) stands
@@ -116,9 +118,13 @@ def recluster(
         before = current.get(f, (None, False))[0]
         if after != before:
             touched |= {after, before}
-    for left in catalog.list_people():  # unnamed persons left without faces go
-        if left.face_count == 0 and left.name is None:
-            catalog.delete_person(left.person_id)
+    # unnamed persons left without faces go, each checked as it is deleted (the owner
+    # may name one, or put a face in one, meanwhile); not those made since this began
+    # (a placement's or the owner's split's new person, its face on the way)
+    for left in catalog.list_people():
+        settled = left.created_at < began or left.person_id in made
+        empty = left.face_count == 0 and left.name is None and settled
+        if empty and catalog.delete_unused_person(left.person_id):
             touched.add(left.person_id)
     mirror_quietly(album, touched)  # their users follow
     refresh_quietly(album, touched)  # and their representatives
@@ -178,9 +184,10 @@ def place_faces(
     linkage, as recluster groups), if that average is at the grouping cut
     (``people_threshold``) or above; else it starts a person of its own. The average
     runs over all the person's faces: those the search did not return count as
-    :data:`MISSING_BELOW` under the cut, so one look-alike among many faces of a
-    person is not enough, while a face like most of them is. Rejections are respected
-    and the picture's other people excluded, as in recluster."""
+    :data:`MISSING_BELOW` under the cut (as alike as the last one returned, if the
+    search returned all it may: a person larger than MaxFaces), so one look-alike
+    among many faces of a person is not enough, while a face like most of them is.
+    Rejections are respected and the picture's other people excluded, as in recluster."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
     faces = [
@@ -199,6 +206,11 @@ def place_faces(
     sizes: dict[str, int] = {}  # person -> its faces, read once per candidate
     for face in faces:
         hits = album.collection.matches(face.face_id, cut)
+        # faces the search did not return are under the cut, unless it returned all it
+        # may (MaxFaces): then they are only known to be no more alike than its last
+        unlike = cut - MISSING_BELOW
+        if hits and len(hits) >= collection.MAX_SEARCH:
+            unlike = max(unlike, min(h.similarity for h in hits))
         refs = catalog.face_refs([h.face_id for h in hits])
         hits = [
             h
@@ -220,7 +232,7 @@ def place_faces(
                 known = catalog.get_person(person)
                 sizes[person] = known.face_count if known else found[person]
             missing = max(0, sizes[person] - found[person])
-            mean = (total[person] + (cut - MISSING_BELOW) * missing) / (found[person] + missing)
+            mean = (total[person] + unlike * missing) / (found[person] + missing)
             if mean >= cut and (best is None or (mean, person) > best):
                 best = (mean, person)
         if best is not None:

@@ -24,7 +24,8 @@ The job's state is one record in the catalog (``Catalog.get_job``/``put_job``, k
      "holder": str | None, "lease_until": float,  # who runs it, until when
      "done": int, "total": int,  # faces compared so far, of
      "started_at": float | None, "finished_at": float | None,
-     "failed_at": float | None, "runs": int}  # a run that failed: retried a lease later
+     "failed_at": float | None, "failures": int,  # failed runs in a row: retried
+     "runs": int}  # a lease after the last, doubling with each (MAX_BACKOFF leases)
 
 The runner's claim is a lease renewed while it works; a dead runner's lease runs out
 and the next one takes over, its request still standing. A request while a regrouping
@@ -51,7 +52,8 @@ TASK = "regroup_people"  # the job queue's task name
 PROGRESS_EVERY = 1.0  # seconds between progress writes while running
 IDLE: dict = {"due_at": None, "requested_at": None, "queued_at": None, "holder": None,
               "lease_until": 0.0, "done": 0, "total": 0, "started_at": None,
-              "finished_at": None, "failed_at": None, "runs": 0}  # fmt: skip
+              "finished_at": None, "failed_at": None, "failures": 0, "runs": 0}  # fmt: skip
+MAX_BACKOFF = 64  # leases (an hour at the default lease) between retries of a failing run
 
 
 def _read(album: Album) -> tuple[dict, int]:
@@ -90,12 +92,14 @@ def request(album: Album, delay: float | None = None, now: float | None = None) 
 
 
 def status(album: Album, now: float | None = None) -> dict:
-    """``{state: idle|scheduled|running, done, total, started_at, finished_at, due_at}``
-    (times in seconds since the epoch): what the site and CLI show. One read."""
+    """``{state: idle|scheduled|running, done, total, started_at, finished_at, due_at,
+    lease_until}`` (times in seconds since the epoch; ``lease_until``: when a running
+    one's claim runs out unless its runner renews it, i.e. when another takes over if
+    that runner died): what the site and CLI show. One read."""
     now = time.time() if now is None else now
     s, _ = _read(album)
     state = "running" if _running(s, now) else "scheduled" if s["due_at"] else "idle"
-    keys = ("done", "total", "started_at", "finished_at", "due_at")
+    keys = ("done", "total", "started_at", "finished_at", "due_at", "lease_until")
     return {"state": state, **{k: s[k] for k in keys}}
 
 
@@ -132,8 +136,9 @@ def _queued(state: dict, now: float, lease: float) -> bool:
     that came in before the job ran, needs it queued again), and not lost (a queued job
     nobody ran for a lease's time is queued again)."""
     at, failed = state["queued_at"], state["failed_at"]
-    if failed and failed > now - lease:
-        return True  # it failed a moment ago: not again at once
+    backoff = min(2 ** max(state["failures"] - 1, 0), MAX_BACKOFF) * lease
+    if failed and failed > now - backoff:
+        return True  # it failed a moment ago: not again at once, ever less often
     return bool(at) and at >= state["due_at"] and at > now - lease
 
 
@@ -154,6 +159,20 @@ def claim(album: Album, holder: str, now: float | None = None, due_only: bool = 
     return _change(album, take) is not None
 
 
+def let_go(album: Album) -> None:
+    """Drop the runner's claim and the queued mark, keeping any request: for an album
+    in which nothing can be running (one just restored from a backup that caught a run
+    mid-way), so that it is regrouped at once rather than a lease later."""
+
+    def free(state: dict) -> bool | None:
+        if not state["holder"] and not state["queued_at"]:
+            return False
+        state.update(holder=None, lease_until=0.0, queued_at=None)
+        return None
+
+    _change(album, free)
+
+
 def _release(album: Album, holder: str, finished: bool, progress: dict | None = None) -> None:
     def done(state: dict) -> bool | None:
         if state["holder"] != holder:
@@ -163,9 +182,9 @@ def _release(album: Album, holder: str, finished: bool, progress: dict | None = 
             state.update(finished_at=time.time(), runs=state["runs"] + 1)
             if (state["requested_at"] or 0.0) <= state["started_at"]:
                 state["due_at"] = None  # answered; one made during the run stays
-            state["failed_at"] = None
-        elif state["due_at"]:  # it failed: the job loop tries again a lease later
-            state["failed_at"] = time.time()
+            state.update(failed_at=None, failures=0)
+        elif state["due_at"]:  # it failed: retried a lease later, then ever less often
+            state.update(failed_at=time.time(), failures=state["failures"] + 1)
         return None
 
     _change(album, done)
