@@ -226,7 +226,7 @@ def moto_endpoint():
                 proc.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.2)
-    services = ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION", "LAMBDA", "IAM")
+    services = ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION", "LAMBDA", "IAM", "EVENTBRIDGE")
     env = {f"AWS_ENDPOINT_URL_{s}": url for s in services}
     env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_REGION", "eu-west-1")

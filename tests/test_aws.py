@@ -143,10 +143,10 @@ def s3_keys(event: dict) -> list[str]:
     return [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
 
 
-def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
+def test_on_upload_processes_every_record_of_real_s3_events(lambda_album, monkeypatch):
     import boto3
 
-    from facealbum.aws.handlers import on_upload
+    from facealbum.aws.handlers import on_schedule, on_upload
 
     album = lambda_album
     s3, sqs, queue = notifying_queue(album)
@@ -164,10 +164,16 @@ def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
     # URL-encoded, as on AWS: a space is "+", a plus "%2B"
     assert any(k.endswith("two+people+%2B+friends.jpg") for k in s3_keys(event))
 
+    monkeypatch.setattr(album.settings, "regroup_delay", 1.0)  # the quiet period, short
     answer = on_upload(event)
     assert answer["batchItemFailures"] == []
-    # the batch added faces: it ended with people regrouped, in the same invocation
-    assert answer["regrouped"] == {"people": 2, "changed": 0}  # Obama and Biden
+    # the batch added faces: it asked for a regrouping after a quiet period, which the
+    # scheduled function runs once it is due (and not before)
+    assert answer["regroup_requested"] is True
+    assert regroup.status(album)["state"] == "scheduled"
+    assert on_schedule({})["regrouped"] is None  # not due yet: one read, nothing run
+    time.sleep(1.1)
+    assert on_schedule({})["regrouped"] == {"people": 2, "changed": 0}  # Obama and Biden
     status = regroup.status(album)
     assert status["state"] == "idle" and status["done"] == status["total"] == 4
     statuses = {d["key"]: d["status"] for d in answer["done"]}
@@ -202,7 +208,7 @@ def test_on_upload_processes_every_record_of_real_s3_events(lambda_album):
 
     again = on_upload(event)  # the same event delivered twice changes nothing
     assert again["done"] == [] and len(album.get_set("Rome")[1]) == 3
-    assert again["regrouped"] is None and regroup.status(album) == status
+    assert again["regroup_requested"] is False and regroup.status(album) == status
     # the album's own writes to the bucket notified the queue too: they are not uploads
     echoes = sqs_events(sqs, queue, 3)
     assert echoes["Records"] and on_upload(echoes)["done"] == []

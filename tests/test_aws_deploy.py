@@ -105,6 +105,14 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
         "EventSourceMappings"
     ]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the regrouping of people runs on a schedule, not at the end of each upload batch
+    regroup_fn = lam.get_function(FunctionName=f"{prefix}-regroup")["Configuration"]
+    assert regroup_fn["Handler"] == "facealbum.aws.handlers.on_schedule"
+    events = boto3.client("events")
+    [rule] = [r for r in events.list_rules()["Rules"] if r.get("ScheduleExpression")
+              and any(t["Arn"] == regroup_fn["FunctionArn"]
+                      for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])]  # fmt: skip
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
     # least privilege: named actions on named resources (ListTables and DetectFaces alone
     # take no resource)
     for fn in (upload_fn, api_fn):

@@ -8,10 +8,13 @@ FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum her
   originals are ignored (so thumbnails never re-trigger anything), a bad file is
   recorded without failing the others, and through SQS only the messages that should
   be retried are reported back (a partial batch response). A batch that added faces
-  ends with the people regrouped, in the same invocation (people/regroup.py's
-  ``run_now``: one runner per album through a lease in the catalog; a batch ending
-  while another function regroups leaves a request, which that one runs after its
-  own). Idempotent: a retried batch regroups again, which moves nothing.
+  asks for a regrouping of people ``regroup_delay`` seconds later (people/regroup.py's
+  ``request``, one conditional write): S3 sends a photo or a few per batch, so
+  regrouping at the end of each would search the whole album once per photo (and
+  outlast the function's time limit on a large album); each batch pushes it back.
+- ``on_schedule``: run every minute by an EventBridge rule (the template's
+  ``RegroupSchedule``): the regrouping, if one is due (one read otherwise), by one
+  runner per album through a lease in the catalog, with up to 15 minutes to work.
 - ``api``: the album's own FastAPI app through Mangum, for API Gateway or a function
   URL: the same routes as ``facealbum serve``, not a second copy of them.
 """
@@ -83,18 +86,26 @@ def on_upload(event: dict, context: Any = None) -> dict:
             level = logging.WARNING if upload.status == "failed" else logging.INFO
             log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
             faces = faces or (upload.status == "added" and bool(upload.faces))
-    regrouped = None
-    if faces:  # the batch has ended: people as a full regrouping makes them
+    if faces:  # the batch has ended: people as a full regrouping makes them, soon
         try:
-            report = regroup.run_now(album)
-            regrouped = {"people": report.people, "changed": report.changed} if report else {}
-        except Exception:  # the faces are placed already; the next batch regroups
-            log.exception("regrouping people failed")
+            regroup.request(album)
+        except Exception:  # the faces are placed already; the next batch asks again
+            log.exception("could not ask for a regrouping of people")
     return {
         "batchItemFailures": [{"itemIdentifier": m} for m in sorted(retry)],
         "done": done,
-        "regrouped": regrouped,  # None: nothing to do; {}: another runner will do it
+        "regroup_requested": faces,
     }
+
+
+def on_schedule(event: dict | None = None, context: Any = None) -> dict:
+    """The regrouping of people, if a batch asked for one and its quiet period is over:
+    ``{"regrouped": {"people", "changed"} | None}`` (None: nothing due, or another
+    function is at it and runs any request left after its own)."""
+    from ..people import regroup
+
+    report = regroup.run(_album(), due_only=True)
+    return {"regrouped": {"people": report.people, "changed": report.changed} if report else None}
 
 
 def _bucket_name(album, bucket: str) -> str | None:
