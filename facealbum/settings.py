@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         "person when people are grouped (the quality rule raises it for blurred ones); "
         "the best pairwise F1 on bench/clickface.py's set",
     )
+    people_edge_floor: float = Field(
+        50,
+        ge=0,
+        le=100,
+        description="Regrouping reads, for each face, the faces at least this similar: "
+        "average linkage weighs every pair of two groups, and pairs under this count as 0",
+    )
     person_aware_search: bool = Field(
         True,
         description="A click on a named person's face searches with several of that "

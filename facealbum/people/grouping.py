@@ -2,7 +2,7 @@
 
 Every engine answers "which faces look like this one, and how much" (SearchFaces), so
 people are found on that similarity graph (see clustering.py): a full re-grouping
-(:func:`recluster`) clusters it with Chinese whispers, and each new face is placed as
+(:func:`recluster`) clusters it by average linkage, and each new face is placed as
 it arrives (:func:`place_faces`) with the person most of its look-alikes belong to.
 
 Two faces of one photo are two people, in both. What the owner decided always stands:
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..album import Album
 from ..domain import Face, Person, Picture
-from .clustering import chinese_whispers
+from .clustering import average_linkage
 from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
@@ -74,18 +74,23 @@ def recluster(
     judged = set(faces)
     edges = []
     rule = album.quality
+    # every pair the search finds at the floor, each scored as the match rule sees it
+    # (the similarity less the quality rule's raise); average linkage needs the pairs
+    # below the cut too, as they pull a group's mean down (pairs under the floor: 0)
     for face_id in faces:
-        for hit in album.collection.matches(face_id, s.people_threshold):
-            if hit.face_id in judged and rule.accepts(
-                hit.similarity, s.people_threshold, sharp[face_id], sharp.get(hit.face_id)
-            ):
-                edges.append((face_id, hit.face_id, hit.similarity))
+        for hit in album.collection.matches(face_id, s.people_edge_floor):
+            if hit.face_id in judged:
+                raised = rule.raise_for(sharp[face_id], sharp.get(hit.face_id))
+                edges.append((face_id, hit.face_id, hit.similarity - raised))
         on_progress()
     fixed: dict[str, Hashable] = {
         f: ("person", p) for f, (p, owned) in current.items() if owned and p and f in judged
     }
     refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
-    labels = chinese_whispers(faces, edges, fixed=fixed, refused=refused_labels, apart=apart)
+    labels = average_linkage(
+        faces, edges, s.people_threshold, fixed=fixed, refused=refused_labels, apart=apart
+    )
+    labels = _outvoted(labels, fixed, current)
     people = {p.person_id: p for p in catalog.list_people()}
     persons = _persons_for(labels, current, refused, people, apart)
     wanted: dict[str, str | None] = {}
@@ -119,6 +124,35 @@ def recluster(
     report.people = len({p for p in wanted.values() if p})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _outvoted(
+    labels: dict[str, Hashable],
+    fixed: dict[str, Hashable],
+    current: dict[str, tuple[str | None, bool]],
+) -> dict[str, Hashable]:
+    """The owner's faces pull their look-alikes along only where they outweigh them:
+    in a group that holds the owner's faces of a person, the other faces follow those
+    when more of them were already another person than the owner placed (the owner
+    moved one face of a person away, not the person). They become a group of their
+    own, which the persons' votes then place (the owner's faces stay where put)."""
+    members: dict[Hashable, list[str]] = defaultdict(list)
+    for face_id, label in labels.items():
+        members[label].append(face_id)
+    out = dict(labels)
+    for label, faces in members.items():
+        if not (isinstance(label, tuple) and label[0] == "person"):
+            continue
+        owned = [f for f in faces if f in fixed]
+        votes = Counter(
+            p for f in faces if f not in fixed and (p := current.get(f, (None, False))[0])
+        )
+        top = votes.most_common(1)
+        if top and top[0][0] != label[1] and top[0][1] > len(owned):
+            for f in faces:
+                if f not in fixed:
+                    out[f] = ("outvoted", label[1])
+    return out
 
 
 def _persons_for(
