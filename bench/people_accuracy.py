@@ -386,8 +386,11 @@ def graph_runs(score: np.ndarray, s: np.ndarray, floor: float) -> Callable[[floa
         for a, b, w in zip(iu[0][keep], iu[1][keep], score[iu][keep], strict=True)
     ]
 
+    # a pair the search did not return scores no more than the lowest one it did
+    missing = 0.0 if s is score else min(0.0, min((e[2] for e in edges), default=0.0))
+
     def run(cut: float) -> np.ndarray:
-        labels = average_linkage(list(range(n)), edges, cut)
+        labels = average_linkage(list(range(n)), edges, cut, missing=missing)
         return np.array([labels[i] for i in range(n)])
 
     return run
@@ -445,12 +448,12 @@ def evaluate(album: Album, impostors: np.ndarray | None, quick: bool) -> dict:
         results[(name, "click")] = clickface(album, score)
         grid = cut_grid(score)
         results[(name, "average linkage")] = grouping(album, average_linkage_runs(score), grid)
-        product = name in ("plain", "quality rule") or name.startswith("adaptive")
+        product = name in ("plain", "quality rule") or name.startswith(("adaptive", "AS"))
         if not quick or product:
             results[(name, "Chinese whispers")] = grouping(
                 album, whispers_runs(score, s), grid[::3]
             )
-        if product and "similarity" in name or name in ("plain", "quality rule"):
+        if product and "similarity" in name or name in ("plain", "quality rule") or "AS" in name:
             results[(name, "album's graph")] = grouping(
                 album, graph_runs(score, s, FLOOR), grid[(grid < 100)][::2]
             )
