@@ -263,6 +263,15 @@ def scores(album: Album, impostors: np.ndarray | None, k: int) -> dict[str, np.n
     out[f"AS-norm (top {k})"] = 0.5 * (
         (c - tm[:, None]) / ts[:, None] + (c - tm[None, :]) / ts[None, :]
     )
+    # as a recluster sees it (facealbum/people/scoring.py): cohort members under the
+    # search's floor count as the floor
+    from facealbum.faces import cosine_for
+
+    ft = np.maximum(top, cosine_for(FLOOR))
+    fm, fs = ft.mean(axis=1), ft.std(axis=1) + 1e-6
+    out["AS-norm, album's search"] = 0.5 * (
+        (c - fm[:, None]) / fs[:, None] + (c - fm[None, :]) / fs[None, :]
+    )
     out[f"k-NN (k={k})"] = c - 0.5 * (tm[:, None] + tm[None, :])
     stop = rekognition_scale(top).mean(axis=1)  # the same on the similarity scale
     out[f"k-NN on similarity (k={k})"] = s - 0.5 * (stop[:, None] + stop[None, :])
