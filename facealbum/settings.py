@@ -122,6 +122,18 @@ class Settings(BaseSettings):
         description="Regrouping reads, for each face, the faces at least this similar: "
         "average linkage weighs every pair of two groups, and pairs under this count as 0",
     )
+    people_score: Literal["similarity", "as-norm"] = Field(
+        "similarity",
+        description="What regrouping clusters on: each pair's similarity (with the "
+        "quality rule), cut at people_threshold; or its AS-norm score against both "
+        "faces' top-50 neighbours in the album (facealbum/people/scoring.py), cut at "
+        "people_cohort_cut. Compared in bench/people_accuracy.py",
+    )
+    people_cohort_cut: float = Field(
+        1.0,
+        description="The AS-norm score (cohort standard deviations) at which a group's "
+        "mean counts as one person, when people_score is as-norm",
+    )
     person_aware_search: bool = Field(
         True,
         description="A click on a named person's face searches with several of that "

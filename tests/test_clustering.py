@@ -96,3 +96,18 @@ def test_average_linkage_keeps_the_owners_faces_the_photos_apart_and_refusals():
     # the owner's faces of one person start together, however unlike they look
     apart_look = average_linkage(["p", "q"], [], 80.0, fixed={"p": "Ann", "q": "Ann"})
     assert apart_look == {"p": "Ann", "q": "Ann"}
+
+
+def test_a_crowded_person_does_not_swallow_a_look_alike_under_average_linkage():
+    """A crowded person (five faces alike, as gray scans are) and a look-alike of two
+    faces, one of which resembles all five just above the cut: Chinese whispers lets
+    the crowd's summed weight pull both look-alike faces in; average linkage weighs
+    every pair of the two groups (the other face resembles none of the five) and
+    keeps them apart."""
+    nodes = list("ABCDE") + ["x", "y"]
+    edges = clique("ABCDE", 95.0) + [("x", "y", 88.0)] + [(a, "x", 85.0) for a in "ABCDE"]
+    whispers = chinese_whispers(nodes, edges)
+    assert whispers["x"] == whispers["y"] == whispers["A"]  # today's grouping fuses them
+    linked = average_linkage(nodes, edges, cut=83.0)
+    assert linked["x"] == linked["y"] != linked["A"]
+    assert len({linked[n] for n in "ABCDE"}) == 1

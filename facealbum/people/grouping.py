@@ -22,8 +22,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from ..album import Album
+from ..collection import Hit
 from ..domain import Face, Person, Picture
 from .clustering import average_linkage
+from .scoring import as_norm, cohort_of
 from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
@@ -72,23 +74,18 @@ def recluster(
     refused = catalog.rejections()
     on_start(len(faces))
     judged = set(faces)
-    edges = []
-    rule = album.quality
-    # every pair the search finds at the floor, each scored as the match rule sees it
-    # (the similarity less the quality rule's raise); average linkage needs the pairs
-    # below the cut too, as they pull a group's mean down (pairs under the floor: 0)
+    floor = s.people_edge_floor
+    found: dict[str, list] = {}  # every face's search, at the floor
     for face_id in faces:
-        for hit in album.collection.matches(face_id, s.people_edge_floor):
-            if hit.face_id in judged:
-                raised = rule.raise_for(sharp[face_id], sharp.get(hit.face_id))
-                edges.append((face_id, hit.face_id, hit.similarity - raised))
+        found[face_id] = album.collection.matches(face_id, floor)
         on_progress()
+    edges, missing, cut = _scored_edges(album, found, sharp, judged)
     fixed: dict[str, Hashable] = {
         f: ("person", p) for f, (p, owned) in current.items() if owned and p and f in judged
     }
     refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
     labels = average_linkage(
-        faces, edges, s.people_threshold, fixed=fixed, refused=refused_labels, apart=apart
+        faces, edges, cut, missing, fixed=fixed, refused=refused_labels, apart=apart
     )
     labels = _outvoted(labels, fixed, current)
     people = {p.person_id: p for p in catalog.list_people()}
@@ -124,6 +121,42 @@ def recluster(
     report.people = len({p for p in wanted.values() if p})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _scored_edges(
+    album: Album,
+    found: dict[str, list[Hit]],
+    sharp: dict[str, float | None],
+    judged: set[str],
+) -> tuple[list[tuple[str, str, float]], float, float]:
+    """(edges, the score of a pair the searches did not return, the cut) for average
+    linkage, by ``people_score``: "similarity", each pair's similarity less the quality
+    rule's raise, cut at ``people_threshold``; or "as-norm", each pair's AS-norm score
+    (scoring.py, every face's cohort from its own search), cut at ``people_cohort_cut``.
+    Average linkage needs the pairs below the cut too (they pull a group's mean down),
+    hence searches at ``people_edge_floor``."""
+    s, rule = album.settings, album.quality
+    edges = []
+    if s.people_score == "as-norm":
+        cohorts = {
+            f: cohort_of([h.similarity for h in hits], s.people_edge_floor)
+            for f, hits in found.items()
+        }
+        for f, hits in found.items():
+            edges += [
+                (f, h.face_id, as_norm(h.similarity, cohorts[f], cohorts[h.face_id]))
+                for h in hits
+                if h.face_id in judged and h.face_id in cohorts
+            ]
+        lowest = min((w for _, _, w in edges), default=0.0)
+        return edges, min(0.0, lowest), s.people_cohort_cut
+    for f, hits in found.items():
+        edges += [
+            (f, h.face_id, h.similarity - rule.raise_for(sharp[f], sharp.get(h.face_id)))
+            for h in hits
+            if h.face_id in judged
+        ]
+    return edges, 0.0, s.people_threshold
 
 
 def _outvoted(
