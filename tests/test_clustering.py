@@ -111,3 +111,16 @@ def test_a_crowded_person_does_not_swallow_a_look_alike_under_average_linkage():
     linked = average_linkage(nodes, edges, cut=83.0)
     assert linked["x"] == linked["y"] != linked["A"]
     assert len({linked[n] for n in "ABCDE"}) == 1
+
+
+def test_as_norm_judges_a_pair_against_both_faces_neighbourhoods():
+    """The same similarity counts for less between faces that look like everyone (a
+    crowded cohort, as gray scans have) than between ordinary faces; the score is
+    symmetric; a search that returned few faces pads the cohort with its floor."""
+    from facealbum.people.scoring import as_norm, cohort_of
+
+    crowded = cohort_of([88.0 + (i % 7) for i in range(60)], floor=50.0)
+    ordinary = cohort_of([60.0, 55.0, 52.0], floor=50.0)
+    assert as_norm(90.0, crowded, crowded) < as_norm(90.0, ordinary, ordinary)
+    assert as_norm(90.0, crowded, ordinary) == as_norm(90.0, ordinary, crowded)
+    assert cohort_of([], floor=50.0) == cohort_of([50.0] * 50, floor=50.0)
