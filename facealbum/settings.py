@@ -122,17 +122,34 @@ class Settings(BaseSettings):
         description="Regrouping reads, for each face, the faces at least this similar: "
         "average linkage weighs every pair of two groups, and pairs under this count as 0",
     )
-    people_score: Literal["similarity", "as-norm"] = Field(
-        "similarity",
+    # chosen by bench/people_accuracy.py (leave one source out; README, People):
+    # AS-norm wins on an album of 858-1117 faces (pairwise F1 0.983 against 0.948 with
+    # the similarity on its colour photos) and fails on one of 71 (0.41 against 0.93),
+    # whose cohorts are mostly padding
+    people_score: Literal["auto", "similarity", "as-norm"] = Field(
+        "auto",
         description="What regrouping clusters on: each pair's similarity (with the "
-        "quality rule), cut at people_threshold; or its AS-norm score against both "
+        "quality rule), cut at people_linkage_cut; or its AS-norm score against both "
         "faces' top-50 neighbours in the album (facealbum/people/scoring.py), cut at "
-        "people_cohort_cut. Compared in bench/people_accuracy.py",
+        "people_cohort_cut; auto: as-norm from people_cohort_min_faces faces on",
+    )
+    people_linkage_cut: float = Field(
+        80.0,
+        ge=0,
+        le=100,
+        description="The mean similarity (Rekognition's scale, less the quality rule's "
+        "raise) at which two groups of faces count as one person (bench/people_accuracy.py)",
     )
     people_cohort_cut: float = Field(
-        1.0,
-        description="The AS-norm score (cohort standard deviations) at which a group's "
-        "mean counts as one person, when people_score is as-norm",
+        0.36,
+        description="The mean AS-norm score (cohort standard deviations) at which two "
+        "groups of faces count as one person (bench/people_accuracy.py)",
+    )
+    people_cohort_min_faces: int = Field(
+        500,
+        ge=0,
+        description="people_score auto uses AS-norm from this many judged faces on: "
+        "a smaller album is too thin a cohort",
     )
     person_aware_search: bool = Field(
         True,

@@ -131,13 +131,17 @@ def _scored_edges(
 ) -> tuple[list[tuple[str, str, float]], float, float]:
     """(edges, the score of a pair the searches did not return, the cut) for average
     linkage, by ``people_score``: "similarity", each pair's similarity less the quality
-    rule's raise, cut at ``people_threshold``; or "as-norm", each pair's AS-norm score
-    (scoring.py, every face's cohort from its own search), cut at ``people_cohort_cut``.
+    rule's raise, cut at ``people_linkage_cut``; or "as-norm", each pair's AS-norm score
+    (scoring.py, every face's cohort from its own search), cut at ``people_cohort_cut``;
+    "auto", AS-norm from ``people_cohort_min_faces`` judged faces on.
     Average linkage needs the pairs below the cut too (they pull a group's mean down),
     hence searches at ``people_edge_floor``."""
     s, rule = album.settings, album.quality
     edges = []
-    if s.people_score == "as-norm":
+    score = s.people_score
+    if score == "auto":
+        score = "as-norm" if len(judged) >= s.people_cohort_min_faces else "similarity"
+    if score == "as-norm":
         cohorts = {
             f: cohort_of([h.similarity for h in hits], s.people_edge_floor)
             for f, hits in found.items()
@@ -156,7 +160,7 @@ def _scored_edges(
             for h in hits
             if h.face_id in judged
         ]
-    return edges, 0.0, s.people_threshold
+    return edges, 0.0, s.people_linkage_cut
 
 
 def _outvoted(
