@@ -528,7 +528,7 @@ def main() -> None:
     ap.add_argument(
         "--all", dest="quick", action="store_false", help="Chinese whispers on every score"
     )
-    ap.add_argument("--show", default="quality rule",
+    ap.add_argument("--show", default="AS-norm, album's search",
                     help="the score whose per-source rows are printed")  # fmt: skip
     ap.add_argument("--method", default="album's graph")
     args = ap.parse_args()
