@@ -116,9 +116,9 @@ class Settings(BaseSettings):
         83,
         ge=0,
         le=100,
-        description="Similarity (Rekognition's scale) at which two sharp faces count as one "
-        "person when people are grouped (the quality rule raises it for blurred ones); "
-        "the best pairwise F1 on bench/clickface.py's set",
+        description="Similarity (Rekognition's scale) at which a new face counts its "
+        "look-alikes' persons when it is placed (the quality rule raises it for blurred "
+        "ones); regrouping cuts at people_linkage_cut / people_cohort_cut instead",
     )
     people_edge_floor: float = Field(
         50,
