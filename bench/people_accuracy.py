@@ -464,7 +464,7 @@ def evaluate(album: Album, impostors: np.ndarray | None, quick: bool) -> dict:
             )
         if product and "similarity" in name or name in ("plain", "quality rule") or "AS" in name:
             results[(name, "album's graph")] = grouping(
-                album, graph_runs(score, s, FLOOR), grid[(grid < 100)][::3]
+                album, graph_runs(score, s, FLOOR), grid[(grid < 100)][::2]
             )
     return results
 
