@@ -405,17 +405,31 @@ def graph_runs(score: np.ndarray, s: np.ndarray, floor: float) -> Callable[[floa
     return run
 
 
+def _within(labels: np.ndarray, person: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(same cluster and person, same cluster, same person) pair counts within mask m,
+    from the contingency table: O(faces), not O(faces^2)."""
+
+    def pairs(*keys: np.ndarray) -> int:
+        _, n = np.unique(np.stack(keys, axis=1), axis=0, return_counts=True)
+        return int((n * (n - 1) // 2).sum())
+
+    lab, per = labels[m], np.unique(person[m], return_inverse=True)[1]
+    if not len(lab):
+        return np.zeros(3, int)
+    lab = np.unique(lab, return_inverse=True)[1]
+    return np.array([pairs(lab, per), pairs(lab), pairs(per)])
+
+
 def pair_counts(labels: np.ndarray, person: np.ndarray, a: np.ndarray, b: np.ndarray):
     """(tp, fp, fn) over unordered pairs with one face in ``a`` and one in ``b``
-    (masks), each pair once."""
-    same_c = np.equal.outer(labels, labels)
-    same_p = np.equal.outer(person, person)
-    pick = np.triu(np.logical_or(np.outer(a, b), np.outer(b, a)), 1)
-    return (
-        int((same_c & same_p & pick).sum()),
-        int((same_c & ~same_p & pick).sum()),
-        int((~same_c & same_p & pick).sum()),
-    )
+    (masks), each pair once: ``b`` is ``a`` (pairs within it) or every face (pairs with
+    at least one face in ``a``)."""
+    if np.array_equal(a, b):
+        both, same_c, same_p = _within(labels, person, a)
+    else:
+        assert b.all()
+        both, same_c, same_p = _within(labels, person, b) - _within(labels, person, ~a)
+    return int(both), int(same_c - both), int(same_p - both)
 
 
 def grouping(album: Album, run: Callable[[float], np.ndarray], grid: np.ndarray) -> dict:
