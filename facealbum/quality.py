@@ -34,6 +34,15 @@ class QualityRule:
             return threshold
         return min(100.0, threshold + self.penalty * max(0.0, self.floor - min(known)))
 
+    def raise_for(self, a: float | None, b: float | None) -> float:
+        """The points a match between faces of sharpness ``a`` and ``b`` needs above a
+        (non-zero) threshold: taken off a pair's similarity, it is a score that the
+        threshold itself cuts (as grouping does, bench/people_accuracy.py)."""
+        known = [s for s in (a, b) if s is not None]
+        if not known or self.penalty <= 0:
+            return 0.0
+        return self.penalty * max(0.0, self.floor - min(known))
+
     def accepts(
         self, similarity: float, threshold: float, a: float | None, b: float | None
     ) -> bool:

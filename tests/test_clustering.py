@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facealbum.people.clustering import chinese_whispers, connected_components
+from facealbum.people.clustering import average_linkage, chinese_whispers, connected_components
 
 
 def clique(names: str, w: float) -> list[tuple[str, str, float]]:
@@ -43,3 +43,84 @@ def test_nodes_kept_apart_never_share_a_label_and_fixed_ones_hold():
     assert fixed["c"] == "Ann" and fixed["d"] == "Ann"
     refusing = chinese_whispers(nodes, edges, fixed={"c": "Ann"}, refused={("d", "Ann")})
     assert refusing["d"] != "Ann"
+
+
+def test_average_linkage_is_scipys_on_a_sparse_graph():
+    """The same groups as scipy's average linkage (UPGMA) cut at the same distance,
+    pairs the search did not return counting as similarity 0, on random albums."""
+    import itertools
+
+    import numpy as np
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(2, 30))
+        centres = rng.normal(size=(int(rng.integers(1, 6)), 8))
+        x = centres[rng.integers(0, len(centres), n)] + rng.normal(scale=0.6, size=(n, 8))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        sim = x @ x.T * 100
+        seen = np.where(sim >= 20.0, sim, 0.0)  # a search with a floor of 20
+        dist = 100 - seen
+        np.fill_diagonal(dist, 0.0)
+        cut = float(rng.uniform(40, 90))
+        scipys = fcluster(linkage(squareform(dist, checks=False), "average"), 100 - cut, "distance")
+        edges = [(i, j, sim[i, j]) for i, j in itertools.combinations(range(n), 2) if seen[i, j]]
+        ours = average_linkage(list(range(n)), edges, cut)
+        mine = [ours[i] for i in range(n)]
+        assert (np.equal.outer(scipys, scipys) == np.equal.outer(mine, mine)).all()
+
+
+def test_a_chain_of_look_alikes_does_not_fuse_two_people_under_average_linkage():
+    """Two people (tight cliques) and two look-alike pairs between them: single pairs
+    above the cut, but the two people on average far below it."""
+    nodes = list("abcdeXYZWV")
+    edges = clique("abcde", 95.0) + clique("XYZWV", 95.0) + [("e", "X", 90.0), ("d", "Y", 88.0)]
+    labels = average_linkage(nodes, edges, cut=80.0)
+    assert labels == {**dict.fromkeys("abcde", 0), **dict.fromkeys("XYZWV", 1)}
+
+
+def test_average_linkage_keeps_the_owners_faces_the_photos_apart_and_refusals():
+    """A fixed label holds and pulls its look-alikes along; two fixed labels never
+    merge; faces of one photo stay apart; a refused label is never joined."""
+    nodes = ["a", "b", "c", "d", "e"]
+    edges = clique("abcde", 95.0)
+    fixed = average_linkage(nodes, edges, 80.0, fixed={"a": "Ann", "e": "Bob"})
+    assert fixed["a"] == "Ann" and fixed["e"] == "Bob"
+    assert {fixed[n] for n in "bcd"} <= {"Ann", "Bob"}
+    apart = average_linkage(nodes, edges, 80.0, apart={"a": {"b"}, "b": {"a"}})
+    assert apart["a"] != apart["b"] and len({apart[n] for n in "cde"}) == 1
+    refusing = average_linkage(nodes, edges, 80.0, fixed={"a": "Ann"}, refused={("b", "Ann")})
+    assert refusing["b"] != "Ann" and refusing["c"] == "Ann"
+    # the owner's faces of one person start together, however unlike they look
+    apart_look = average_linkage(["p", "q"], [], 80.0, fixed={"p": "Ann", "q": "Ann"})
+    assert apart_look == {"p": "Ann", "q": "Ann"}
+
+
+def test_a_crowded_person_does_not_swallow_a_look_alike_under_average_linkage():
+    """A crowded person (five faces alike, as gray scans are) and a look-alike of two
+    faces, one of which resembles all five just above the cut: Chinese whispers lets
+    the crowd's summed weight pull both look-alike faces in; average linkage weighs
+    every pair of the two groups (the other face resembles none of the five) and
+    keeps them apart."""
+    nodes = list("ABCDE") + ["x", "y"]
+    edges = clique("ABCDE", 95.0) + [("x", "y", 88.0)] + [(a, "x", 85.0) for a in "ABCDE"]
+    whispers = chinese_whispers(nodes, edges)
+    assert whispers["x"] == whispers["y"] == whispers["A"]  # today's grouping fuses them
+    linked = average_linkage(nodes, edges, cut=83.0)
+    assert linked["x"] == linked["y"] != linked["A"]
+    assert len({linked[n] for n in "ABCDE"}) == 1
+
+
+def test_as_norm_judges_a_pair_against_both_faces_neighbourhoods():
+    """The same similarity counts for less between faces that look like everyone (a
+    crowded cohort, as gray scans have) than between ordinary faces; the score is
+    symmetric; a search that returned few faces pads the cohort with its floor."""
+    from facealbum.people.scoring import as_norm, cohort_of
+
+    crowded = cohort_of([88.0 + (i % 7) for i in range(60)], floor=50.0)
+    ordinary = cohort_of([60.0, 55.0, 52.0], floor=50.0)
+    assert as_norm(90.0, crowded, crowded) < as_norm(90.0, ordinary, ordinary)
+    assert as_norm(90.0, crowded, ordinary) == as_norm(90.0, ordinary, crowded)
+    assert cohort_of([], floor=50.0) == cohort_of([50.0] * 50, floor=50.0)

@@ -44,7 +44,9 @@ def two_people_faces(album):
     return in_group, other
 
 
-def test_recluster_groups_each_person_and_keeps_people_apart(album):
+@pytest.mark.parametrize("score", ["similarity", "as-norm"])
+def test_recluster_groups_each_person_and_keeps_people_apart(album, score):
+    album.settings.people_score = score
     report = recluster(album)
     assert report.faces > 10
     obama = {person_of(album, n) for n in OBAMA}

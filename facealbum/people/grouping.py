@@ -2,10 +2,10 @@
 
 Every engine answers "which faces look like this one, and how much" (SearchFaces), so
 people are found on that similarity graph (see clustering.py): a full re-grouping
-(:func:`recluster`) clusters it, and each new face is placed as it arrives
-(:func:`place_faces`) with the person whose faces are on average most like it, as the
-regrouping's average linkage would. After every batch (an import, uploads, an S3-event
-batch, a migration) a full regrouping runs by itself (regroup.py).
+(:func:`recluster`) clusters it by average linkage, and each new face is placed as it
+arrives (:func:`place_faces`) with the person whose faces are on average most like it,
+as the regrouping's average linkage would. After every batch (an import, uploads, an
+S3-event batch, a migration) a full regrouping runs by itself (regroup.py).
 
 Two faces of one photo are two people, in both. What the owner decided always stands:
 a face the owner put in a person keeps its place and pulls its look-alikes along; a
@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 from .. import collection
 from ..album import Album
+from ..collection import Hit
 from ..domain import Face, Person, Picture
-from .clustering import chinese_whispers
+from .clustering import average_linkage
 from .representatives import refresh_quietly
+from .scoring import as_norm, cohort_of
 from .users_mirror import mirror_quietly
 
 log = logging.getLogger(__name__)
@@ -79,20 +81,20 @@ def recluster(
     refused = catalog.rejections()
     on_start(len(faces))
     judged = set(faces)
-    edges = []
-    rule = album.quality
+    floor = s.people_edge_floor
+    found: dict[str, list] = {}  # every face's search, at the floor
     for face_id in faces:
-        for hit in album.collection.matches(face_id, s.people_threshold):
-            if hit.face_id in judged and rule.accepts(
-                hit.similarity, s.people_threshold, sharp[face_id], sharp.get(hit.face_id)
-            ):
-                edges.append((face_id, hit.face_id, hit.similarity))
+        found[face_id] = album.collection.matches(face_id, floor)
         on_progress()
+    edges, missing, cut = _scored_edges(album, found, sharp, judged)
     fixed: dict[str, Hashable] = {
         f: ("person", p) for f, (p, owned) in current.items() if owned and p and f in judged
     }
     refused_labels: set[tuple[str, Hashable]] = {(f, ("person", p)) for f, p in refused}
-    labels = chinese_whispers(faces, edges, fixed=fixed, refused=refused_labels, apart=apart)
+    labels = average_linkage(
+        faces, edges, cut, missing, fixed=fixed, refused=refused_labels, apart=apart
+    )
+    labels = _outvoted(labels, fixed, current)
     people = {p.person_id: p for p in catalog.list_people()}
     persons = _persons_for(labels, current, refused, people, apart)
     wanted: dict[str, str | None] = {}
@@ -132,6 +134,75 @@ def recluster(
     report.people = len({p for p in wanted.values() if p})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _scored_edges(
+    album: Album,
+    found: dict[str, list[Hit]],
+    sharp: dict[str, float | None],
+    judged: set[str],
+) -> tuple[list[tuple[str, str, float]], float, float]:
+    """(edges, the score of a pair the searches did not return, the cut) for average
+    linkage, by ``people_score``: "similarity", each pair's similarity less the quality
+    rule's raise, cut at ``people_linkage_cut``; or "as-norm", each pair's AS-norm score
+    (scoring.py, every face's cohort from its own search), cut at ``people_cohort_cut``;
+    "auto", AS-norm from ``people_cohort_min_faces`` judged faces on.
+    Average linkage needs the pairs below the cut too (they pull a group's mean down),
+    hence searches at ``people_edge_floor``."""
+    s, rule = album.settings, album.quality
+    edges = []
+    score = s.people_score
+    if score == "auto":
+        score = "as-norm" if len(judged) >= s.people_cohort_min_faces else "similarity"
+    if score == "as-norm":
+        cohorts = {
+            f: cohort_of([h.similarity for h in hits], s.people_edge_floor)
+            for f, hits in found.items()
+        }
+        for f, hits in found.items():
+            edges += [
+                (f, h.face_id, as_norm(h.similarity, cohorts[f], cohorts[h.face_id]))
+                for h in hits
+                if h.face_id in judged and h.face_id in cohorts
+            ]
+        lowest = min((w for _, _, w in edges), default=0.0)
+        return edges, min(0.0, lowest), s.people_cohort_cut
+    for f, hits in found.items():
+        edges += [
+            (f, h.face_id, h.similarity - rule.raise_for(sharp[f], sharp.get(h.face_id)))
+            for h in hits
+            if h.face_id in judged
+        ]
+    return edges, 0.0, s.people_linkage_cut
+
+
+def _outvoted(
+    labels: dict[str, Hashable],
+    fixed: dict[str, Hashable],
+    current: dict[str, tuple[str | None, bool]],
+) -> dict[str, Hashable]:
+    """The owner's faces pull their look-alikes along only where they outweigh them:
+    in a group that holds the owner's faces of a person, the other faces follow those
+    when more of them were already another person than the owner placed (the owner
+    moved one face of a person away, not the person). They become a group of their
+    own, which the persons' votes then place (the owner's faces stay where put)."""
+    members: dict[Hashable, list[str]] = defaultdict(list)
+    for face_id, label in labels.items():
+        members[label].append(face_id)
+    out = dict(labels)
+    for label, faces in members.items():
+        if not (isinstance(label, tuple) and label[0] == "person"):
+            continue
+        owned = [f for f in faces if f in fixed]
+        votes = Counter(
+            p for f in faces if f not in fixed and (p := current.get(f, (None, False))[0])
+        )
+        top = votes.most_common(1)
+        if top and top[0][0] != label[1] and top[0][1] > len(owned):
+            for f in faces:
+                if f not in fixed:
+                    out[f] = ("outvoted", label[1])
+    return out
 
 
 def _persons_for(
