@@ -139,3 +139,12 @@ def test_as_norm_groups_many_copies_of_one_photo():
     edges = [(a, b, as_norm(100.0, cohort, cohort)) for a in copies for b in copies if a < b]
     labels = average_linkage(copies, edges, cut=Settings().people_cohort_cut)
     assert set(labels.values()) == {0}
+
+
+def test_average_linkage_ignores_broken_weights_and_the_order_of_both_ends():
+    """A NaN similarity (a broken answer) joins no one; a pair listed from both ends
+    with two similarities counts at the higher, whichever end is listed first."""
+    assert len(set(average_linkage(list("ab"), [("a", "b", float("nan"))], 80.0).values())) == 2
+    both = [("a", "b", 90.0), ("b", "a", 70.0)]
+    for edges in (both, both[::-1]):
+        assert average_linkage(list("ab"), edges, 80.0) == {"a": 0, "b": 0}
