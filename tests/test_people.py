@@ -592,3 +592,19 @@ def test_person_aware_search_and_people_pages_read_no_other_persons_faces(album)
     assert before[1] == after[1] == []
     assert before[0] == after[0], (before, after)
     assert before[2] == after[2]  # the same people listed, the same pictures found
+
+
+def test_a_face_refused_where_it_groups_never_stays_beside_its_photos_other_face(album):
+    """The owner said the Obama face of the two-people photo is not Obama, and a placement
+    (racing the Biden face's) had put it with Biden: a regrouping sends it back to no
+    Obama, and may keep its person only if no other face of its photo is there. Before,
+    it kept Biden's person, beside Biden's face of the same photo."""
+    recluster(album)
+    in_group, other = two_people_faces(album)
+    obama, biden = in_group.person_id, other.person_id
+    album.catalog.reject_face(in_group.face_id, obama)
+    album.catalog.assign_faces({in_group.face_id: biden}, by_owner=False)
+    recluster(album)
+    now = album.catalog.get_picture(in_group.image_id)
+    assert now.face(other.face_id).person_id == biden
+    assert now.face(in_group.face_id).person_id not in (obama, biden, None)

@@ -97,13 +97,15 @@ def recluster(
     labels = _outvoted(labels, fixed, current)
     people = {p.person_id: p for p in catalog.list_people()}
     persons = _persons_for(labels, current, refused, people, apart)
-    wanted: dict[str, str | None] = {}
+    wanted: dict[str, str | None] = {f: persons[labels[f]] for f in faces}
     for face_id in faces:
-        person = persons[labels[face_id]]
-        if (face_id, person) in refused:  # "not this person": someone else, of its own
+        if (face_id, wanted[face_id]) in refused:  # "not this person": someone else
+            # the person it has, unless refused too or another face of its photo is
+            # there (else two faces of one photo stay one person); else one of its own
             kept = current.get(face_id, (None, False))[0]
-            person = kept if kept and (face_id, kept) not in refused else str(uuid.uuid4())
-        wanted[face_id] = person
+            taken = {wanted[f] for f in apart.get(face_id, ())}
+            usable = kept and (face_id, kept) not in refused and kept not in taken
+            wanted[face_id] = kept if usable else str(uuid.uuid4())
     for face_id, (_, owned) in current.items():
         if face_id not in judged and not owned:
             wanted[face_id] = None
