@@ -124,3 +124,27 @@ def test_as_norm_judges_a_pair_against_both_faces_neighbourhoods():
     assert as_norm(90.0, crowded, crowded) < as_norm(90.0, ordinary, ordinary)
     assert as_norm(90.0, crowded, ordinary) == as_norm(90.0, ordinary, crowded)
     assert cohort_of([], floor=50.0) == cohort_of([50.0] * 50, floor=50.0)
+
+
+def test_as_norm_groups_many_copies_of_one_photo():
+    """The same photo imported 55 times (55 faces at similarity 100 to each other): a
+    face's copies are not its neighbourhood. Before, each face's cohort was its 50
+    copies, every pair scored 0 cohort deviations, under the cut, and recluster made 55
+    persons of one face."""
+    from facealbum.people.scoring import as_norm, cohort_of
+    from facealbum.settings import Settings
+
+    copies = [f"c{i}" for i in range(55)]
+    cohort = cohort_of([100.0] * 54 + [62.0, 55.0], floor=50.0)
+    edges = [(a, b, as_norm(100.0, cohort, cohort)) for a in copies for b in copies if a < b]
+    labels = average_linkage(copies, edges, cut=Settings().people_cohort_cut)
+    assert set(labels.values()) == {0}
+
+
+def test_average_linkage_ignores_broken_weights_and_the_order_of_both_ends():
+    """A NaN similarity (a broken answer) joins no one; a pair listed from both ends
+    with two similarities counts at the higher, whichever end is listed first."""
+    assert len(set(average_linkage(list("ab"), [("a", "b", float("nan"))], 80.0).values())) == 2
+    both = [("a", "b", 90.0), ("b", "a", 70.0)]
+    for edges in (both, both[::-1]):
+        assert average_linkage(list("ab"), edges, 80.0) == {"a": 0, "b": 0}

@@ -592,3 +592,38 @@ def test_person_aware_search_and_people_pages_read_no_other_persons_faces(album)
     assert before[1] == after[1] == []
     assert before[0] == after[0], (before, after)
     assert before[2] == after[2]  # the same people listed, the same pictures found
+
+
+def test_a_face_refused_where_it_groups_never_stays_beside_its_photos_other_face(album):
+    """The owner said the Obama face of the two-people photo is not Obama, and a placement
+    (racing the Biden face's) had put it with Biden: a regrouping sends it back to no
+    Obama, and may keep its person only if no other face of its photo is there. Before,
+    it kept Biden's person, beside Biden's face of the same photo."""
+    recluster(album)
+    in_group, other = two_people_faces(album)
+    obama, biden = in_group.person_id, other.person_id
+    album.catalog.reject_face(in_group.face_id, obama)
+    album.catalog.assign_faces({in_group.face_id: biden}, by_owner=False)
+    recluster(album)
+    now = album.catalog.get_picture(in_group.image_id)
+    assert now.face(other.face_id).person_id == biden
+    assert now.face(in_group.face_id).person_id not in (obama, biden, None)
+
+
+def test_a_too_small_face_the_owner_placed_keeps_its_photos_other_faces_out(album):
+    """The owner put a face too small to judge in the person of a bigger face of the
+    same photo: the bigger face leaves that person at the next regrouping, as it does
+    beside a judged face the owner placed. Before, faces too small were not of the photo
+    for the regrouping, and the two stayed one person."""
+    recluster(album)
+    crowd = next(p for p in album.get_set("fixtures")[1] if p.name == "groups/2007_007763.jpg")
+    side = {
+        f.face_id: min(f.box.width * crowd.width, f.box.height * crowd.height) for f in crowd.faces
+    }
+    small, big = min(side, key=side.get), max(side, key=side.get)
+    person = album.catalog.get_face(big).person_id
+    album.catalog.assign_faces({small: person}, by_owner=True)
+    album.settings.person_min_face_px = int(side[small]) + 1
+    recluster(album)
+    assert album.catalog.get_face(small).person_id == person  # the owner's placement stands
+    assert album.catalog.get_face(big).person_id not in (person, None)

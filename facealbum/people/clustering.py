@@ -22,6 +22,7 @@ vectors. Three methods, all deterministic:
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -133,11 +134,15 @@ def average_linkage(
     for n, no in refused:
         if n in group_of:
             groups[group_of[n]].refused.add(no)
-    seen: set[tuple[N, N]] = set()
+    # an edge found from both ends counts once, at its higher weight (whichever end
+    # came first); a weight that is no finite number (a broken answer) is no edge
+    weight: dict[tuple[N, N], float] = {}
     for a, b, w in edges:
-        if a == b or a not in group_of or b not in group_of or (a, b) in seen:
+        if a == b or a not in group_of or b not in group_of or not math.isfinite(w):
             continue
-        seen |= {(a, b), (b, a)}  # an edge found from both ends counts once
+        pair = (b, a) if (b, a) in weight else (a, b)
+        weight[pair] = max(w, weight.get(pair, w))
+    for (a, b), w in weight.items():
         ga, gb = group_of[a], group_of[b]
         if ga == gb:
             continue

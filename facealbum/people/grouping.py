@@ -64,7 +64,7 @@ def recluster(
     s, catalog = album.settings, album.catalog
     report = GroupingReport()
     faces: list[str] = []
-    apart: dict[str, set[str]] = {}  # the other faces of the same photo
+    apart: dict[str, set[str]] = {}  # the other faces of the same photo (small ones too)
     sharp: dict[str, float | None] = {}
     for picture in album.all_pictures():
         mine: list[str] = []
@@ -75,8 +75,8 @@ def recluster(
             else:
                 report.too_small += 1
         faces += mine
-        for face_id in mine:
-            apart[face_id] = set(mine) - {face_id}
+        for face_id in mine:  # a too small face the owner placed keeps its person
+            apart[face_id] = {f.face_id for f in picture.faces} - {face_id}
     current = catalog.face_assignments()
     refused = catalog.rejections()
     on_start(len(faces))
@@ -97,13 +97,18 @@ def recluster(
     labels = _outvoted(labels, fixed, current)
     people = {p.person_id: p for p in catalog.list_people()}
     persons = _persons_for(labels, current, refused, people, apart)
-    wanted: dict[str, str | None] = {}
+    wanted: dict[str, str | None] = {f: persons[labels[f]] for f in faces}
     for face_id in faces:
-        person = persons[labels[face_id]]
-        if (face_id, person) in refused:  # "not this person": someone else, of its own
+        if (face_id, wanted[face_id]) in refused:  # "not this person": someone else
+            # the person it has, unless refused too or another face of its photo is
+            # there (else two faces of one photo stay one person); else one of its own
             kept = current.get(face_id, (None, False))[0]
-            person = kept if kept and (face_id, kept) not in refused else str(uuid.uuid4())
-        wanted[face_id] = person
+            taken = {
+                wanted[f] if f in wanted else current.get(f, (None, False))[0]
+                for f in apart.get(face_id, ())
+            }
+            usable = kept and (face_id, kept) not in refused and kept not in taken
+            wanted[face_id] = kept if usable else str(uuid.uuid4())
     for face_id, (_, owned) in current.items():
         if face_id not in judged and not owned:
             wanted[face_id] = None
@@ -225,11 +230,14 @@ def _persons_for(
         members[label].append(face_id)
     out: dict[Hashable, str] = {}
     taken: set[str] = set()
-    owners: dict[str, set[str]] = {}  # person -> the faces of its owner's cluster
-    for label, faces in members.items():
+    owners: dict[str, set[str]] = defaultdict(set)  # person -> the faces the owner put
+    for label, faces in members.items():  # there: its owner's cluster
         if isinstance(label, tuple) and label[0] == "person":
             out[label] = label[1]
-            owners[label[1]] = set(faces)
+            owners[label[1]] |= set(faces)
+    for f, (p, owned) in current.items():  # and those too small to judge
+        if owned and p and f not in labels:
+            owners[p].add(f)
     for label, faces in sorted(members.items(), key=lambda kv: -len(kv[1])):
         if label in out:
             continue

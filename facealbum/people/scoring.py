@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from ..faces import cosine_for
 
 K = 50  # cohort size: well above any one person's photos in an album
+SAME = 100.0  # a similarity the model gives only a face and its copy (the same photo)
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,10 @@ class Cohort:
 def cohort_of(similarities: Iterable[float], floor: float, k: int = K) -> Cohort:
     """The cohort of a face from its search's similarities (0-100, any order; at or
     above ``floor``, the search's threshold): the k best, padded with ``floor`` where
-    the search returned fewer."""
-    best = sorted(similarities, reverse=True)[:k]
+    the search returned fewer. The face's copies (similarity 100: the same photo stored
+    again) are left out: they say nothing of its neighbourhood, and 50 of them would
+    make every pair of them score 0, so that the copies never group."""
+    best = sorted((s for s in similarities if s < SAME), reverse=True)[:k]
     cosines = [cosine_for(s) for s in best] + [cosine_for(floor)] * (k - len(best))
     mean = sum(cosines) / k
     var = sum((c - mean) ** 2 for c in cosines) / k
