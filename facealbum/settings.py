@@ -116,9 +116,9 @@ class Settings(BaseSettings):
         83,
         ge=0,
         le=100,
-        description="Similarity (Rekognition's scale) at which a new face counts its "
-        "look-alikes' persons when it is placed (the quality rule raises it for blurred "
-        "ones); regrouping cuts at people_linkage_cut / people_cohort_cut instead",
+        description="Average similarity (Rekognition's scale) to a person's faces at "
+        "which a new face joins that person when it is placed (the quality rule raises "
+        "it for blurred ones); regrouping cuts at people_linkage_cut / people_cohort_cut",
     )
     people_edge_floor: float = Field(
         50,
@@ -127,12 +127,15 @@ class Settings(BaseSettings):
         description="Regrouping reads, for each face, the faces at least this similar: "
         "average linkage weighs every pair of two groups, and pairs under this count as 0",
     )
-    # chosen by bench/people_accuracy.py (leave one source out; README, People):
-    # AS-norm wins on an album of 858-1117 faces (pairwise F1 0.983 against 0.948 with
-    # the similarity on its colour photos) and fails on one of 71 (0.41 against 0.93),
-    # whose cohorts are mostly padding
+    # measured by bench/people_accuracy.py (leave one source out; README, People):
+    # AS-norm wins on an album of 858-1117 faces of at most 15 photos a person (pairwise
+    # F1 0.983 against 0.948 with the similarity on its colour photos) and fails on one of
+    # 71 (0.41 against 0.93), whose cohorts are mostly padding. But a person with more
+    # faces than the cohort (50) has only themself as neighbours, so their own pairs
+    # score about 0 and they fall apart (59 faces of one man: 7 persons), which is every
+    # family album's main people: the similarity is the default, AS-norm an option
     people_score: Literal["auto", "similarity", "as-norm"] = Field(
-        "auto",
+        "similarity",
         description="What regrouping clusters on: each pair's similarity (with the "
         "quality rule), cut at people_linkage_cut; or its AS-norm score against both "
         "faces' top-50 neighbours in the album (facealbum/people/scoring.py), cut at "
