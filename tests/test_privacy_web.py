@@ -8,7 +8,7 @@ import pytest
 from conftest import PHOTOS, serve_copy
 
 SECRET = "privacy owner secret"
-OWNER_ONLY = {"/api/uploads", "/api/sessions"}  # GET routes a visitor is refused (401)
+OWNER_ONLY = {"/api/uploads", "/api/sessions", "/api/people/status"}  # a visitor gets 401
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,7 @@ def crawl(c: httpx.Client, pictures: dict[str, dict], hidden: str) -> dict[str, 
             get("/api/faces/{face_id}/matches", url)
             get("/api/faces/{face_id}/matches", url, threshold=0, limit=1000)
     people = get("/api/people", "/api/people").json()
+    get("/api/people/names", "/api/people/names")
     for person in [*people, {"person_id": hidden}]:
         get("/api/people/{person_id}", f"/api/people/{person['person_id']}")
         for mode in ("all", "any", "only"):
