@@ -26,6 +26,18 @@ _TRIES = 8  # a face changed by another writer between our read and our write: a
 class SqlPeople:
     engine: Engine
 
+    def _lock_persons(self, conn, person_ids: list[str]) -> None:
+        """On PostgreSQL, lock these persons' rows until the transaction ends (in id
+        order, so two writers never wait on each other crosswise); SQLite's writer holds
+        the whole database already."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(
+                select(persons.c.person_id)
+                .where(persons.c.person_id.in_(person_ids))
+                .order_by(persons.c.person_id)
+                .with_for_update()
+            )
+
     def add_person(self, person: Person) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -76,17 +88,10 @@ class SqlPeople:
         n_pictures = (
             select(func.count(distinct(faces.c.image_id))).where(of_person).scalar_subquery()
         )
-        hold = self.engine.dialect.name == "postgresql"
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             with self.engine.begin() as conn:
-                if hold:
-                    conn.execute(
-                        select(persons.c.person_id)
-                        .where(persons.c.person_id.in_(chunk))
-                        .order_by(persons.c.person_id)
-                        .with_for_update()
-                    )
+                self._lock_persons(conn, chunk)
                 conn.execute(
                     update(persons)
                     .where(persons.c.person_id.in_(chunk))
@@ -103,12 +108,7 @@ class SqlPeople:
         :meth:`representatives`)."""
         wanted = list(dict.fromkeys(face_ids))
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(
-                    select(persons.c.person_id)
-                    .where(persons.c.person_id == person_id)
-                    .with_for_update()
-                )
+            self._lock_persons(conn, [person_id])
             live = set(
                 conn.execute(
                     select(faces.c.face_id).where(
@@ -172,12 +172,7 @@ class SqlPeople:
         sees every placement that got there first; a later one finds no person. One
         statement, so on SQLite too the check and the deletion are one write."""
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(
-                    select(persons.c.person_id)
-                    .where(persons.c.person_id == person_id)
-                    .with_for_update()
-                )
+            self._lock_persons(conn, [person_id])
             used = exists().where(faces.c.person_id == person_id)
             return bool(
                 conn.execute(
