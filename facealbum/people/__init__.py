@@ -6,6 +6,12 @@ One package, a module per concern:
 - :mod:`.grouping` — automatic grouping: the full re-grouping (``recluster``), placing
   new faces as they arrive (``place_faces``) and keeping people through re-analysis
   (``swap_faces``).
+- :mod:`.scoring` — AS-norm scores against each face's neighbourhood (an option of
+  the regrouping; pure functions).
+- :mod:`.regroup` — the regrouping as a job: requested when a batch ends, debounced,
+  one runner at a time per album (a lease in the catalog), its progress.
+- :mod:`.representatives` — each person's few representative faces (cover, medoid,
+  spread), kept in step as faces join and leave, for the people pages and searches.
 - :mod:`.edits` — the owner's edits (name, hide, cover, merge, split, "not this
   person") and the searches by people and by photo.
 - :mod:`.users_mirror` — the persons mirrored into the face collection as Rekognition
