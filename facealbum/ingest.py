@@ -23,6 +23,7 @@ from PIL import Image
 from .domain import (
     BadInput,
     Face,
+    NotFound,
     Picture,
     SetGone,
     check_picture_name,
@@ -257,16 +258,16 @@ def _store(
     )
     with content_lock(catalog, sha):
         put_blobs(blobs, data, analysis)
-        for attempt in range(1, 100):
+        for attempt in range(5):
             status = catalog.add_picture(picture, create_set=create_set)
             if status == "no_set":  # the blobs just written must not stay behind
                 drop_unused_blobs(blobs, catalog, picture)
                 raise SetGone(f"set {set_name!r} no longer exists")
             if status != "name_taken":
                 break
-            picture.name = _numbered(name, attempt + 1)
-        else:  # pragma: no cover - a hundred pictures of one name in one set
-            raise BadInput(f"too many pictures named {name!r} in set {set_name!r}")
+            picture.name = free_name(catalog, set_name, name, attempt)
+        else:  # pragma: no cover - a unique suffix taken too
+            raise BadInput(f"could not find a free name for {name!r} in set {set_name!r}")
     if status == "duplicate":
         found = catalog.find_by_hash(set_name, sha)
         assert found is not None
@@ -274,7 +275,21 @@ def _store(
     return Stored("added", picture)
 
 
-def _numbered(name: str, n: int) -> str:
+def free_name(catalog: Catalog, set_name: str, name: str, attempt: int) -> str:
+    """Another name for a picture whose ``name`` is taken in the set: "IMG (n).JPG" with
+    n from the catalog's counter for (set, name), one write however many clashes came
+    before (no probing, no cap). A numbered name can still be taken (a file uploaded
+    under it, or a counter a DynamoDB rename left behind): after three of those, a
+    unique suffix ends it."""
+    if attempt < 3:
+        try:
+            return _numbered(name, catalog.next_name_number(set_name, name))
+        except NotFound:  # the set went: the next add says so
+            pass
+    return _numbered(name, uuid.uuid4().hex[:8])
+
+
+def _numbered(name: str, n: int | str) -> str:
     """photo.jpg -> photo (2).jpg: another file that happens to share a name."""
     stem, dot, ext = name.rpartition(".")
     return f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"

@@ -132,6 +132,20 @@ class Catalog(Protocol):
         """The pictures deleted, with their faces (which the collection must forget)."""
         ...
 
+    def delete_pictures(self, image_ids: Sequence[str]) -> list[Picture]:
+        """A batch of pictures (at most 500 ids) deleted, each with its faces and counts
+        as ``delete_picture`` does; those deleted, with their faces (ids already gone are
+        skipped, so doing it twice is harmless). A set's featured picture is left as it
+        is: the set-deleting job (set_jobs.py) that uses this deletes the set after."""
+        ...
+
+    def next_name_number(self, set_name: str, name: str) -> int:
+        """The next number for a picture whose ``name`` is taken in the set ("IMG (n).JPG"):
+        2, 3, … from a counter per (set, name), one atomic write whatever the clashes so
+        far, two writers never getting the same number. SQL: NotFound if there is no set
+        (DynamoDB counts anyway; the add that follows says "no_set")."""
+        ...
+
     def rename_picture(self, image_id: str, name: str) -> None: ...
     def delete_picture(self, image_id: str) -> Picture | None:
         """The picture deleted, with its faces; None if there was none."""

@@ -843,3 +843,39 @@ def test_dynamodb_person_rows_from_before_counts_get_them_on_first_read(moto_end
     item = catalog.album.get_item(Key=key, ConsistentRead=True)["Item"]
     assert (item.get("face_count"), item.get("picture_count")) == (2, 1)
     assert catalog.get_person("old").face_count == 2
+
+
+def test_catalog_numbers_clashing_names_from_a_counter_under_concurrency(catalog):
+    """A free picture name in one write: eight writers asking at once for the next
+    "IMG (n).JPG" get eight different numbers, 2 to 9; a set's counter follows it
+    through a rename (SQL) and a missing set is NotFound."""
+    import threading
+
+    catalog.create_set("S")
+    got: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(catalog.next_name_number("S", "IMG.JPG")))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(2, 10))
+    assert catalog.next_name_number("S", "other.jpg") == 2
+    assert catalog.next_name_number("S", "IMG.JPG") == 10
+
+
+def test_catalog_deletes_a_batch_of_pictures_with_their_faces(catalog):
+    """What the set-deleting job deletes a batch with: those deleted come back with
+    their faces, the set's count follows, ids gone already are skipped."""
+    for i in range(5):
+        catalog.add_picture(picture(f"p{i}", "S", f"sha-{i}", 1))
+    catalog.add_picture(picture("q", "T", "sha-0", 0))
+    gone = catalog.delete_pictures(["p0", "p1", "p2", "nope"])
+    assert sorted(p.image_id for p in gone) == ["p0", "p1", "p2"]
+    assert sorted(f.face_id for p in gone for f in p.faces) == ["p0-0", "p1-0", "p2-0"]
+    assert catalog.get_set("S").picture_count == 2 and catalog.get_face("p0-0") is None
+    assert catalog.sha_in_use("sha-0") and not catalog.sha_in_use("sha-1")
+    assert catalog.delete_pictures(["p0", "p1"]) == []  # again: nothing more
+    assert [p.image_id for p in catalog.list_pictures("S", 10, 0)] == ["p3", "p4"]

@@ -326,6 +326,25 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
         self._delete_faces([f.face_id for f in p.faces])
         return True
 
+    def delete_pictures(self, image_ids: Sequence[str]) -> list[Picture]:
+        """A batch of pictures deleted, each in one TransactWriteItems of its own items
+        (five, under the 25-item limit) with its set's counts, as ``delete_picture``;
+        two BatchGetItem reads find them. Ids gone already are skipped."""
+        found = self.get_pictures(list(dict.fromkeys(image_ids)))
+        return [p for p in found.values() if self._remove(p)]
+
+    def next_name_number(self, set_name: str, name: str) -> int:
+        """One UpdateItem ADD on the album table's ``names#<set>`` item: atomic, so two
+        writers get two numbers (the first is 2: the name itself was 1)."""
+        got = self.album.update_item(
+            Key={"pk": f"names#{set_name}", "sk": name},
+            UpdateExpression="ADD #l :one",
+            ExpressionAttributeNames={"#l": "last"},
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(got["Attributes"]["last"]) + 1
+
     def rename_picture(self, image_id: str, name: str) -> None:
         picture = self.get_picture(image_id)
         if picture is None:

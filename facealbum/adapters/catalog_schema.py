@@ -162,6 +162,21 @@ job_states = Table(
     Column("state", Text, nullable=False),  # JSON
 )
 
+# the last number given to a clashing picture name per (set, name): "IMG.JPG" taken,
+# the next one is "IMG (n).JPG" with n from here, one write whatever the clashes
+name_counters = Table(
+    "name_counters",
+    metadata,
+    Column(
+        "set_name",
+        String(100),
+        ForeignKey("sets.name", onupdate="CASCADE", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(255), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
 # the faces port's own collections (facealbum as a Rekognition endpoint): a face row
 # holds its descriptor; the collection row counts faces, and its lock orders inserts
 collections = Table(

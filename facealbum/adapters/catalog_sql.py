@@ -34,6 +34,7 @@ from .catalog_schema import (
     content_locks,
     faces,
     job_states,
+    name_counters,
     pictures,
     sessions,
     sets,
@@ -216,6 +217,50 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             conn.execute(delete(uploads).where(uploads.c.set_name == name))
         self._recount(r["person_id"] for r in removed)
         return _with_faces([_picture(r) for r in rows], removed)
+
+    def delete_pictures(self, image_ids: Sequence[str]) -> list[Picture]:
+        """A batch of pictures (at most 500 ids: SQLite's variable limit) deleted with
+        their faces in one transaction of two statements; those deleted come from the
+        DELETEs themselves (RETURNING), so ids gone already are skipped."""
+        ids = list(dict.fromkeys(image_ids))[:500]
+        if not ids:
+            return []
+        with self.engine.begin() as conn:
+            removed = (
+                conn.execute(delete(faces).where(faces.c.image_id.in_(ids)).returning(*faces.c))
+                .mappings()
+                .all()
+            )
+            rows = (
+                conn.execute(
+                    delete(pictures).where(pictures.c.image_id.in_(ids)).returning(*pictures.c)
+                )
+                .mappings()
+                .all()
+            )
+        self._recount(r["person_id"] for r in removed)
+        return _with_faces([_picture(r) for r in rows], removed)
+
+    def next_name_number(self, set_name: str, name: str) -> int:
+        """One UPDATE ... RETURNING (an INSERT the first time): the row's lock makes two
+        writers get two numbers."""
+        for _ in range(3):
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    update(name_counters)
+                    .where(name_counters.c.set_name == set_name, name_counters.c.name == name)
+                    .values(last=name_counters.c.last + 1)
+                    .returning(name_counters.c.last)
+                ).scalar()
+            if found is not None:
+                return int(found)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(name_counters).values(set_name=set_name, name=name, last=2))
+                return 2
+            except IntegrityError:  # another writer's first (or the set is gone)
+                continue
+        raise NotFound(f"no set {set_name!r}")
 
     def rename_picture(self, image_id: str, name: str) -> None:
         try:
