@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from . import set_jobs
 from .collection import AlbumCollection
 from .domain import (
+    AlbumError,
     BadInput,
     Face,
     NotFound,
@@ -63,6 +65,7 @@ class Album:
         self.analyzer = AnalysisPool(self.settings, self.blobs)
         self.queue.register("ingest_upload", self.process_upload)
         self.queue.register("regroup_people", self.regroup_people)
+        self.queue.register(set_jobs.TASK, self.run_set_job)
 
     def close(self) -> None:
         """Stop the worker processes (the web server calls this on shutdown)."""
@@ -82,6 +85,7 @@ class Album:
                 "facealbum aws import FOLDER --set NAME (or any upload to SET/FILE there)"
             )
         set_name, name = check_set_name(set_name), check_picture_name(name)
+        self._refuse_busy(set_name)
         if size is None:
             size = len(data) if isinstance(data, bytes | bytearray) else stream_size(data)
         if size > self.settings.max_file_bytes:
@@ -251,6 +255,7 @@ class Album:
     def create_set(self, name: str) -> str:
         """Returns the name as stored (normalised)."""
         name = check_set_name(name)
+        self._refuse_busy(name)
         if not self.catalog.create_set(name):
             raise BadInput(f"a set named {name!r} exists already")
         return name
@@ -259,18 +264,66 @@ class Album:
     # stored ones did through check_set_name
 
     def rename_set(self, old: str, new: str) -> str:
+        """Rename here and now (the CLI, small sets): see :meth:`start_rename_set`."""
         new = check_set_name(new)
         if as_stored(old) != new:  # (the same name in another form is no rename)
+            self._refuse_busy(as_stored(old))
+            self._refuse_busy(new)
             self.catalog.rename_set(as_stored(old), new)
         return new
 
-    def delete_set(self, name: str) -> int:
-        doomed = self.catalog.delete_set(as_stored(name))
-        self.collection.forget([f.face_id for p in doomed for f in p.faces])
-        self._refresh_people({f.person_id for p in doomed for f in p.faces})
-        for picture in doomed:
-            self._drop_blobs(picture)
-        return len(doomed)
+    def start_rename_set(self, old: str, new: str, queue: bool = True) -> dict:
+        """Rename as a job (set_jobs.py): returns its status at once; ``queue``: on the
+        job queue, else for the caller to run (:meth:`wait_set_job`)."""
+        return set_jobs.start(self, "rename", old, new, queue=queue)
+
+    def start_delete_set(self, name: str) -> dict:
+        """Delete the set as a job (set_jobs.py): it leaves every listing at once, its
+        pictures go in batches on the job queue, resumably; returns the job's status."""
+        return set_jobs.start(self, "delete", name)
+
+    def start_delete_set_here(self, name: str) -> dict:
+        """:meth:`start_delete_set` for the caller to run (:meth:`wait_set_job`); if the
+        caller dies, the job loop of a server or worker finishes it."""
+        return set_jobs.start(self, "delete", name, queue=False)
+
+    def delete_set(self, name: str, on_progress: set_jobs.Progress = lambda d, t: None) -> int:
+        """Delete the set here, waiting for it: the job of :meth:`start_delete_set`, run
+        in this process (or followed, if another runner has it). Pictures deleted."""
+        job = self.start_delete_set_here(name)
+        return int(self.wait_set_job(job["id"], on_progress)["done"])
+
+    def run_set_job(self, job_id: str, **_: object) -> dict | None:
+        """The job queue's task: run a set job unless another runner has it."""
+        return set_jobs.run(self, job_id)
+
+    def wait_set_job(
+        self, job_id: str, on_progress: set_jobs.Progress = lambda d, t: None, poll: float = 0.5
+    ) -> dict:
+        """Run the job here, or follow the runner that has it, until it is done;
+        its final status. AlbumError if it failed for good."""
+        while True:
+            done = set_jobs.run(self, job_id, on_progress)
+            status = done or set_jobs.status(self, job_id)
+            if status["state"] == "done":
+                return status
+            if status["state"] == "failed":
+                raise AlbumError(f"the job on set {status['set']!r} failed: {status['error']}")
+            on_progress(status["done"], status["total"])
+            time.sleep(poll)
+
+    def set_job(self, job_id: str) -> dict:
+        return set_jobs.status(self, job_id)
+
+    def set_jobs(self) -> list[dict]:
+        """The unfinished set jobs with their progress (what the owner's status line
+        shows), oldest first."""
+        found = [set_jobs.status(self, job_id) for job_id in set_jobs.active(self)]
+        return sorted(found, key=lambda j: j["created_at"])
+
+    def _refuse_busy(self, name: str) -> None:
+        if set_jobs.job_for(self, name):
+            raise BadInput(f"set {name!r} is being changed; try again when that is done")
 
     def set_featured(self, set_name: str, image_id: str) -> None:
         set_name = as_stored(set_name)
@@ -330,6 +383,10 @@ class Album:
                     self.recover_uploads()
                 except Exception:
                     log.exception("recovering uploads failed")
+                try:
+                    set_jobs.recover(self)
+                except Exception:
+                    log.exception("recovering set jobs failed")
             try:  # each second: queue the people regrouping once a batch has ended
                 regroup.enqueue_if_due(self)
             except Exception:
@@ -428,19 +485,20 @@ class Album:
             warm(self.collection.collection_id)
 
     def sets(self) -> list[SetSummary]:
-        return self.catalog.list_sets()
+        """Every set but those a job is deleting (or filling under a new name)."""
+        hidden = set_jobs.hidden_sets(self)
+        return [s for s in self.catalog.list_sets() if s.name not in hidden]
 
     def picture_ids(self, set_name: str) -> list[str]:
-        set_name = as_stored(set_name)
-        if self.catalog.get_set(set_name) is None:
-            raise NotFound(f"no set {set_name!r}")
-        return self.catalog.picture_ids(set_name)
+        self.get_set(set_name, limit=0)
+        return self.catalog.picture_ids(as_stored(set_name))
 
     def get_set(
         self, name: str, limit: int = 10_000, offset: int = 0
     ) -> tuple[SetSummary, list[Picture]]:
+        """NotFound also for a set being deleted: visitors never see it half-deleted."""
         summary = self.catalog.get_set(as_stored(name))
-        if summary is None:
+        if summary is None or summary.name in set_jobs.hidden_sets(self):
             raise NotFound(f"no set {name!r}")
         return summary, self.catalog.list_pictures(summary.name, limit, offset)
 

@@ -522,6 +522,77 @@ def faces_list(
 faces_cli.command("reindex")(reindex)
 
 
+sets_cli = typer.Typer(help="Picture sets: big changes run as resumable jobs.")
+app.add_typer(sets_cli, name="sets")
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait", help="Only queue the job: a running server or `facealbum worker` runs it"
+    ),
+]
+
+
+def _follow_set_job(album, job: dict, wait: bool, verb: str) -> None:
+    """Run the job here (or follow the process that runs it) with a progress bar, or
+    just say it is queued."""
+    if not wait:
+        console.print(
+            f"{verb} set {job['set']!r} as job {job['id']} ({job['total']} pictures); "
+            "a running server or `facealbum worker` does it"
+        )
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task(f"{verb} {job['set']}", total=job["total"] or None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=max(total, done) or None)
+
+        final = album.wait_set_job(job["id"], step)
+    console.print(f"{verb.replace('ing', 'ed')} {job['set']!r}: {final['done']} pictures")
+
+
+@sets_cli.command("delete")
+def sets_delete(name: str, no_wait: NoWait = False, home: Home = None) -> None:
+    """Delete a set with its pictures, in batches, showing progress; resumable (run it
+    again, or a server picks it up, after an interruption). Visitors stop seeing the
+    set at once."""
+    album = _album(home)
+    try:
+        job = album.start_delete_set(name) if no_wait else album.start_delete_set_here(name)
+        _follow_set_job(album, job, not no_wait, "Deleting")
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@sets_cli.command("rename")
+def sets_rename(old: str, new: str, no_wait: NoWait = False, home: Home = None) -> None:
+    """Rename a set; its pictures follow (DynamoDB moves them one by one: resumable)."""
+    album = _album(home)
+    try:
+        job = album.start_rename_set(old, new, queue=no_wait)
+        _follow_set_job(album, job, not no_wait, "Renaming")
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@sets_cli.command("jobs")
+def sets_jobs(home: Home = None) -> None:
+    """The set jobs not finished yet, with their progress."""
+    album = _album(home)
+    table = Table("job", "change", "set", "state", "done", "error")
+    for j in album.set_jobs():
+        change = f"rename to {j['to']!r}" if j["kind"] == "rename" else j["kind"]
+        table.add_row(j["id"], change, j["set"], j["state"], f"{j['done']}/{j['total']}",
+                      j["error"] or "")  # fmt: skip
+    console.print(table)
+
+
 people_cli = typer.Typer(help="People: the album's faces grouped into persons.")
 app.add_typer(people_cli, name="people")
 

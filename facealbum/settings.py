@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     upload_requeue_after: float = Field(
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )
+    set_job_batch: int = Field(
+        200,
+        ge=1,
+        le=500,
+        description="Pictures per batch when a set is deleted as a job (set_jobs.py): one "
+        "catalog transaction and one progress write each (at most 500: SQLite's bound "
+        "variables); a set renamed with more pictures than this is renamed as a job too",
+    )
 
     people_threshold: float = Field(
         83,

@@ -5,11 +5,19 @@ picture name gets a free one in O(1) catalog statements."""
 from __future__ import annotations
 
 import hashlib
+import time
+import uuid
 from contextlib import contextmanager
 
+import pytest
+from conftest import cli
 from sqlalchemy import event
 
+from facealbum import set_jobs
+from facealbum.domain import BadInput, Box, Face, NotFound
 from facealbum.ingest import Analysis, store
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
 
 
 @contextmanager
@@ -45,3 +53,114 @@ def test_a_free_picture_name_costs_the_same_after_fifty_clashes(album):
         assert got.status == "added"
     assert got.picture.name == "IMG (52).JPG"
     assert cost[-1] <= cost[1] + 2, cost
+
+
+def fill(album, set_name: str, ns: range) -> list:
+    """Pictures of distinct (fake) content, with a face each, stored as an import does."""
+    out = []
+    for n in ns:
+        analysis = fake_analysis(n)
+        face_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"face {n} {set_name}"))
+        analysis.faces = [Face(face_id, analysis.image_id + set_name,
+                               Box(0.1, 0.1, 0.2, 0.2), 99.0)]  # fmt: skip
+        analysis.image_id += set_name
+        got = store(album.blobs, album.catalog, album.collection, set_name, f"p{n:03d}.jpg",
+                    b"abc", analysis, "tag")  # fmt: skip
+        out.append(got.picture)
+    return out
+
+
+@pytest.fixture
+def batched(tmp_path):
+    settings = Settings(home=tmp_path / "home", set_job_batch=5, upload_lease_seconds=1)
+    album = open_album(settings)
+    big = fill(album, "Big", range(12))
+    fill(album, "Keep", range(1))  # the same content as Big's first picture
+    return album, big
+
+
+def blobs_of(album, p) -> bool:
+    return album.blobs.exists("originals", p.original_key) and album.blobs.exists(
+        "thumbnails", p.thumb_key
+    )
+
+
+def test_deleting_a_set_returns_at_once_then_runs_in_bounded_batches(batched):
+    """The request's part costs the same few statements whatever the set's size and
+    does none of the work, yet visitors no longer see the set; the job then deletes it
+    five pictures a batch, each batch a bounded number of statements, reporting its
+    progress; blobs go with their last user, also one uploaded while it runs."""
+    album, big = batched
+    with statements(album.catalog) as seen:
+        job = album.start_delete_set("Big")
+    assert len(seen) <= 16, seen
+    assert job["state"] == "queued" and job["total"] == 12 and job["done"] == 0
+    assert album.catalog.get_set("Big").picture_count == 12  # the work is the job's
+    assert [s.name for s in album.sets()] == ["Keep"]
+    with pytest.raises(NotFound):
+        album.get_set("Big")
+    with pytest.raises(BadInput, match="being changed"):
+        album.submit_upload("Big", "x.jpg", b"x")
+
+    progress, costs = [], []
+    with statements(album.catalog) as seen:
+
+        def step(done: int, total: int) -> None:
+            progress.append((done, total))
+            costs.append(len(seen))  # statements since the last step
+            if done == 5:  # meanwhile the same photo as one still to delete comes in
+                fill(album, "Other", range(7, 8))
+            seen.clear()
+
+        assert set_jobs.run(album, job["id"], step)["state"] == "done"
+    assert progress == [(0, 12), (5, 12), (10, 12), (12, 12)]
+    assert max(costs[1:]) <= 6 * 5 + 12, costs  # O(batch) each, never O(set)
+    assert album.catalog.get_set("Big") is None and album.set_jobs() == []
+    assert blobs_of(album, big[0]) and blobs_of(album, big[7])  # Keep's, Other's
+    assert not any(blobs_of(album, p) for p in big[1:7] + big[8:])
+    assert album.catalog.get_face(big[3].faces[0].face_id) is None
+    assert album.queue.run_pending() == 1  # the queued task finds it done: nothing more
+    assert album.set_job(job["id"])["done"] == 12
+
+
+def test_a_delete_killed_mid_batch_is_finished_by_the_next_runner(batched):
+    """A runner killed between deleting a batch's rows and cleaning up after them
+    leaves a lease; once it runs out the job loop queues the job again and the next
+    runner cleans that batch up and finishes: nothing duplicated or left behind."""
+    album, big = batched
+    job = album.start_delete_set_here("Big")
+    calls = []
+    forget = album.collection.forget
+
+    def killed(face_ids):
+        calls.append(face_ids)
+        if len(calls) == 2:
+            raise SystemExit("killed")  # not an Exception: nothing is released
+        forget(face_ids)
+
+    album.collection.forget = killed
+    with pytest.raises(SystemExit):
+        set_jobs.run(album, job["id"])
+    album.collection.forget = forget
+    state = album.set_job(job["id"])
+    assert state["state"] == "running" and state["done"] == 5
+    assert album.catalog.get_set("Big").picture_count == 2  # batch two's rows are gone
+    assert blobs_of(album, big[6])  # …but not yet its blobs
+    assert set_jobs.run(album, job["id"]) is None  # its lease still holds
+    assert set_jobs.recover(album) == 0
+    time.sleep(album.settings.upload_lease_seconds + 0.1)  # the lease runs out
+    assert set_jobs.recover(album) == 1
+    assert album.queue.run_pending() == 1
+    done = album.set_job(job["id"])
+    assert done["state"] == "done" and done["done"] == 12 and done["total"] == 12
+    assert album.catalog.get_set("Big") is None
+    assert blobs_of(album, big[0]) and not any(blobs_of(album, p) for p in big[1:])
+
+
+def test_cli_deletes_a_set_with_progress(batched):
+    album, _ = batched
+    out = cli("sets", "delete", "Big", home=album.settings.home,
+              env_extra={"FACEALBUM_SET_JOB_BATCH": "5"})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "12/12" in out.stdout and "Deleted 'Big': 12 pictures" in out.stdout
+    assert album.catalog.get_set("Big") is None

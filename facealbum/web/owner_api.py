@@ -47,6 +47,21 @@ def session_json(s: OwnerSession, current: OwnerSession | None) -> dict:
     }
 
 
+def job_json(job: dict) -> dict:
+    """A set job's status: ``state`` queued | running | done | failed, ``done`` of
+    ``total`` pictures, times in seconds since the epoch."""
+    keys = ("kind", "set", "to", "state", "done", "total", "error", "created_at",
+            "started_at", "finished_at")  # fmt: skip
+    return {"id": job["id"], **{k: job.get(k) for k in keys},
+            "status_url": f"/api/jobs/{job['id']}"}  # fmt: skip
+
+
+def _accepted(response: Response, job: dict) -> dict:
+    response.status_code = 202
+    response.headers["Location"] = f"/api/jobs/{job['id']}"
+    return {"job": job_json(job), "status_url": f"/api/jobs/{job['id']}"}
+
+
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
     owner = [Depends(auth.require_owner)]
@@ -98,18 +113,34 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         return set_json(album.get_set(album.create_set(body.name))[0])
 
     @r.patch("/api/sets/{name}", dependencies=owner)
-    def change_set(name: str, body: SetChange) -> dict:
+    def change_set(name: str, body: SetChange, response: Response) -> dict:
+        """A rename of a set of more than ``set_job_batch`` pictures is a job: 202 with
+        its status, as a delete."""
         if body.featured_image_id is not None:
             album.set_featured(name, body.featured_image_id)
         if body.share_location is not None:
             album.set_share_location(name, body.share_location)
         if body.name is not None and body.name != name:
+            summary = album.get_set(name, limit=0)[0]
+            if summary.picture_count > album.settings.set_job_batch:
+                return _accepted(response, album.start_rename_set(name, body.name))
             name = album.rename_set(name, body.name)
         return set_json(album.get_set(name)[0])
 
-    @r.delete("/api/sets/{name}", dependencies=owner)
-    def delete_set(name: str) -> dict:
-        return {"deleted_pictures": album.delete_set(name)}
+    @r.delete("/api/sets/{name}", dependencies=owner, status_code=202)
+    def delete_set(name: str, response: Response) -> dict:
+        """Accepted at once: the set leaves every listing now and its pictures go in
+        batches on the job queue; ``status_url`` tells how far it is."""
+        return _accepted(response, album.start_delete_set(name))
+
+    @r.get("/api/jobs", dependencies=owner)
+    def jobs() -> dict:
+        """The unfinished set jobs with their progress: the owner's status line."""
+        return {"jobs": [job_json(j) for j in album.set_jobs()]}
+
+    @r.get("/api/jobs/{job_id}", dependencies=owner)
+    def job(job_id: str) -> dict:
+        return job_json(album.set_job(job_id))
 
     @r.post("/api/sets/{name}/pictures", dependencies=owner, status_code=202)
     def upload(name: str, files: Annotated[list[UploadFile], File()]) -> dict:

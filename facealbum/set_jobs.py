@@ -1,0 +1,336 @@
+"""Deleting and renaming a set as jobs: the request returns at once, the work runs on
+the job queue in batches, resumably, its progress kept in the catalog for the site and
+the CLI.
+
+State lives in the catalog's job records (``Catalog.get_job``/``put_job``), changed
+only by conditional writes on the version read, as people/regroup.py does: one record
+per job (key ``sets.job#<id>``) and one registry of the unfinished ones (``sets.jobs``)::
+
+    job:      {"id", "kind": "delete" | "rename", "set": str, "to": str | None,
+               "state": "queued" | "running" | "done" | "failed",
+               "done": int, "total": int,  # pictures deleted / moved so far, of
+               "holder": str | None, "lease_until": float, "queued_at": float,
+               "pending": [ref, …],  # the batch being deleted (see _ref)
+               "failures": int, "error": str | None,
+               "created_at", "started_at", "finished_at": float | None}
+    registry: {"jobs": {id: {"kind", "set", "to"}}}
+
+Deleting: each batch (``Settings.set_job_batch`` pictures) is first written to the
+job's ``pending`` list, then deleted from the catalog (``Catalog.delete_pictures``),
+then its faces leave the collection and its blobs go unless another picture uses their
+content (under the content's lock, as for one picture: an upload of the same photo
+meanwhile either counts as a use or writes its blobs again after), then the batch
+leaves ``pending`` with the progress. Every step is harmless twice, so a runner that
+dies anywhere is replaced once its lease runs out (:func:`recover`, from the server's
+job loop) and the next one does the pending batch again and carries on. The set's row
+goes last, with whatever arrived meanwhile (``Catalog.delete_set``).
+
+Visitors never see a half-deleted set: from the request on, listings and the set's
+page leave it out (:func:`hidden_sets`), and a renamed set's new name is left out
+until its pictures are all there (a DynamoDB rename moves them one by one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .domain import BadInput, NotFound, Picture, as_stored, check_set_name
+
+if TYPE_CHECKING:
+    from .album import Album
+
+log = logging.getLogger(__name__)
+REGISTRY = "sets.jobs"
+TASK = "set_job"  # the job queue's task name
+MAX_FAILURES = 5  # runs in a row that raised before a job is marked failed
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class LostLease(Exception):
+    """Another runner took the job over (this one was too slow to renew its lease)."""
+
+
+def _key(job_id: str) -> str:
+    return f"sets.job#{job_id}"
+
+
+def _change(album: Album, key: str, change: Callable[[dict], bool | None]) -> dict | None:
+    """Apply ``change`` to the record read (``{}`` if none) and write it conditionally,
+    again on a race. ``change`` edits in place; False means "nothing to write" (None
+    is returned then), otherwise the record written is returned."""
+    for _ in range(50):
+        found = album.catalog.get_job(key)
+        state, version = (found[0], found[1]) if found else ({}, 0)
+        if change(state) is False:
+            return None
+        if album.catalog.put_job(key, state, version):
+            return state
+    raise RuntimeError(f"the job record {key} kept changing under this writer")
+
+
+def active(album: Album) -> dict[str, dict]:
+    """The unfinished jobs: id -> {"kind", "set", "to"}. One read."""
+    found = album.catalog.get_job(REGISTRY)
+    return dict(found[0].get("jobs", {})) if found else {}
+
+
+def hidden_sets(album: Album) -> set[str]:
+    """The sets no listing or set page shows: those being deleted, and the new names of
+    those being renamed. One read."""
+    jobs = active(album).values()
+    return {j["set"] for j in jobs if j["kind"] == "delete"} | {
+        j["to"] for j in jobs if j["kind"] == "rename"
+    }
+
+
+def job_for(album: Album, set_name: str) -> tuple[str, dict] | None:
+    """(id, entry) of the unfinished job that changes this set (as its old or new name)."""
+    for job_id, j in active(album).items():
+        if set_name in (j["set"], j.get("to")):
+            return job_id, j
+    return None
+
+
+def status(album: Album, job_id: str) -> dict:
+    """The job's record without its pending batch; NotFound if there is none."""
+    found = album.catalog.get_job(_key(job_id)) if len(job_id) == 32 else None
+    if not found or "kind" not in found[0]:
+        raise NotFound(f"no job {job_id}")
+    return {k: v for k, v in found[0].items() if k != "pending"}
+
+
+def start(
+    album: Album, kind: str, name: str, to: str | None = None, queue: bool = True
+) -> dict:
+    """Record the job and queue it (``queue``; else the caller runs it, and if it dies
+    :func:`recover` queues it): O(1) catalog writes whatever the set's size. A
+    delete of a set being deleted already returns that job; any other job on a set (or
+    a new name) another job changes is BadInput; a missing set NotFound."""
+    name = as_stored(name)
+    if kind == "rename":
+        to = check_set_name(to or "")
+    summary = album.catalog.get_set(name)
+    existing = job_for(album, name)
+    if existing and existing[1]["kind"] == kind == "delete" and existing[1]["set"] == name:
+        return status(album, existing[0])
+    if summary is None or (name in hidden_sets(album)):
+        raise NotFound(f"no set {name!r}")
+    if existing:
+        raise BadInput(f"set {name!r} is being changed already; try again when that is done")
+    if to is not None and (album.catalog.get_set(to) is not None or job_for(album, to)):
+        raise BadInput(f"a set named {to!r} exists already")
+    job_id = uuid.uuid4().hex
+    now = time.time()
+    state: dict = {"id": job_id, "kind": kind, "set": name, "to": to, "state": "queued", "done": 0,
+             "total": summary.picture_count, "holder": None, "lease_until": 0.0,
+             "queued_at": now, "pending": [], "failures": 0, "error": None,
+             "created_at": now, "started_at": None, "finished_at": None}  # fmt: skip
+    album.catalog.put_job(_key(job_id), state, 0)
+
+    def register(reg: dict) -> None:
+        jobs = reg.setdefault("jobs", {})
+        for j in jobs.values():
+            if {name, to} & {j["set"], j.get("to")} - {None}:
+                raise BadInput(f"set {name!r} is being changed already")
+        jobs[job_id] = {"kind": kind, "set": name, "to": to}
+
+    _change(album, REGISTRY, register)
+    if not queue:
+        return status(album, job_id)
+    try:
+        album.queue.enqueue(TASK, job_id=job_id)
+    except Exception:  # a full disk under the queue: recover queues it
+        log.warning("could not queue set job %s; it is queued again later", job_id)
+    return status(album, job_id)
+
+
+def run(album: Album, job_id: str, on_progress: Progress = lambda done, total: None) -> dict | None:
+    """Run the job here unless another runner holds it or it is over (None then).
+    The lease is renewed with every batch's progress; a failure frees it for a retry
+    (by :func:`recover`), up to MAX_FAILURES runs, after which the job is "failed" and
+    its set stays hidden until the owner deletes it again."""
+    holder = uuid.uuid4().hex
+    lease = album.settings.upload_lease_seconds
+    now = time.time()
+
+    def take(s: dict) -> bool | None:
+        if s.get("state") not in ("queued", "running"):
+            return False
+        if s["holder"] and s["lease_until"] > now:
+            return False
+        s.update(holder=holder, lease_until=now + lease, state="running",
+                 started_at=s["started_at"] or now)  # fmt: skip
+        return None
+
+    job = _change(album, _key(job_id), take)
+    if job is None:
+        return None
+    try:
+        if job["kind"] == "delete":
+            _delete(album, job, holder, on_progress)
+        else:
+            _rename(album, job, holder, on_progress)
+    except LostLease:
+        return None
+    except Exception as exc:
+        log.exception("set job %s failed", job_id)
+        _fail(album, job_id, holder, str(exc))
+        raise
+    return _finish(album, job_id, holder)
+
+
+def retry(album: Album, job_id: str) -> None:
+    """A failed job queued once more (the owner asked again)."""
+
+    def again(s: dict) -> bool | None:
+        if s.get("state") != "failed":
+            return False
+        s.update(state="queued", failures=0, error=None, queued_at=time.time())
+        return None
+
+    if _change(album, _key(job_id), again) is not None:
+        album.queue.enqueue(TASK, job_id=job_id)
+
+
+def recover(album: Album, now: float | None = None) -> int:
+    """Queue again every unfinished job whose runner died (its lease ran out) or whose
+    queued task was lost (queued a lease ago, never taken): the server's job loop calls
+    this as it recovers uploads. One read when nothing is going on."""
+    now = time.time() if now is None else now
+    lease = album.settings.upload_lease_seconds
+    queued = 0
+    for job_id in active(album):
+
+        def lost(s: dict) -> bool | None:
+            if s.get("state") not in ("queued", "running") or s["lease_until"] > now:
+                return False
+            if s["queued_at"] > now - lease:  # queued a moment ago: not lost yet
+                return False
+            s["queued_at"] = now
+            return None
+
+        if _change(album, _key(job_id), lost) is not None:
+            log.warning("set job %s was interrupted; queued again", job_id)
+            album.queue.enqueue(TASK, job_id=job_id)
+            queued += 1
+    return queued
+
+
+# -- the work ----------------------------------------------------------------------
+
+
+def _save(album: Album, job_id: str, holder: str, **changes: object) -> dict:
+    """Write progress and renew the lease, if the job is still this runner's."""
+    lease = album.settings.upload_lease_seconds
+
+    def put(s: dict) -> bool | None:
+        if s.get("holder") != holder:
+            return False
+        s.update(changes, lease_until=time.time() + lease)
+        s["total"] = max(s["total"], s["done"])
+        return None
+
+    saved = _change(album, _key(job_id), put)
+    if saved is None:
+        raise LostLease(job_id)
+    return saved
+
+
+def _ref(p: Picture) -> dict:
+    """What cleaning up after a deleted picture needs of it (small: it is kept in the
+    job's record until its batch is done)."""
+    return {"image_id": p.image_id, "set": p.set_name, "name": p.name, "sha256": p.sha256,
+            "original_key": p.original_key,
+            "faces": [[f.face_id, f.person_id] for f in p.faces]}  # fmt: skip
+
+
+def _clean_up(album: Album, refs: list[dict]) -> None:
+    """The faces of deleted pictures leave the collection and their persons' choice of
+    representatives; each content's blobs go unless a picture still uses it. Harmless
+    twice (forgetting a forgotten face, deleting a deleted blob)."""
+    album.collection.forget([f[0] for r in refs for f in r["faces"]])
+    album._refresh_people({f[1] for r in refs for f in r["faces"]})
+    for r in {r["sha256"]: r for r in refs}.values():
+        picture = Picture(r["image_id"], r["set"], r["name"], r["sha256"], 0, 0,
+                          r["original_key"], "", 0)  # fmt: skip
+        album._drop_blobs(picture)
+
+
+def _delete(album: Album, job: dict, holder: str, on_progress: Progress) -> None:
+    job_id, name, batch = job["id"], job["set"], album.settings.set_job_batch
+    if job["pending"]:  # a runner died in the middle of this batch: do it again
+        refs = job["pending"]
+        album.catalog.delete_pictures([r["image_id"] for r in refs])
+        _clean_up(album, refs)
+        job = _save(album, job_id, holder, pending=[], done=job["done"] + len(refs))
+    on_progress(job["done"], job["total"])
+    while found := album.catalog.list_pictures(name, batch, 0):
+        refs = [_ref(p) for p in found]
+        _save(album, job_id, holder, pending=refs)
+        album.catalog.delete_pictures([r["image_id"] for r in refs])
+        _clean_up(album, refs)
+        job = _save(album, job_id, holder, pending=[], done=job["done"] + len(refs))
+        on_progress(job["done"], job["total"])
+    try:  # the set's row, with anything that came in since the last batch
+        last = album.catalog.delete_set(name)
+    except NotFound:  # deleted by the run before this one, which died after
+        last = []
+    if last:
+        _clean_up(album, [_ref(p) for p in last])
+        job = _save(album, job_id, holder, done=job["done"] + len(last))
+        on_progress(job["done"], job["total"])
+
+
+def _rename(album: Album, job: dict, holder: str, on_progress: Progress) -> None:
+    """The catalog moves the pictures: SQL in one statement (ON UPDATE CASCADE),
+    DynamoDB one transaction per picture, finishing an interrupted move when run again."""
+    on_progress(job["done"], job["total"])
+    try:
+        album.catalog.rename_set(job["set"], job["to"])
+    except NotFound:
+        if album.catalog.get_set(job["to"]) is None:
+            raise
+    summary = album.catalog.get_set(job["to"])
+    done = summary.picture_count if summary else job["total"]
+    _save(album, job["id"], holder, done=done)
+    on_progress(done, max(done, job["total"]))
+
+
+def _finish(album: Album, job_id: str, holder: str) -> dict | None:
+    def end(s: dict) -> bool | None:
+        if s.get("holder") != holder:
+            return False
+        s.update(state="done", holder=None, lease_until=0.0, finished_at=time.time(),
+                 error=None)  # fmt: skip
+        return None
+
+    if _change(album, _key(job_id), end) is None:
+        return None
+
+    def unregister(reg: dict) -> bool | None:
+        if job_id not in reg.get("jobs", {}):
+            return False
+        del reg["jobs"][job_id]
+        return None
+
+    _change(album, REGISTRY, unregister)
+    return status(album, job_id)
+
+
+def _fail(album: Album, job_id: str, holder: str, error: str) -> None:
+    def free(s: dict) -> bool | None:
+        if s.get("holder") != holder:
+            return False
+        failures = s["failures"] + 1
+        s.update(holder=None, lease_until=0.0, failures=failures, error=error,
+                 state="failed" if failures >= MAX_FAILURES else "running")  # fmt: skip
+        return None
+
+    try:
+        _change(album, _key(job_id), free)
+    except Exception:  # the catalog itself is failing: the lease runs out instead
+        log.warning("could not record the failure of set job %s", job_id, exc_info=True)
