@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 REGISTRY = "sets.jobs"
 TASK = "set_job"  # the job queue's task name
+MAX_PENDING_FACES = 2000  # faces of one batch (~80 bytes each in its job record)
 MAX_FAILURES = 5  # runs in a row that raised before a job is marked failed
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -248,6 +249,18 @@ def _ref(p: Picture) -> dict:
             "faces": [[f.face_id, f.person_id] for f in p.faces]}  # fmt: skip
 
 
+def _bounded(refs: list[dict], faces: int = MAX_PENDING_FACES) -> list[dict]:
+    """The first pictures of a batch up to ``faces`` faces (at least one): the batch is
+    kept in one job record, and a DynamoDB item holds 400 KB."""
+    out, n = [], 0
+    for r in refs:
+        n += len(r["faces"])
+        if out and n > faces:
+            break
+        out.append(r)
+    return out
+
+
 def _clean_up(album: Album, refs: list[dict]) -> None:
     """The faces of deleted pictures leave the collection and their persons' choice of
     representatives; each content's blobs go unless a picture still uses it. Harmless
@@ -269,7 +282,7 @@ def _delete(album: Album, job: dict, holder: str, on_progress: Progress) -> None
         job = _save(album, job_id, holder, pending=[], done=job["done"] + len(refs))
     on_progress(job["done"], job["total"])
     while found := album.catalog.list_pictures(name, batch, 0):
-        refs = [_ref(p) for p in found]
+        refs = _bounded([_ref(p) for p in found])
         _save(album, job_id, holder, pending=refs)
         album.catalog.delete_pictures([r["image_id"] for r in refs])
         _clean_up(album, refs)

@@ -48,6 +48,16 @@ def wait_for_uploads(client, ids, timeout=60):
     raise AssertionError("uploads not processed")
 
 
+def wait_for_job(client, url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(url).json()
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError("job not done")
+
+
 MUTATIONS = [
     ("post", "/api/sets", {"json": {"name": "x"}}),
     ("patch", "/api/sets/fixtures", {"json": {"name": "y"}}),
@@ -186,7 +196,12 @@ def test_owner_edits_sets_and_pictures(owner, site):
     assert second not in {m["picture"]["image_id"] for m in matches}
 
     shared = owner.get(f"/api/pictures/{first}").json()
-    assert owner.delete("/api/sets/Edited").json() == {"deleted_pictures": 1}
+    r = owner.delete("/api/sets/Edited")  # a job: accepted at once, gone from listings
+    assert r.status_code == 202 and r.headers["location"] == r.json()["status_url"]
+    assert "Edited" not in {s["name"] for s in owner.get("/api/sets").json()}
+    job = wait_for_job(owner, r.json()["status_url"])
+    assert job["state"] == "done" and job["done"] == job["total"] == 1
+    assert owner.get("/api/jobs").json() == {"jobs": []}
     assert owner.get(shared["thumb_url"]).status_code == 200  # still used by "fixtures"
     assert owner.get("/api/sets/Edited").status_code == 404
     assert owner.get(f"/api/faces/{face}/matches").status_code == 404

@@ -110,6 +110,8 @@ def test_deleting_a_set_returns_at_once_then_runs_in_bounded_batches(batched):
             costs.append(len(seen))  # statements since the last step
             if done == 5:  # meanwhile the same photo as one still to delete comes in
                 fill(album, "Other", range(7, 8))
+                [shown] = album.set_jobs()  # what GET /api/jobs gives the status line
+                assert (shown["state"], shown["done"], shown["total"]) == ("running", 5, 12)
             seen.clear()
 
         assert set_jobs.run(album, job["id"], step)["state"] == "done"
@@ -155,6 +157,21 @@ def test_a_delete_killed_mid_batch_is_finished_by_the_next_runner(batched):
     assert done["state"] == "done" and done["done"] == 12 and done["total"] == 12
     assert album.catalog.get_set("Big") is None
     assert blobs_of(album, big[0]) and not any(blobs_of(album, p) for p in big[1:])
+
+
+def test_renaming_a_big_set_is_a_job_too(batched):
+    album, _ = batched
+    job = album.start_rename_set("Big", "Large")
+    assert job["state"] == "queued" and album.catalog.get_set("Big").picture_count == 12
+    assert "Large" not in {s.name for s in album.sets()}  # until all its pictures are there
+    with pytest.raises(NotFound):
+        album.start_delete_set("Large")
+    with pytest.raises(BadInput, match="being changed"):
+        album.create_set("Big")
+    assert album.queue.run_pending() == 1
+    assert album.set_job(job["id"])["state"] == "done"
+    assert album.get_set("Large")[0].picture_count == 12
+    assert album.catalog.get_set("Big") is None
 
 
 def test_cli_deletes_a_set_with_progress(batched):

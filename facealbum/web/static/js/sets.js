@@ -2,6 +2,7 @@
 
 import { api, media, session } from "./api.js";
 import { ask, enc, fill, h, main, onKeys, toast } from "./dom.js";
+import { jobsLine } from "./jobs.js";
 import { current, navigate } from "./nav.js";
 import { openLightbox, setOrder } from "./picture.js";
 import { uploader } from "./upload.js";
@@ -30,6 +31,7 @@ export async function setsPage(seq, params) {
           : h("div", { class: "empty" }, "No pictures yet"),
         h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)))))
       : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."));
+  if (session.owner) jobsLine(seq);
 }
 
 export async function setPage(seq, name) {
@@ -94,14 +96,16 @@ export function ownerSetTools(state) {
     h("label", { class: "check", title: "Off: visitors get originals without GPS position and serial numbers" },
       share, " Share location"),
     h("button", { id: "rename-set", onclick: async () => {
+      let answer = null;
       const name = await ask({ title: "Rename set", label: "New name", value: state.set, confirmText: "Rename",
-        submit: (n) => api("PATCH", `/api/sets/${enc(state.set)}`, { name: n }) });
-      if (name) navigate(`/sets/${enc(name.trim())}`, true);
+        submit: async (n) => { answer = await api("PATCH", `/api/sets/${enc(state.set)}`, { name: n }); } });
+      if (name && answer && answer.job) { toast("Renaming in the background"); navigate("/"); }
+      else if (name) navigate(`/sets/${enc(name.trim())}`, true);
     } }, "Rename"),
     h("button", { id: "delete-set", class: "danger", onclick: async () => {
       const ok = await ask({ title: `Delete the set “${state.set}” and its ${state.total} pictures?`, confirmText: "Delete", danger: true,
         submit: () => api("DELETE", `/api/sets/${enc(state.set)}`) });
-      if (ok) { toast("Set deleted"); navigate("/"); }
+      if (ok) { toast("Deleting the set in the background"); navigate("/"); }
     } }, "Delete set"),
   ];
 }
