@@ -55,6 +55,10 @@ class LostLease(Exception):
     """Another runner took the job over (this one was too slow to renew its lease)."""
 
 
+class Paused(Exception):
+    """The runner's time is up (a function's time limit): the job waits for the next."""
+
+
 def _key(job_id: str) -> str:
     return f"sets.job#{job_id}"
 
@@ -149,11 +153,17 @@ def start(
     return status(album, job_id)
 
 
-def run(album: Album, job_id: str, on_progress: Progress = lambda done, total: None) -> dict | None:
+def run(
+    album: Album,
+    job_id: str,
+    on_progress: Progress = lambda done, total: None,
+    until: float | None = None,
+) -> dict | None:
     """Run the job here unless another runner holds it or it is over (None then).
     The lease is renewed with every batch's progress; a failure frees it for a retry
     (by :func:`recover`), up to MAX_FAILURES runs, after which the job is "failed" and
-    its set stays hidden until the owner deletes it again."""
+    its set stays hidden until the owner deletes it again. ``until`` (epoch seconds):
+    stop between batches after then, freeing the job for the next runner (None then)."""
     holder = uuid.uuid4().hex
     lease = album.settings.upload_lease_seconds
     now = time.time()
@@ -172,16 +182,38 @@ def run(album: Album, job_id: str, on_progress: Progress = lambda done, total: N
         return None
     try:
         if job["kind"] == "delete":
-            _delete(album, job, holder, on_progress)
+            _delete(album, job, holder, on_progress, until)
         else:
             _rename(album, job, holder, on_progress)
     except LostLease:
+        return None
+    except Paused:
+        _change(album, _key(job_id), lambda s: _let_go(s, holder))
         return None
     except Exception as exc:
         log.exception("set job %s failed", job_id)
         _fail(album, job_id, holder, str(exc))
         raise
     return _finish(album, job_id, holder)
+
+
+def _let_go(state: dict, holder: str) -> bool | None:
+    if state.get("holder") != holder:
+        return False
+    state.update(holder=None, lease_until=0.0)
+    return None
+
+
+def run_active(album: Album, until: float | None = None) -> int:
+    """Run every unfinished job nobody runs, one after the other, until ``until``: for
+    an album without a job loop (AWS: the scheduled function, each minute, continues
+    where the last left off). How many finished."""
+    finished = 0
+    for job_id in active(album):
+        if until is not None and time.time() > until:
+            break
+        finished += run(album, job_id, until=until) is not None
+    return finished
 
 
 def retry(album: Album, job_id: str) -> None:
@@ -252,7 +284,8 @@ def _ref(p: Picture) -> dict:
 def _bounded(refs: list[dict], faces: int = MAX_PENDING_FACES) -> list[dict]:
     """The first pictures of a batch up to ``faces`` faces (at least one): the batch is
     kept in one job record, and a DynamoDB item holds 400 KB."""
-    out, n = [], 0
+    out: list[dict] = []
+    n = 0
     for r in refs:
         n += len(r["faces"])
         if out and n > faces:
@@ -273,7 +306,9 @@ def _clean_up(album: Album, refs: list[dict]) -> None:
         album._drop_blobs(picture)
 
 
-def _delete(album: Album, job: dict, holder: str, on_progress: Progress) -> None:
+def _delete(
+    album: Album, job: dict, holder: str, on_progress: Progress, until: float | None
+) -> None:
     job_id, name, batch = job["id"], job["set"], album.settings.set_job_batch
     if job["pending"]:  # a runner died in the middle of this batch: do it again
         refs = job["pending"]
@@ -282,6 +317,8 @@ def _delete(album: Album, job: dict, holder: str, on_progress: Progress) -> None
         job = _save(album, job_id, holder, pending=[], done=job["done"] + len(refs))
     on_progress(job["done"], job["total"])
     while found := album.catalog.list_pictures(name, batch, 0):
+        if until is not None and time.time() > until:
+            raise Paused(job_id)
         refs = _bounded([_ref(p) for p in found])
         _save(album, job_id, holder, pending=refs)
         album.catalog.delete_pictures([r["image_id"] for r in refs])

@@ -181,3 +181,16 @@ def test_cli_deletes_a_set_with_progress(batched):
     assert out.returncode == 0, out.stderr
     assert "12/12" in out.stdout and "Deleted 'Big': 12 pictures" in out.stdout
     assert album.catalog.get_set("Big") is None
+
+
+def test_a_time_limited_runner_stops_between_batches_and_the_next_goes_on(batched):
+    """AWS's scheduled function runs set jobs until a minute before its time limit: it
+    frees the job at once for the next invocation, which finishes it."""
+    album, _ = batched
+    job = album.start_delete_set("Big")
+    assert set_jobs.run_active(album, until=time.time() - 1) == 0
+    assert set_jobs.run(album, job["id"], until=time.time() - 1) is None  # paused, free
+    state = album.set_job(job["id"])
+    assert state["state"] == "running" and state["done"] == 0
+    assert set_jobs.run_active(album) == 1
+    assert album.catalog.get_set("Big") is None

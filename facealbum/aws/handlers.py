@@ -14,7 +14,9 @@ FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum her
   outlast the function's time limit on a large album); each batch pushes it back.
 - ``on_schedule``: run every minute by an EventBridge rule (the template's
   ``RegroupSchedule``): the regrouping, if one is due (one read otherwise), by one
-  runner per album through a lease in the catalog, with up to 15 minutes to work.
+  runner per album through a lease in the catalog, with up to 15 minutes to work;
+  before it, the set jobs (a set being deleted or renamed, set_jobs.py), each where the
+  last left off, stopping a minute before the time limit.
 - ``api``: the album's own FastAPI app through Mangum, for API Gateway or a function
   URL: the same routes as ``facealbum serve``, not a second copy of them.
 """
@@ -102,9 +104,15 @@ def on_schedule(event: dict | None = None, context: Any = None) -> dict:
     """The regrouping of people, if a batch asked for one and its quiet period is over:
     ``{"regrouped": {"people", "changed"} | None}`` (None: nothing due, or another
     function is at it and runs any request left after its own)."""
+    import time
+
+    from .. import set_jobs
     from ..people import regroup
 
-    report = regroup.run(_album(), due_only=True)
+    album = _album()
+    left = context.get_remaining_time_in_millis() / 1000 if context else 840.0
+    set_jobs.run_active(album, until=time.time() + left - 60)  # sets being deleted first
+    report = regroup.run(album, due_only=True)
     return {"regrouped": {"people": report.people, "changed": report.changed} if report else None}
 
 
