@@ -202,6 +202,7 @@ def test_owner_edits_sets_and_pictures(owner, site):
     job = wait_for_job(owner, r.json()["status_url"])
     assert job["state"] == "done" and job["done"] == job["total"] == 1
     assert owner.get("/api/jobs").json() == {"jobs": []}
+    assert httpx.get(f"{site[0]}/api/jobs").status_code == 401  # the owner's only
     assert owner.get(shared["thumb_url"]).status_code == 200  # still used by "fixtures"
     assert owner.get("/api/sets/Edited").status_code == 404
     assert owner.get(f"/api/faces/{face}/matches").status_code == 404

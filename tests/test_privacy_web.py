@@ -8,7 +8,13 @@ import pytest
 from conftest import PHOTOS, serve_copy
 
 SECRET = "privacy owner secret"
-OWNER_ONLY = {"/api/uploads", "/api/sessions", "/api/people/status"}  # a visitor gets 401
+OWNER_ONLY = {  # a visitor gets 401
+    "/api/uploads",
+    "/api/sessions",
+    "/api/people/status",
+    "/api/jobs",
+    "/api/jobs/{job_id}",
+}
 
 
 @pytest.fixture(scope="module")
