@@ -11,6 +11,7 @@ per job (key ``sets.job#<id>``) and one registry of the unfinished ones (``sets.
                "done": int, "total": int,  # pictures deleted / moved so far, of
                "holder": str | None, "lease_until": float, "queued_at": float,
                "pending": [ref, …],  # the batch being deleted (see _ref)
+               "persons": [id, …],  # persons that lost faces (see _persons)
                "failures": int, "error": str | None,
                "created_at", "started_at", "finished_at": float | None}
     registry: {"jobs": {id: {"kind", "set", "to"}}}
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 REGISTRY = "sets.jobs"
 TASK = "set_job"  # the job queue's task name
 MAX_PENDING_FACES = 2000  # faces of one batch (~80 bytes each in its job record)
+MAX_PERSONS = 5000  # persons remembered for choosing their representatives again
 MAX_FAILURES = 5  # runs in a row that raised before a job is marked failed
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -101,11 +103,11 @@ def job_for(album: Album, set_name: str) -> tuple[str, dict] | None:
 
 
 def status(album: Album, job_id: str) -> dict:
-    """The job's record without its pending batch; NotFound if there is none."""
+    """The job's record without its batch and persons; NotFound if there is none."""
     found = album.catalog.get_job(_key(job_id)) if len(job_id) == 32 else None
     if not found or "kind" not in found[0]:
         raise NotFound(f"no job {job_id}")
-    return {k: v for k, v in found[0].items() if k != "pending"}
+    return {k: v for k, v in found[0].items() if k not in ("pending", "persons")}
 
 
 def start(
@@ -295,15 +297,24 @@ def _bounded(refs: list[dict], faces: int = MAX_PENDING_FACES) -> list[dict]:
 
 
 def _clean_up(album: Album, refs: list[dict]) -> None:
-    """The faces of deleted pictures leave the collection and their persons' choice of
-    representatives; each content's blobs go unless a picture still uses it. Harmless
-    twice (forgetting a forgotten face, deleting a deleted blob)."""
+    """The faces of deleted pictures leave the collection; each content's blobs go
+    unless a picture still uses it. Harmless twice (forgetting a forgotten face,
+    deleting a deleted blob). Their persons' representatives are chosen again once, at
+    the job's end (a read leaves a gone face out meanwhile): per batch, a person mostly
+    in the set would have all its faces read again each time."""
     album.collection.forget([f[0] for r in refs for f in r["faces"]])
-    album._refresh_people({f[1] for r in refs for f in r["faces"]})
     for r in {r["sha256"]: r for r in refs}.values():
         picture = Picture(r["image_id"], r["set"], r["name"], r["sha256"], 0, 0,
                           r["original_key"], "", 0)  # fmt: skip
         album._drop_blobs(picture)
+
+
+def _persons(job: dict, refs: list[dict]) -> list[str]:
+    """The persons that lost faces so far, with this batch's (at most MAX_PERSONS kept:
+    beyond, a person's next change or read chooses its representatives again)."""
+    touched = dict.fromkeys(job.get("persons", []))
+    touched.update(dict.fromkeys(f[1] for r in refs for f in r["faces"] if f[1]))
+    return list(touched)[:MAX_PERSONS]
 
 
 def _delete(
@@ -320,17 +331,18 @@ def _delete(
         if until is not None and time.time() > until:
             raise Paused(job_id)
         refs = _bounded([_ref(p) for p in found])
-        _save(album, job_id, holder, pending=refs)
+        job = _save(album, job_id, holder, pending=refs, persons=_persons(job, refs))
         album.catalog.delete_pictures([r["image_id"] for r in refs])
         _clean_up(album, refs)
         job = _save(album, job_id, holder, pending=[], done=job["done"] + len(refs))
         on_progress(job["done"], job["total"])
     try:  # the set's row, with anything that came in since the last batch
-        last = album.catalog.delete_set(name)
+        last = [_ref(p) for p in album.catalog.delete_set(name)]
     except NotFound:  # deleted by the run before this one, which died after
         last = []
+    _clean_up(album, last)
+    album._refresh_people(set(_persons(job, last)))
     if last:
-        _clean_up(album, [_ref(p) for p in last])
         job = _save(album, job_id, holder, done=job["done"] + len(last))
         on_progress(job["done"], job["total"])
 
