@@ -138,14 +138,21 @@ def start(
              "created_at": now, "started_at": None, "finished_at": None}  # fmt: skip
     album.catalog.put_job(_key(job_id), state, 0)
 
-    def register(reg: dict) -> None:
+    same: list[str] = []
+
+    def register(reg: dict) -> bool | None:
         jobs = reg.setdefault("jobs", {})
-        for j in jobs.values():
+        for other, j in jobs.items():
+            if kind == j["kind"] == "delete" and j["set"] == name:
+                same[:] = [other]  # two deletes at once: one job
+                return False
             if {name, to} & {j["set"], j.get("to")} - {None}:
                 raise BadInput(f"set {name!r} is being changed already")
         jobs[job_id] = {"kind": kind, "set": name, "to": to}
+        return None
 
-    _change(album, REGISTRY, register)
+    if _change(album, REGISTRY, register) is None and same:
+        return status(album, same[0])
     if not queue:
         return status(album, job_id)
     try:

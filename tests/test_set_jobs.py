@@ -194,3 +194,20 @@ def test_a_time_limited_runner_stops_between_batches_and_the_next_goes_on(batche
     assert state["state"] == "running" and state["done"] == 0
     assert set_jobs.run_active(album) == 1
     assert album.catalog.get_set("Big") is None
+
+
+def test_deletes_of_one_set_at_once_make_one_job(batched):
+    import threading
+
+    album, _ = batched
+    ids: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: ids.append(album.start_delete_set("Big")["id"]))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 4 and len(set(ids)) == 1
+    assert [j["id"] for j in album.set_jobs()] == ids[:1]
