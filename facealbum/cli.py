@@ -154,30 +154,37 @@ def reindex(
     home: Home = None,
 ) -> None:
     """Index every picture's faces again after a model, setting or face engine change
-    (resumable); also ``facealbum faces reindex``."""
-    from .importer import reindex as run_reindex
+    (resumable: a job whose progress the owner's site shows, finished by a running
+    server if this is stopped); also ``facealbum faces reindex``."""
+    import time
+
+    from . import set_jobs
 
     album = _album(home)
+    started = time.perf_counter()
     try:
-        report = _run_batch(
+        job = set_jobs.start_reindex(album, set_name, everything, workers or None, queue=False)
+        final = _run_batch(
             "Reindexing",
-            lambda start, step: run_reindex(
-                album,
-                set_name,
-                everything=everything,
-                workers=workers or None,
-                on_start=start,
-                on_progress=step,
+            lambda start, step: set_jobs.run(
+                album, job["id"], lambda done, total: start(total), on_outcome=step
             ),
         )
     except AlbumError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if final is None:
+        now = set_jobs.status(album, job["id"])
+        console.print(
+            f"A reindex is running already ({now['done']} of {now['total']} pictures); "
+            "`facealbum sets jobs` shows how far it is"
+        )
+        return
     console.print(
-        f"Reindexed {report.done} pictures, {report.faces} faces, "
-        f"{len(report.failed)} failed, in {report.seconds:.1f} s"
+        f"Reindexed {final['reindexed']} pictures, {final['faces']} faces, "
+        f"{len(final['failed'])} failed, in {time.perf_counter() - started:.1f} s"
     )
-    if report.failed:
+    if final["failed"]:
         raise typer.Exit(1)
 
 
@@ -583,12 +590,13 @@ def sets_rename(old: str, new: str, no_wait: NoWait = False, home: Home = None) 
 
 @sets_cli.command("jobs")
 def sets_jobs(home: Home = None) -> None:
-    """The set jobs not finished yet, with their progress."""
+    """The jobs not finished yet (sets being deleted or renamed, a reindex), with their
+    progress."""
     album = _album(home)
     table = Table("job", "change", "set", "state", "done", "error")
     for j in album.set_jobs():
         change = f"rename to {j['to']!r}" if j["kind"] == "rename" else j["kind"]
-        table.add_row(j["id"], change, j["set"], j["state"], f"{j['done']}/{j['total']}",
+        table.add_row(j["id"], change, j["set"] or "(all)", j["state"], f"{j['done']}/{j['total']}",
                       j["error"] or "")  # fmt: skip
     console.print(table)
 

@@ -43,12 +43,14 @@ from .domain import BadInput, NotFound, Picture, as_stored, check_set_name
 
 if TYPE_CHECKING:
     from .album import Album
+    from .importer import Outcome
 
 log = logging.getLogger(__name__)
 REGISTRY = "sets.jobs"
 TASK = "set_job"  # the job queue's task name
 MAX_PENDING_FACES = 2000  # faces of one batch (~80 bytes each in its job record)
 MAX_PERSONS = 5000  # persons remembered for choosing their representatives again
+PROGRESS_EVERY = 1.0  # seconds between a reindex's progress writes
 MAX_FAILURES = 5  # runs in a row that raised before a job is marked failed
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -97,7 +99,7 @@ def hidden_sets(album: Album) -> set[str]:
 def job_for(album: Album, set_name: str) -> tuple[str, dict] | None:
     """(id, entry) of the unfinished job that changes this set (as its old or new name)."""
     for job_id, j in active(album).items():
-        if set_name in (j["set"], j.get("to")):
+        if j["kind"] in ("delete", "rename") and set_name in (j["set"], j.get("to")):
             return job_id, j
     return None
 
@@ -130,23 +132,52 @@ def start(
         raise BadInput(f"set {name!r} is being changed already; try again when that is done")
     if to is not None and (album.catalog.get_set(to) is not None or job_for(album, to)):
         raise BadInput(f"a set named {to!r} exists already")
+    return _record(album, kind, name, to, summary.picture_count, {}, queue)
+
+
+def start_reindex(
+    album: Album,
+    set_name: str | None,
+    everything: bool = False,
+    workers: int | None = None,
+    queue: bool = True,
+) -> dict:
+    """``facealbum reindex`` as a job (importer.reindex, resumable by each picture's
+    engine tag): its progress in the owner's status line, and a runner that dies is
+    replaced by the server's job loop. A reindex that runs already is returned."""
+    if set_name is not None:
+        set_name = album.get_set(set_name, limit=0)[0].name
+    for job_id, j in active(album).items():
+        if j["kind"] == "reindex":
+            return status(album, job_id)
+    extra: dict = {"everything": everything, "workers": workers, "marked": False, "faces": 0,
+             "failed": []}  # fmt: skip
+    return _record(album, "reindex", set_name, None, 0, extra, queue)
+
+
+def _record(
+    album: Album, kind: str, name: str | None, to: str | None, total: int, extra: dict,
+    queue: bool,
+) -> dict:  # fmt: skip
+    """Write the job's record, then add it to the registry (refusing a conflicting job
+    by its conditional write), then queue it."""
     job_id = uuid.uuid4().hex
     now = time.time()
-    state: dict = {"id": job_id, "kind": kind, "set": name, "to": to, "state": "queued", "done": 0,
-             "total": summary.picture_count, "holder": None, "lease_until": 0.0,
-             "queued_at": now, "pending": [], "failures": 0, "error": None,
-             "created_at": now, "started_at": None, "finished_at": None}  # fmt: skip
+    state: dict = {"id": job_id, "kind": kind, "set": name, "to": to, "state": "queued",
+                   "done": 0, "total": total, "holder": None, "lease_until": 0.0,
+                   "queued_at": now, "pending": [], "failures": 0, "error": None,
+                   "created_at": now, "started_at": None, "finished_at": None,
+                   **extra}  # fmt: skip
     album.catalog.put_job(_key(job_id), state, 0)
-
     same: list[str] = []
 
     def register(reg: dict) -> bool | None:
         jobs = reg.setdefault("jobs", {})
         for other, j in jobs.items():
-            if kind == j["kind"] == "delete" and j["set"] == name:
-                same[:] = [other]  # two deletes at once: one job
+            if kind == j["kind"] and (kind == "reindex" or (kind == "delete" and j["set"] == name)):
+                same[:] = [other]  # two at once: one job
                 return False
-            if {name, to} & {j["set"], j.get("to")} - {None}:
+            if kind != "reindex" != j["kind"] and {name, to} & {j["set"], j.get("to")} - {None}:
                 raise BadInput(f"set {name!r} is being changed already")
         jobs[job_id] = {"kind": kind, "set": name, "to": to}
         return None
@@ -158,7 +189,7 @@ def start(
     try:
         album.queue.enqueue(TASK, job_id=job_id)
     except Exception:  # a full disk under the queue: recover queues it
-        log.warning("could not queue set job %s; it is queued again later", job_id)
+        log.warning("could not queue job %s; it is queued again later", job_id)
     return status(album, job_id)
 
 
@@ -167,12 +198,15 @@ def run(
     job_id: str,
     on_progress: Progress = lambda done, total: None,
     until: float | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> dict | None:
     """Run the job here unless another runner holds it or it is over (None then).
     The lease is renewed with every batch's progress; a failure frees it for a retry
     (by :func:`recover`), up to MAX_FAILURES runs, after which the job is "failed" and
     its set stays hidden until the owner deletes it again. ``until`` (epoch seconds):
-    stop between batches after then, freeing the job for the next runner (None then)."""
+    stop between batches after then, freeing the job for the next runner (None then).
+    ``on_outcome``: a reindex's outcome of each picture (importer.Outcome), as the
+    CLI's progress bar shows them."""
     holder = uuid.uuid4().hex
     lease = album.settings.upload_lease_seconds
     now = time.time()
@@ -192,8 +226,10 @@ def run(
     try:
         if job["kind"] == "delete":
             _delete(album, job, holder, on_progress, until)
-        else:
+        elif job["kind"] == "rename":
             _rename(album, job, holder, on_progress)
+        else:
+            _reindex(album, job, holder, on_progress, on_outcome or (lambda o: None))
     except LostLease:
         return None
     except Paused:
@@ -367,6 +403,43 @@ def _rename(album: Album, job: dict, holder: str, on_progress: Progress) -> None
     done = summary.picture_count if summary else job["total"]
     _save(album, job["id"], holder, done=done)
     on_progress(done, max(done, job["total"]))
+
+
+def _reindex(
+    album: Album, job: dict, holder: str, on_progress: Progress,
+    on_outcome: Callable[[Outcome], None],
+) -> None:  # fmt: skip
+    """importer.reindex, its progress written each second (which renews the lease): a
+    run after a dead one reindexes only what is left (each picture's engine tag)."""
+    from .importer import reindex
+
+    job_id = job["id"]
+    if job["everything"] and not job["marked"]:
+        album.catalog.mark_stale(job["set"])
+        job = _save(album, job_id, holder, marked=True)
+    base, counts, last = job["done"], {"n": 0, "faces": 0}, [time.monotonic()]
+    total = [job["total"]]
+
+    def start(n: int) -> None:
+        total[0] = base + n
+        _save(album, job_id, holder, total=total[0])
+        on_progress(base, total[0])
+
+    def step(outcome: Outcome) -> None:
+        counts["n"] += 1
+        counts["faces"] += outcome.faces
+        on_outcome(outcome)
+        if time.monotonic() - last[0] >= PROGRESS_EVERY:
+            last[0] = time.monotonic()
+            _save(album, job_id, holder, done=base + counts["n"])
+            on_progress(base + counts["n"], total[0])
+
+    report = reindex(album, job["set"], workers=job["workers"], on_start=start,
+                     on_progress=step)  # fmt: skip
+    failed = job["failed"] + [[o.name, o.reason] for o in report.failed]
+    _save(album, job_id, holder, done=base + counts["n"], reindexed=report.done,
+          faces=job["faces"] + report.faces, failed=failed[:100])  # fmt: skip
+    on_progress(base + counts["n"], total[0])
 
 
 def _finish(album: Album, job_id: str, holder: str) -> dict | None:

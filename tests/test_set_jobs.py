@@ -10,7 +10,7 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from conftest import cli
+from conftest import PHOTOS, cli
 from sqlalchemy import event
 
 from facealbum import set_jobs
@@ -211,3 +211,17 @@ def test_deletes_of_one_set_at_once_make_one_job(batched):
         t.join()
     assert len(ids) == 4 and len(set(ids)) == 1
     assert [j["id"] for j in album.set_jobs()] == ids[:1]
+
+
+def test_reindex_is_a_job_whose_progress_the_site_reads(album):
+    """`facealbum reindex` runs as a job: while it works the owner's status line
+    (GET /api/jobs, Album.set_jobs) shows it with its progress; then it is done."""
+    for name in ("obama/obama.jpg", "biden/biden.jpg"):
+        album.ingest("S", name.split("/")[1], (PHOTOS / name).read_bytes())
+    job = set_jobs.start_reindex(album, None, everything=True, workers=1, queue=False)
+    assert set_jobs.start_reindex(album, "S")["id"] == job["id"]  # one at a time
+    seen = []
+    final = set_jobs.run(album, job["id"], on_outcome=lambda o: seen.append(album.set_jobs()))
+    assert [(j["kind"], j["state"], j["total"]) for [j] in seen] == [("reindex", "running", 2)] * 2
+    assert final["state"] == "done" and final["done"] == final["reindexed"] == 2
+    assert final["faces"] == 2 and album.set_jobs() == []

@@ -1,5 +1,5 @@
-// The owner's status line for set jobs (a set being deleted or renamed in the
-// background, issue 18): polled while any runs; the page reloads once they are done.
+// The owner's status line for the album's jobs (a set being deleted or renamed in the
+// background, a reindex; issue 18): polled while any runs; the page reloads once they are done.
 
 import { api } from "./api.js";
 import { h, main } from "./dom.js";
@@ -8,7 +8,8 @@ import { current, route } from "./nav.js";
 const count = (n) => n.toLocaleString();
 
 function describe(j) {
-  const what = j.kind === "rename" ? `Renaming “${j.set}” to “${j.to}”` : `Deleting “${j.set}”`;
+  const what = j.kind === "rename" ? `Renaming “${j.set}” to “${j.to}”`
+    : j.kind === "reindex" ? `Reindexing faces${j.set ? ` of “${j.set}”` : ""}` : `Deleting “${j.set}”`;
   if (j.state === "failed") return `${what} failed: ${j.error}. Delete it again to retry.`;
   return `${what}… ${count(j.done)} of ${count(j.total)} pictures`;
 }
