@@ -135,7 +135,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
 
     @r.get("/api/jobs", dependencies=owner)
     def jobs() -> dict:
-        """The unfinished set jobs with their progress: the owner's status line."""
+        """The unfinished jobs (sets being deleted or renamed, a reindex) with their
+        progress: the owner's status line."""
         return {"jobs": [job_json(j) for j in album.set_jobs()]}
 
     @r.get("/api/jobs/{job_id}", dependencies=owner)
