@@ -250,11 +250,13 @@ def _let_go(state: dict, holder: str) -> bool | None:
 
 
 def run_active(album: Album, until: float | None = None) -> int:
-    """Run every unfinished job nobody runs, one after the other, until ``until``: for
+    """Run every unfinished set job nobody runs, one after the other, until ``until``: for
     an album without a job loop (AWS: the scheduled function, each minute, continues
     where the last left off). How many finished."""
     finished = 0
-    for job_id in active(album):
+    for job_id, j in active(album).items():
+        if j["kind"] == "reindex":  # a pool of processes: the command's (or a server's)
+            continue
         if until is not None and time.time() > until:
             break
         finished += run(album, job_id, until=until) is not None
