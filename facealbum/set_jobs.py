@@ -125,6 +125,7 @@ def start(
     summary = album.catalog.get_set(name)
     existing = job_for(album, name)
     if existing and existing[1]["kind"] == kind == "delete" and existing[1]["set"] == name:
+        retry(album, existing[0], queue)  # if it failed: asked again, so tried again
         return status(album, existing[0])
     if summary is None or (name in hidden_sets(album)):
         raise NotFound(f"no set {name!r}")
@@ -149,6 +150,7 @@ def start_reindex(
         set_name = album.get_set(set_name, limit=0)[0].name
     for job_id, j in active(album).items():
         if j["kind"] == "reindex":
+            retry(album, job_id, queue)
             return status(album, job_id)
     extra: dict = {"everything": everything, "workers": workers, "marked": False, "faces": 0,
              "failed": []}  # fmt: skip
@@ -263,8 +265,8 @@ def run_active(album: Album, until: float | None = None) -> int:
     return finished
 
 
-def retry(album: Album, job_id: str) -> None:
-    """A failed job queued once more (the owner asked again)."""
+def retry(album: Album, job_id: str, queue: bool = True) -> None:
+    """A failed job made runnable once more (the owner asked again), and queued."""
 
     def again(s: dict) -> bool | None:
         if s.get("state") != "failed":
@@ -272,7 +274,7 @@ def retry(album: Album, job_id: str) -> None:
         s.update(state="queued", failures=0, error=None, queued_at=time.time())
         return None
 
-    if _change(album, _key(job_id), again) is not None:
+    if _change(album, _key(job_id), again) is not None and queue:
         album.queue.enqueue(TASK, job_id=job_id)
 
 

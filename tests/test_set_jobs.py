@@ -225,3 +225,20 @@ def test_reindex_is_a_job_whose_progress_the_site_reads(album):
     assert [(j["kind"], j["state"], j["total"]) for [j] in seen] == [("reindex", "running", 2)] * 2
     assert final["state"] == "done" and final["done"] == final["reindexed"] == 2
     assert final["faces"] == 2 and album.set_jobs() == []
+
+
+def test_a_delete_that_keeps_failing_is_marked_and_tried_again_when_asked(batched):
+    """A job failing MAX_FAILURES runs in a row says so (the set stays hidden); asking
+    for the delete again runs it once more."""
+    album, _ = batched
+    job = album.start_delete_set_here("Big")
+    real = album.catalog.delete_pictures
+    album.catalog.delete_pictures = lambda ids: 1 / 0
+    for _ in range(set_jobs.MAX_FAILURES):
+        with pytest.raises(ZeroDivisionError):
+            set_jobs.run(album, job["id"])
+    failed = album.set_job(job["id"])
+    assert failed["state"] == "failed" and "division by zero" in failed["error"]
+    assert "Big" not in {s.name for s in album.sets()}
+    album.catalog.delete_pictures = real
+    assert album.delete_set("Big") == 12 and album.catalog.get_set("Big") is None
