@@ -427,6 +427,14 @@ def test_only_the_owner_changes_the_album_through_the_api_function(lambda_album)
     assert not held & {f.face_id for f in two.faces}  # its faces left the collection
     with pytest.raises(BadInput, match="aws import"):
         album.submit_upload("Trip", "new.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())
+    # deleting a set is a job: accepted at once, run by the scheduled function
+    from facealbum.aws.handlers import on_schedule
+
+    r = api(api_event("/api/sets/Trip", method="DELETE", headers=owner))
+    assert r["statusCode"] == 202 and album.catalog.get_set("Trip") is not None
+    assert "Trip" not in api(api_event("/api/sets"))["body"]  # gone from listings at once
+    on_schedule({})
+    assert album.catalog.get_set("Trip") is None and not list(album.collection.records())
 
 
 def test_the_cli_works_on_the_aws_backends(tmp_path, request):
