@@ -7,6 +7,7 @@ process (an import, the job worker, the web server) may write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -318,7 +319,10 @@ class Album:
     def set_jobs(self) -> list[dict]:
         """The unfinished set jobs with their progress (what the owner's status line
         shows), oldest first."""
-        found = [set_jobs.status(self, job_id) for job_id in set_jobs.active(self)]
+        found = []
+        for job_id in set_jobs.active(self):
+            with contextlib.suppress(NotFound):  # its record gone (a partial restore)
+                found.append(set_jobs.status(self, job_id))
         return sorted(found, key=lambda j: j["created_at"])
 
     def _refuse_busy(self, name: str) -> None:
