@@ -887,6 +887,31 @@ def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
     assert after["steps"] <= before["steps"] * 1.05, (before, after)
 
 
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_a_dynamodb_catalog_from_before_the_people_indexes_gets_them_at_start(catalog):
+    """An album table made before the people pages' indexes: the next catalog opened on
+    it adds them and ranks the person rows it holds, so every person is listed."""
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+    from facealbum.domain import Person
+
+    catalog.add_picture(picture("a", "S", "sha-a", 2))
+    catalog.add_person(Person("p1", created_at=1.0))
+    catalog.add_person(Person("p2", hidden=True, created_at=2.0))
+    catalog.assign_faces({"a-0": "p1", "a-1": "p2"}, by_owner=False)
+    client, table = catalog.client, catalog.album.name
+    for name in ("people_listed", "people_shown"):  # as it was: no indexes, no ranks
+        client.update_table(
+            TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": name}}]
+        )
+    for person in ("p1", "p2"):
+        catalog.album.update_item(
+            Key={"pk": "people", "sk": person}, UpdateExpression="REMOVE people_rank, people_shown"
+        )
+    again = DynamoCatalog(table[: -len("album")])
+    assert [r.person.person_id for r in again.people_page(None, 10, True)] == ["p2", "p1"]
+    assert [r.person.person_id for r in again.people_page(None, 10, False)] == ["p1"]
+
+
 def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):
     """What automatic grouping deletes (an unnamed person left without faces) is checked
     in the deleting write itself: a person the owner named, or that a face joined,
