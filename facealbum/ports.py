@@ -204,6 +204,12 @@ class Catalog(Protocol):
         whatever the number of persons."""
         ...
 
+    def named_people(self) -> list[Person]:
+        """Every person with a name (hidden ones too), by an index of the named: what
+        "Who is this?" offers and resolves a typed name against, O(named persons)
+        whatever the number of unnamed ones."""
+        ...
+
     def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` ids of the pictures the person is in (each once), in id order,
         strictly after ``after``: a person's pictures page by page, by an index of the

@@ -151,7 +151,7 @@ def test_0012_indexes_what_the_people_pages_read_by(settings):
         for table in ("persons", "faces")
     }
     assert {"ix_persons_listed", "ix_persons_shown"} <= names["persons"]
-    assert "ix_faces_person_image" in names["faces"]
+    assert "ix_faces_person_image" in names["faces"] and "ix_persons_name" in names["persons"]
     assert [r.person.person_id for r in catalog.people_page(None, 10, True)] == ["p2", "p0"]
     assert [r.person.person_id for r in catalog.people_page(None, 10, False)] == ["p0"]
     cfg = Config()

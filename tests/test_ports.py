@@ -864,6 +864,14 @@ def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
 
     assert pictures("p0", 1) == pictures("p0", 3) == ["i0", "i1", "i2", "i3"]
     assert pictures("p5", 2) == []
+    # the named ones, by their own index: what "Who is this?" offers
+    catalog.update_person(Person("p3", name="Zoe", hidden=True, created_at=3.0))
+    catalog.update_person(Person("p5", name="Al", created_at=5.0))
+    assert [(p.person_id, p.hidden) for p in catalog.named_people()] == [("p5", False),
+                                                                          ("p3", True)]
+    catalog.update_person(Person("p5", created_at=5.0))  # the name taken away
+    assert [p.person_id for p in catalog.named_people()] == ["p3"]
+    assert listed(False, 1) == ["p0", "p2", "p1", "p4"]  # p3 still hidden
 
     def read() -> dict:
         with reads_counted(catalog) as seen:
@@ -896,20 +904,27 @@ def test_a_dynamodb_catalog_from_before_the_people_indexes_gets_them_at_start(ca
 
     catalog.add_picture(picture("a", "S", "sha-a", 2))
     catalog.add_person(Person("p1", created_at=1.0))
-    catalog.add_person(Person("p2", hidden=True, created_at=2.0))
+    catalog.add_person(Person("p2", name="Ann", hidden=True, created_at=2.0))
     catalog.assign_faces({"a-0": "p1", "a-1": "p2"}, by_owner=False)
     client, table = catalog.client, catalog.album.name
-    for name in ("people_listed", "people_shown"):  # as it was: no indexes, no ranks
+    for name in ("people_listed", "people_shown", "people_named", "by_image"):  # as it was
         client.update_table(
             TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": name}}]
         )
     for person in ("p1", "p2"):
         catalog.album.update_item(
-            Key={"pk": "people", "sk": person}, UpdateExpression="REMOVE people_rank, people_shown"
+            Key={"pk": "people", "sk": person},
+            UpdateExpression="REMOVE people_rank, people_shown, people_named",
+        )
+    for face, person in (("a-0", "p1"), ("a-1", "p2")):
+        catalog.album.update_item(
+            Key={"pk": f"person#{person}", "sk": face}, UpdateExpression="REMOVE member_image"
         )
     again = DynamoCatalog(table[: -len("album")])
     assert [r.person.person_id for r in again.people_page(None, 10, True)] == ["p2", "p1"]
     assert [r.person.person_id for r in again.people_page(None, 10, False)] == ["p1"]
+    assert [p.person_id for p in again.named_people()] == ["p2"]
+    assert again.person_image_ids("p1", None, 5) == again.person_image_ids("p2", None, 5) == ["a"]
 
 
 def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):

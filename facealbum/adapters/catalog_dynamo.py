@@ -59,8 +59,11 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             tables["album"],
         )
         self.client = self.db.meta.client
-        if ensure_indexes(self.db, prefix) & {"people_listed", "people_shown"}:
+        added = ensure_indexes(self.db, prefix)
+        if added & {"people_listed", "people_shown", "people_named"}:
             self._rank_people()  # a catalog from before them: its person rows join
+        if "by_image" in added:
+            self._key_members()
 
     # -- pictures -----------------------------------------------------------------
 

@@ -96,6 +96,7 @@ persons = Table(
 Index("ix_persons_listed", persons.c.picture_count, persons.c.person_id)
 Index("ix_persons_shown", persons.c.hidden, persons.c.picture_count, persons.c.person_id)
 Index("ix_faces_person_image", faces.c.person_id, faces.c.image_id)
+Index("ix_persons_name", persons.c.name)
 
 face_rejections = Table(
     "face_rejections",

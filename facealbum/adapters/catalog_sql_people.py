@@ -117,6 +117,12 @@ class SqlPeople:
             found.append(PersonRow(_person(r), face or None, r["sha256"]))
         return found
 
+    def named_people(self) -> list[Person]:
+        """By ``ix_persons_name``: the named rows only."""
+        q = select(persons).where(persons.c.name.is_not(None)).order_by(persons.c.name)
+        with self.engine.connect() as conn:
+            return [_person(r) for r in conn.execute(q).mappings()]
+
     def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
         """By ``ix_faces_person_image``: the first ``limit`` distinct ids after ``after``."""
         q = (

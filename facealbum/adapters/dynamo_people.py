@@ -58,6 +58,7 @@ class DynamoPeople:
                 "picture_count": 0,
                 "people_rank": _rank(0, person.person_id),
                 **({} if person.hidden else {"people_shown": "people"}),
+                **({"people_named": "people"} if person.name else {}),
             }  # fmt: skip
         )
 
@@ -232,10 +233,17 @@ class DynamoPeople:
             rows.append(PersonRow(p, face if ref else None, ref[0] if ref else None))
         return rows
 
+    def named_people(self) -> list[Person]:
+        """A Query of the sparse ``people_named`` index: the named rows only."""
+        items = query_all(self.album, IndexName="people_named",
+                          KeyConditionExpression="people_named = :p",
+                          ExpressionAttributeValues={":p": "people"})  # fmt: skip
+        return sorted((self._person(i) for i in items), key=lambda p: p.name or "")
+
     def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
         """The person's membership rows by ``by_image``, from ``after`` on, until
         ``limit`` distinct pictures (a picture with two of its faces counts once)."""
-        condition = "pk = :p" + ("" if after is None else " AND image_id > :a")
+        condition = "pk = :p" + ("" if after is None else " AND member_image > :a")
         values = {":p": f"person#{person_id}", **({} if after is None else {":a": after})}
         found: list[str] = []
         kwargs: dict[str, Any] = {}
@@ -248,32 +256,49 @@ class DynamoPeople:
                 **kwargs,
             )
             for i in page.get("Items", []):
-                if not found or found[-1] != i["image_id"]:
-                    found.append(i["image_id"])
+                if not found or found[-1] != i["member_image"]:
+                    found.append(i["member_image"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found[:limit]
 
+    def _key_members(self) -> None:
+        """Write ``member_image`` on membership rows made before it (once, when the
+        ``by_image`` index was added): one scan of the table."""
+        items = scan_all(self.album, FilterExpression="begins_with(pk, :m) AND "
+                         "attribute_not_exists(member_image)",
+                         ExpressionAttributeValues={":m": "person#"})  # fmt: skip
+        for item in items:
+            self._conditional(
+                self.album.update_item,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET member_image = :i",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":i": item["image_id"]},
+            )
+
     def _rank_people(self) -> None:
-        """Write ``people_rank`` and ``people_shown`` on person rows made before them
-        (once, when their indexes were added), so that every person is listed."""
+        """Write ``people_rank``, ``people_shown`` and ``people_named`` on person rows
+        made before them (once, when their indexes were added), so that every person
+        is listed."""
         items = query_all(self.album, KeyConditionExpression="pk = :p",
                           ExpressionAttributeValues={":p": "people"})  # fmt: skip
         for item in items:
-            if "people_rank" in item and (item.get("hidden") or "people_shown" in item):
+            shown, named = not item.get("hidden"), bool(item.get("name"))
+            if "people_rank" in item and shown <= ("people_shown" in item) and named <= (
+                "people_named" in item
+            ):
                 continue
             count = self._person(item).picture_count
             self._conditional(
                 self.album.update_item,
                 Key={"pk": "people", "sk": item["sk"]},
                 UpdateExpression="SET people_rank = if_not_exists(people_rank, :r)"
-                + ("" if item.get("hidden") else ", people_shown = :s"),
+                + (", people_shown = :s" if shown else "")
+                + (", people_named = :s" if named else ""),
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={
-                    ":r": _rank(count, item["sk"]),
-                    **({} if item.get("hidden") else {":s": "people"}),
-                },
+                ExpressionAttributeValues={":r": _rank(count, item["sk"]), ":s": "people"},
             )
 
     def update_person(self, person: Person) -> None:
@@ -281,14 +306,17 @@ class DynamoPeople:
             self.album.update_item,
             Key={"pk": "people", "sk": person.person_id},
             UpdateExpression="SET #n = :n, #h = :h, cover_face_id = :c"
-            + (" REMOVE people_shown" if person.hidden else ", people_shown = :s"),
+            + ("" if person.hidden else ", people_shown = :s")
+            + (", people_named = :s" if person.name else "")
+            + _remove([*(["people_shown"] if person.hidden else []),
+                       *([] if person.name else ["people_named"])]),  # fmt: skip
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#n": "name", "#h": "hidden"},
             ExpressionAttributeValues={
                 ":n": person.name,
                 ":h": person.hidden,
                 ":c": person.cover_face_id,
-                **({} if person.hidden else {":s": "people"}),
+                **({} if person.hidden and not person.name else {":s": "people"}),
             },  # fmt: skip
         ):
             raise NotFound(f"no person {person.person_id}")
@@ -401,7 +429,8 @@ class DynamoPeople:
                                     "ConditionExpression": "attribute_exists(pk)"}},
                 {"Put": {"TableName": self.album.name,
                          "Item": {"pk": f"person#{person_id}", "sk": face_id,
-                                  "image_id": item["image_id"]}}},
+                                  "image_id": item["image_id"],
+                                  "member_image": item["image_id"]}}},
             ]  # fmt: skip
         try:
             failed = self._transact(ops)
@@ -501,3 +530,7 @@ def _rank(picture_count: int, person_id: str) -> str:
     """The sort key of the people indexes: most pictured last in ascending order (read
     descending), ties by id."""
     return f"{int(picture_count):010d}#{person_id}"
+
+
+def _remove(attributes: list[str]) -> str:
+    return f" REMOVE {', '.join(attributes)}" if attributes else ""

@@ -35,12 +35,14 @@ KEYS = {
 # pages read by. ``people_rank`` ("%010d#person id" of the picture count) is on every
 # person row, ``people_shown`` ("people") only on those not hidden (a sparse index of
 # what visitors see); ``by_image`` lists a person's membership rows (``person#ID``) by
-# picture (face items come along, under their own partitions).
+# picture (``member_image``: the face's image id, on membership rows only); ``people_named``
+# ("people") is on the rows of persons with a name.
 INDEXES = {
     "album": {
         "people_listed": ("pk", "people_rank"),
         "people_shown": ("people_shown", "people_rank"),
-        "by_image": ("pk", "image_id"),
+        "by_image": ("pk", "member_image"),
+        "people_named": ("people_named", "sk"),
     }
 }
 BATCH = 100  # BatchGetItem's most keys per call

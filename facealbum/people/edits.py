@@ -304,9 +304,9 @@ def twins(album: Album, face: Face) -> list[Face]:
 
 def names(album: Album, hidden: bool = False) -> list[str]:
     """The album's person names, sorted, once each (hidden people's only if asked): what
-    "Who is this?" offers as the owner types. Reads the people rows alone, never their
-    faces (people() reads every person's faces for the covers)."""
-    found = {p.name for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)}
+    "Who is this?" offers as the owner types. Reads the named persons' rows alone
+    (``Catalog.named_people``, by an index), never the unnamed ones nor any faces."""
+    found = {p.name for p in album.catalog.named_people() if p.name and (hidden or not p.hidden)}
     return sorted(found, key=lambda n: (n.casefold(), n))
 
 
@@ -327,7 +327,7 @@ def name_face(album: Album, face_id: str, name: str) -> Person:
     face = album.catalog.get_face(face_id)
     if face is None:
         raise NotFound(f"no face {face_id}")
-    everyone = [p for p in album.catalog.list_people() if p.name]
+    everyone = [p for p in album.catalog.named_people() if p.name]
     known = next((p for p in everyone if p.name == name), None) or next(
         (p for p in everyone if p.name and p.name.casefold() == name.casefold()), None
     )
