@@ -204,6 +204,13 @@ class Catalog(Protocol):
         whatever the number of persons."""
         ...
 
+    def face_persons(self, image_ids: Sequence[str]) -> dict[str, set[str]]:
+        """image id -> the persons of its faces (an empty set where they are no one's),
+        for those of the ids that exist (a picture without faces may be left out): what
+        a search by people checks candidates against, reading these pictures' faces
+        alone."""
+        ...
+
     def named_people(self) -> list[Person]:
         """Every person with a name (hidden ones too), by an index of the named: what
         "Who is this?" offers and resolves a typed name against, O(named persons)

@@ -864,6 +864,7 @@ def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
 
     assert pictures("p0", 1) == pictures("p0", 3) == ["i0", "i1", "i2", "i3"]
     assert pictures("p5", 2) == []
+    assert catalog.face_persons(["i0", "i4", "nope"]) == {"i0": {"p0"}, "i4": {"p1", "p3"}}
     # the named ones, by their own index: what "Who is this?" offers
     catalog.update_person(Person("p3", name="Zoe", hidden=True, created_at=3.0))
     catalog.update_person(Person("p5", name="Al", created_at=5.0))

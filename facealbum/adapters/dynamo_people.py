@@ -233,6 +233,11 @@ class DynamoPeople:
             rows.append(PersonRow(p, face if ref else None, ref[0] if ref else None))
         return rows
 
+    def face_persons(self, image_ids: Sequence[str]) -> dict[str, set[str]]:
+        """From the pictures' items, where each face carries its person."""
+        found = self.get_pictures(image_ids)  # type: ignore[attr-defined]
+        return {i: {f.person_id for f in p.faces if f.person_id} for i, p in found.items()}
+
     def named_people(self) -> list[Person]:
         """A Query of the sparse ``people_named`` index: the named rows only."""
         items = query_all(self.album, IndexName="people_named",

@@ -166,9 +166,10 @@ def search_people(
 
     Cost O(page), whatever the persons' sizes: ANY merges the first ``limit`` picture
     ids of each person after the cursor; ALL and ONLY walk the least pictured person's
-    pictures in id order and keep those whose faces name every other one, reading at
-    most ``Settings.people_search_scan`` of them per request: a page may then be short
-    (even empty) with a cursor to go on from."""
+    picture ids in id order, a few hundred a read, keep those whose faces' persons
+    (``Catalog.face_persons``) include every other one, and read the pictures of the
+    page alone; at most ``Settings.people_search_scan`` candidates per request: a page
+    may then be short (even empty) with a cursor to go on from."""
     if not person_ids:
         raise BadInput("choose at least one person")
     n = page_limit(album, limit)
@@ -187,31 +188,30 @@ def search_people(
         return Page(listed, ids[n - 1] if len(ids) > n else None)
     smallest = min(chosen, key=lambda p: (p.picture_count, p.person_id))
     wanted = {p.person_id for p in chosen}
-    kept: list[Picture] = []
-    after, scanned = cursor, 0
+    kept: list[str] = []
+    after, scanned, batch = cursor, 0, max(n, 200)
     while len(kept) < n and scanned < album.settings.people_search_scan:
-        batch = catalog.person_image_ids(smallest.person_id, after, n)
-        if not batch:
-            return Page(kept, None)
-        pictures = catalog.get_pictures(batch)
-        named = _named(album, pictures.values(), hidden) if mode == "only" else set()
-        for image_id in batch:
+        candidates = catalog.person_image_ids(smallest.person_id, after, batch)
+        there = catalog.face_persons(candidates)  # ids and persons only, no pictures
+        named = _named(album, there.values(), hidden) if mode == "only" else set()
+        for image_id in candidates:
             after, scanned = image_id, scanned + 1
-            picture = pictures.get(image_id)
-            there = {f.person_id for f in picture.faces if f.person_id} if picture else set()
-            if picture is not None and wanted <= there and not (there & named) - wanted:
-                kept.append(picture)
+            persons = there.get(image_id, set())
+            if wanted <= persons and not (persons & named) - wanted:
+                kept.append(image_id)
                 if len(kept) == n:
                     break
-        if len(batch) < n and after == batch[-1]:
-            return Page(kept, None)  # the person's last pictures: nothing after
-    return Page(kept, after)
+        if len(candidates) < batch and (not candidates or after == candidates[-1]):
+            after = None  # the person's last pictures: nothing after
+            break
+    pictures = catalog.get_pictures(kept)
+    return Page([pictures[i] for i in kept if i in pictures], after)
 
 
-def _named(album: Album, pictures: Iterable[Picture], hidden: bool) -> set[str]:
-    """The persons of these pictures' faces that have a name (and, unless ``hidden``,
-    are not hidden): what ONLY leaves out. One read of just those persons."""
-    shown = {f.person_id for p in pictures for f in p.faces if f.person_id}
+def _named(album: Album, pictures: Iterable[set[str]], hidden: bool) -> set[str]:
+    """Of these pictures' persons, those that have a name (and, unless ``hidden``, are
+    not hidden): what ONLY leaves out. One read of just those persons."""
+    shown = {p for persons in pictures for p in persons}
     return {
         p for p, (name, gone) in album.catalog.person_labels(shown).items()
         if name and (hidden or not gone)
