@@ -163,7 +163,8 @@ def test_people_api_reads_and_the_owners_changes(album):
         everyone = [p["person_id"] for p in owner.get("/api/people?limit=500").json()]
         assert pages(owner, "/api/people?limit=2") == everyone and len(everyone) > 4
         assert pages(visitor, "/api/people?limit=2") == [p for p in everyone if p != biden]
-        for bad in ("limit=0", "limit=100000", "cursor=nonsense", "cursor=" + "9" * 200):
+        for bad in ("limit=0", "limit=100000", "cursor=nonsense", "cursor=" + "9" * 200,
+                    "cursor=%C2%B2.x", "cursor=99999999999999999999.x", "cursor=1.%00"):
             assert visitor.get(f"/api/people?{bad}").status_code in (400, 422), bad
         one = visitor.get(f"/api/people/{obama}", params={"limit": 3}).json()
         rest = visitor.get(f"/api/people/{obama}", params={"cursor": one["next"]}).json()

@@ -66,13 +66,14 @@ def _people_key(cursor: str | None) -> tuple[int, str] | None:
     if cursor is None:
         return None
     count, _, person_id = cursor.partition(".")
-    if not count.isdigit() or not person_id or len(cursor) > 100:
+    digits = count.isascii() and count.isdigit() and len(count) <= 12
+    if not digits or not person_id or not person_id.isprintable() or len(cursor) > 100:
         raise BadInput(f"not a cursor of the people list: {cursor[:100]!r}")
     return int(count), person_id
 
 
 def _image_cursor(cursor: str | None) -> str | None:
-    if cursor is not None and not 0 < len(cursor) <= 100:
+    if cursor is not None and not (0 < len(cursor) <= 100 and cursor.isprintable()):
         raise BadInput("not a cursor of pictures")
     return cursor
 
