@@ -33,7 +33,6 @@ from .domain import (
     as_stored,
     check_picture_name,
     check_set_name,
-    largest_first,
 )
 from .ingest import (
     Stored,
@@ -464,10 +463,11 @@ class Album:
     def _person_faces_of(self, face: Face, hidden: bool) -> tuple[tuple[str, ...], int]:
         """Other faces of the face's person, if the owner named that person (a name is
         the owner vouching for the group) and did not hide it (unless ``hidden``): its
-        representatives, which the search searches with (people/representatives.py:
-        a few SearchFaces, whatever the person's size), then every other one, largest
-        first, whose pictures are in the result as the person's; with how many of them
-        search. The person's faces are one indexed read of its own rows."""
+        representatives (people/representatives.py: the cover, the medoid and faces
+        spread over its looks), which search with the face and whose pictures are in
+        the result as the person's; with how many of them search. Two reads of the
+        person's row and of those few faces: O(representatives), whatever the person's
+        size (all of a person's pictures are its page's, paged)."""
         from .people.representatives import of
 
         if not self.settings.person_aware_search:
@@ -476,10 +476,7 @@ class Album:
         if not person or not person.name or (person.hidden and not hidden):
             return (), 0
         reps = [f for f in of(self, [person]).get(person.person_id, []) if f != face.face_id]
-        faces = self.catalog.person_faces(person.person_id)
-        faces.sort(key=largest_first)
-        rest = [f.face_id for f in faces if f.face_id != face.face_id and f.face_id not in reps]
-        return (*reps, *rest), len(reps)
+        return tuple(reps), len(reps)
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it

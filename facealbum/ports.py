@@ -17,6 +17,18 @@ Bucket = Literal["originals", "thumbnails", "incoming"]
 
 
 @dataclass
+class PersonRow:
+    """A person as the people pages list it: its row (with the counts it keeps) and its
+    cover, its first representative (the owner's chosen face leads those) if that is
+    still its face, with the sha256 of the cover's picture (its thumbnail's key is
+    made of it); None where the person has no such face stored."""
+
+    person: Person
+    cover: Face | None = None
+    cover_sha256: str | None = None
+
+
+@dataclass
 class CatalogSnapshot:
     """A consistent copy of the catalog in a file, with what that copy refers to."""
 
@@ -193,6 +205,36 @@ class Catalog(Protocol):
 
     def list_people(self) -> list[Person]:
         """Every person with its counts, oldest first."""
+        ...
+
+    def people_page(
+        self, after: tuple[int, str] | None, limit: int, hidden: bool
+    ) -> list[PersonRow]:
+        """Up to ``limit`` persons with at least one picture, most pictured first
+        (``picture_count`` descending, then ``person_id`` descending), strictly after
+        the key ``after`` = (picture_count, person_id) of the last one of the previous
+        page; hidden ones only with ``hidden``. Each with its cover read in the same
+        query (SQL) or O(limit) batched reads (DynamoDB), by an index: O(limit) rows
+        whatever the number of persons."""
+        ...
+
+    def face_persons(self, image_ids: Sequence[str]) -> dict[str, set[str]]:
+        """image id -> the persons of its faces (an empty set where they are no one's),
+        for those of the ids that exist (a picture without faces may be left out): what
+        a search by people checks candidates against, reading these pictures' faces
+        alone."""
+        ...
+
+    def named_people(self) -> list[Person]:
+        """Every person with a name (hidden ones too), by an index of the named: what
+        "Who is this?" offers and resolves a typed name against, O(named persons)
+        whatever the number of unnamed ones."""
+        ...
+
+    def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` ids of the pictures the person is in (each once), in id order,
+        strictly after ``after``: a person's pictures page by page, by an index of the
+        person's faces by picture (O(limit) rows, never all of the person's faces)."""
         ...
 
     def update_person(self, person: Person) -> None:

@@ -194,6 +194,18 @@ class Settings(BaseSettings):
         description="Most faces of one person compared (one SearchFaces each) when its "
         "representatives are chosen again: bounds the work of each update",
     )
+    people_page_size: int = Field(
+        60, ge=1, description="Persons (or a person's pictures) a page lists when no limit is asked"
+    )
+    people_page_max: int = Field(
+        500, ge=1, description="Most persons (or a person's pictures) one page may list"
+    )
+    people_search_scan: int = Field(
+        2000,
+        ge=1,
+        description="Most pictures of the least pictured person a search for pictures with "
+        "all (or only) the chosen people looks at per request; the rest on the next page",
+    )
     person_min_face_px: int = Field(
         30, ge=0, description="Faces smaller than this (shorter side, px) stay unassigned"
     )

@@ -125,3 +125,39 @@ def test_0010_counts_each_persons_faces_and_leaves_representatives_to_be_chosen(
     counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
     assert counts == {"p1": (3, 2), "p2": (0, 0)}
     assert catalog.representatives(["p1", "p2"]) == {"p1": [], "p2": []}
+
+
+def test_0012_indexes_what_the_people_pages_read_by(settings):
+    """The people list (most pictured first, all or the shown ones) and a person's
+    pictures read by indexes that the upgrade adds to an existing catalog; downgrading
+    and upgrading again keeps every person and count."""
+    from facealbum.adapters.catalog_sql import SqlCatalog
+
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0011")
+    with engine.begin() as conn:
+        for i, count in enumerate([3, 0, 5]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO persons (person_id, hidden, created_at, face_count, "
+                    "picture_count) VALUES (:p, :h, 0, :n, :n)"
+                ),
+                {"p": f"p{i}", "h": i == 2, "n": count},
+            )
+    engine.dispose()
+    catalog = SqlCatalog(settings.catalog_url)  # migrates to the newest
+    names = {
+        table: {i["name"] for i in sa.inspect(catalog.engine).get_indexes(table)}
+        for table in ("persons", "faces")
+    }
+    assert {"ix_persons_listed", "ix_persons_shown"} <= names["persons"]
+    assert "ix_faces_person_image" in names["faces"] and "ix_persons_name" in names["persons"]
+    assert [r.person.person_id for r in catalog.people_page(None, 10, True)] == ["p2", "p0"]
+    assert [r.person.person_id for r in catalog.people_page(None, 10, False)] == ["p0"]
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with catalog.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    migrate(catalog.engine)
+    assert [r.person.person_id for r in catalog.people_page((5, "p2"), 10, True)] == ["p0"]

@@ -766,3 +766,47 @@ def test_who_is_this_from_a_stale_tab_and_a_long_name_on_a_phone(people_page):
         expect(first.get_by_text(long).first).to_be_attached()
         width = first.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (url, width)
+
+
+def test_people_and_a_persons_pictures_load_a_page_at_a_time(browser, library_home, tmp_path):
+    """Issue 18, item 1: with pages of 2, the People page, a person's page and Pictures
+    with… each load the next page as their end comes near, until every person (every
+    picture) is shown once, in the API's order; a visitor never gets a hidden person."""
+    env = {"FACEALBUM_OWNER_SECRET": SECRET, "FACEALBUM_PEOPLE_PAGE_SIZE": "2"}
+    proc, base = serve_copy(library_home, tmp_path, env)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.split(base, 1)[-1]))
+    try:
+        api = page.context.request
+        owner = {"Authorization": f"Bearer {SECRET}"}
+        everyone = api.get("/api/people?limit=500").json()
+        hidden = everyone[-1]["person_id"]
+        assert api.patch(f"/api/people/{hidden}", data={"hidden": True}, headers=owner).ok
+        shown = [p["person_id"] for p in everyone if p["person_id"] != hidden]
+        page.goto("/people")
+        cards = page.locator(".person")
+        expect(cards).to_have_count(len(shown), timeout=20_000)
+        assert [cards.nth(i).get_attribute("data-person-id") for i in range(len(shown))] == shown
+        pages = [u for u in asked if u.startswith("/api/people?") or u == "/api/people"]
+        assert len(pages) == (len(shown) + 1) // 2 + (len(shown) % 2 == 0)  # one per page
+        obama = everyone[0]  # the most pictured: four pictures
+        assert obama["picture_count"] == 4
+        page.goto(f"/people/{obama['person_id']}")
+        expect(page.locator("#person-count")).to_have_text("4 pictures")
+        expect(page.locator("#results .result")).to_have_count(4)
+        tiles = page.locator("#results .result")
+        ids = tiles.evaluate_all("(xs) => xs.map((x) => x.dataset.imageId)")
+        assert len(set(ids)) == 4 and ids == sorted(ids)  # each once, in id order
+        assert [u for u in asked if "cursor=" in u and f"/api/people/{obama['person_id']}" in u]
+        page.goto(f"/search?people={obama['person_id']}&mode=any")
+        expect(page.locator("#grid .thumb")).to_have_count(4)
+        expect(page.locator("#summary")).to_have_text("4 pictures")
+    finally:
+        context.close()
+        proc.terminate()
+        proc.wait(10)
+    assert errors == []

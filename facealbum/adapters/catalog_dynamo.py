@@ -34,7 +34,15 @@ from ..ports import CatalogSnapshot
 from .dynamo_people import DynamoPeople
 from .dynamo_reanalysis import DynamoReanalysis
 from .dynamo_records import DynamoRecords
-from .dynamo_tables import batch_get, dynamodb, ensure_tables, num, query_all, scan_all
+from .dynamo_tables import (
+    batch_get,
+    dynamodb,
+    ensure_indexes,
+    ensure_tables,
+    num,
+    query_all,
+    scan_all,
+)
 
 ROOT = "/"  # the partition that lists the sets
 N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressions
@@ -51,6 +59,11 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             tables["album"],
         )
         self.client = self.db.meta.client
+        added = ensure_indexes(self.db, prefix)
+        if added & {"people_listed", "people_shown", "people_named"}:
+            self._rank_people()  # a catalog from before them: its person rows join
+        if "by_image" in added:
+            self._key_members()
 
     # -- pictures -----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -90,6 +91,12 @@ persons = Table(
     Column("picture_count", Integer, nullable=False, default=0),
     Column("representatives", Text, nullable=True),  # JSON list of face ids
 )
+# what the people pages read by (migration 0012): most pictured first, and a person's
+# faces by picture
+Index("ix_persons_listed", persons.c.picture_count, persons.c.person_id)
+Index("ix_persons_shown", persons.c.hidden, persons.c.picture_count, persons.c.person_id)
+Index("ix_faces_person_image", faces.c.person_id, faces.c.image_id)
+Index("ix_persons_name", persons.c.name)
 
 face_rejections = Table(
     "face_rejections",

@@ -14,11 +14,27 @@ import contextlib
 import json
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import Engine, delete, distinct, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Engine,
+    and_,
+    cast,
+    delete,
+    distinct,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import Face, NotFound, Person
-from .catalog_schema import face_rejections, faces, persons
+from ..ports import PersonRow
+from .catalog_schema import face_rejections, faces, persons, pictures
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
 
@@ -63,19 +79,78 @@ class SqlPeople:
             q = q.where(persons.c.person_id == person_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [
-            Person(
-                person_id=r["person_id"],
-                name=r["name"],
-                hidden=bool(r["hidden"]),
-                cover_face_id=r["cover_face_id"],
-                created_at=r["created_at"],
-                face_count=r["face_count"] or 0,
-                picture_count=r["picture_count"] or 0,
-                representatives=json.loads(r["representatives"] or "[]"),
-            )
-            for r in rows
-        ]
+        return [_person(r) for r in rows]
+
+    def people_page(
+        self, after: tuple[int, str] | None, limit: int, hidden: bool
+    ) -> list[PersonRow]:
+        """One statement: the page of persons by ``ix_persons_listed`` (the owner's) or
+        ``ix_persons_shown`` (a visitor's), each joined to its first representative's
+        face (if that is still its own) and that face's picture."""
+        cover = faces.alias("cover")
+        reps = persons.c.representatives
+        if self.engine.dialect.name == "postgresql":
+            first = cast(reps, JSON)[0].as_string()
+        else:
+            first = type_coerce(reps, JSON)[0].as_string()
+        joined = persons.outerjoin(
+            cover, and_(cover.c.face_id == first, cover.c.person_id == persons.c.person_id)
+        ).outerjoin(pictures, pictures.c.image_id == cover.c.image_id)
+        q = (
+            select(persons, *(c.label(f"c_{c.name}") for c in cover.c), pictures.c.sha256)
+            .select_from(joined)
+            .where(persons.c.picture_count > 0)
+            .order_by(persons.c.picture_count.desc(), persons.c.person_id.desc())
+            .limit(limit)
+        )
+        if not hidden:
+            q = q.where(persons.c.hidden == false())
+        if after is not None:
+            q = q.where(tuple_(persons.c.picture_count, persons.c.person_id) < tuple_(*after))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        from .catalog_sql import _face
+
+        found = []
+        for r in rows:
+            face = r["c_face_id"] and _face({k[2:]: v for k, v in r.items() if k[:2] == "c_"})
+            found.append(PersonRow(_person(r), face or None, r["sha256"]))
+        return found
+
+    def face_persons(self, image_ids: Sequence[str]) -> dict[str, set[str]]:
+        """By ``ix_faces_image_id``: these pictures' faces' persons, 500 ids a query."""
+        ids = list(dict.fromkeys(image_ids))
+        found: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(faces.c.image_id, faces.c.person_id).where(
+                    faces.c.image_id.in_(ids[i : i + 500])
+                )
+                for image_id, person_id in conn.execute(q):
+                    there = found.setdefault(image_id, set())
+                    if person_id:
+                        there.add(person_id)
+        return found
+
+    def named_people(self) -> list[Person]:
+        """By ``ix_persons_name``: the named rows only."""
+        q = select(persons).where(persons.c.name.is_not(None)).order_by(persons.c.name)
+        with self.engine.connect() as conn:
+            return [_person(r) for r in conn.execute(q).mappings()]
+
+    def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
+        """By ``ix_faces_person_image``: the first ``limit`` distinct ids after ``after``."""
+        q = (
+            select(faces.c.image_id)
+            .where(faces.c.person_id == person_id)
+            .distinct()
+            .order_by(faces.c.image_id)
+            .limit(limit)
+        )
+        if after is not None:
+            q = q.where(faces.c.image_id > after)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
 
     def _recount(self, person_ids: Iterable[str | None]) -> None:
         """Count these persons' faces and pictures again from the faces themselves,
@@ -283,3 +358,16 @@ class SqlPeople:
                 q = select(*cols).where(persons.c.person_id.in_(ids[i : i + 500]))
                 found.update((r[0], (r[1] or None, bool(r[2]))) for r in conn.execute(q))
         return found
+
+
+def _person(r) -> Person:
+    return Person(
+        person_id=r["person_id"],
+        name=r["name"],
+        hidden=bool(r["hidden"]),
+        cover_face_id=r["cover_face_id"],
+        created_at=r["created_at"],
+        face_count=r["face_count"] or 0,
+        picture_count=r["picture_count"] or 0,
+        representatives=json.loads(r["representatives"] or "[]"),
+    )

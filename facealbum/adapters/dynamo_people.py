@@ -12,13 +12,15 @@ persons, a crash cannot leave it in none, a face is never placed into a person d
 membership in the same transaction.
 
 The person's row keeps its face and picture counts and its representative faces, so
-listing people reads the person rows only. A change of a person's faces first adds a
-token of its own to the row's ``recounting`` set, then moves the faces, then counts
-the membership rows (O(its faces)), writes the counts, reads the memberships again
-(another change meanwhile: count again) and only then takes its token out. While a
-row has a token, a reader counts that person's memberships itself: a writer killed
-midway leaves its token, never a wrong count; and the last writer's counts, checked
-after they were written, are what the memberships are."""
+listing people reads the person rows only. Each person row also keeps ``people_rank``
+(its picture count, zero-padded, then its id) and, unless hidden, ``people_shown``:
+the sort and partition keys of the indexes the people pages read by (dynamo_tables.py).
+A change of a person's faces first adds a token of its own to the row's ``recounting``
+set, then moves the faces, then counts the membership rows (O(its faces)), writes the
+counts, reads the memberships again (another change meanwhile: count again) and only
+then takes its token out. While a row has a token, a reader counts that person's
+memberships itself: a writer killed midway leaves its token, never a wrong count; and
+the last writer's counts, checked after they were written, are what the memberships are."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..domain import Face, NotFound, Person
+from ..ports import PersonRow
 from .dynamo_tables import batch_get, num, query_all, scan_all
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
@@ -53,6 +56,9 @@ class DynamoPeople:
                 "created_at": num(person.created_at),
                 "face_count": 0,
                 "picture_count": 0,
+                "people_rank": _rank(0, person.person_id),
+                **({} if person.hidden else {"people_shown": "people"}),
+                **({"people_named": "people"} if person.name else {}),
             }  # fmt: skip
         )
 
@@ -72,10 +78,14 @@ class DynamoPeople:
                 self._conditional(
                     self.album.update_item,
                     Key={"pk": "people", "sk": item["sk"]},
-                    UpdateExpression="SET face_count = :f, picture_count = :i",
+                    UpdateExpression="SET face_count = :f, picture_count = :i, people_rank = :r",
                     ConditionExpression="attribute_exists(pk) AND attribute_not_exists("
                     "face_count) AND attribute_not_exists(recounting)",
-                    ExpressionAttributeValues={":f": counts[0], ":i": counts[1]},
+                    ExpressionAttributeValues={
+                        ":f": counts[0],
+                        ":i": counts[1],
+                        ":r": _rank(counts[1], item["sk"]),
+                    },
                 )
         return Person(
             person_id=item["sk"],
@@ -120,10 +130,11 @@ class DynamoPeople:
             if not self._conditional(
                 self.album.update_item,
                 Key={"pk": "people", "sk": person_id},
-                UpdateExpression="SET face_count = :f, picture_count = :i",
+                UpdateExpression="SET face_count = :f, picture_count = :i, people_rank = :r",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={
-                    ":f": len(members), ":i": len({m["image_id"] for m in members})},
+                    ":f": len(members), ":i": (n := len({m["image_id"] for m in members})),
+                    ":r": _rank(n, person_id)},
             ):  # fmt: skip
                 break  # the person is gone
             again = self._members(person_id, consistent=True)
@@ -177,17 +188,140 @@ class DynamoPeople:
         found = [self._person(i) for i in items]
         return sorted(found, key=lambda p: (p.created_at, p.person_id))
 
+    def people_page(
+        self, after: tuple[int, str] | None, limit: int, hidden: bool
+    ) -> list[PersonRow]:
+        """A Query of ``people_listed`` (the owner's) or ``people_shown`` (a visitor's),
+        descending, then the covers: their face items and their pictures' hashes, two
+        batched reads of O(limit) keys."""
+        names = {"#h": "pk" if hidden else "people_shown"}
+        values: dict[str, Any] = {":p": "people"}
+        condition = "#h = :p"
+        if after is not None:
+            condition += " AND people_rank < :r"
+            values[":r"] = _rank(*after)
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {}
+        while len(items) < limit:  # one page, unless it stopped at 1 MB
+            page = self.album.query(
+                IndexName="people_listed" if hidden else "people_shown",
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit - len(items),
+                **kwargs,
+            )
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [self._person(i) for i in items if int(i.get("picture_count", 0))]
+        first = {p.person_id: p.representatives[0] for p in found if p.representatives}
+        keys = [{"pk": f"face#{f}", "sk": "-"} for f in first.values()]
+        from .catalog_dynamo import _face
+
+        faces = {i["face_id"]: _face(i) for i in batch_get(self.db, self.album, keys)}
+        live = {
+            p: faces[f] for p, f in first.items() if f in faces and faces[f].person_id == p
+        }
+        refs = self.picture_refs([f.image_id for f in live.values()])  # type: ignore[attr-defined]
+        rows = []
+        for p in found:
+            face = live.get(p.person_id)
+            ref = face and refs.get(face.image_id)
+            rows.append(PersonRow(p, face if ref else None, ref[0] if ref else None))
+        return rows
+
+    def face_persons(self, image_ids: Sequence[str]) -> dict[str, set[str]]:
+        """From the pictures' items, where each face carries its person."""
+        found = self.get_pictures(image_ids)  # type: ignore[attr-defined]
+        return {i: {f.person_id for f in p.faces if f.person_id} for i, p in found.items()}
+
+    def named_people(self) -> list[Person]:
+        """A Query of the sparse ``people_named`` index: the named rows only."""
+        items = query_all(self.album, IndexName="people_named",
+                          KeyConditionExpression="people_named = :p",
+                          ExpressionAttributeValues={":p": "people"})  # fmt: skip
+        return sorted((self._person(i) for i in items), key=lambda p: p.name or "")
+
+    def person_image_ids(self, person_id: str, after: str | None, limit: int) -> list[str]:
+        """The person's membership rows by ``by_image``, from ``after`` on, until
+        ``limit`` distinct pictures (a picture with two of its faces counts once)."""
+        condition = "pk = :p" + ("" if after is None else " AND member_image > :a")
+        values = {":p": f"person#{person_id}", **({} if after is None else {":a": after})}
+        found: list[str] = []
+        kwargs: dict[str, Any] = {}
+        while len(found) < limit:
+            page = self.album.query(
+                IndexName="by_image",
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                Limit=limit - len(found) + 1,
+                **kwargs,
+            )
+            for i in page.get("Items", []):
+                if not found or found[-1] != i["member_image"]:
+                    found.append(i["member_image"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+    def _key_members(self) -> None:
+        """Write ``member_image`` on membership rows made before it (once, when the
+        ``by_image`` index was added): one scan of the table."""
+        items = scan_all(self.album, FilterExpression="begins_with(pk, :m) AND "
+                         "attribute_not_exists(member_image)",
+                         ExpressionAttributeValues={":m": "person#"})  # fmt: skip
+        for item in items:
+            self._conditional(
+                self.album.update_item,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET member_image = :i",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":i": item["image_id"]},
+            )
+
+    def _rank_people(self) -> None:
+        """Write ``people_rank``, ``people_shown`` and ``people_named`` on person rows
+        made before them (once, when their indexes were added), so that every person
+        is listed."""
+        items = query_all(self.album, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": "people"})  # fmt: skip
+        for item in items:
+            shown, named = not item.get("hidden"), bool(item.get("name"))
+            if "people_rank" in item and shown <= ("people_shown" in item) and named <= (
+                "people_named" in item
+            ):
+                continue
+            count = self._person(item).picture_count
+            self._conditional(
+                self.album.update_item,
+                Key={"pk": "people", "sk": item["sk"]},
+                UpdateExpression="SET people_rank = if_not_exists(people_rank, :r)"
+                + (", people_shown = :s" if shown else "")
+                + (", people_named = :s" if named else ""),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":r": _rank(count, item["sk"]), ":s": "people"},
+            )
+
     def update_person(self, person: Person) -> None:
         if not self._conditional(
             self.album.update_item,
             Key={"pk": "people", "sk": person.person_id},
-            UpdateExpression="SET #n = :n, #h = :h, cover_face_id = :c",
+            UpdateExpression="SET #n = :n, #h = :h, cover_face_id = :c"
+            + ("" if person.hidden else ", people_shown = :s")
+            + (", people_named = :s" if person.name else "")
+            + _remove([*(["people_shown"] if person.hidden else []),
+                       *([] if person.name else ["people_named"])]),  # fmt: skip
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#n": "name", "#h": "hidden"},
             ExpressionAttributeValues={
                 ":n": person.name,
                 ":h": person.hidden,
                 ":c": person.cover_face_id,
+                **({} if person.hidden and not person.name else {":s": "people"}),
             },  # fmt: skip
         ):
             raise NotFound(f"no person {person.person_id}")
@@ -300,7 +434,8 @@ class DynamoPeople:
                                     "ConditionExpression": "attribute_exists(pk)"}},
                 {"Put": {"TableName": self.album.name,
                          "Item": {"pk": f"person#{person_id}", "sk": face_id,
-                                  "image_id": item["image_id"]}}},
+                                  "image_id": item["image_id"],
+                                  "member_image": item["image_id"]}}},
             ]  # fmt: skip
         try:
             failed = self._transact(ops)
@@ -394,3 +529,13 @@ class DynamoPeople:
         keys = [{"pk": "people", "sk": p} for p in dict.fromkeys(person_ids)]
         items = batch_get(self.db, self.album, keys)
         return {i["sk"]: (i.get("name") or None, bool(i.get("hidden"))) for i in items}
+
+
+def _rank(picture_count: int, person_id: str) -> str:
+    """The sort key of the people indexes: most pictured last in ascending order (read
+    descending), ties by id."""
+    return f"{int(picture_count):010d}#{person_id}"
+
+
+def _remove(attributes: list[str]) -> str:
+    return f" REMOVE {', '.join(attributes)}" if attributes else ""

@@ -134,6 +134,7 @@ class DynamoReanalysis:
                                     "pk": f"person#{f.person_id}",
                                     "sk": f.face_id,
                                     "image_id": image_id,
+                                    "member_image": image_id,
                                 },
                             }
                         }

@@ -31,7 +31,38 @@ KEYS = {
     "pics_by_image_id": [("image_id", "HASH")],
     "album": [("pk", "HASH"), ("sk", "RANGE")],
 }
+# global secondary indexes (partition, sort), all attributes projected: what the people
+# pages read by. ``people_rank`` ("%010d#person id" of the picture count) is on every
+# person row, ``people_shown`` ("people") only on those not hidden (a sparse index of
+# what visitors see); ``by_image`` lists a person's membership rows (``person#ID``) by
+# picture (``member_image``: the face's image id, on membership rows only); ``people_named``
+# ("people") is on the rows of persons with a name.
+INDEXES = {
+    "album": {
+        "people_listed": ("pk", "people_rank"),
+        "people_shown": ("people_shown", "people_rank"),
+        "by_image": ("pk", "member_image"),
+        "people_named": ("people_named", "sk"),
+    }
+}
 BATCH = 100  # BatchGetItem's most keys per call
+
+
+def _index(name: str, hash_key: str, range_key: str) -> dict:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def _attributes(short: str) -> list[dict]:
+    names = [a for a, _ in KEYS[short]]
+    names += [a for keys in INDEXES.get(short, {}).values() for a in keys]
+    return [{"AttributeName": a, "AttributeType": "S"} for a in dict.fromkeys(names)]
 
 
 def dynamodb() -> Any:
@@ -55,15 +86,53 @@ def ensure_tables(resource: Any, prefix: str) -> dict[str, Any]:
         name = prefix + short
         if name in existing:
             continue
+        indexes = [_index(i, *k) for i, k in INDEXES.get(short, {}).items()]
         with contextlib.suppress(client.exceptions.ResourceInUseException):  # being created
             client.create_table(
                 TableName=name,
                 KeySchema=[{"AttributeName": a, "KeyType": t} for a, t in keys],
-                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a, _ in keys],
+                AttributeDefinitions=_attributes(short),
                 BillingMode="PAY_PER_REQUEST",
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
         client.get_waiter("table_exists").wait(TableName=name)
     return {short: resource.Table(prefix + short) for short in KEYS}
+
+
+def ensure_indexes(resource: Any, prefix: str) -> set[str]:
+    """Add the global secondary indexes a table made before them lacks (one at a time,
+    as DynamoDB allows), waiting until each is ACTIVE; returns the names added (their
+    rows may need attributes written: the caller's part). One DescribeTable per table
+    when nothing is missing."""
+    client = resource.meta.client
+    added: set[str] = set()
+
+    def status(name: str) -> dict[str, str]:
+        table = client.describe_table(TableName=name)["Table"]
+        return {
+            i["IndexName"]: i.get("IndexStatus", "ACTIVE")
+            for i in table.get("GlobalSecondaryIndexes", [])
+        }
+
+    for short, wanted in INDEXES.items():
+        name = prefix + short
+        have = status(name)
+        for index, keys in wanted.items():
+            if index not in have:
+                with contextlib.suppress(client.exceptions.ResourceInUseException):
+                    client.update_table(
+                        TableName=name,
+                        AttributeDefinitions=_attributes(short),
+                        GlobalSecondaryIndexUpdates=[{"Create": _index(index, *keys)}],
+                    )
+                added.add(index)
+                have = status(name)
+            for _ in range(1800):  # backfilling a big table's index takes minutes
+                if have.get(index) == "ACTIVE":
+                    break
+                time.sleep(1)
+                have = status(name)
+    return added
 
 
 def batch_get(resource: Any, table: Any, keys: list[dict]) -> list[dict]:

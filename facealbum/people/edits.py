@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from ..album import Album
 from ..copies import twin_faces
-from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name
+from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, rendition_key
 from ..photo_search import PhotoFace, check_photo, search_photo
 from ..quality import QualityRule
 from . import representatives
@@ -28,7 +29,19 @@ Mode = Literal["all", "any", "only"]
 @dataclass
 class PersonView:
     person: Person
-    cover: tuple[Face, Picture] | None
+    cover: tuple[Face, str] | None  # the cover face and its picture's thumbnail key
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a listing, with the cursor of the next one (None: the last page).
+    A cursor is opaque to callers: the key of the last entry looked at."""
+
+    items: list[T]
+    next: str | None
 
 
 def get(album: Album, person_id: str) -> Person:
@@ -38,73 +51,172 @@ def get(album: Album, person_id: str) -> Person:
     return found
 
 
+def page_limit(album: Album, limit: int | None) -> int:
+    """The page size asked for, else the default; BadInput past
+    ``Settings.people_page_max`` or below 1."""
+    s = album.settings
+    if limit is None:
+        return s.people_page_size
+    if not 1 <= limit <= s.people_page_max:
+        raise BadInput(f"limit must be between 1 and {s.people_page_max}")
+    return limit
+
+
+def _people_key(cursor: str | None) -> tuple[int, str] | None:
+    if cursor is None:
+        return None
+    count, _, person_id = cursor.partition(".")
+    digits = count.isascii() and count.isdigit() and len(count) <= 12
+    if not digits or not person_id or not person_id.isprintable() or len(cursor) > 100:
+        raise BadInput(f"not a cursor of the people list: {cursor[:100]!r}")
+    return int(count), person_id
+
+
+def _image_cursor(cursor: str | None) -> str | None:
+    if cursor is not None and not (0 < len(cursor) <= 100 and cursor.isprintable()):
+        raise BadInput("not a cursor of pictures")
+    return cursor
+
+
+def people_page(
+    album: Album, hidden: bool = False, cursor: str | None = None, limit: int | None = None
+) -> Page[PersonView]:
+    """A page of the people with at least one picture, most pictured first (then by
+    id, descending), after ``cursor``; hidden ones only if asked. One catalog read of
+    the page's person rows with their covers (``Catalog.people_page``, by an index):
+    O(limit) whatever the number of persons. A person whose cover the read did not
+    find (no representatives stored yet, or its first one just left it) has them
+    chosen now. Errors: BadInput (the cursor, the limit)."""
+    n = page_limit(album, limit)
+    rows = album.catalog.people_page(_people_key(cursor), n, hidden)
+    missing = _covers(album, [r.person for r in rows if r.cover is None])
+    views = [
+        PersonView(
+            r.person,
+            (r.cover, rendition_key("thumb", r.cover_sha256))
+            if r.cover is not None and r.cover_sha256
+            else missing.get(r.person.person_id),
+        )
+        for r in rows
+    ]
+    last = rows[-1].person if len(rows) == n else None
+    return Page(views, f"{last.picture_count}.{last.person_id}" if last else None)
+
+
 def people(album: Album, hidden: bool = False) -> list[PersonView]:
-    """People with at least one face, most pictured first; hidden ones only if asked.
-    Reads the person rows (with the counts the catalog keeps), their representatives
-    and the covers' pictures: three batched reads, none of them of every face."""
-    found = [p for p in album.catalog.list_people() if p.face_count and (hidden or not p.hidden)]
-    found.sort(key=lambda p: (-p.picture_count, p.name is None, p.name or "", p.created_at))
-    covers = _covers(album, found)
-    return [PersonView(p, covers.get(p.person_id)) for p in found]
+    """Every page of :func:`people_page`, for the CLI and checks: O(persons)."""
+    found: list[PersonView] = []
+    cursor: str | None = None
+    while True:
+        page = people_page(album, hidden, cursor, album.settings.people_page_max)
+        found += page.items
+        if page.next is None:
+            return found
+        cursor = page.next
 
 
-def cover(album: Album, person: Person) -> tuple[Face, Picture] | None:
+def cover(album: Album, person: Person) -> tuple[Face, str] | None:
     """The owner's chosen face, else the person's first representative, its medoid
     (people/representatives.py; ties broken by what a reindex keeps, so the cover
-    stays put)."""
+    stays put): the face and its picture's thumbnail key."""
     return _covers(album, [person]).get(person.person_id)
 
 
-def _covers(album: Album, found: list[Person]) -> dict[str, tuple[Face, Picture]]:
+def _covers(album: Album, found: list[Person]) -> dict[str, tuple[Face, str]]:
+    if not found:
+        return {}
     reps = representatives.of(album, found)
     first = {p: faces[0] for p, faces in reps.items() if faces}
     refs = album.catalog.faces_of(list(first.values()))
     pictures = album.catalog.get_pictures(list(dict.fromkeys(refs.values())))
-    out: dict[str, tuple[Face, Picture]] = {}
+    out: dict[str, tuple[Face, str]] = {}
     for person_id, face_id in first.items():
         picture = pictures.get(refs.get(face_id, ""))
         face = picture.face(face_id) if picture else None
         if picture is not None and face is not None:
-            out[person_id] = (face, picture)
+            out[person_id] = (face, picture.thumb_key)
     return out
 
 
-def person_pictures(album: Album, person_id: str) -> tuple[Person, list[Picture]]:
+def person_pictures(
+    album: Album, person_id: str, cursor: str | None = None, limit: int | None = None
+) -> tuple[Person, Page[Picture]]:
+    """The person and a page of the pictures it is in, in id order, after ``cursor``
+    (an image id): O(limit) rows by the catalog's index of faces by person and
+    picture, never all of the person's faces. Errors: NotFound, BadInput (limit)."""
+    n = page_limit(album, limit)
     person = get(album, person_id)
-    ids = {f.image_id for f in album.catalog.person_faces(person_id)}
-    found = album.catalog.get_pictures(sorted(ids))
-    return person, sorted(found.values(), key=lambda p: (p.set_name, p.name))
+    ids = album.catalog.person_image_ids(person_id, _image_cursor(cursor), n + 1)
+    found = album.catalog.get_pictures(ids[:n])
+    listed = [found[i] for i in ids[:n] if i in found]
+    return person, Page(listed, ids[n - 1] if len(ids) > n else None)
 
 
 def search_people(
-    album: Album, person_ids: list[str], mode: Mode = "all", hidden: bool = False
-) -> list[Picture]:
+    album: Album,
+    person_ids: list[str],
+    mode: Mode = "all",
+    hidden: bool = False,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[Picture]:
     """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
-    and no other named person. Hidden persons only with ``hidden`` (the owner's
-    search): else one asked for is NotFound, as if there were none, and one in a
-    picture does not count against ONLY."""
+    and no other named person; in id order, a page after ``cursor`` (an image id).
+    Hidden persons only with ``hidden`` (the owner's search): else one asked for is
+    NotFound, as if there were none, and one in a picture does not count against ONLY.
+
+    Cost O(page), whatever the persons' sizes: ANY merges the first ``limit`` picture
+    ids of each person after the cursor; ALL and ONLY walk the least pictured person's
+    picture ids in id order, a few hundred a read, keep those whose faces' persons
+    (``Catalog.face_persons``) include every other one, and read the pictures of the
+    page alone; at most ``Settings.people_search_scan`` candidates per request: a page
+    may then be short (even empty) with a cursor to go on from."""
     if not person_ids:
         raise BadInput("choose at least one person")
-    sets = []
+    n = page_limit(album, limit)
+    chosen = []
     for person_id in dict.fromkeys(person_ids):
-        if get(album, person_id).hidden and not hidden:
+        person = get(album, person_id)
+        if person.hidden and not hidden:
             raise NotFound(f"no person {person_id}")
-        sets.append({f.image_id for f in album.catalog.person_faces(person_id)})
-    ids = set.union(*sets) if mode == "any" else set.intersection(*sets)
-    found = album.catalog.get_pictures(sorted(ids))
-    if mode == "only":  # the named persons of these pictures: a read of just those
-        shown = {f.person_id for p in found.values() for f in p.faces if f.person_id}
-        named = {
-            p for p, (name, gone) in album.catalog.person_labels(shown).items()
-            if name and (hidden or not gone)
-        }  # fmt: skip
-        allowed = set(person_ids)
-        found = {
-            i: p
-            for i, p in found.items()
-            if not {f.person_id for f in p.faces if f.person_id in named} - allowed
-        }
-    return sorted(found.values(), key=lambda p: (p.set_name, p.name))
+        chosen.append(person)
+    catalog, cursor = album.catalog, _image_cursor(cursor)
+    if mode == "any":
+        each = (catalog.person_image_ids(p.person_id, cursor, n + 1) for p in chosen)
+        ids = sorted({i for found in each for i in found})
+        pictures = catalog.get_pictures(ids[:n])
+        listed = [pictures[i] for i in ids[:n] if i in pictures]
+        return Page(listed, ids[n - 1] if len(ids) > n else None)
+    smallest = min(chosen, key=lambda p: (p.picture_count, p.person_id))
+    wanted = {p.person_id for p in chosen}
+    kept: list[str] = []
+    after, scanned, batch = cursor, 0, max(n, 200)
+    while len(kept) < n and scanned < album.settings.people_search_scan:
+        candidates = catalog.person_image_ids(smallest.person_id, after, batch)
+        there = catalog.face_persons(candidates)  # ids and persons only, no pictures
+        named = _named(album, there.values(), hidden) if mode == "only" else set()
+        for image_id in candidates:
+            after, scanned = image_id, scanned + 1
+            persons = there.get(image_id, set())
+            if wanted <= persons and not (persons & named) - wanted:
+                kept.append(image_id)
+                if len(kept) == n:
+                    break
+        if len(candidates) < batch and (not candidates or after == candidates[-1]):
+            after = None  # the person's last pictures: nothing after
+            break
+    pictures = catalog.get_pictures(kept)
+    return Page([pictures[i] for i in kept if i in pictures], after)
+
+
+def _named(album: Album, pictures: Iterable[set[str]], hidden: bool) -> set[str]:
+    """Of these pictures' persons, those that have a name (and, unless ``hidden``, are
+    not hidden): what ONLY leaves out. One read of just those persons."""
+    shown = {p for persons in pictures for p in persons}
+    return {
+        p for p, (name, gone) in album.catalog.person_labels(shown).items()
+        if name and (hidden or not gone)
+    }  # fmt: skip
 
 
 def rename(album: Album, person_id: str, name: str | None) -> Person:
@@ -193,9 +305,9 @@ def twins(album: Album, face: Face) -> list[Face]:
 
 def names(album: Album, hidden: bool = False) -> list[str]:
     """The album's person names, sorted, once each (hidden people's only if asked): what
-    "Who is this?" offers as the owner types. Reads the people rows alone, never their
-    faces (people() reads every person's faces for the covers)."""
-    found = {p.name for p in album.catalog.list_people() if p.name and (hidden or not p.hidden)}
+    "Who is this?" offers as the owner types. Reads the named persons' rows alone
+    (``Catalog.named_people``, by an index), never the unnamed ones nor any faces."""
+    found = {p.name for p in album.catalog.named_people() if p.name and (hidden or not p.hidden)}
     return sorted(found, key=lambda n: (n.casefold(), n))
 
 
@@ -216,7 +328,7 @@ def name_face(album: Album, face_id: str, name: str) -> Person:
     face = album.catalog.get_face(face_id)
     if face is None:
         raise NotFound(f"no face {face_id}")
-    everyone = [p for p in album.catalog.list_people() if p.name]
+    everyone = [p for p in album.catalog.named_people() if p.name]
     known = next((p for p in everyone if p.name == name), None) or next(
         (p for p in everyone if p.name and p.name.casefold() == name.casefold()), None
     )

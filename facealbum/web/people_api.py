@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -87,15 +88,28 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         return regroup.status(album)
 
     @r.get("/api/people")
-    def list_people(request: Request) -> list[dict]:
-        views = persons.people(album, hidden=auth.is_owner(request))
+    def list_people(
+        request: Request,
+        response: Response,
+        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int | None, Query()] = None,
+    ) -> list[dict]:
+        """A page of the people, most pictured first (FACEALBUM_PEOPLE_PAGE_SIZE unless
+        ``limit``, at most FACEALBUM_PEOPLE_PAGE_MAX); the next page's URL is in the
+        ``Link`` header (rel="next", RFC 8288), none after the last. Hidden persons are
+        the owner's to see."""
+        page = persons.people_page(album, auth.is_owner(request), cursor, limit)
+        views = page.items
         view = face_view(album, auth, request, faces=[v.cover[0] for v in views if v.cover])
+        if page.next is not None:
+            query = urlencode({"cursor": page.next, **({"limit": limit} if limit else {})})
+            response.headers["Link"] = f'</api/people?{query}>; rel="next"'
         return [
             person_json(v.person)
             | {
                 "cover": v.cover
                 and face_json(v.cover[0], view)
-                | {"thumb_url": f"/media/thumbnails/{v.cover[1].thumb_key}"}
+                | {"thumb_url": f"/media/thumbnails/{v.cover[1]}"}
             }
             for v in views
         ]
@@ -106,9 +120,18 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         return {"names": persons.names(album, hidden=auth.is_owner(request))}
 
     @r.get("/api/people/{person_id}")
-    def get_person(person_id: str, request: Request) -> dict:
+    def get_person(
+        person_id: str,
+        request: Request,
+        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int | None, Query()] = None,
+    ) -> dict:
+        """The person and a page of its pictures (in id order); ``next``: the cursor of
+        the next page, null after the last. A photo stored in several sets is listed
+        once within a page."""
         visible(person_id, request)
-        person, pictures = persons.person_pictures(album, person_id)
+        person, page = persons.person_pictures(album, person_id, cursor, limit)
+        pictures = page.items
         view = face_view(album, auth, request, pictures)
         by_id = {p.image_id: p for p in pictures}
         listed = [
@@ -116,14 +139,19 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             | copies_json(c, {x.image_id: twin_faces(p, by_id[x.image_id]) for x in c})
             for p, c in once_per_photo(pictures)
         ]
-        return person_json(person) | {"pictures": listed}
+        return person_json(person) | {"pictures": listed, "next": page.next}
 
     @r.get("/api/search")
     def search(
         request: Request,
         people: Annotated[str, Query(min_length=1, max_length=2000)],
         mode: Annotated[Literal["all", "any", "only"], Query()] = "all",
+        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int | None, Query()] = None,
     ) -> dict:
+        """A page of the pictures with these people (in id order); ``next``: the cursor
+        of the next page, null after the last. A page of ALL or ONLY may be short, even
+        empty, with a ``next`` (people/edits.py: search_people)."""
         ids = list(dict.fromkeys(i for i in people.split(",") if i))  # each once
         if len(ids) > album.settings.search_max_people:
             raise BadInput(
@@ -131,10 +159,11 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
                 f"(limit {album.settings.search_max_people})"
             )
         # a visitor's search never uses a hidden person: one is unknown (404)
-        found = persons.search_people(album, ids, mode, hidden=auth.is_owner(request))
+        page = persons.search_people(album, ids, mode, auth.is_owner(request), cursor, limit)
+        found = page.items
         view = face_view(album, auth, request, found)
         listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(found)]
-        return {"people": ids, "mode": mode, "pictures": listed}
+        return {"people": ids, "mode": mode, "pictures": listed, "next": page.next}
 
     @r.post(
         "/api/search/by-image",

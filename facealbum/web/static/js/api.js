@@ -19,3 +19,34 @@ export async function api(method, url, body) {
   if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
   return data;
 }
+
+/** GET one page of a listing: its JSON, and the next page's URL from the Link header
+ * (rel="next", RFC 8288), null after the last. */
+export async function apiPage(url) {
+  const r = await fetch(API + url);
+  const data = await r.json().catch(() => null);
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  const next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(r.headers.get("Link") || "");
+  return { data, next: next ? next[1] : null };
+}
+
+/** A "Show more" button that calls ``load`` when clicked or when it nears the view
+ * (infinite scroll); ``load`` resolves whether there is more. Loads once at a time. */
+export function moreButton(load, hasMore) {
+  let busy = false;
+  const more = document.createElement("button");
+  more.className = "more";
+  more.id = "more";
+  more.textContent = "Show more";
+  more.hidden = !hasMore;
+  const seen = new IntersectionObserver((entries) => entries[0].isIntersecting && go(), { rootMargin: "600px" });
+  const go = async () => {
+    if (busy || more.hidden) return;
+    busy = true;
+    try { more.hidden = !(await load()); } finally { busy = false; }
+    if (!more.hidden) { seen.unobserve(more); seen.observe(more); }  // still in view: on
+  };
+  more.addEventListener("click", go);
+  seen.observe(more);
+  return more;
+}

@@ -1,6 +1,6 @@
 // A person's page (/people/<id>): their pictures, and the owner's name, hide, merge and move.
 
-import { api, media, session } from "./api.js";
+import { api, media, moreButton, session } from "./api.js";
 import { alsoIn, ask, enc, fill, h, main, onKeys, pct, personName, stage, toast } from "./dom.js";
 import { current, navigate, route } from "./nav.js";
 import { choosePerson } from "./people.js";
@@ -8,7 +8,7 @@ import { choosePerson } from "./people.js";
 export async function personPage(seq, personId) {
   onKeys(null);
   const [p, everyone] = await Promise.all([api("GET", `/api/people/${enc(personId)}`),
-    session.owner ? api("GET", "/api/people") : Promise.resolve([])]);
+    session.owner ? api("GET", "/api/people?limit=500") : Promise.resolve([])]);  // the 500 most pictured
   if (!current(seq)) return;
   document.title = `${personName(p)} · facealbum`;
   const selected = new Set(); // face ids, with their twins in the copies of each photo
@@ -41,7 +41,7 @@ export async function personPage(seq, personId) {
     } }, "Move selected to…"),
   ] : [];
   const moveTo = owner.length ? owner[owner.length - 1] : null;  // enabled once faces are picked
-  const tiles = p.pictures.map((pic) => {
+  const tile = (pic) => {
     const faces = pic.faces.filter((f) => f.person_id === personId);
     // a photo listed once stands for its copies in other sets: a face picked here is
     // moved there too (the server turns a face's twins away with it), else the photo
@@ -62,11 +62,20 @@ export async function personPage(seq, personId) {
     return h("div", { class: "result", dataset: { imageId: pic.image_id } },
       h("a", { href: `/pictures/${pic.image_id}`, title: pic.name }, stage(pic, media(pic.thumb_url), boxes)),
       h("div", { class: "caption" }, h("span", {}, pic.name)), alsoIn(pic), tools);
-  });
+  };
+  const results = h("div", { class: "results", id: "results" }, p.pictures.map(tile));
+  // a page of pictures at a time: the next as the end comes near
+  let next = p.next;
+  const more = moreButton(async () => {
+    const page = await api("GET", `/api/people/${enc(personId)}?cursor=${enc(next)}`);
+    if (!current(seq)) return false;
+    results.append(...page.pictures.map(tile));
+    next = page.next;
+    return next !== null;
+  }, p.next !== null);
   fill(main,
     h("div", { class: "toolbar" }, h("h1", { class: "grow", id: "person-name" }, personName(p)),
-      // photos: one stored in two sets is listed (and counted) once
-      h("span", { class: "muted", id: "person-count" }, `${p.pictures.length} ${p.pictures.length === 1 ? "picture" : "pictures"}`),
+      h("span", { class: "muted", id: "person-count" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}`),
       h("a", { class: "button", href: `/search?people=${enc(personId)}&mode=all` }, "Pictures with…"), owner),
-    h("div", { class: "results", id: "results" }, tiles));
+    results, more);
 }

@@ -1,6 +1,6 @@
 // Pictures with… (/search) chosen people, and search by an uploaded photo (/search/photo).
 
-import { API, api, media } from "./api.js";
+import { API, api, media, moreButton } from "./api.js";
 import { alsoIn, enc, faceCrop, fill, h, main, onKeys, pct, personName, stage } from "./dom.js";
 import { result } from "./face.js";
 import { current, navigate } from "./nav.js";
@@ -11,6 +11,10 @@ export async function peopleSearchPage(seq, params) {
   const mode = ["all", "any", "only"].includes(params.get("mode")) ? params.get("mode") : "all";
   const [people, found] = await Promise.all([api("GET", "/api/people"),
     chosen.length ? api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}`) : Promise.resolve({ pictures: [] })]);
+  // the chips: the first page of people (the most pictured), and whoever is chosen
+  const listed = new Set(people.map((p) => p.person_id));
+  people.push(...await Promise.all(chosen.filter((id) => !listed.has(id))
+    .map((id) => api("GET", `/api/people/${enc(id)}?limit=1`).catch(() => null))).then((xs) => xs.filter(Boolean)));
   if (!current(seq)) return;
   document.title = "Pictures with… · facealbum";
   const go = (ids, m) => navigate(ids.length ? `/search?people=${ids.map(enc).join(",")}&mode=${m}` : `/search?mode=${m}`, true);
@@ -24,14 +28,30 @@ export async function peopleSearchPage(seq, params) {
       go(ids, mode);
     } }),
     p.cover ? faceCrop(p.cover.thumb_url, p.cover.box, 36) : null, h("span", { class: "chip-name" }, personName(p)))));
+  const thumb = (p) => h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
+    h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name),
+    alsoIn(p, false));
+  const grid = h("div", { class: "grid", id: "grid" }, found.pictures.map(thumb));
+  const summary = h("p", { class: "muted", id: "summary" });
+  const count = () => {
+    const n = grid.children.length;
+    summary.textContent = chosen.length ? `${n}${found.next ? "+" : ""} ${n === 1 ? "picture" : "pictures"}` : "Choose people above.";
+  };
+  count();
+  // a page at a time (the server looks at a bounded number of pictures per page, so a
+  // page may be short): the next as the end comes near
+  const more = moreButton(async () => {
+    const page = await api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}&cursor=${enc(found.next)}`);
+    if (!current(seq)) return false;
+    grid.append(...page.pictures.map(thumb));
+    found.next = page.next;
+    count();
+    return found.next !== null;
+  }, Boolean(found.next));
   fill(main,
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Pictures with…"), modes),
     chips,
-    h("p", { class: "muted", id: "summary" }, chosen.length ? `${found.pictures.length} ${found.pictures.length === 1 ? "picture" : "pictures"}` : "Choose people above."),
-    h("div", { class: "grid", id: "grid" }, found.pictures.map((p) =>
-      h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
-        h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name),
-        alsoIn(p, false)))));
+    summary, grid, more);
 }
 
 // A large photo is shrunk here to 2048 px on its long side, well under the server's
