@@ -127,14 +127,14 @@ def test_0010_counts_each_persons_faces_and_leaves_representatives_to_be_chosen(
     assert catalog.representatives(["p1", "p2"]) == {"p1": [], "p2": []}
 
 
-def test_0012_indexes_what_the_people_pages_read_by(settings):
+def test_0013_indexes_what_the_people_pages_read_by(settings):
     """The people list (most pictured first, all or the shown ones) and a person's
     pictures read by indexes that the upgrade adds to an existing catalog; downgrading
     and upgrading again keeps every person and count."""
     from facealbum.adapters.catalog_sql import SqlCatalog
 
     engine = make_engine(settings.catalog_url)
-    upgrade_to(engine, "0011")
+    upgrade_to(engine, "0012")
     with engine.begin() as conn:
         for i, count in enumerate([3, 0, 5]):
             conn.execute(
@@ -158,6 +158,6 @@ def test_0012_indexes_what_the_people_pages_read_by(settings):
     cfg.set_main_option("script_location", MIGRATIONS)
     with catalog.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011")
+        command.downgrade(cfg, "0012")
     migrate(catalog.engine)
     assert [r.person.person_id for r in catalog.people_page((5, "p2"), 10, True)] == ["p0"]
