@@ -8,10 +8,12 @@ as the ``pics_by_image_id`` lookup.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -30,6 +32,22 @@ sets = Table(
     Column("featured_image_id", String(36), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("share_location", Boolean, nullable=False, default=False),
+    # kept by the database's triggers (migration 0012) as pictures come and go
+    Column("picture_count", Integer, nullable=False, default=0),
+    Column("sort_name", String(400), nullable=False, default=""),  # name.casefold()
+    Index("ix_sets_newest", "created_at", "name"),
+    Index("ix_sets_sort_name", "sort_name", "name"),
+)
+
+# the album's counts, one row (id 1), kept by the same triggers: what `stats` reads
+album_counters = Table(
+    "album_counters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("sets", BigInteger, nullable=False),
+    Column("pictures", BigInteger, nullable=False),
+    Column("faces", BigInteger, nullable=False),
+    Column("original_bytes", BigInteger, nullable=False),  # each content once
 )
 
 pictures = Table(
