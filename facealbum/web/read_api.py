@@ -136,7 +136,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/sets")
     def list_sets(
         sort: Annotated[Literal["newest", "name"], Query()] = "newest",
-        limit: Annotated[int, Query(ge=1, le=most)] = size,
+        limit: int = Query(size, ge=1, le=most),  # settings' limits: not in an annotation
         after: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> dict:
         """A page of sets, newest first or by name; ``next``: the cursor of the next
@@ -148,7 +148,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     def get_set(
         name: str,
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=most)] = size,
+        limit: int = Query(size, ge=1, le=most),  # settings' limits: not in an annotation
         after: Annotated[str | None, Query(max_length=2000)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_SET_OFFSET)] = 0,
     ) -> dict:
@@ -170,7 +170,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/sets/{name}/ids")
     def set_picture_ids(
         name: str,
-        limit: Annotated[int, Query(ge=1, le=most)] = most,
+        limit: int = Query(most, ge=1, le=most),
         after: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> dict:
         """A page of the set's picture ids in display order, and the next page's cursor."""
