@@ -199,3 +199,28 @@ def test_set_routes_answer_a_bounded_page_and_the_next_cursor(tmp_path):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_check_finds_wrong_counters_and_repair_counts_them_again(tmp_path):
+    """A crash between a change and its count (or a hand edit) must not leave `stats`
+    and the sets' counts wrong for ever: check says so and --repair recounts."""
+    from sqlalchemy import text
+
+    from facealbum.check import check_album
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    album = open_album(Settings(home=tmp_path / "home"))
+    for i in range(3):
+        album.catalog.add_picture(picture(f"p{i}", "S", f"sha-{i}", 0))
+    right = album.catalog.stats()
+    with album.catalog.engine.begin() as conn:
+        conn.execute(text("UPDATE album_counters SET pictures = 7, original_bytes = 1"))
+        conn.execute(text("UPDATE sets SET picture_count = 5"))
+    found = {p.kind: p for p in check_album(album)}
+    assert {"album-counts", "set-counts"} <= set(found) and not found["set-counts"].repaired
+    repaired = {p.kind: p for p in check_album(album, repair=True)}
+    assert repaired["album-counts"].repaired and repaired["set-counts"].repaired
+    assert album.catalog.stats() == right and album.catalog.get_set("S").picture_count == 3
+    assert not {"album-counts", "set-counts"} & {p.kind for p in check_album(album)}
+    album.close()
