@@ -469,10 +469,11 @@ class Album:
         """Every picture of every set, with its faces, a page at a time: for passes
         over the whole album (check, restore) that must not hold it in memory."""
         for summary in self.sets():
-            offset = 0
-            while found := self.catalog.list_pictures(summary.name, page, offset):
+            found, after = self.catalog.pictures_page(summary.name, page)
+            yield from found
+            while after:  # by cursor: each page O(page), not O(offset)
+                found, after = self.catalog.pictures_page(summary.name, page, after)
                 yield from found
-                offset += len(found)
 
     def picture(self, image_id: str) -> Picture:
         picture = self.catalog.get_picture(image_id)

@@ -11,11 +11,13 @@ const SETS_PAGE = 60; // sets per request on the sets page
 
 /** Calls load(cursor) for the next page whenever `more` nears the view, until the last. */
 function pager(more, load) {
-  let loading = false;
-  const step = async () => {
-    if (loading || more.hidden) return;
-    loading = true;
-    try { more.hidden = !(await load()); } finally { loading = false; }
+  let loading = null; // the page on its way: a second call waits for it
+  const step = () => {
+    if (loading || more.hidden) return loading || Promise.resolve();
+    loading = (async () => {
+      try { more.hidden = !(await load()); } finally { loading = null; }
+    })();
+    return loading;
   };
   more.onclick = step;
   // load the next page a little before the end comes into view
