@@ -640,21 +640,20 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return found[:limit], paging.encode([found[limit - 1].name])
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
-        here = (
-            select(pictures.c.set_name, pictures.c.name)
-            .where(pictures.c.image_id == image_id)
-            .subquery()
-        )
-        near = select(pictures.c.image_id).where(pictures.c.set_name == here.c.set_name)
-        before = near.where(pictures.c.name < here.c.name).order_by(pictures.c.name.desc())
-        after = near.where(pictures.c.name > here.c.name).order_by(pictures.c.name)
-        q = select(
-            before.limit(1).scalar_subquery().label("previous"),
-            after.limit(1).scalar_subquery().label("next"),
+        """The picture's key, then one statement of two index seeks on (set, name)."""
+        where = select(pictures.c.set_name, pictures.c.name).where(
+            pictures.c.image_id == image_id
         )
         with self.engine.connect() as conn:
-            row = conn.execute(q).first()
-        return (row[0], row[1]) if row else (None, None)
+            here = conn.execute(where).first()
+            if here is None:
+                return None, None
+            near = select(pictures.c.image_id).where(pictures.c.set_name == here[0])
+            before = near.where(pictures.c.name < here[1]).order_by(pictures.c.name.desc())
+            after = near.where(pictures.c.name > here[1]).order_by(pictures.c.name)
+            q = select(before.limit(1).scalar_subquery(), after.limit(1).scalar_subquery())
+            row = conn.execute(q).one()
+        return row[0], row[1]
 
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]:
         q = select(pictures.c.image_id).where(pictures.c.engine_tag != engine_tag)

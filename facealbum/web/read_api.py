@@ -170,7 +170,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/sets/{name}/ids")
     def set_picture_ids(
         name: str,
-        limit: int = Query(most, ge=1, le=most),
+        limit: int = Query(size, ge=1, le=most),
         after: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> dict:
         """A page of the set's picture ids in display order, and the next page's cursor."""
