@@ -71,6 +71,7 @@ pictures = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("set_name", "name", name="uq_pictures_set_name"),
     UniqueConstraint("set_name", "sha256", name="uq_pictures_set_sha256"),
+    Index("ix_pictures_set_created", "set_name", "created_at", "name"),
 )
 
 faces = Table(

@@ -98,8 +98,15 @@ def upgrade() -> None:
     with op.batch_alter_table("sets") as batch:
         batch.add_column(sa.Column("picture_count", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("sort_name", sa.String(400), nullable=False, server_default=""))
+    conn = op.get_bind()
+    # an older pg_dump restored over a newer catalog (pg_restore --clean drops only what
+    # the dump holds) leaves these behind: start from none
+    if sa.inspect(conn).has_table("album_counters"):
+        op.drop_table("album_counters")
     op.create_index("ix_sets_newest", "sets", ["created_at", "name"])
     op.create_index("ix_sets_sort_name", "sets", ["sort_name", "name"])
+    # the featured picture's successor (the set's oldest) by key, not by reading the set
+    op.create_index("ix_pictures_set_created", "pictures", ["set_name", "created_at", "name"])
     op.create_table(
         "album_counters",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -108,7 +115,6 @@ def upgrade() -> None:
         sa.Column("faces", sa.BigInteger, nullable=False),
         sa.Column("original_bytes", sa.BigInteger, nullable=False),
     )
-    conn = op.get_bind()
     op.execute("INSERT INTO album_counters VALUES (1, 0, 0, 0, 0)")
     names = conn.execute(sa.text("SELECT name FROM sets")).scalars().all()
     for name in names:  # casefold is Python's (SQL's lower() differs per engine)
@@ -122,7 +128,7 @@ def upgrade() -> None:
         for name, body in _PG_FUNCTIONS.items():
             table, _, when = name.split("_")
             op.execute(
-                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
                 f"$$ BEGIN {body} RETURN NULL; END $$"
             )
             rows = "NEW TABLE AS changed" if when == "insert" else "OLD TABLE AS changed"
@@ -143,6 +149,7 @@ def downgrade() -> None:
         if conn.dialect.name == "postgresql":
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
     op.drop_table("album_counters")
+    op.drop_index("ix_pictures_set_created", "pictures")
     op.drop_index("ix_sets_sort_name", "sets")
     op.drop_index("ix_sets_newest", "sets")
     with op.batch_alter_table("sets") as batch:
