@@ -152,6 +152,7 @@ def downgrade() -> None:
     op.drop_index("ix_pictures_set_created", "pictures")
     op.drop_index("ix_sets_sort_name", "sets")
     op.drop_index("ix_sets_newest", "sets")
-    with op.batch_alter_table("sets") as batch:
-        batch.drop_column("sort_name")
-        batch.drop_column("picture_count")
+    # not batch mode: on SQLite it copies ``sets`` and drops the old table, whose
+    # foreign keys' ON DELETE CASCADE would take every picture with it
+    op.execute("ALTER TABLE sets DROP COLUMN sort_name")
+    op.execute("ALTER TABLE sets DROP COLUMN picture_count")
