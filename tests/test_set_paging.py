@@ -135,6 +135,8 @@ def test_counters_follow_every_change_and_check_counts_them_again(catalog):  # n
     catalog.create_set("Empty")
     catalog.delete_set("T")  # the last use of sha-a
     assert counts(catalog) == ((2, 1, 2, 10), {"S2": 1, "Empty": 0})
+    assert [s.name for s in catalog.sets_page("name", 10)[0]] == ["Empty", "S2"]
+    assert [s.name for s in catalog.sets_page("newest", 10)[0]] == ["Empty", "S2"]
     # a crash between a change and its count (or a hand edit): recounting repairs it
     if hasattr(catalog, "engine"):
         from sqlalchemy import text
