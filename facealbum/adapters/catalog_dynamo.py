@@ -242,12 +242,12 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             raise NotFound(f"no set {old!r}")
         if target is None:
             moved = {k: v for k, v in source.items() if k not in ("picture_count", "face_count")}
-            self._bump(sets=1)  # for a moment there are both
             self._transact([
                 _put(self.pics, moved | {"name": new, "renamed_from": old, "picture_count": 0,
                                          "face_count": 0}),
                 *self._index_puts(new, source["created_at"]),
             ])  # fmt: skip
+            self._bump(sets=1)  # for a moment there are both
         for item in list(self._partition(old)):
             self._move(item, new)
         for upload in self._uploads():
