@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
 from .domain import BadInput
 
@@ -29,16 +30,21 @@ def decode(cursor: str, *types: type) -> list:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw.decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         raise BadInput(f"invalid cursor {cursor[:40]!r}: pass a page's `next` as it was") from None
     ok = isinstance(key, list) and len(key) == len(types)
-    ok = ok and all(
-        isinstance(v, t) and not isinstance(v, bool) or (t is float and type(v) is int)
-        for v, t in zip(key, types, strict=False)
-    )
+    ok = ok and all(_fits(v, t) for v, t in zip(key, types, strict=False))
     if not ok:
         raise BadInput(f"invalid cursor {cursor[:40]!r}: pass a page's `next` as it was")
     return key
+
+
+def _fits(value: object, kind: type) -> bool:
+    """A key part as a catalog stores them: a finite number, or a name (not empty, at
+    most DynamoDB's 1,024 bytes of a sort key)."""
+    if kind is float:
+        return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+    return isinstance(value, str) and 0 < len(value.encode()) <= 1024
 
 
 def set_key(sort: str, created_at: float, name: str) -> list:

@@ -10,6 +10,7 @@ import pytest
 from test_ports import catalog, picture, reads_counted  # noqa: F401 - the fixture
 
 from facealbum.domain import BadInput
+from facealbum.paging import encode
 
 
 def add_sets(catalog, names):  # noqa: F811
@@ -96,10 +97,15 @@ def test_cursor_paging_reaches_every_set_and_picture_once_under_inserts(catalog)
     ids = [p.image_id for p in pics]
     assert len(ids) == len(set(ids)) and {f"p{i:02d}" for i in range(15)} <= set(ids)
     assert [p.name for p in pics] == sorted(p.name for p in pics)
-    with pytest.raises(BadInput):
-        catalog.sets_page("newest", 3, "not a cursor")
-    with pytest.raises(BadInput):
-        catalog.pictures_page("Set 03", 3, "WyJhIiwiYiJd")  # a list of two, not one name
+    # a clear 4xx for whatever a client makes up, never a 500 from the database
+    made_up = ["not a cursor", encode(["a", "b", "c"]), encode([""]), encode(["x" * 1100]),
+               encode(["[" * 1500]).replace("WyJb", "W1tb"), "W05hTiwiYSJd"]  # fmt: skip
+    for cursor in made_up:
+        for read in (lambda c: catalog.sets_page("newest", 3, c),
+                     lambda c: catalog.sets_page("name", 3, c),
+                     lambda c: catalog.pictures_page("Set 03", 3, c)):  # fmt: skip
+            with pytest.raises(BadInput):
+                read(cursor)
 
 
 def test_neighbours_step_through_a_set_by_name_and_stop_at_its_ends(catalog):  # noqa: F811
