@@ -232,3 +232,31 @@ def test_check_finds_wrong_counters_and_repair_counts_them_again(tmp_path):
     assert album.catalog.stats() == right and album.catalog.get_set("S").picture_count == 3
     assert not {"album-counts", "set-counts"} & {p.kind for p in check_album(album)}
     album.close()
+
+
+def test_sqlite_reads_each_page_by_an_index(tmp_path):
+    """Statement counts alone would not catch a page that sorts or scans a whole table:
+    SQLite's plan of every statement a page runs seeks or walks an index (a walk stops
+    at LIMIT) and never sorts a whole table."""
+    from sqlalchemy import event
+
+    from facealbum.adapters.catalog_sql import SqlCatalog
+
+    sql = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    add_sets(sql, [f"s{i:02d}" for i in range(30)])
+    for i in range(30):
+        sql.add_picture(picture(f"big-{i:04d}", "Big", f"sha-{i}", 1))
+    seen: list = []
+    listen = lambda conn, cursor, statement, params, *_: seen.append((statement, params))  # noqa: E731
+    event.listen(sql.engine, "before_cursor_execute", listen)
+    try:
+        reads(sql)
+    finally:
+        event.remove(sql.engine, "before_cursor_execute", listen)
+    with sql.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        for statement, params in seen:
+            plan = [r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + statement, params)]
+            scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
+            whole = [s for s in scans if "INDEX" not in s]
+            assert not whole and "USE TEMP B-TREE FOR ORDER BY" not in plan, (statement, plan)
