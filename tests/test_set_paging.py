@@ -260,3 +260,44 @@ def test_sqlite_reads_each_page_by_an_index(tmp_path):
             scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
             whole = [s for s in scans if "INDEX" not in s]
             assert not whole and "USE TEMP B-TREE FOR ORDER BY" not in plan, (statement, plan)
+
+
+def test_a_dynamodb_album_from_before_pages_at_once_and_is_counted_off_lambda(
+    moto_endpoint, monkeypatch
+):
+    """An album deployed before set paging has no index rows, counters or cover hashes.
+    Its functions (in Lambda, where counting a big album would time out at a cold
+    start) list sets as before, paged the same way; the first catalog opened elsewhere
+    (the owner's `facealbum stats`, `check --repair`) counts it once, and pages then
+    read the index."""
+    import uuid
+
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    old = DynamoCatalog(prefix)
+    add_sets(old, ["b", "A", "c"])
+    old.add_picture(picture("p", "A", "sha-p", 1))
+    for pk in ("sets#newest", "sets#name"):  # as the code before set paging left it
+        for row in old.album.query(KeyConditionExpression="pk = :p",
+                                   ExpressionAttributeValues={":p": pk})["Items"]:  # fmt: skip
+            old.album.delete_item(Key={"pk": pk, "sk": row["sk"]})
+    for key in ({"pk": "counters", "sk": "-"}, {"pk": "schema", "sk": "sets"}):
+        old.album.delete_item(Key=key)
+    old.pics.update_item(Key={"set": "/", "name": "A"}, UpdateExpression="REMOVE featured_sha256")
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "api")
+    function = DynamoCatalog(prefix)
+    pages = page_all(lambda n, a: function.sets_page("name", n, a), 2)
+    assert [s.name for s in pages] == ["A", "b", "c"] and pages[0].featured.image_id == "p"
+    assert [s.name for s in page_all(lambda n, a: function.sets_page("newest", n, a), 2)] == [
+        "c", "A", "b"
+    ]  # fmt: skip
+    assert (function.stats().sets, function.stats().pictures) == (3, 1)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    owner = DynamoCatalog(prefix)  # counts it once
+    with reads_counted(owner) as seen:
+        found, after = owner.sets_page("newest", 2)
+    assert [s.name for s in found] == ["c", "A"] and seen["items"] == 5  # 3 index rows, 2 sets
+    assert found[1].featured.image_id == "p"
+    assert owner.stats().original_bytes == 10

@@ -14,11 +14,15 @@
   conflicting on one hot item; a crash between the two leaves the counters off until
   ``check --repair`` (``recount_stats``) counts them again.
 - ``schema`` / "sets": the version of these rows; an older catalog gets them (a
-  backfill, once) when it is first opened.
+  backfill, once) when it is first opened outside Lambda (``facealbum stats`` or
+  ``check --repair`` from the owner's machine: a function would time out counting a
+  big album at its cold start). Until then reads fall back to listing the ``/``
+  partition, as before: right, but O(sets).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .. import paging
@@ -98,6 +102,8 @@ class DynamoSets:
         self, sort: str, limit: int, after: str | None = None
     ) -> tuple[list[SetSummary], str | None]:
         key = paging.set_after(sort, after)
+        if not self._indexed():
+            return self._sets_page_unindexed(sort, limit, key)
         kwargs: dict = {
             "KeyConditionExpression": "pk = :p",
             "ExpressionAttributeValues": {":p": f"sets#{sort}"},
@@ -114,14 +120,8 @@ class DynamoSets:
         more, rows = len(rows) > limit, rows[:limit]
         items = batch_get(self.db, self.pics, [{"set": ROOT, "name": r["name"]} for r in rows])
         by_name = {i["name"]: i for i in items}
-        found = [summary(by_name[r["name"]]) for r in rows if r["name"] in by_name]
-        # a cover featured before its hash was kept on the set: read it (recount keeps it)
-        missing = {s.name: by_name[s.name]["featured_image_id"] for s in found
-                   if s.featured is None and by_name[s.name].get("featured_image_id")}  # fmt: skip
-        if missing:
-            covers = self.get_pictures(list(missing.values()))
-            for s in found:
-                s.featured = s.featured or covers.get(missing.get(s.name, ""))
+        found = self._summaries_with_covers([by_name[r["name"]] for r in rows
+                                             if r["name"] in by_name])  # fmt: skip
         if not more or not rows:
             return found, None
         last = rows[-1]["sk"].split(SEP, 1)
@@ -168,7 +168,23 @@ class DynamoSets:
 
         return one("<", False), one(">", True)
 
+    def _summaries_with_covers(self, items: list[dict]) -> list[SetSummary]:
+        found = [summary(i) for i in items]
+        # a cover featured before its hash was kept on the set: read it (recount keeps it)
+        missing = {i["name"]: i["featured_image_id"] for i, s in zip(items, found, strict=True)
+                   if s.featured is None and i.get("featured_image_id")}  # fmt: skip
+        if missing:
+            covers = self.get_pictures(list(missing.values()))
+            for s in found:
+                s.featured = s.featured or covers.get(missing.get(s.name, ""))
+        return found
+
     def stats(self) -> Stats:
+        if not self._indexed():  # counted as before: every set's item
+            sets = list(self._partition(ROOT))
+            pictures = sum(int(x.get("picture_count", 0)) for x in sets)
+            faces = sum(int(x.get("face_count", 0)) for x in sets)
+            return Stats(len(sets), pictures, faces, 0, 0)
         item = self.album.get_item(Key=COUNTERS).get("Item") or {}
         n = [int(item.get(f, 0)) for f in _FIELDS]
         return Stats(n[0], n[1], n[2], n[3], 0)
@@ -205,13 +221,52 @@ class DynamoSets:
         totals["original_bytes"] = sum(contents.values())
         self.album.put_item(Item=COUNTERS | {k: num(v) for k, v in totals.items()})
 
+    def _indexed(self) -> bool:
+        """Whether the backfill is done (remembered once it is: one GetItem till then)."""
+        if not getattr(self, "_backfilled", False):
+            mark = self.album.get_item(Key=SCHEMA).get("Item")
+            self._backfilled = bool(mark) and int(mark.get("version", 0)) >= VERSION
+        return self._backfilled
+
     def _backfill(self) -> None:
-        """Once per catalog: the rows this module reads, for sets made before it."""
-        mark = self.album.get_item(Key=SCHEMA).get("Item")
-        if mark and int(mark.get("version", 0)) >= VERSION:
+        """Once per catalog: the rows this module reads, for sets made before it (not
+        in a Lambda function, see the module's docstring)."""
+        if self._indexed() or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return
         self.recount_stats()
         self.album.put_item(Item=SCHEMA | {"version": VERSION})
+        self._backfilled = True
+
+    def _sets_page_unindexed(
+        self, sort: str, limit: int, key: list | None
+    ) -> tuple[list[SetSummary], str | None]:
+        """A page cut from every set's item, in the same order and with the same
+        cursors as the index's (before the backfill only)."""
+        items = sorted(
+            self._partition(ROOT),
+            key=lambda i: (
+                (-float(i["created_at"]), i["name"])
+                if sort == "newest"
+                else (i["name"].casefold(), i["name"])
+            ),
+        )
+        if key is not None:
+            after = (-float(key[0]), key[1]) if sort == "newest" else (key[0], key[1])
+            items = [
+                i
+                for i in items
+                if (
+                    (-float(i["created_at"]), i["name"])
+                    if sort == "newest"
+                    else (i["name"].casefold(), i["name"])
+                )
+                > after
+            ]
+        found = self._summaries_with_covers(items[:limit])
+        if len(items) <= limit:
+            return found, None
+        last = found[-1]
+        return found, paging.encode(paging.set_key(sort, last.created_at, last.name))
 
 
 def summary(i: dict) -> SetSummary:
