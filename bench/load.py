@@ -157,7 +157,7 @@ async def visitor(c: httpx.AsyncClient, t: Tally, stop: asyncio.Event, rng: rand
         try:
             began = time.perf_counter()
             r = await c.get("/api/sets")
-            sets = r.json() if r.status_code == 200 else []
+            sets = r.json()["sets"] if r.status_code == 200 else []
             t.server_errors += r.status_code >= 500
             if not sets:
                 continue
@@ -408,7 +408,7 @@ def phase_disk(args, all_photos) -> bool:
                     late = r.json()["uploads"][0]
                     r = await c.patch("/api/sets/Full", headers=AUTH, json={"name": "Renamed"})
                     edit = f"{r.status_code} {r.json().get('error')}"
-                    sets = (await c.get("/api/sets")).json()
+                    sets = (await c.get("/api/sets")).json()["sets"]
                     thumb = (await c.get(f"/api/sets/{sets[-1]['name']}")).json()["pictures"][0]
                     readable = (await c.get(thumb["thumb_url"])).status_code == 200
                     filler.unlink()

@@ -503,14 +503,40 @@ class Album:
             raise NotFound(f"no set {name!r}")
         return summary, self.catalog.list_pictures(summary.name, limit, offset)
 
+    def sets_page(
+        self, sort: str = "newest", limit: int = 100, after: str | None = None
+    ) -> tuple[list[SetSummary], str | None]:
+        """A page of sets with their counts and covers, and the next page's cursor. Sets
+        a job is deleting (or filling under a new name) are left out, so a page may be
+        a few short."""
+        found, after = self.catalog.sets_page(sort, limit, after)
+        hidden = set_jobs.hidden_sets(self)
+        return [s for s in found if s.name not in hidden], after
+
+    def set_page(
+        self, name: str, limit: int = 100, after: str | None = None
+    ) -> tuple[SetSummary, list[Picture], str | None]:
+        """A set with a page of its pictures (name order) after the cursor ``after``,
+        and the next page's cursor (None after the last). NotFound if no such set."""
+        summary = self.catalog.get_set(as_stored(name))
+        if summary is None or summary.name in set_jobs.hidden_sets(self):
+            raise NotFound(f"no set {name!r}")
+        found, after = self.catalog.pictures_page(summary.name, limit, after)
+        return summary, found, after
+
+    def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
+        """(previous, next) picture id of the picture's set, None at its ends."""
+        return self.catalog.neighbours(image_id)
+
     def all_pictures(self, page: int = 500) -> Iterator[Picture]:
         """Every picture of every set, with its faces, a page at a time: for passes
         over the whole album (check, restore) that must not hold it in memory."""
         for summary in self.sets():
-            offset = 0
-            while found := self.catalog.list_pictures(summary.name, page, offset):
+            found, after = self.catalog.pictures_page(summary.name, page)
+            yield from found
+            while after:  # by cursor: each page O(page), not O(offset)
+                found, after = self.catalog.pictures_page(summary.name, page, after)
                 yield from found
-                offset += len(found)
 
     def picture(self, image_id: str) -> Picture:
         picture = self.catalog.get_picture(image_id)
@@ -518,10 +544,14 @@ class Album:
             raise NotFound(f"no picture {image_id}")
         return picture
 
-    def stats(self) -> Stats:
+    def stats(self, storage: bool = False) -> Stats:
+        """The album's counts from the catalog's counters: O(1). ``original_bytes`` are
+        the originals the pictures use (each content once). ``storage``: measure both
+        buckets in the blob store instead (O(blobs): a walk or a listing)."""
         s = self.catalog.stats()
-        s.original_bytes = self.blobs.size("originals")
-        s.derived_bytes = self.blobs.size("thumbnails")
+        if storage:
+            s.original_bytes = self.blobs.size("originals")
+            s.derived_bytes = self.blobs.size("thumbnails")
         return s
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .album import Album
 from .domain import Picture, Upload
@@ -42,12 +42,15 @@ def check_album(
     problems: list[Problem] = []
     used: dict[Bucket, set[str]] = {"originals": set(), "thumbnails": set(), "incoming": set()}
     listed: dict[str, Picture] = {}  # face id -> its picture
+    walked = _Counts()
     for picture in album.all_pictures():
         on_progress(picture.name)
+        walked.add(picture)
         used["originals"].add(picture.original_key)
         used["thumbnails"] |= {picture.thumb_key, picture.preview_key}
         listed.update((f.face_id, picture) for f in picture.faces)
         problems += _check_picture(album, picture, repair)
+    problems += _check_album_counts(album, walked, repair)
     problems += _check_collection(album, listed, repair)
     problems += _check_uploads(album, album.catalog.queued_uploads(), repair)
     problems += _check_people(album, repair)
@@ -218,6 +221,52 @@ def _check_counts(
         )
         for p in wrong
     ]
+
+
+@dataclass
+class _Counts:
+    """What the album's counters should say, counted on the pictures walked."""
+
+    pictures: int = 0
+    faces: int = 0
+    contents: dict[str, int] = field(default_factory=dict)  # sha256 -> bytes
+    per_set: dict[str, int] = field(default_factory=dict)
+
+    def add(self, p: Picture) -> None:
+        self.pictures += 1
+        self.faces += len(p.faces)
+        self.contents[p.sha256] = p.byte_size
+        self.per_set[p.set_name] = self.per_set.get(p.set_name, 0) + 1
+
+
+def _check_album_counts(album: Album, walked: _Counts, repair: bool) -> list[Problem]:
+    """The album's counters (``stats``) and each set's picture count against the
+    pictures walked (a crash between a change and its count, or a database edited by
+    hand). Repaired by counting again from the rows (``recount_stats``); a change made
+    while the check walked may show here too, and recounting then is harmless."""
+    s = album.catalog.stats()
+    summaries = album.sets()
+    kept = (s.sets, s.pictures, s.faces, s.original_bytes)
+    counted = (len(summaries), walked.pictures, walked.faces, sum(walked.contents.values()))
+    wrong = [
+        Problem("set-counts", summary.name, f"counts {summary.picture_count} pictures, has {n}")
+        for summary in summaries
+        if summary.picture_count != (n := walked.per_set.get(summary.name, 0))
+    ]
+    if kept != counted:
+        wrong.append(
+            Problem(
+                "album-counts",
+                "stats",
+                "counts {} sets, {} pictures, {} faces, {} B of originals; "
+                "the album has {}, {}, {}, {} B".format(*kept, *counted),
+            )
+        )
+    if wrong and repair:
+        album.catalog.recount_stats()
+        for problem in wrong:
+            problem.repaired = True
+    return wrong
 
 
 def _check_uploads(album: Album, uploads: list[Upload], repair: bool) -> list[Problem]:

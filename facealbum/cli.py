@@ -321,25 +321,43 @@ def export(
 
 
 @app.command()
-def stats(home: Home = None) -> None:
-    """Show sets, pictures, faces and storage used."""
+def stats(
+    home: Home = None,
+    sets: Annotated[
+        int, typer.Option("--sets", min=0, max=1000, help="Also list this many sets, newest first")
+    ] = 0,
+    after: Annotated[
+        str | None, typer.Option("--after", help="List the sets after this cursor (--sets)")
+    ] = None,
+    storage: Annotated[
+        bool,
+        typer.Option("--storage", help="Measure both buckets in the blob store (reads every blob)"),
+    ] = False,
+) -> None:
+    """Show the album's sets, pictures, faces and originals' size: a summary from counters
+    kept as the album changes, whatever its size. --sets N lists sets a page at a time."""
     album = _album(home)
-    s = album.stats()
-    table = Table(title=f"facealbum at {album.settings.home.resolve()}")
-    table.add_column("set")
-    table.add_column("pictures", justify="right")
-    table.add_column("featured")
-    for summary in album.sets():
-        table.add_row(
-            summary.name,
-            str(summary.picture_count),
-            summary.featured.name if summary.featured else "-",
-        )
-    console.print(table)
-    console.print(
-        f"{s.sets} sets, {s.pictures} pictures, {s.faces} faces; "
-        f"originals {_human(s.original_bytes)}, thumbnails and previews {_human(s.derived_bytes)}"
-    )
+    s = album.stats(storage=storage)
+    if sets:
+        found, following = album.sets_page("newest", sets, after)
+        table = Table(title=f"facealbum at {album.settings.home.resolve()}")
+        table.add_column("set")
+        table.add_column("pictures", justify="right")
+        table.add_column("featured")
+        for summary in found:
+            table.add_row(
+                summary.name,
+                str(summary.picture_count),
+                summary.featured.name if summary.featured else "-",
+            )
+        console.print(table)
+        if following:
+            console.print(f"more: --sets {sets} --after {following}", soft_wrap=True)
+    line = f"{s.sets} sets, {s.pictures} pictures, {s.faces} faces"
+    line += f"; originals {_human(s.original_bytes)}"
+    if storage:
+        line += f", thumbnails and previews {_human(s.derived_bytes)}"
+    console.print(line)
 
 
 def _human(n: float) -> str:

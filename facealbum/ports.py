@@ -106,7 +106,29 @@ class Catalog(Protocol):
 
     def list_sets(self) -> list[SetSummary]: ...
     def get_set(self, name: str) -> SetSummary | None: ...
+    def sets_page(
+        self, sort: str, limit: int, after: str | None = None
+    ) -> tuple[list[SetSummary], str | None]:
+        """Up to ``limit`` sets in ``sort`` order ("newest" first, or by "name" casefolded)
+        after the cursor ``after`` (paging.py; BadInput if it is not one), each with its
+        stored count and cover (featured picture, without faces) read with it; and the
+        cursor of the next page, None after the last. O(limit) whatever the album's size."""
+        ...
+
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]: ...
+    def pictures_page(
+        self, set_name: str, limit: int, after: str | None = None
+    ) -> tuple[list[Picture], str | None]:
+        """Up to ``limit`` pictures of the set, with their faces, in name order after the
+        cursor ``after``; and the next page's cursor (None after the last). O(limit) on
+        the (set, name) key however deep the page."""
+        ...
+
+    def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
+        """(previous, next) picture of the picture's set in name order (what ← / → step
+        to), None at either end or if there is no such picture: two reads by key."""
+        ...
+
     def picture_ids(self, set_name: str) -> list[str]: ...
     def set_featured(self, set_name: str, image_id: str) -> None: ...
     def replace_faces(self, image_id: str, faces: list[Face], engine_tag: str) -> list[str] | None:
@@ -128,7 +150,16 @@ class Catalog(Protocol):
 
     def mark_stale(self, set_name: str | None) -> None: ...
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]: ...
-    def stats(self) -> Stats: ...
+    def stats(self) -> Stats:
+        """The album's counts (sets, pictures, faces, bytes of originals: each content
+        once) from counters kept as rows change: O(1). ``derived_bytes`` is 0 (only the
+        blob store knows it)."""
+        ...
+
+    def recount_stats(self) -> None:
+        """Count the sets' pictures and the album's counters again from the rows: the
+        repair (``check --repair``) for counters a crash or a hand edit left wrong."""
+        ...
 
     # backups: the engine's own consistent copy (SQLite backup API, pg_dump)
     def snapshot(self, dest_dir: Path) -> CatalogSnapshot: ...

@@ -264,6 +264,20 @@ class Settings(BaseSettings):
     search_max_people: int = Field(
         20, ge=1, description="Most people one search by people names (people=…)"
     )
+    page_size: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Sets, or a set's pictures, per page when a "
+        "request names no limit (GET /api/sets, /api/sets/{name})",
+    )
+    page_max: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Most sets or pictures a request may ask for at "
+        "once (limit=…; more is a 422): a page stays well under 300 KB of JSON",
+    )
     max_json_bytes: int = Field(
         1024 * 1024,
         ge=1024,

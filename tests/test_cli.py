@@ -188,8 +188,10 @@ def test_stats_reports_storage(tmp_path):
     home = tmp_path / "home"
     cli("import", str(PHOTOS / "nofaces"), "--set", "Animals", home=home)
     out = cli("stats", home=home).stdout
-    assert "Animals" in out and "1 sets, 1 pictures, 0 faces" in out
-    assert "originals" in out and "KB" in out
+    assert "Animals" not in out and "1 sets, 1 pictures, 0 faces" in out  # a summary
+    assert "originals" in out and "KB" in out and "thumbnails" not in out
+    out = cli("stats", "--sets", "5", "--storage", home=home).stdout  # sets on request
+    assert "Animals" in out and "thumbnails and previews" in out and "--after" not in out
 
 
 def test_batch_keeps_a_bounded_number_of_photos_in_flight():

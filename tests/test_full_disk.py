@@ -74,7 +74,7 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
                 assert refused["status"] == "failed"
                 assert "storage is full" in refused["error"]
                 # the album is still there for visitors and the owner
-                sets = httpx.get(f"{server.base}/api/sets").json()
+                sets = httpx.get(f"{server.base}/api/sets").json()["sets"]
                 assert sets[0]["name"] == "Obama" and sets[0]["picture_count"] == 3
                 pic = httpx.get(f"{server.base}/api/sets/Obama").json()["pictures"][0]
                 assert httpx.get(server.base + pic["thumb_url"]).status_code == 200
@@ -92,7 +92,7 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
                 r = c.patch("/api/sets/Obama", json={"name": "Barack"})
                 assert r.status_code == 507, r.text
                 assert "no space left" in r.json()["error"]
-                assert httpx.get(f"{server.base}/api/sets").json()[0]["name"] == "Obama"
+                assert httpx.get(f"{server.base}/api/sets").json()["sets"][0]["name"] == "Obama"
                 with pytest.raises(StorageFull, match="nothing was stored"):
                     album.blobs.put("originals", "ab/cd.jpg", big, "image/jpeg")
                 assert list((home / "blobs" / ".tmp").iterdir()) == []

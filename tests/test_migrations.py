@@ -161,3 +161,63 @@ def test_0013_indexes_what_the_people_pages_read_by(settings):
         command.downgrade(cfg, "0012")
     migrate(catalog.engine)
     assert [r.person.person_id for r in catalog.people_page((5, "p2"), 10, True)] == ["p0"]
+
+
+def test_0014_counts_sets_and_the_album_and_keeps_counting(settings):
+    """A catalog from before the counts: the upgrade counts each set's pictures and the
+    album's sets, pictures, faces and originals' bytes (a content in two sets once),
+    and keys "by name" by the casefolded name; from then on the database keeps them
+    as rows come and go, whoever writes them (here: plain SQL, as another tool would)."""
+    from facealbum.adapters.catalog_sql import SqlCatalog
+
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0013")
+    picture = sa.text(
+        "INSERT INTO pictures (image_id, set_name, name, sha256, width, height, original_key, "
+        "content_type, byte_size, engine_tag, created_at) VALUES "
+        "(:i, :s, :i, :h, 10, 10, 'k', 'image/jpeg', :b, 't', 0)"
+    )
+    face = sa.text(
+        "INSERT INTO faces (face_id, image_id, box_left, box_top, box_width, box_height, "
+        "confidence) VALUES (:f, :i, .1, .1, .2, .2, 99)"
+    )
+    with engine.begin() as conn:
+        for i, name in enumerate(("beta", "Alpha", "empty")):
+            conn.execute(
+                sa.text("INSERT INTO sets (name, created_at) VALUES (:n, :c)"), {"n": name, "c": i}
+            )
+        for image, set_name, sha, size in [("a", "beta", "h1", 100), ("b", "beta", "h2", 20),
+                                           ("c", "Alpha", "h1", 100)]:  # fmt: skip
+            conn.execute(picture, {"i": image, "s": set_name, "h": sha, "b": size})
+        for f, image in [("f1", "a"), ("f2", "a"), ("f3", "c")]:
+            conn.execute(face, {"f": f, "i": image})
+    engine.dispose()
+    catalog = SqlCatalog(settings.catalog_url)  # migrates to the newest
+
+    def counted():
+        s = catalog.stats()
+        per_set = {x.name: x.picture_count for x in catalog.list_sets()}
+        return (s.sets, s.pictures, s.faces, s.original_bytes), per_set
+
+    assert counted() == ((3, 3, 3, 120), {"beta": 2, "Alpha": 1, "empty": 0})
+    names = [s.name for s in catalog.sets_page("name", 10)[0]]
+    assert names == ["Alpha", "beta", "empty"]  # by the casefolded name
+    with catalog.engine.begin() as conn:  # the triggers count any writer's rows
+        conn.execute(picture, {"i": "d", "s": "empty", "h": "h3", "b": 5})
+        conn.execute(face, {"f": "f4", "i": "d"})
+        conn.execute(sa.text("DELETE FROM faces WHERE image_id = 'a'"))
+        conn.execute(sa.text("DELETE FROM pictures WHERE image_id = 'a'"))  # h1 stays in c
+    assert counted() == ((3, 3, 2, 125), {"beta": 1, "Alpha": 1, "empty": 1})
+    with catalog.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM pictures WHERE set_name = 'Alpha'"))  # h1's last
+        conn.execute(sa.text("DELETE FROM sets WHERE name = 'Alpha'"))
+    assert counted() == ((2, 2, 1, 25), {"beta": 1, "empty": 1})
+    catalog.engine.dispose()
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with catalog.engine.begin() as conn:  # down and up again: it counts once more
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013")
+    assert not sa.inspect(catalog.engine).has_table("album_counters")
+    migrate(catalog.engine)
+    assert counted() == ((2, 2, 1, 25), {"beta": 1, "empty": 1})

@@ -41,7 +41,7 @@ def test_a_set_named_in_nfd_is_found_by_either_form_and_unknown_names_fail(tmp_p
     owner = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {SECRET}"})
     try:
         with owner:
-            [stored] = owner.get("/api/sets").json()
+            [stored] = owner.get("/api/sets").json()["sets"]
             assert stored["name"] == NFC
             for form in (NFC, NFD):  # URLs, either form (as a browser on macOS sends it)
                 found = owner.get(f"/api/sets/{quote(form)}")
@@ -49,7 +49,7 @@ def test_a_set_named_in_nfd_is_found_by_either_form_and_unknown_names_fail(tmp_p
                 [picture] = found.json()["pictures"]
                 assert picture["name"] == "Été/obama.jpg"
                 ids = owner.get(f"/api/sets/{quote(form)}/ids").json()
-                assert ids == {"name": NFC, "image_ids": [picture["image_id"]]}
+                assert ids == {"name": NFC, "image_ids": [picture["image_id"]], "next": None}
             changed = owner.patch(f"/api/sets/{quote(NFD)}", json={"share_location": True})
             assert changed.status_code == 200 and changed.json()["share_location"] is True
             same = owner.patch(f"/api/sets/{quote(NFD)}", json={"name": NFC})

@@ -31,7 +31,7 @@ def test_import_search_and_serve_on_postgresql(pg_cluster, tmp_path):
 
     proc, base = start_server(tmp_path / "home", {"FACEALBUM_DATABASE_URL": url})
     try:
-        sets = httpx.get(f"{base}/api/sets").json()
+        sets = httpx.get(f"{base}/api/sets").json()["sets"]
         assert sets[0]["name"] == "fixtures" and sets[0]["picture_count"] == len(pictures)
     finally:
         proc.terminate()

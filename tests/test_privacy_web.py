@@ -141,7 +141,7 @@ def crawl(c: httpx.Client, pictures: dict[str, dict], hidden: str) -> dict[str, 
             answers[f"{url}?{params}"] = r.text
         return r
 
-    for s in get("/api/sets", "/api/sets").json():
+    for s in get("/api/sets", "/api/sets").json()["sets"]:
         get("/api/sets/{name}", f"/api/sets/{s['name']}")
         get("/api/sets/{name}/ids", f"/api/sets/{s['name']}/ids")
     for p in pictures.values():

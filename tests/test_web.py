@@ -142,6 +142,11 @@ def test_browse_sets_to_set_to_picture_with_faces_outlined(page, pictures):
 def test_keyboard_moves_through_the_set(page, pictures):
     names = sorted(pictures)
     start = pictures[names[1]]
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(f"/pictures/{pictures[names[-1]]['image_id']}")  # the set's end: no next
+    expect(page.locator("#next")).to_be_disabled()
+    expect(page.locator("#prev")).to_be_enabled()
     page.goto(f"/pictures/{start['image_id']}")
     expect(page.locator("h1")).to_have_text(names[1])
     page.keyboard.press("ArrowRight")
@@ -156,6 +161,8 @@ def test_keyboard_moves_through_the_set(page, pictures):
     page.click(f'.thumb[data-image-id="{pictures[names[0]]["image_id"]}"]')
     page.keyboard.press("ArrowRight")
     expect(page.locator("#lightbox h1")).to_have_text(names[1])
+    # ← / → step by the neighbours each picture names, never by the set's whole id list
+    assert not [u for u in asked if u.endswith("/ids")]
 
 
 def test_click_a_face_finds_that_person(page, pictures):
@@ -260,7 +267,7 @@ def test_owner_creates_a_set_and_uploads_two_photos(page):
         "not a readable image", timeout=30_000
     )
     # and the album shows the new set to visitors too
-    card = httpx.get(page.url.split("/sets/")[0] + "/api/sets").json()
+    card = httpx.get(page.url.split("/sets/")[0] + "/api/sets").json()["sets"]
     assert {s["name"]: s["picture_count"] for s in card if s["name"] == "Holiday"} == {"Holiday": 2}
 
 
@@ -349,6 +356,8 @@ def big_set_home(root, n: int):
         )
         album.blobs.put("thumbnails", p.thumb_key, thumb, "image/jpeg")
         album.catalog.add_picture(p)
+    for i in range(70):
+        album.catalog.create_set(f"Empty {i:02d}")
     return root / "home"
 
 
@@ -370,6 +379,20 @@ def test_a_big_set_loads_in_pages_and_lazily(browser, tmp_path):
         expect(page.locator("#more")).to_be_hidden()
         names = page.locator(".thumb .name").all_inner_texts()
         assert names == [f"photo-{i:05d}.jpg" for i in range(450)]
+        # the lightbox steps past the last thumbnail loaded by loading the next page
+        page.goto("/sets/Big")
+        expect(page.locator(".thumb")).to_have_count(200)
+        page.locator(".thumb").nth(199).click()
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#lightbox h1")).to_have_text("photo-00200.jpg")
+        expect(page.locator(".thumb")).to_have_count(400)
+        # the sets page loads sets a page at a time too (72 here: 60 a page)
+        page.keyboard.press("Escape")
+        page.goto("/")
+        expect(page.locator("#sets .card")).to_have_count(60)
+        page.mouse.wheel(0, 200_000)
+        expect(page.locator("#sets .card")).to_have_count(72)
+        expect(page.locator("#more-sets")).to_be_hidden()
         page.close()
     finally:
         proc.terminate()

@@ -28,12 +28,12 @@ from ..domain import (
     NotFound,
     Picture,
     SetSummary,
-    Stats,
 )
 from ..ports import CatalogSnapshot
 from .dynamo_people import DynamoPeople
 from .dynamo_reanalysis import DynamoReanalysis
 from .dynamo_records import DynamoRecords
+from .dynamo_sets import DynamoSets
 from .dynamo_tables import (
     batch_get,
     dynamodb,
@@ -49,7 +49,7 @@ N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressio
 _PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_type")
 
 
-class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
+class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
     def __init__(self, prefix: str, resource: Any = None):
         self.db = resource or dynamodb()
         tables = ensure_tables(self.db, prefix)
@@ -64,6 +64,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             self._rank_people()  # a catalog from before them: its person rows join
         if "by_image" in added:
             self._key_members()
+        self._backfill()
 
     # -- pictures -----------------------------------------------------------------
 
@@ -79,7 +80,8 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             if status != "no_set" or not create_set:
                 break  # else the set was deleted between its creation and the add: again
         if status == "added":
-            self._feature_once(picture.set_name, picture.image_id)
+            self._counted_add(picture)
+            self._feature_once(picture)
         return status
 
     def _add(self, p: Picture) -> str:
@@ -117,9 +119,10 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
                 raise
             return failed
 
-    def _feature_once(self, set_name: str, image_id: str) -> None:
+    def _feature_once(self, p: Picture) -> None:
         """The original's conditional write: the first picture stored features its set."""
-        self._feature(set_name, image_id, "AND attribute_not_exists(featured_image_id)")
+        self._feature(p.set_name, (p.image_id, p.sha256, p.name),
+                      "AND attribute_not_exists(featured_image_id)")  # fmt: skip
 
     def _put_faces(self, faces: list[Face]) -> None:
         with self.album.batch_writer() as batch:
@@ -130,16 +133,20 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
         self._forget_faces(face_ids)  # with their persons' memberships (DynamoPeople)
 
     def set_featured(self, set_name: str, image_id: str) -> None:
-        self._feature(set_name, image_id)
+        where = self._where(image_id) or {"sha256": "", "name": ""}
+        self._feature(set_name, (image_id, where["sha256"], where["name"]))
 
-    def _feature(self, set_name: str, image_id: str, also: str = "") -> None:
+    def _feature(self, set_name: str, cover: tuple[str, str, str], also: str = "") -> None:
+        """``cover``: (image id, sha256, name), kept on the set item so that a page of
+        sets shows covers without reading the pictures."""
         self._conditional(
             self.pics.update_item,
             Key={"set": ROOT, "name": set_name},
-            UpdateExpression="SET featured_image_id = :id",
+            UpdateExpression="SET featured_image_id = :id, featured_sha256 = :h, "
+            "featured_name = :m",
             ConditionExpression=f"attribute_exists(#n) {also}".strip(),
             ExpressionAttributeNames={"#n": "name"},
-            ExpressionAttributeValues={":id": image_id},
+            ExpressionAttributeValues={":id": cover[0], ":h": cover[1], ":m": cover[2]},
         )
 
     def replace_faces(
@@ -170,6 +177,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
         return old
 
     def _count(self, set_name: str, pictures: int, faces: int) -> None:
+        self._bump(pictures=pictures, faces=faces)
         self._conditional(
             self.pics.update_item,
             Key={"set": ROOT, "name": set_name},
@@ -226,14 +234,15 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
     # -- sets ---------------------------------------------------------------------
 
     def create_set(self, name: str) -> bool:
-        item = {"set": ROOT, "name": name, "created_at": num(time.time()), "picture_count": 0,
+        """The set's item and its rows in both orders of the sets, in one transaction."""
+        now = num(time.time())
+        item = {"set": ROOT, "name": name, "created_at": now, "picture_count": 0,
                 "face_count": 0, "share_location": False}  # fmt: skip
-        return self._conditional(
-            self.pics.put_item,
-            Item=item,
-            ConditionExpression="attribute_not_exists(#n)",
-            ExpressionAttributeNames={"#n": "name"},
-        )
+        ops = [_put(self.pics, item, "attribute_not_exists(#n)", {"#n": "name"})]
+        if self._transact(ops + self._index_puts(name, now)) is not None:
+            return False
+        self._bump(sets=1)
+        return True
 
     def rename_set(self, old: str, new: str) -> None:
         """Moves the pictures one transaction each; run again after an interruption,
@@ -246,15 +255,12 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             raise NotFound(f"no set {old!r}")
         if target is None:
             moved = {k: v for k, v in source.items() if k not in ("picture_count", "face_count")}
-            self.pics.put_item(
-                Item=moved
-                | {
-                    "name": new,
-                    "renamed_from": old,
-                    "picture_count": 0,
-                    "face_count": 0,
-                }  # fmt: skip
-            )
+            self._transact([
+                _put(self.pics, moved | {"name": new, "renamed_from": old, "picture_count": 0,
+                                         "face_count": 0}),
+                *self._index_puts(new, source["created_at"]),
+            ])  # fmt: skip
+            self._bump(sets=1)  # for a moment there are both
         for item in list(self._partition(old)):
             self._move(item, new)
         for upload in self._uploads():
@@ -264,7 +270,11 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
                     UpdateExpression="SET set_name = :n",
                     ExpressionAttributeValues={":n": new},
                 )
-        self.pics.delete_item(Key={"set": ROOT, "name": old})
+        if "Attributes" in self.pics.delete_item(
+            Key={"set": ROOT, "name": old}, ReturnValues="ALL_OLD"
+        ):
+            self._bump(sets=-1)
+        self._unindex(old, source["created_at"])
         self.pics.update_item(
             Key={"set": ROOT, "name": new}, UpdateExpression="REMOVE renamed_from"
         )
@@ -299,6 +309,8 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
         gone = self.pics.delete_item(Key={"set": ROOT, "name": name}, ReturnValues="ALL_OLD")
         if "Attributes" not in gone:
             raise NotFound(f"no set {name!r}")
+        self._bump(sets=-1)
+        self._unindex(name, gone["Attributes"]["created_at"])
         doomed = []
         for item in list(self._partition(name)):
             picture = _picture(item)
@@ -336,6 +348,7 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             failed = self._transact(ops[:-1])  # its set went meanwhile: no counts to keep
         if failed is not None:
             return False
+        self._counted_remove(p)
         self._delete_faces([f.face_id for f in p.faces])
         return True
 
@@ -385,17 +398,28 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
             return None
         summary = self.pics.get_item(Key={"set": ROOT, "name": picture.set_name}).get("Item")
         if summary and summary.get("featured_image_id") == image_id:
-            rest = list(self._partition(picture.set_name, "image_id", "created_at", "name"))
+            fields = ("image_id", "created_at", "name", "sha256")
+            rest = list(self._partition(picture.set_name, *fields))
             successor = min(rest, key=lambda r: (r["created_at"], r["name"]), default=None)
             self._conditional(
                 self.pics.update_item,
                 Key={"set": ROOT, "name": picture.set_name},
                 UpdateExpression=(
-                    "SET featured_image_id = :new" if successor else "REMOVE featured_image_id"
+                    "SET featured_image_id = :new, featured_sha256 = :h, featured_name = :m"
+                    if successor
+                    else "REMOVE featured_image_id, featured_sha256, featured_name"
                 ),
                 ConditionExpression="featured_image_id = :old",
                 ExpressionAttributeValues={":old": image_id}
-                | ({":new": successor["image_id"]} if successor else {}),
+                | (
+                    {
+                        ":new": successor["image_id"],
+                        ":h": successor["sha256"],
+                        ":m": successor["name"],
+                    }
+                    if successor
+                    else {}
+                ),  # fmt: skip
             )
         return picture
 
@@ -506,16 +530,6 @@ class DynamoCatalog(DynamoPeople, DynamoRecords, DynamoReanalysis):
     def picture_ids(self, set_name: str) -> list[str]:
         items = self._partition(set_name, "image_id")
         return [i["image_id"] for i in items]
-
-    def stats(self) -> Stats:
-        sets = list(self._partition(ROOT))
-        return Stats(
-            len(sets),
-            sum(int(s.get("picture_count", 0)) for s in sets),
-            sum(int(s.get("face_count", 0)) for s in sets),
-            0,
-            0,
-        )
 
     def snapshot(self, dest_dir: Path) -> CatalogSnapshot:
         raise AlbumError(

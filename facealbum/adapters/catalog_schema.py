@@ -8,6 +8,7 @@ as the ``pics_by_image_id`` lookup.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -31,6 +32,22 @@ sets = Table(
     Column("featured_image_id", String(36), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("share_location", Boolean, nullable=False, default=False),
+    # kept by the database's triggers (migration 0014) as pictures come and go
+    Column("picture_count", Integer, nullable=False, default=0),
+    Column("sort_name", String(400), nullable=False, default=""),  # name.casefold()
+    Index("ix_sets_newest", "created_at", "name"),
+    Index("ix_sets_sort_name", "sort_name", "name"),
+)
+
+# the album's counts, one row (id 1), kept by the same triggers: what `stats` reads
+album_counters = Table(
+    "album_counters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("sets", BigInteger, nullable=False),
+    Column("pictures", BigInteger, nullable=False),
+    Column("faces", BigInteger, nullable=False),
+    Column("original_bytes", BigInteger, nullable=False),  # each content once
 )
 
 pictures = Table(
@@ -54,6 +71,7 @@ pictures = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("set_name", "name", name="uq_pictures_set_name"),
     UniqueConstraint("set_name", "sha256", name="uq_pictures_set_sha256"),
+    Index("ix_pictures_set_created", "set_name", "created_at", "name"),
 )
 
 faces = Table(
@@ -91,7 +109,7 @@ persons = Table(
     Column("picture_count", Integer, nullable=False, default=0),
     Column("representatives", Text, nullable=True),  # JSON list of face ids
 )
-# what the people pages read by (migration 0012): most pictured first, and a person's
+# what the people pages read by (migration 0013): most pictured first, and a person's
 # faces by picture
 Index("ix_persons_listed", persons.c.picture_count, persons.c.person_id)
 Index("ix_persons_shown", persons.c.hidden, persons.c.picture_count, persons.c.person_id)

@@ -13,9 +13,21 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
+from .. import paging
 from ..domain import (
     BadInput,
     Box,
@@ -31,6 +43,7 @@ from ..domain import (
 from ..ports import CatalogSnapshot
 from . import catalog_backup
 from .catalog_schema import (
+    album_counters,
     content_locks,
     faces,
     job_states,
@@ -43,6 +56,19 @@ from .catalog_schema import (
 )
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
+
+# the counts migration 0014's triggers keep, counted again from the rows (its backfill)
+RECOUNT = [
+    "UPDATE sets SET picture_count = "
+    "(SELECT count(*) FROM pictures WHERE pictures.set_name = sets.name)",
+    "UPDATE album_counters SET "
+    "sets = (SELECT count(*) FROM sets), "
+    "pictures = (SELECT count(*) FROM pictures), "
+    "faces = (SELECT count(*) FROM faces), "
+    "original_bytes = (SELECT coalesce(sum(b), 0) FROM "
+    "(SELECT max(byte_size) AS b FROM pictures GROUP BY sha256) AS contents) "
+    "WHERE id = 1",
+]
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -125,7 +151,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             ):
                 if not create_set:
                     return "no_set"
-                conn.execute(insert(sets).values(name=picture.set_name, created_at=now))
+                conn.execute(insert(sets).values(**_set_row(picture.set_name), created_at=now))
             conn.execute(insert(pictures).values(**_picture_row(picture), created_at=now))
             if picture.faces:
                 conn.execute(insert(faces), [_face_row(f) for f in picture.faces])
@@ -181,7 +207,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
     def create_set(self, name: str) -> bool:
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(sets).values(name=name, created_at=time.time()))
+                conn.execute(insert(sets).values(**_set_row(name), created_at=time.time()))
         except IntegrityError:
             return False
         return True
@@ -191,7 +217,8 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             if conn.execute(select(sets.c.name).where(sets.c.name == new)).first():
                 raise BadInput(f"a set named {new!r} exists already")
             # pictures follow through ON UPDATE CASCADE
-            if not conn.execute(update(sets).where(sets.c.name == old).values(name=new)).rowcount:
+            q = update(sets).where(sets.c.name == old).values(**_set_row(new))
+            if not conn.execute(q).rowcount:
                 raise NotFound(f"no set {old!r}")
             conn.execute(update(uploads).where(uploads.c.set_name == old).values(set_name=new))
 
@@ -611,39 +638,67 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return out
 
     def list_sets(self) -> list[SetSummary]:
-        return self._sets(None)
+        return self._sets(select_sets().order_by(sets.c.created_at.desc(), sets.c.name))
 
     def get_set(self, name: str) -> SetSummary | None:
-        found = self._sets(name)
+        found = self._sets(select_sets().where(sets.c.name == name))
         return found[0] if found else None
 
-    def _sets(self, name: str | None) -> list[SetSummary]:
-        counted = select(pictures.c.set_name, func.count().label("n"))
-        if name is not None:  # count one set's pictures, not the whole album's
-            counted = counted.where(pictures.c.set_name == name)
-        counts = counted.group_by(pictures.c.set_name).subquery()
-        q = (
-            select(sets, func.coalesce(counts.c.n, 0).label("n"))
-            .outerjoin(counts, counts.c.set_name == sets.c.name)
-            .order_by(sets.c.created_at.desc(), sets.c.name)
-        )
-        if name is not None:
-            q = q.where(sets.c.name == name)
+    def sets_page(
+        self, sort: str, limit: int, after: str | None = None
+    ) -> tuple[list[SetSummary], str | None]:
+        """Keyset paging on an index: (created_at, name) newest first, (sort_name, name)
+        by name; one query for the sets, their counts and their covers."""
+        key = paging.set_after(sort, after)
+        q = select_sets().limit(limit + 1)
+        if sort == "newest":
+            q = q.order_by(sets.c.created_at.desc(), sets.c.name)
+            if key is not None:
+                c, n = key
+                q = q.where(sets.c.created_at <= c, or_(sets.c.created_at < c, sets.c.name > n))
+        else:
+            q = q.order_by(sets.c.sort_name, sets.c.name)
+            if key is not None:
+                k, n = key
+                q = q.where(sets.c.sort_name >= k, or_(sets.c.sort_name > k, sets.c.name > n))
+        found = self._sets(q)
+        if len(found) <= limit:
+            return found, None
+        last = found[limit - 1]
+        return found[:limit], paging.encode(paging.set_key(sort, last.created_at, last.name))
+
+    def _sets(self, query) -> list[SetSummary]:
         with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        featured = self.get_pictures(
-            [r["featured_image_id"] for r in rows if r["featured_image_id"]]
+            rows = conn.execute(query).mappings().all()
+        return [_summary(r) for r in rows]
+
+    def pictures_page(
+        self, set_name: str, limit: int, after: str | None = None
+    ) -> tuple[list[Picture], str | None]:
+        q = select(pictures).where(pictures.c.set_name == set_name)
+        if after is not None:
+            [name] = paging.decode(after, str)
+            q = q.where(pictures.c.name > name)
+        found = self._load(q.order_by(pictures.c.name).limit(limit + 1))
+        if len(found) <= limit:
+            return found, None
+        return found[:limit], paging.encode([found[limit - 1].name])
+
+    def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
+        """The picture's key, then one statement of two index seeks on (set, name)."""
+        where = select(pictures.c.set_name, pictures.c.name).where(
+            pictures.c.image_id == image_id
         )
-        return [
-            SetSummary(
-                r["name"],
-                r["n"],
-                featured.get(r["featured_image_id"] or ""),
-                r["created_at"],
-                bool(r["share_location"]),
-            )
-            for r in rows
-        ]
+        with self.engine.connect() as conn:
+            here = conn.execute(where).first()
+            if here is None:
+                return None, None
+            near = select(pictures.c.image_id).where(pictures.c.set_name == here[0])
+            before = near.where(pictures.c.name < here[1]).order_by(pictures.c.name.desc())
+            after = near.where(pictures.c.name > here[1]).order_by(pictures.c.name)
+            q = select(before.limit(1).scalar_subquery(), after.limit(1).scalar_subquery())
+            row = conn.execute(q).one()
+        return row[0], row[1]
 
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]:
         q = select(pictures.c.image_id).where(pictures.c.engine_tag != engine_tag)
@@ -661,10 +716,48 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
 
     def stats(self) -> Stats:
         with self.engine.connect() as conn:
-            n_sets = conn.execute(select(func.count()).select_from(sets)).scalar() or 0
-            n_pics = conn.execute(select(func.count()).select_from(pictures)).scalar() or 0
-            n_faces = conn.execute(select(func.count()).select_from(faces)).scalar() or 0
-        return Stats(n_sets, n_pics, n_faces, 0, 0)
+            row = conn.execute(select(album_counters).where(album_counters.c.id == 1)).first()
+        if row is None:
+            return Stats(0, 0, 0, 0, 0)
+        return Stats(row.sets, row.pictures, row.faces, row.original_bytes, 0)
+
+    def recount_stats(self) -> None:
+        with self.engine.begin() as conn:
+            for statement in RECOUNT:
+                conn.execute(text(statement))
+
+
+def select_sets():
+    """The sets with their stored counts and their covers' columns, in one query."""
+    cover = pictures.alias("cover")
+    return select(
+        sets,
+        cover.c.set_name.label("cover_set"),
+        cover.c.name.label("cover_name"),
+        *(cover.c[c].label(f"cover_{c}") for c in _COVER),
+    ).outerjoin(cover, cover.c.image_id == sets.c.featured_image_id)
+
+
+_COVER = ("sha256", "width", "height", "original_key", "content_type", "byte_size",
+          "engine_tag")  # fmt: skip
+
+
+def _summary(r) -> SetSummary:
+    featured = None
+    if r["cover_sha256"] is not None:
+        featured = Picture(
+            image_id=r["featured_image_id"],
+            set_name=r["cover_set"],
+            name=r["cover_name"],
+            **{c: r[f"cover_{c}"] for c in _COVER},
+        )
+    return SetSummary(
+        r["name"], r["picture_count"], featured, r["created_at"], bool(r["share_location"])
+    )
+
+
+def _set_row(name: str) -> dict:
+    return {"name": name, "sort_name": name.casefold()}
 
 
 def _picture_row(p: Picture) -> dict:

@@ -9,7 +9,9 @@ The original design's key schema, plus one table for the rest of what the album 
 - ``PREFIXalbum``: partition ``pk``, sort ``sk``, one kind of row per prefix of ``pk``:
   ``hash#SET`` / sha256 (one content once per set), ``sha#SHA`` / image id (who uses a
   content), ``face#ID`` (a face's picture and box), ``uploads``, ``lock#SHA``,
-  ``sessions``, ``fail#CLIENT``, ``job#NAME`` (a background job's state).
+  ``sessions``, ``fail#CLIENT``, ``job#NAME`` (a background job's state), ``sets#newest``
+  and ``sets#name`` (the sets in either order, for paging), ``counters`` (the album's
+  counts) and ``schema`` (see dynamo_sets).
 
 Tables are created on demand capacity (PAY_PER_REQUEST) if missing. Endpoint,
 credentials and region come from the standard AWS configuration; throttling is retried

@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from .. import paging
 from ..album import Album
 from ..copies import Copy
-from ..domain import Box, Face, Picture, SetSummary, Upload, as_stored
+from ..domain import Box, Face, Picture, SetSummary, Upload
 from ..search import SearchResult
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
@@ -22,6 +23,7 @@ from .limits import RateLimit
 
 # past any album's size, and within a 64-bit SQL integer (2**63 made SQLite answer 500)
 MAX_OFFSET = 10**12
+MAX_SET_OFFSET = 10_000  # offset paging walks the offset: page deeper by cursor (after=)
 
 
 def face_view(
@@ -129,33 +131,64 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
     clicks = RateLimit(album.settings.matches_rate, "face searches")
 
+    size, most = album.settings.page_size, album.settings.page_max
+
     @r.get("/api/sets")
-    def list_sets(sort: Annotated[Literal["newest", "name"], Query()] = "newest") -> list[dict]:
-        found = album.sets()
-        if sort == "name":
-            found.sort(key=lambda s: s.name.casefold())
-        return [set_json(s) for s in found]
+    def list_sets(
+        sort: Annotated[Literal["newest", "name"], Query()] = "newest",
+        limit: int = Query(size, ge=1, le=most),  # settings' limits: not in an annotation
+        after: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> dict:
+        """A page of sets, newest first or by name; ``next``: the cursor of the next
+        page (pass it as ``after``), null after the last."""
+        found, following = album.sets_page(sort, limit, after)
+        return {"sets": [set_json(s) for s in found], "next": following}
 
     @r.get("/api/sets/{name}")
     def get_set(
         name: str,
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: int = Query(size, ge=1, le=most),  # settings' limits: not in an annotation
+        after: Annotated[str | None, Query(max_length=2000)] = None,
+        offset: Annotated[int, Query(ge=0, le=MAX_SET_OFFSET)] = 0,
     ) -> dict:
-        summary, pictures = album.get_set(name, limit, offset)
+        """The set with a page of its pictures in name order. Page by ``after`` (the
+        ``next`` of the page before: O(page) however deep); ``offset`` (O(offset)) is
+        kept for old clients, up to 10,000."""
+        if offset:
+            summary, pictures = album.get_set(name, limit, offset)
+            full = len(pictures) == limit
+            following = paging.encode([pictures[-1].name]) if full else None
+        else:
+            summary, pictures, following = album.set_page(name, limit, after)
         view = face_view(album, auth, request, pictures)
-        return set_json(summary) | {"pictures": [picture_json(p, view) for p in pictures]}
+        return set_json(summary) | {
+            "pictures": [picture_json(p, view) for p in pictures],
+            "next": following,
+        }
 
     @r.get("/api/sets/{name}/ids")
-    def set_picture_ids(name: str) -> dict:
-        """Every picture id of a set in display order: what ← / → need, nothing more."""
-        return {"name": as_stored(name), "image_ids": album.picture_ids(name)}
+    def set_picture_ids(
+        name: str,
+        limit: int = Query(size, ge=1, le=most),
+        after: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> dict:
+        """A page of the set's picture ids in display order, and the next page's cursor."""
+        summary, pictures, following = album.set_page(name, limit, after)
+        return {
+            "name": summary.name,
+            "image_ids": [p.image_id for p in pictures],
+            "next": following,
+        }
 
     @r.get("/api/pictures/{image_id}")
     def get_picture(image_id: str, request: Request) -> dict:
+        """The picture, with ``previous`` / ``next``: the ids ← / → step to in its set
+        (name order), null at the set's ends."""
         picture = album.picture(image_id)
-        return picture_json(picture, face_view(album, auth, request, [picture]))
+        previous, following = album.neighbours(image_id)
+        body = picture_json(picture, face_view(album, auth, request, [picture]))
+        return body | {"previous": previous, "next": following}
 
     @r.get("/api/faces/{face_id}/matches")
     def face_matches(

@@ -93,30 +93,28 @@ export function viewer(p, { prev, next, close, inLightbox }) {
     nav, peopleOf(p), session.owner && !inLightbox ? whoIsThis(p) : null);
 }
 
-export const setOrder = new Map(); // set name -> image ids in display order, for ← / →
-
-export async function idsOf(set) {
-  if (!setOrder.has(set)) {
-    setOrder.set(set, (await api("GET", `/api/sets/${enc(set)}/ids`)).image_ids);
-  }
-  return setOrder.get(set);
-}
+let pending = 0; // ← / → pressed while the picture stepped to was still loading
 
 export async function picturePage(seq, imageId) {
+  // the picture names its neighbours in its set (previous / next by name): no id list
   const p = await api("GET", `/api/pictures/${imageId}`);
-  let ids = await idsOf(p.set);
-  if (!ids.includes(p.image_id)) { setOrder.delete(p.set); ids = await idsOf(p.set); }
   if (!current(seq)) return;
+  if (pending) { // fast key presses keep moving: step on before drawing this one
+    const d = Math.sign(pending);
+    pending -= d;
+    const id = d < 0 ? p.previous : p.next;
+    if (id) { navigate(`/pictures/${id}`, true); return; }
+    pending = 0;
+  }
   document.title = `${p.name} · facealbum`;
-  // steps read the URL, not this closure, so fast key presses keep moving
-  const step = (d) => {
-    const j = ids.indexOf(location.pathname.split("/").pop()) + d;
-    if (j >= 0 && j < ids.length) navigate(`/pictures/${ids[j]}`, true);
-  };
-  const i = ids.indexOf(p.image_id);
-  const close = () => navigate(`/sets/${enc(p.set)}`);
-  fill(main, viewer(p, { prev: i > 0 ? () => step(-1) : null, next: i < ids.length - 1 ? () => step(1) : null, close }));
-  onKeys(arrows(() => step(-1), () => step(1), close));
+  const to = (id, d) => (id ? () => {
+    // a step already left this picture: count this one for the page being loaded
+    if (!location.pathname.endsWith(`/${p.image_id}`)) { pending += d; return; }
+    navigate(`/pictures/${id}`, true);
+  } : null);
+  const close = () => { pending = 0; navigate(`/sets/${enc(p.set)}`); };
+  fill(main, viewer(p, { prev: to(p.previous, -1), next: to(p.next, 1), close }));
+  onKeys(arrows(to(p.previous, -1), to(p.next, 1), close));
 }
 
 let lightbox = null;
@@ -125,7 +123,10 @@ export function openLightbox(state, index) {
   if (!p) return;
   const returnFocus = document.activeElement;
   closeLightbox(false);
-  const go = (j) => (j >= 0 && j < state.pictures.length ? () => openLightbox(state, j) : null);
+  // past the last thumbnail loaded: the set page loads its next page first
+  const more = index === state.pictures.length - 1 && state.hasMore && state.hasMore()
+    ? async () => { await state.more(); openLightbox(state, index + 1); } : null;
+  const go = (j) => (j >= 0 && j < state.pictures.length ? () => openLightbox(state, j) : j > index ? more : null);
   const close = () => closeLightbox(true, returnFocus);
   lightbox = h("div", { class: "lightbox", role: "dialog", "aria-modal": "true", "aria-label": p.name, id: "lightbox" },
     viewer(p, { prev: go(index - 1), next: go(index + 1), close, inLightbox: true }));

@@ -4,15 +4,33 @@ import { api, media, session } from "./api.js";
 import { ask, enc, fill, h, main, onKeys, toast } from "./dom.js";
 import { jobsLine } from "./jobs.js";
 import { current, navigate } from "./nav.js";
-import { openLightbox, setOrder } from "./picture.js";
+import { openLightbox } from "./picture.js";
 import { uploader } from "./upload.js";
 
 const PAGE = 200; // thumbnails per request on a set page
+const SETS_PAGE = 60; // sets per request on the sets page
+
+/** Calls load(cursor) for the next page whenever `more` nears the view, until the last. */
+function pager(more, load) {
+  let loading = null; // the page on its way: a second call waits for it
+  const step = () => {
+    if (loading || more.hidden) return loading || Promise.resolve();
+    loading = (async () => {
+      try { more.hidden = !(await load()); } finally { loading = null; }
+    })();
+    return loading;
+  };
+  more.onclick = step;
+  // load the next page a little before the end comes into view
+  new IntersectionObserver((entries) => entries[0].isIntersecting && step(), { rootMargin: "600px" }).observe(more);
+  return step;
+}
 
 export async function setsPage(seq, params) {
   const sort = params.get("sort") === "name" ? "name" : "newest";
-  const sets = await api("GET", `/api/sets?sort=${sort}`);
+  const first = await api("GET", `/api/sets?sort=${sort}&limit=${SETS_PAGE}`);
   if (!current(seq)) return;
+  let after = first.next;
   document.title = "facealbum";
   const select = h("select", { id: "sort", "aria-label": "Sort sets",
     onchange: () => navigate(select.value === "name" ? "/?sort=name" : "/", true) },
@@ -23,14 +41,26 @@ export async function setsPage(seq, params) {
       submit: (n) => api("POST", "/api/sets", { name: n }) });
     if (name) navigate(`/sets/${enc(name.trim())}`);
   } }, "New set") : null;
-  fill(main, 
+  const card = (s) => h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
+    s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy" })
+      : h("div", { class: "empty" }, "No pictures yet"),
+    h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)));
+  const cards = h("div", { class: "cards", id: "sets" }, first.sets.map(card));
+  const more = h("button", { class: "more", id: "more-sets", hidden: !after }, "Show more sets");
+  fill(main,
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Picture sets"), select, newSet),
-    sets.length ? h("div", { class: "cards", id: "sets" }, sets.map((s) =>
-      h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
-        s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy" })
-          : h("div", { class: "empty" }, "No pictures yet"),
-        h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)))))
-      : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."));
+    first.sets.length ? cards
+      : h("p", { class: "muted" }, session.owner ? "No sets yet: create one." : "No pictures yet."),
+    more);
+  // the next page starts after the last set shown (a cursor): sets created or deleted
+  // meanwhile never show a set twice or skip one
+  pager(more, async () => {
+    const page = await api("GET", `/api/sets?sort=${sort}&limit=${SETS_PAGE}&after=${encodeURIComponent(after)}`);
+    if (!current(seq)) return false;
+    cards.append(...page.sets.map(card));
+    after = page.next;
+    return Boolean(after);
+  });
   if (session.owner) jobsLine(seq);
 }
 
@@ -38,37 +68,35 @@ export async function setPage(seq, name) {
   onKeys(null);
   const first = await api("GET", `/api/sets/${enc(name)}?limit=${PAGE}`);
   if (!current(seq)) return;
-  setOrder.delete(first.name); // uploads or deletions may have changed the order
   document.title = `${first.name} · facealbum`;
   const grid = h("div", { class: "grid", id: "grid" });
   const count = h("span", { class: "muted", id: "count" }, `${first.picture_count} pictures`);
-  const state = { set: first.name, pictures: [], offset: 0, total: first.picture_count, share: first.share_location };
+  const state = { set: first.name, pictures: [], total: first.picture_count, share: first.share_location };
+  const shown = new Set();
 
   const addThumbs = (pictures) => {
     for (const p of pictures) {
+      if (shown.has(p.image_id)) continue; // uploaded here, then listed by a later page
+      shown.add(p.image_id);
       state.pictures.push(p);
       grid.append(thumb(p, state));
     }
   };
   addThumbs(first.pictures);
-  state.offset = first.pictures.length;
-  const more = h("button", { class: "more", id: "more", onclick: loadMore }, "Show more");
-  async function loadMore() {
-    if (state.loading || state.offset >= state.total) return;
-    state.loading = true;
-    const next = await api("GET", `/api/sets/${enc(state.set)}?limit=${PAGE}&offset=${state.offset}`);
-    addThumbs(next.pictures);
-    state.offset += next.pictures.length;
-    state.loading = false;
-    more.hidden = state.offset >= state.total || !next.pictures.length;
-  }
-  more.hidden = state.offset >= state.total;
-  // load the next page a little before the end comes into view
-  new IntersectionObserver((entries) => entries[0].isIntersecting && loadMore(), { rootMargin: "600px" }).observe(more);
+  let after = first.next; // the cursor after the last picture listed
+  const more = h("button", { class: "more", id: "more", hidden: !after }, "Show more");
+  // the lightbox steps past the last thumbnail loaded by loading the next page
+  state.more = pager(more, async () => {
+    const page = await api("GET", `/api/sets/${enc(state.set)}?limit=${PAGE}&after=${encodeURIComponent(after)}`);
+    addThumbs(page.pictures);
+    after = page.next;
+    return Boolean(after);
+  });
+  state.hasMore = () => !more.hidden;
 
   fill(main, 
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, first.name), count, session.owner ? ownerSetTools(state) : null),
-    session.owner ? uploader(state, (p) => { addThumbs([p]); state.total += 1; state.offset += 1; count.textContent = `${state.total} pictures`; }) : null,
+    session.owner ? uploader(state, (p) => { addThumbs([p]); state.total += 1; count.textContent = `${state.total} pictures`; }) : null,
     state.total ? null : h("p", { class: "muted", id: "empty" }, "This set has no pictures yet."),
     grid, more);
 }
