@@ -198,7 +198,7 @@ def test_owner_edits_sets_and_pictures(owner, site):
     shared = owner.get(f"/api/pictures/{first}").json()
     r = owner.delete("/api/sets/Edited")  # a job: accepted at once, gone from listings
     assert r.status_code == 202 and r.headers["location"] == r.json()["status_url"]
-    assert "Edited" not in {s["name"] for s in owner.get("/api/sets").json()}
+    assert "Edited" not in {s["name"] for s in owner.get("/api/sets").json()["sets"]}
     job = wait_for_job(owner, r.json()["status_url"])
     assert job["state"] == "done" and job["done"] == job["total"] == 1
     assert owner.get("/api/jobs").json() == {"jobs": []}
