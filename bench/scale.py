@@ -512,7 +512,9 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def in_process(home: Path, url: str | None, where: Path, facts: Facts) -> dict:
+def in_process(
+    home: Path, url: str | None, where: Path, facts: Facts, clicks: int = CLICKS
+) -> dict:
     """The index's memory (resident growth while it loads), search p50 (album.search as a
     visitor: person-aware for named persons) and recall@10 against the exact scan of
     the descriptors the album was built with, at the default threshold."""
@@ -525,7 +527,7 @@ def in_process(home: Path, url: str | None, where: Path, facts: Facts) -> dict:
     gc.collect()
     index_mib = (rss_bytes() - before) / 2**20
     times = []
-    for face_id in facts.queries[:CLICKS]:
+    for face_id in facts.queries[:clicks]:
         began = time.perf_counter()
         album.search(face_id)
         times.append((time.perf_counter() - began) * 1000)
@@ -570,7 +572,13 @@ def run_stats(home: Path, url: str | None, timeout: float) -> Sample:
 
 
 def measure_album(
-    where: Path, facts: Facts, pg: PgServer | None, repeat: int, timeout: float, log=print
+    where: Path,
+    facts: Facts,
+    pg: PgServer | None,
+    repeat: int,
+    timeout: float,
+    clicks: int = CLICKS,
+    log=print,
 ) -> dict:
     home, url = work_copy(where, pg)
     ready = facts.stranger_face or facts.queries[0]  # a plain search: no person's
@@ -598,11 +606,11 @@ def measure_album(
             flag = " (timeout)" if sample.timed_out else ""
             log(f"  {name}: {ms:.1f} ms{flag}, {sample.bytes} B")
         clicks = []
-        for face_id in facts.queries[:CLICKS]:
+        for face_id in facts.queries[:clicks]:
             sample = measure(server, f"/api/faces/{face_id}/matches", 1, timeout, ready)
             clicks += sample.ms
         search["http_p50_ms"] = round(statistics.median(clicks), 2)
-        search.update(in_process(home, url, where, facts))
+        search.update(in_process(home, url, where, facts, clicks))
         doomed = f"/api/pictures/{facts.doomed_picture}"
         ms, status, _ = fetch(server, "DELETE", doomed, timeout, as_owner=True)
         log(f"  DELETE /api/pictures/{{id}}: {ms:.1f} ms ({status})")
@@ -674,6 +682,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cache", type=Path, default=Path(cache), help="built albums")
     ap.add_argument("--repeat", type=int, default=5, help="runs per read (p50)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per measurement")
+    ap.add_argument("--clicks", type=int, default=CLICKS, help="faces clicked for the p50s")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     # a SIGTERM unwinds as an exception: the server and the measured copy go with it
@@ -683,7 +692,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"# scale: {shape}, catalog {args.catalog}; {machine()}", flush=True)
     with postgres(args.catalog, args.dsn) as pg:
         where, facts = cached_album(shape, args.cache, pg)
-        result = measure_album(where, facts, pg, args.repeat, args.timeout)
+        result = measure_album(where, facts, pg, args.repeat, args.timeout, args.clicks)
     print(table(result), flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
