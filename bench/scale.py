@@ -605,11 +605,11 @@ def measure_album(
                     seen["wide_total"] = int(json.loads(sample.body)["total"])
             flag = " (timeout)" if sample.timed_out else ""
             log(f"  {name}: {ms:.1f} ms{flag}, {sample.bytes} B")
-        clicks = []
+        times: list[float] = []
         for face_id in facts.queries[:clicks]:
             sample = measure(server, f"/api/faces/{face_id}/matches", 1, timeout, ready)
-            clicks += sample.ms
-        search["http_p50_ms"] = round(statistics.median(clicks), 2)
+            times += sample.ms
+        search["http_p50_ms"] = round(statistics.median(times), 2)
         search.update(in_process(home, url, where, facts, clicks))
         doomed = f"/api/pictures/{facts.doomed_picture}"
         ms, status, _ = fetch(server, "DELETE", doomed, timeout, as_owner=True)
