@@ -70,6 +70,11 @@ CHUNK = 20_000  # pictures per add_pictures call (one transaction each)
 CLICKS = 10  # faces clicked (HTTP and in-process) for the search p50s; 20 for recall
 
 
+def say(line: str) -> None:
+    """Progress, flushed at once (a build takes half an hour at full size)."""
+    print(line, flush=True)
+
+
 # -- the album's shape -----------------------------------------------------------------
 
 
@@ -158,7 +163,7 @@ def settings_for(home: Path, url: str | None) -> Settings:
     return Settings.load(home=home, database_url=url)
 
 
-def build(shape: Shape, home: Path, url: str | None, out: Path, log=print) -> Facts:
+def build(shape: Shape, home: Path, url: str | None, out: Path, log=say) -> Facts:
     """Fill an empty album at ``home`` (catalog ``url``, None: SQLite in home) with
     ``shape``; keeps the descriptors (vectors.npy) and face ids beside it for recall."""
     from facealbum.wiring import open_album
@@ -288,7 +293,7 @@ def _facts(rng, shape, set_names, big, image_ids, face_ids, face_picture, who, p
 # -- the cache -------------------------------------------------------------------------
 
 
-def cached_album(shape: Shape, cache: Path, pg: PgServer | None, log=print) -> tuple[Path, Facts]:
+def cached_album(shape: Shape, cache: Path, pg: PgServer | None, log=say) -> tuple[Path, Facts]:
     """The built album's directory (home/, vectors, facts.json), built once per shape."""
     catalog = "postgresql" if pg else "sqlite"
     where = cache / shape.key(catalog)
@@ -578,7 +583,7 @@ def measure_album(
     repeat: int,
     timeout: float,
     clicks: int = CLICKS,
-    log=print,
+    log=say,
 ) -> dict:
     home, url = work_copy(where, pg)
     ready = facts.stranger_face or facts.queries[0]  # a plain search: no person's
