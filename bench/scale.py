@@ -15,7 +15,7 @@ answers, a deletion until the next search answers, and ``facealbum stats``.
 The album's shape (defaults: issue 18's): ``--sets`` sets, the first of them holding
 40 % of the pictures (200,000 of 500,000), the rest spread evenly; faces spread over
 the pictures at random; 90 % of the faces belong to ``--people`` persons of Zipf-like
-sizes (the largest ~6.7 % of the faces, the median a dozen), the rest are strangers
+sizes (the largest ~6 % of the faces, the median a dozen), the rest are strangers
 nobody grouped. Descriptors are unit 128-d float32, each a person's centre plus noise:
 cosines within a person ~0.93-0.97, between persons ~0.5-0.85 (5th-95th percentile),
 as dlib's are. Persons are as import placement leaves them (faces assigned
@@ -151,7 +151,7 @@ class Descriptors:
 
 def person_sizes(rng: np.random.Generator, people: int, faces: int) -> np.ndarray:
     """Which person each of ``faces`` grouped faces is: Zipf-like sizes (exponent 0.93:
-    the largest person ~6.7 % of a million faces among 20,000 persons)."""
+    the largest person ~60,000 of a million faces among 20,000 persons)."""
     weights = 1.0 / np.arange(1, people + 1) ** 0.93
     return rng.choice(people, size=faces, p=weights / weights.sum())
 
