@@ -153,6 +153,31 @@ def test_catalog_round_trip_and_featured_set_once(catalog):
     assert catalog.faces_of(["a-1", "b-0", "nope", "a-0"]) == {"a-0": "a", "a-1": "a"}
 
 
+def test_catalog_adds_pictures_in_bulk_as_one_by_one(catalog):
+    """bench/scale.py builds its big albums this way: the same rows, sets and featured
+    pictures as add_picture leaves, and a taken name refused."""
+    assert catalog.add_picture(picture("a", "S", "sha-a", 1)) == "added"
+    catalog.add_pictures(
+        [
+            picture("b", "S", "sha-b", 2),
+            picture("c", "T", "sha-c", 0),
+            picture("d", "T", "sha-d", 1),
+        ]
+    )
+    sets = {s.name: s for s in catalog.list_sets()}
+    assert {n: s.picture_count for n, s in sets.items()} == {"S": 2, "T": 2}
+    assert sets["S"].featured.image_id == "a" and sets["T"].featured.image_id == "c"
+    got = catalog.get_picture("b")
+    assert got is not None and [f.face_id for f in got.faces] == ["b-0", "b-1"]
+    assert catalog.stats().faces == 4 and catalog.faces_of(["d-0"]) == {"d-0": "d"}
+    taken = picture("e", "T", "sha-e", 0)
+    taken.name = "c.jpg"
+    with pytest.raises(BadInput):
+        catalog.add_pictures([taken])
+    assert catalog.get_picture("e") is None and catalog.get_set("T").picture_count == 2
+    catalog.add_pictures([])
+
+
 def test_catalog_keeps_each_faces_sharpness(catalog):
     p = picture("a", "S", "sha-a", 2)
     p.faces[0].sharpness = 27.5  # the other was stored before sharpness was measured

@@ -84,6 +84,15 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             self._feature_once(picture)
         return status
 
+    def add_pictures(self, new: Sequence[Picture]) -> None:
+        """One :meth:`add_picture` each (DynamoDB's transactions hold 100 items, each
+        picture's own transaction several): a picture whose name or content is taken
+        raises BadInput, those before it stay added."""
+        for picture in new:
+            status = self.add_picture(picture)
+            if status != "added":
+                raise BadInput(f"{picture.name!r} in {picture.set_name!r}: {status}")
+
     def _add(self, p: Picture) -> str:
         now = num(time.time())
         item = _picture_item(p) | {"created_at": now}

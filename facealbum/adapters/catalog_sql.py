@@ -163,6 +163,43 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             )
         return "added"
 
+    def add_pictures(self, new: Sequence[Picture]) -> None:
+        """:meth:`add_picture` for many new pictures at once, in one transaction: their
+        sets created as needed, each set's first picture featured if it has none. All or
+        nothing: a name or content already taken in its set raises BadInput and adds none.
+        Statements are executemany batches, so 100,000 rows cost seconds, not minutes."""
+        if not new:
+            return
+        now = time.time()
+        names = sorted({p.set_name for p in new})
+        first: dict[str, str] = {}
+        for p in new:
+            first.setdefault(p.set_name, p.image_id)
+        try:
+            with self.engine.begin() as conn:
+                have: set[str] = set()
+                for i in range(0, len(names), 500):
+                    have |= set(
+                        conn.execute(
+                            select(sets.c.name).where(sets.c.name.in_(names[i : i + 500]))
+                        ).scalars()
+                    )
+                if missing := [n for n in names if n not in have]:
+                    conn.execute(insert(sets), [{"name": n, "created_at": now} for n in missing])
+                conn.execute(insert(pictures), [_picture_row(p) | {"created_at": now} for p in new])
+                if rows := [_face_row(f) for p in new for f in p.faces]:
+                    conn.execute(insert(faces), rows)
+                for set_name, image_id in first.items():
+                    conn.execute(
+                        update(sets)
+                        .where(sets.c.name == set_name, sets.c.featured_image_id.is_(None))
+                        .values(featured_image_id=image_id)
+                    )
+        except IntegrityError:
+            raise BadInput(
+                "some of the pictures' names or contents are taken in their sets; none was added"
+            ) from None
+
     def set_featured(self, set_name: str, image_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(

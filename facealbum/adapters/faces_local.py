@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -204,6 +205,30 @@ class LocalFaces(LocalUsers):
                     insert(collection_faces), [_row(collection_id, r, f.vector) for r, f in records]
                 )
         return Indexed([(r, f.face) for r, f in records], unindexed)
+
+    def add_faces(
+        self, collection_id: str, records: Sequence[FaceRecord], vectors: np.ndarray
+    ) -> None:
+        """Store faces whose descriptors are known already (unit float32 rows of
+        ``vectors``, one per record, in order): what bench/scale.py builds its synthetic
+        albums with, as IndexFaces would have stored them, in one transaction under the
+        collection row's lock. Not part of Rekognition's API: this engine's own."""
+        vectors = np.asarray(vectors, dtype="<f4")
+        if vectors.ndim != 2 or len(vectors) != len(records):
+            raise InvalidParameter("one descriptor row per face is needed")
+        with self.db.begin() as conn:
+            locked = conn.execute(
+                update(collections)
+                .where(collections.c.collection_id == collection_id)
+                .values(face_count=collections.c.face_count + len(records))
+            ).rowcount
+            if not locked:
+                raise _no_collection(collection_id)
+            if records:
+                conn.execute(
+                    insert(collection_faces),
+                    [_row(collection_id, r, v) for r, v in zip(records, vectors, strict=True)],
+                )
 
     def list_faces(
         self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
