@@ -470,6 +470,8 @@ def reads() -> list[Read]:
     answers said); None skips the read (the album has no such thing). Add routes here."""
 
     def last_page(f: Facts, seen: dict) -> str:
+        if seen.get("big_last_after"):  # by key, as the site pages
+            return f"/api/sets/{f.big_set}?limit=200&after={seen['big_last_after']}"
         return f"/api/sets/{f.big_set}?limit=200&offset={max(0, f.big_set_pictures - 200)}"
 
     def wide_last(f: Facts, seen: dict) -> str | None:
@@ -510,6 +512,29 @@ def reads() -> list[Read]:
         (f"{matches}?threshold=0 (first page)", face("stranger_face", "?threshold=0")),
         (f"{matches}?threshold=0 (last page)", wide_last),
     ]
+
+
+def last_page_cursor(home: Path, url: str | None, facts: Facts) -> str | None:
+    """The cursor a client holds when it asks for the big set's last page of 200: the
+    name of the picture before it, walked once in-process by key (None on a catalog
+    without key paging, whose last page is then asked for by offset)."""
+    from facealbum import paging
+    from facealbum.wiring import open_album
+
+    album = open_album(settings_for(home, url))
+    try:
+        page = getattr(album.catalog, "pictures_page", None)
+        if page is None:
+            return None
+        names: list[str] = []
+        found, after = page(facts.big_set, 1000, None)
+        names += [p.name for p in found]
+        while after:
+            found, after = page(facts.big_set, 1000, after)
+            names += [p.name for p in found]
+        return paging.encode([names[-201]]) if len(names) > 200 else None
+    finally:
+        album.close()
 
 
 def rss_bytes() -> int:
@@ -593,7 +618,7 @@ def measure_album(
     try:
         first_start = server.start(ready)
         log(f"  server answered its first search {first_start:.1f} s after start")
-        seen: dict = {}
+        seen: dict = {"big_last_after": last_page_cursor(home, url, facts)}
         for name, path_of in reads():
             path = path_of(facts, seen)
             if not path:
