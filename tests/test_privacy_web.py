@@ -119,7 +119,7 @@ def test_visitors_never_learn_of_a_hidden_person(site):
         owned = owner.get(f"/api/pictures/{pictures['biden/biden.jpg']['image_id']}").json()
         assert owned["faces"][0]["person_id"] == biden  # the owner still sees everything
         assert owned["faces"][0]["person"] == {"person_id": biden, "name": "Joe"}
-        assert biden in {p["person_id"] for p in owner.get("/api/people").json()}
+        assert biden in {p["person_id"] for p in owner.get("/api/people").json()["people"]}
         photo = {"file": ("q.jpg", (PHOTOS / "biden" / "biden.jpg").read_bytes())}
         [found] = owner.post("/api/search/by-image", files=photo).json()["faces"]
         assert found["person"] == {"person_id": biden, "name": "Joe"}
@@ -150,7 +150,7 @@ def crawl(c: httpx.Client, pictures: dict[str, dict], hidden: str) -> dict[str, 
             url = f"/api/faces/{f['face_id']}/matches"
             get("/api/faces/{face_id}/matches", url)
             get("/api/faces/{face_id}/matches", url, threshold=0, limit=1000)
-    people = get("/api/people", "/api/people").json()
+    people = get("/api/people", "/api/people").json()["people"]
     get("/api/people/names", "/api/people/names")
     for person in [*people, {"person_id": hidden}]:
         get("/api/people/{person_id}", f"/api/people/{person['person_id']}")

@@ -494,7 +494,7 @@ def test_people_pages_name_search_and_regroup(people_page, tmp_path):
     page.goto("/people")
     expect(page.locator(".person").first).to_be_visible()
     api = page.context.request
-    people = api.get("/api/people").json()
+    people = api.get("/api/people").json()["people"]
     obama = next(
         p for p in people if p["picture_count"] == 4 and p["face_count"] == 4
     )  # obama.jpg, obama2.jpg, obama-480p.jpg and the group
@@ -662,7 +662,7 @@ def test_owner_names_faces_from_the_picture_and_corrects_the_face_page(
         expect(tiles.locator(".also-in a")).to_have_text(other_set)
         expect(tiles.locator(".also-in a")).to_have_attribute("href", f"/pictures/{other}")
         expect(page.locator(f'#results .result[data-image-id="{other}"]')).to_have_count(0)
-        others = [p for p in api.get("/api/people").json() if p["person_id"] != barack]
+        others = [p for p in api.get("/api/people").json()["people"] if p["person_id"] != barack]
         page.click("#merge-into")
         choices = page.locator("#person-picker .pick-person")
         expect(choices).to_have_count(len(others))
@@ -806,7 +806,7 @@ def test_people_and_a_persons_pictures_load_a_page_at_a_time(browser, library_ho
     try:
         api = page.context.request
         owner = {"Authorization": f"Bearer {SECRET}"}
-        everyone = api.get("/api/people?limit=500").json()
+        everyone = api.get("/api/people?limit=500").json()["people"]
         hidden = everyone[-1]["person_id"]
         assert api.patch(f"/api/people/{hidden}", data={"hidden": True}, headers=owner).ok
         shown = [p["person_id"] for p in everyone if p["person_id"] != hidden]
@@ -824,10 +824,11 @@ def test_people_and_a_persons_pictures_load_a_page_at_a_time(browser, library_ho
         tiles = page.locator("#results .result")
         ids = tiles.evaluate_all("(xs) => xs.map((x) => x.dataset.imageId)")
         assert len(set(ids)) == 4 and ids == sorted(ids)  # each once, in id order
-        assert [u for u in asked if "cursor=" in u and f"/api/people/{obama['person_id']}" in u]
+        assert [u for u in asked if "after=" in u and f"/api/people/{obama['person_id']}" in u]
         page.goto(f"/search?people={obama['person_id']}&mode=any")
         expect(page.locator("#grid .thumb")).to_have_count(4)
         expect(page.locator("#summary")).to_have_text("4 pictures")
+        assert [u for u in asked if u.startswith("/api/search?") and "after=" in u]
     finally:
         context.close()
         proc.terminate()

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -90,21 +89,17 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.get("/api/people")
     def list_people(
         request: Request,
-        response: Response,
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        after: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int | None, Query()] = None,
-    ) -> list[dict]:
+    ) -> dict:
         """A page of the people, most pictured first (FACEALBUM_PEOPLE_PAGE_SIZE unless
-        ``limit``, at most FACEALBUM_PEOPLE_PAGE_MAX); the next page's URL is in the
-        ``Link`` header (rel="next", RFC 8288), none after the last. Hidden persons are
-        the owner's to see."""
-        page = persons.people_page(album, auth.is_owner(request), cursor, limit)
+        ``limit``, at most FACEALBUM_PEOPLE_PAGE_MAX): {people, next}; ``next``: the
+        cursor of the next page (pass it as ``after``, as for /api/sets), null after
+        the last. Hidden persons are the owner's to see."""
+        page = persons.people_page(album, auth.is_owner(request), after, limit)
         views = page.items
         view = face_view(album, auth, request, faces=[v.cover[0] for v in views if v.cover])
-        if page.next is not None:
-            query = urlencode({"cursor": page.next, **({"limit": limit} if limit else {})})
-            response.headers["Link"] = f'</api/people?{query}>; rel="next"'
-        return [
+        listed = [
             person_json(v.person)
             | {
                 "cover": v.cover
@@ -113,6 +108,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
             }
             for v in views
         ]
+        return {"people": listed, "next": page.next}
 
     @r.get("/api/people/names")
     def people_names(request: Request) -> dict:
@@ -123,14 +119,14 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     def get_person(
         person_id: str,
         request: Request,
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        after: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int | None, Query()] = None,
     ) -> dict:
         """The person and a page of its pictures (in id order); ``next``: the cursor of
-        the next page, null after the last. A photo stored in several sets is listed
-        once within a page."""
+        the next page (pass it as ``after``), null after the last. A photo stored in
+        several sets is listed once within a page."""
         visible(person_id, request)
-        person, page = persons.person_pictures(album, person_id, cursor, limit)
+        person, page = persons.person_pictures(album, person_id, after, limit)
         pictures = page.items
         view = face_view(album, auth, request, pictures)
         by_id = {p.image_id: p for p in pictures}
@@ -146,12 +142,12 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         request: Request,
         people: Annotated[str, Query(min_length=1, max_length=2000)],
         mode: Annotated[Literal["all", "any", "only"], Query()] = "all",
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        after: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int | None, Query()] = None,
     ) -> dict:
         """A page of the pictures with these people (in id order); ``next``: the cursor
-        of the next page, null after the last. A page of ALL or ONLY may be short, even
-        empty, with a ``next`` (people/edits.py: search_people)."""
+        of the next page (pass it as ``after``), null after the last. A page of ALL or
+        ONLY may be short, even empty, with a ``next`` (people/edits.py: search_people)."""
         ids = list(dict.fromkeys(i for i in people.split(",") if i))  # each once
         if len(ids) > album.settings.search_max_people:
             raise BadInput(
@@ -159,7 +155,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
                 f"(limit {album.settings.search_max_people})"
             )
         # a visitor's search never uses a hidden person: one is unknown (404)
-        page = persons.search_people(album, ids, mode, auth.is_owner(request), cursor, limit)
+        page = persons.search_people(album, ids, mode, auth.is_owner(request), after, limit)
         found = page.items
         view = face_view(album, auth, request, found)
         listed = [picture_json(p, view) | copies_json(c) for p, c in once_per_photo(found)]

@@ -20,16 +20,6 @@ export async function api(method, url, body) {
   return data;
 }
 
-/** GET one page of a listing: its JSON, and the next page's URL from the Link header
- * (rel="next", RFC 8288), null after the last. */
-export async function apiPage(url) {
-  const r = await fetch(API + url);
-  const data = await r.json().catch(() => null);
-  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
-  const next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(r.headers.get("Link") || "");
-  return { data, next: next ? next[1] : null };
-}
-
 /** A "Show more" button that calls ``load`` when clicked or when it nears the view
  * (infinite scroll); ``load`` resolves whether there is more. Loads once at a time. */
 export function moreButton(load, hasMore) {

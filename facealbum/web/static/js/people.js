@@ -1,25 +1,25 @@
 // The people page (/people): everyone with a face, most pictured first.
 
-import { api, apiPage, moreButton, session } from "./api.js";
-import { faceCrop, fill, h, main, onKeys, personName } from "./dom.js";
+import { api, moreButton, session } from "./api.js";
+import { enc, faceCrop, fill, h, main, onKeys, personName } from "./dom.js";
 import { current, route } from "./nav.js";
 
 export async function peoplePage(seq) {
   onKeys(null);
-  const first = await apiPage("/api/people");
+  const first = await api("GET", "/api/people"); // {people, next}
   if (!current(seq)) return;
   document.title = "People · facealbum";
   const tile = (p) => h("a", { class: `person${p.hidden ? " hidden-person" : ""}`, href: `/people/${p.person_id}`, dataset: { personId: p.person_id } },
     p.cover ? faceCrop(p.cover.thumb_url, p.cover.box) : h("span", { class: "crop" }),
     h("b", {}, personName(p)),
     h("span", { class: "muted" }, `${p.picture_count} ${p.picture_count === 1 ? "picture" : "pictures"}${p.hidden ? " · hidden" : ""}`));
-  const grid = h("div", { class: "people", id: "people" }, first.data.map(tile));
+  const grid = h("div", { class: "people", id: "people" }, first.people.map(tile));
   // a page at a time, most pictured first: the next as the end comes near
   let next = first.next;
   const more = moreButton(async () => {
-    const page = await apiPage(next);
+    const page = await api("GET", `/api/people?after=${enc(next)}`);
     if (!current(seq)) return false;
-    grid.append(...page.data.map(tile));
+    grid.append(...page.people.map(tile));
     next = page.next;
     return Boolean(next);
   }, Boolean(next));
@@ -27,7 +27,7 @@ export async function peoplePage(seq) {
     h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "People"),
       h("a", { class: "button", href: "/search", id: "search-people" }, "Pictures with…"),
       h("a", { class: "button", href: "/search/photo", id: "search-photo" }, "Search by photo")),
-    first.data.length ? [grid, more]
+    first.people.length ? [grid, more]
       : h("p", { class: "muted" }, "No people yet: they appear as pictures with faces are added."));
   if (session.owner) regroupLine(seq);
 }

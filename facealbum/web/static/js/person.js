@@ -8,12 +8,12 @@ import { choosePerson } from "./people.js";
 export async function personPage(seq, personId) {
   onKeys(null);
   const [p, everyone] = await Promise.all([api("GET", `/api/people/${enc(personId)}`),
-    session.owner ? api("GET", "/api/people?limit=500") : Promise.resolve([])]);  // the 500 most pictured
+    session.owner ? api("GET", "/api/people?limit=500") : Promise.resolve({ people: [] })]);  // the 500 most pictured
   if (!current(seq)) return;
   document.title = `${personName(p)} · facealbum`;
   const selected = new Set(); // face ids, with their twins in the copies of each photo
   const picked = () => main.querySelectorAll(".pick:checked").length; // faces the owner ticked
-  const others = everyone.filter((o) => o.person_id !== personId);
+  const others = everyone.people.filter((o) => o.person_id !== personId);
   const change = async (body) => { await api("PATCH", `/api/people/${enc(personId)}`, body); route(); };
   const owner = session.owner ? [
     h("button", { id: "rename-person", onclick: async () => {
@@ -67,7 +67,7 @@ export async function personPage(seq, personId) {
   // a page of pictures at a time: the next as the end comes near
   let next = p.next;
   const more = moreButton(async () => {
-    const page = await api("GET", `/api/people/${enc(personId)}?cursor=${enc(next)}`);
+    const page = await api("GET", `/api/people/${enc(personId)}?after=${enc(next)}`);
     if (!current(seq)) return false;
     results.append(...page.pictures.map(tile));
     next = page.next;

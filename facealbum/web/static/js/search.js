@@ -9,7 +9,7 @@ export async function peopleSearchPage(seq, params) {
   onKeys(null);
   const chosen = (params.get("people") || "").split(",").filter(Boolean);
   const mode = ["all", "any", "only"].includes(params.get("mode")) ? params.get("mode") : "all";
-  const [people, found] = await Promise.all([api("GET", "/api/people"),
+  const [{ people }, found] = await Promise.all([api("GET", "/api/people"),
     chosen.length ? api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}`) : Promise.resolve({ pictures: [] })]);
   // the chips: the first page of people (the most pictured), and whoever is chosen
   const listed = new Set(people.map((p) => p.person_id));
@@ -41,7 +41,7 @@ export async function peopleSearchPage(seq, params) {
   // a page at a time (the server looks at a bounded number of pictures per page, so a
   // page may be short): the next as the end comes near
   const more = moreButton(async () => {
-    const page = await api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}&cursor=${enc(found.next)}`);
+    const page = await api("GET", `/api/search?people=${chosen.map(enc).join(",")}&mode=${mode}&after=${enc(found.next)}`);
     if (!current(seq)) return false;
     grid.append(...page.pictures.map(thumb));
     found.next = page.next;
