@@ -268,8 +268,9 @@ class LocalFaces(LocalUsers):
             free = [f for f, user in held.items() if user is None]
             removed: list[tuple[str, int]] = []
             if free:
-                removed = list(
-                    conn.execute(
+                removed = [
+                    (r[0], r[1])
+                    for r in conn.execute(
                         delete(collection_faces)
                         .where(
                             where,
@@ -277,8 +278,8 @@ class LocalFaces(LocalUsers):
                             collection_faces.c.user_id.is_(None),  # SQLite locks no rows
                         )
                         .returning(collection_faces.c.face_id, collection_faces.c.seq)
-                    ).tuples()
-                )
+                    )
+                ]
             seqs = [seq for _, seq in removed]
             gone = [face_id for face_id, _ in removed]
             if len(gone) < len(free):  # associated meanwhile: by whom
