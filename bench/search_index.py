@@ -323,7 +323,7 @@ def run(c: Candidate, v, pic, queries, exact10, tmp: Path) -> dict:
         )
     first = last = float("nan")
     if c.page(v[queries[0]], 0, PAGE, -1.0) is not None:
-        few = queries[:5]
+        few = queries[:3]
         first = pct(timed(lambda q: c.page(v[q], 0, PAGE, -1.0), few), 50)
         n_pics = int(pic.max()) + 1
         last = pct(timed(lambda q: c.page(v[q], n_pics - PAGE, PAGE, -1.0), few), 50)

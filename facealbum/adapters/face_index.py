@@ -29,6 +29,7 @@ import json
 import math
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,9 +38,13 @@ from typing import Any
 import faiss
 import numpy as np
 
-# one thread per search: a server runs many at once on few cores, and OpenMP's
-# spinning workers cost more than they give to a single query (a few ms of work)
-faiss.omp_set_num_threads(1)
+
+def _threads(n: int) -> None:
+    """OpenMP threads for this thread's next faiss calls (the setting is per thread).
+    One per search: a server runs many at once on few cores, and OpenMP's spinning
+    workers cost more than they give a query of a few ms; every core to build."""
+    faiss.omp_set_num_threads(n)
+
 
 DIM = 128
 TRAIN_AT = 20_000  # faces before the IVF is trained (below: exact float32)
@@ -89,6 +94,7 @@ class IvfFaceIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(ids) != len(vectors):
             raise ValueError("ids and vectors differ in length")
+        _threads(os.cpu_count() or 1)
         with self.lock:
             if not self.trained_n and len(self) + len(ids) >= self.train_at:
                 self._train(ids, vectors)
@@ -135,6 +141,7 @@ class IvfFaceIndex:
         Cost O(k) on top of a few lists' scan; a ``k`` near the size of the index scans
         every list (exact over the quantised codes)."""
         q = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
+        _threads(1)
         with self.lock:
             n = len(self)
             k = min(k, n)
@@ -210,10 +217,11 @@ class IvfFaceIndex:
             meta = {"codes": codes.name, "trained_n": self.trained_n, "state": state}
         tmp = path.with_name(f".{codes.stem}.json")
         tmp.write_text(json.dumps(meta))
-        old = _codes_of(path)
         os.replace(tmp, path)
-        if old is not None and old != codes:
-            old.unlink(missing_ok=True)
+        for other in path.parent.glob(f"{path.stem}-*.faiss"):  # this one's forerunners
+            # (a minute's grace: another process may be reading the one it replaced)
+            if other != codes and other.stat().st_mtime < time.time() - 60:
+                other.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path, train_at: int = TRAIN_AT) -> tuple[IvfFaceIndex, dict] | None:
