@@ -48,7 +48,8 @@ def _threads(n: int) -> None:
 
 DIM = 128
 TRAIN_AT = 20_000  # faces before the IVF is trained (below: exact float32)
-NPROBE = 24  # lists a first page probes
+NPROBE = 32  # lists a first page probes
+MAX_CODES = 32_768  # faces a first page scans at most: a large person's lists are long
 SLACK = 0.01  # cosine below a threshold that a quantised search still returns
 GROWTH = 4  # an index holding this many times the faces it was trained on is stale
 _EXHAUSTIVE = 0.25  # a k above this share of the rows scans every list
@@ -152,7 +153,9 @@ class IvfFaceIndex:
                 wanted = math.ceil(NPROBE * max(1.0, 4 * k * nlist / (NPROBE * n)))
                 if k > _EXHAUSTIVE * n or wanted > nlist // 2:
                     return self._scan(q, k, min_cosine)
-                params = faiss.SearchParametersIVF(nprobe=wanted)  # type: ignore[call-arg]
+                params = faiss.SearchParametersIVF(  # type: ignore[call-arg]
+                    nprobe=wanted, max_codes=max(MAX_CODES, 8 * k)
+                )
                 sims, ids = self.index.search(q, k, params=params)
             elif k > _EXHAUSTIVE * n:
                 return self._scan(q, k, min_cosine)
