@@ -471,7 +471,8 @@ class LocalFaces(LocalUsers):
                 self._loaded.pop(collection_id, None)
             raise _no_collection(collection_id)
         path = self._index_path(collection_id)
-        if loaded.high == -1:
+        first = loaded.high == -1
+        if first:
             saved = IvfFaceIndex.load(path)
             if saved is not None and saved[1].get("created_at") == created:
                 loaded.index = saved[0]
@@ -479,7 +480,7 @@ class LocalFaces(LocalUsers):
             else:
                 self._build(collection_id, loaded)
         changes = self._follow(collection_id, loaded.index, loaded)
-        if loaded.index.stale():
+        if loaded.index.stale() or (first and not self._counts_match(collection_id, loaded)):
             self._build(collection_id, loaded)
         loaded.unsaved += changes
         if loaded.unsaved >= self.save_every:
@@ -489,6 +490,23 @@ class LocalFaces(LocalUsers):
                 loaded.unsaved = 0
             except OSError:  # a full or read-only disk: the next start builds it again
                 pass
+
+    def _counts_match(self, collection_id: str, loaded: _Loaded) -> bool:
+        """Whether the index holds as many faces as the collection row counts: a
+        saved file that is not this catalog's past (a catalog restored from a backup
+        under the same home) is built again instead. Faces added meanwhile are caught
+        up once before it counts as a mismatch."""
+        for _ in range(2):
+            with self.db.connect() as conn:
+                count = conn.execute(
+                    select(collections.c.face_count).where(
+                        collections.c.collection_id == collection_id
+                    )
+                ).scalar()
+            if count == len(loaded.index):
+                return True
+            self._follow(collection_id, loaded.index, loaded)
+        return False
 
     def _build(self, collection_id: str, loaded: _Loaded) -> None:
         """A fresh index from every row, filled aside (searches meanwhile use the old
