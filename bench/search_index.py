@@ -185,6 +185,9 @@ class FaissFlatSQ8(Candidate):
         self.index = faiss.read_index(str(path))
 
     def top(self, q, k, cut):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # as the chosen one searches: one thread a query
         _, ids = self.index.search(q[None], 2 * k + 16)
         return rerank(self.v, q, ids[0][ids[0] >= 0], k, cut)
 
