@@ -89,11 +89,20 @@ class AlbumCollection:
         if held:
             self.faces.delete_faces(self.collection_id, [f for ids in held.values() for f in ids])
 
-    def matches(self, face_id: str, threshold: float) -> list[Hit]:
-        """Faces like ``face_id`` at or above ``threshold``, best first (the face itself
-        not among them). A face the collection lacks (see ``check``) matches nothing."""
+    def matches(self, face_id: str, threshold: float, limit: int = MAX_SEARCH) -> list[Hit]:
+        """The best ``limit`` faces like ``face_id`` at or above ``threshold``, best
+        first (the face itself not among them); fewer than ``limit`` means no more. Past
+        Rekognition's 4,096 only on an engine that can (the local one's
+        ``search_faces_ranked``); elsewhere 4,096 is all there is. A face the collection
+        lacks (see ``check``) matches nothing."""
+        ranked = getattr(self.faces, "search_faces_ranked", None)
         try:
-            found = self.faces.search_faces(self.collection_id, face_id, threshold, MAX_SEARCH)
+            if ranked is not None:
+                found = ranked(self.collection_id, face_id, threshold, limit)
+            else:
+                found = self.faces.search_faces(
+                    self.collection_id, face_id, threshold, min(limit, MAX_SEARCH)
+                )
         except (FaceNotFound, CollectionNotFound):
             return []
         return [

@@ -409,6 +409,39 @@ class FaceIndex(Protocol):
         ...
 
 
+class RowFaceIndex(Protocol):
+    """The local faces port's index as it is now (adapters/face_index.py): rows named by
+    the catalog's integer ``seq`` instead of id strings, changed in place, searched for
+    the best ``k`` (any ``k``: pages go as deep as the caller asks), saved to a file.
+    Cosines, not percentages; ``FaceIndex``'s exact scan is the reference in tests."""
+
+    def __len__(self) -> int: ...
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove these ids in place (ids it lacks are ignored); how many went."""
+        ...
+
+    def top(self, vector: np.ndarray, k: int, min_cosine: float) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, cosines) of the best ``k`` rows at or above ``min_cosine``, best first."""
+        ...
+
+    def ranked(
+        self,
+        vector: np.ndarray,
+        k: int,
+        min_cosine: float,
+        exact: Callable[[np.ndarray], np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``top`` re-ranked with the float32 descriptors ``exact(ids)`` gives."""
+        ...
+
+    def above(self, vector: np.ndarray, min_cosine: float) -> np.ndarray:
+        """Ids of every row at or above ``min_cosine``, best first."""
+        ...
+
+    def save(self, path: Path, state: dict) -> None: ...
+
+
 class JobQueue(Protocol):
     def enqueue(self, task: str, /, **kwargs: object) -> str: ...
     def register(self, name: str, fn: Callable[..., object]) -> None: ...

@@ -1,10 +1,13 @@
-"""Face search: the original's search function without its 100-key cap. Similarities
-are on Rekognition's scale, where 80 (the default) means "the same person".
+"""Face search: the original's search function without its 100-key cap (nor any
+other). Similarities are on Rekognition's scale.
 
-The index returns every face above the threshold; this reduces them to one entry per
-picture (its best-matching face) and pages over pictures, so page 2 never repeats a
-picture from page 1 whatever the number of faces per picture. A photo stored in
-several sets is one entry too (copies.py), its other pictures named in ``also_in``.
+The index returns the best faces above the threshold, as many as a page needs: this
+reduces them to one entry per picture (its best-matching face) and pages over
+pictures, so page 2 never repeats a picture from page 1 whatever the number of faces
+per picture. A photo stored in several sets is one entry too (copies.py), its other
+pictures named in ``also_in``. A page costs O(offset + limit) pictures' faces at any
+threshold: the faces asked for grow (×4) until the page and one more photo are found,
+or the index has no more; every page down to the last one is reachable.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ class Match:
 @dataclass
 class SearchResult:
     query: Face
-    total: int  # photos above the threshold, before paging (copies in other sets: one)
+    # photos above the threshold, before paging (copies in other sets: one); with
+    # ``more``, only those up to the page and one more: the rest were not looked at
+    total: int
     matches: list[Match]
+    more: bool = False
 
 
 def best_per_picture(hits: list[Hit], first_image: str | None = None) -> list[Hit]:
@@ -58,9 +64,10 @@ def search_face(
     query: Face | None = None,
     searched: int = 8,
 ) -> SearchResult:
-    """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
-    then the pictures that still list them. Faces the catalog does not list (a picture
-    deleted a moment ago, a crash mid-import) are skipped.
+    """The collection's best faces, as many as pages ``offset`` + ``limit`` + 1 photo
+    need (×4 more while they fall short), then the pictures that still list them.
+    Faces the catalog does not list (a picture deleted a moment ago, a crash
+    mid-import) are skipped.
 
     ``also``: the other faces of the same person (a named person's), most telling
     first. Every one of their own pictures is in the result, whether or not it looks
@@ -80,10 +87,55 @@ def search_face(
         query = catalog.get_face(face_id)
     if query is None:
         raise NotFound(f"no face {face_id}")
-    found = [(face_id, h) for h in collection.matches(face_id, threshold)]
-    for other in also[:searched]:
-        found += [(other, h) for h in collection.matches(other, threshold)]
+    need = offset + limit + 1  # one more than the page: whether more follow
+    k = max(64, 2 * need)  # faces asked for: ~2 per photo at first
+    while True:
+        found, complete = _found(collection, (face_id, *also[:searched]), threshold, k)
+        photos = _photos(catalog, query, found, also, rule, threshold)
+        if complete or len(photos) >= need:
+            break
+        k *= 4
+    page = photos[offset : offset + limit]
+    pictures = catalog.get_pictures([h.image_id for h, _ in page])
+    matches = []
+    for hit, copies in page:
+        picture = pictures.get(hit.image_id)
+        face = None if picture is None else picture.face(hit.face_id)
+        if picture is not None and face is not None:  # else deleted this very moment
+            matches.append(Match(hit.similarity, picture, face, copies))
+    return SearchResult(query, len(photos), matches, more=not complete)
+
+
+def _found(
+    collection: AlbumCollection, searching: tuple[str, ...], threshold: float, k: int
+) -> tuple[list[tuple[str, Hit]], bool]:
+    """(searching face, hit) of the best ``k`` faces like each of ``searching``, best
+    first; and whether that was every face above the threshold. A list cut at ``k``
+    may lack faces below its last one, so the merge stops there too."""
+    found: list[tuple[str, Hit]] = []
+    complete, floor = True, -1.0
+    for q in searching:
+        hits = collection.matches(q, threshold, k)
+        if len(hits) >= k:
+            complete, floor = False, max(floor, hits[-1].similarity)
+        found += [(q, h) for h in hits]
+    found = [qh for qh in found if qh[1].similarity >= floor]
     found.sort(key=lambda qh: -qh[1].similarity)
+    return found, complete
+
+
+def _photos(
+    catalog: Catalog,
+    query: Face,
+    found: list[tuple[str, Hit]],
+    also: tuple[str, ...],
+    rule: QualityRule,
+    threshold: float,
+) -> list[tuple[Hit, list[Copy]]]:
+    """The hits as photos, best first: each hit's face still listed in its picture
+    and accepted by ``rule``, the best per picture, the query's own picture first,
+    then one entry per content (one read each of face and picture refs)."""
+    face_id = query.face_id
     listed = catalog.face_refs([*also, *(h.face_id for _, h in found)])
     sharp = {q: ref[1] for q, ref in listed.items()} | {face_id: query.sharpness}
     kept = [
@@ -100,13 +152,4 @@ def search_face(
     # one entry per photo: the hashes of every ranked picture (one read, as face_refs)
     # are what keeps page 2 from repeating a photo of page 1 stored in another set
     refs = catalog.picture_refs([h.image_id for h in ranked])
-    photos = once_per_content(ranked, lambda h: h.image_id, refs)
-    page = photos[offset : offset + limit]
-    pictures = catalog.get_pictures([h.image_id for h, _ in page])
-    matches = []
-    for hit, copies in page:
-        picture = pictures.get(hit.image_id)
-        face = None if picture is None else picture.face(hit.face_id)
-        if picture is not None and face is not None:  # else deleted this very moment
-            matches.append(Match(hit.similarity, picture, face, copies))
-    return SearchResult(query, len(photos), matches)
+    return once_per_content(ranked, lambda h: h.image_id, refs)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # issue 17 (bench/people_accuracy.py, leave one source out on our harder set): the
     # plain similarity's cut with precision 0.98 on every source is 92.9; the quality
     # rule lowered both precision and recall there, so it is off by default
+    face_index_dir: Path | None = Field(
+        None,
+        description="Where the local engine saves each collection's face index, loaded at "
+        "start instead of reading every face (default: home/face-index)",
+    )
     match_threshold: float = Field(
         93.0,
         ge=0,

@@ -234,6 +234,25 @@ collection_faces = Table(
     Column("confidence", Float, nullable=False),
     Column("embedding", LargeBinary, nullable=False),
     Column("user_id", String(128), nullable=True, index=True),  # its user, if any
+    sqlite_autoincrement=True,  # a seq is never reused: indexes follow faces by seq
+)
+
+# the deletion feed: one row per face DeleteFaces removed, numbered in commit order
+# (written under the collection row's lock), which every process's index follows to
+# remove the face in place
+collection_face_deletions = Table(
+    "collection_face_deletions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("face_seq", Integer, nullable=False),
+    Index("ix_collection_face_deletions_collection_id_id", "collection_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 # Rekognition's users: a person, whose faces (collection_faces.user_id) search as one

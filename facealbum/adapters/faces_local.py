@@ -1,11 +1,13 @@
 """The faces port on this machine: dlib finds and describes faces, collection rows in
-the catalog keep them (with their descriptors), an in-memory index per collection
-searches them.
+the catalog keep them (with their descriptors), an index per collection
+(face_index.py) searches them.
 
-Indexes follow the rows as the album's index does: by sequence number, reloaded when
-the collection's epoch says faces went. Inserts hold the collection row's lock until
-they commit (it is also where the face count lives), so on PostgreSQL sequence numbers
-become visible in order.
+Indexes follow the rows: new faces by sequence number, deleted ones through the
+deletion feed (``collection_face_deletions``), each removed in place. Inserts and
+deletions hold the collection row's lock until they commit (it is also where the face
+count lives), so on PostgreSQL sequence numbers become visible in order. An index is
+saved under ``face_index_dir`` now and then with its positions in both, so a process
+starting loads it and reads only what changed since.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -50,9 +53,15 @@ from ..faces import (
 from ..imaging import decode, detection_array
 from ..ports import FaceEngine
 from ..settings import Settings
-from .catalog_schema import collection_faces, collection_users, collections
+from . import face_index
+from .catalog_schema import (
+    collection_face_deletions,
+    collection_faces,
+    collection_users,
+    collections,
+)
+from .face_index import IvfFaceIndex
 from .faces_users_local import LocalUsers
-from .index_numpy import NumpyFaceIndex
 
 COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
 EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
@@ -76,9 +85,10 @@ class _Found:
 
 @dataclass
 class _Loaded:
-    index: NumpyFaceIndex
-    epoch: int  # -1: never loaded
-    high: int
+    index: IvfFaceIndex
+    high: int = -1  # the last face seq it holds; -1: never loaded
+    deleted: int = 0  # the last deletion feed id it applied
+    unsaved: int = 0  # changes since it was last saved
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -87,6 +97,8 @@ class LocalFaces(LocalUsers):
         self.db, self.engine, self.settings = db, engine, settings
         self.processes = processes
         self.chunk = 50_000  # rows per query when an index loads
+        self.save_every = 10_000  # changes after which a synced index is saved again
+        self.builds = 0  # indexes built from every row (a start without a file, a compaction)
         self._executor: ProcessPoolExecutor | None = None
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
@@ -123,6 +135,7 @@ class LocalFaces(LocalUsers):
             raise _no_collection(collection_id)
         with self._lock:
             self._loaded.pop(collection_id, None)
+        face_index.drop(self._index_path(collection_id))
 
     def list_collections(self, limit: int, token: str | None) -> tuple[list[str], str | None]:
         q = select(collections.c.collection_id).order_by(collections.c.collection_id)
@@ -278,19 +291,22 @@ class LocalFaces(LocalUsers):
                 ).all()
             )
             free = [f for f, user in held.items() if user is None]
-            gone: list[str] = []
+            removed: list[tuple[str, int]] = []
             if free:
-                gone = list(
-                    conn.execute(
+                removed = [
+                    (r[0], r[1])
+                    for r in conn.execute(
                         delete(collection_faces)
                         .where(
                             where,
                             collection_faces.c.face_id.in_(free),
                             collection_faces.c.user_id.is_(None),  # SQLite locks no rows
                         )
-                        .returning(collection_faces.c.face_id)
-                    ).scalars()
-                )
+                        .returning(collection_faces.c.face_id, collection_faces.c.seq)
+                    )
+                ]
+            seqs = [seq for _, seq in removed]
+            gone = [face_id for face_id, _ in removed]
             if len(gone) < len(free):  # associated meanwhile: by whom
                 late = [f for f in free if f not in set(gone)]
                 held |= dict(
@@ -309,6 +325,11 @@ class LocalFaces(LocalUsers):
                         epoch=collections.c.epoch + 1,
                     )
                 )
+                # after the row lock: feed ids are then handed out in commit order
+                conn.execute(
+                    insert(collection_face_deletions),
+                    [{"collection_id": collection_id, "face_seq": seq} for seq in seqs],
+                )
         deleted = set(gone)
         refused = [
             Refusal(f, ["ASSOCIATED_TO_AN_EXISTING_USER"], held[f])
@@ -325,6 +346,17 @@ class LocalFaces(LocalUsers):
         self, collection_id: str, face_id: str, threshold: float, max_faces: int
     ) -> list[Match]:
         _check_search(threshold, max_faces)
+        return self.search_faces_ranked(collection_id, face_id, threshold, max_faces)
+
+    def search_faces_ranked(
+        self, collection_id: str, face_id: str, threshold: float, max_faces: int
+    ) -> list[Match]:
+        """SearchFaces without Rekognition's 4,096 cap on MaxFaces: the album's own
+        paging asks for as many faces as the page it shows needs, O(that) whatever the
+        threshold; fewer than ``max_faces`` back means there are no more."""
+        _check_search(threshold, 1)
+        if max_faces < 1:
+            raise InvalidParameter("MaxFaces must be at least 1")
         _check_face_id(face_id)
         self.describe_collection(collection_id)
         with self.db.connect() as conn:
@@ -385,42 +417,62 @@ class LocalFaces(LocalUsers):
         max_faces: int,
         exclude: str | None = None,
     ) -> list[Match]:
+        """The best ``max_faces`` faces at or above ``threshold``, best first: the
+        index's candidates re-ranked with the rows' float32 descriptors, which this
+        reads anyway for the matches' records. O(max_faces), whatever the threshold."""
         index = self._index(collection_id)
-        hits = [
-            h for h in index.search(vector, cosine_for(threshold) * 100) if h.face_id != exclude
-        ][:max_faces]
-        if not hits:
-            return []
+        rows: dict[int, dict] = {}
+
+        def exact(seqs: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(seqs), index.dim), np.float32)
+            found = self._rows(collection_id, seqs.tolist())
+            rows.update(found)
+            for i, seq in enumerate(seqs.tolist()):
+                if seq in found:
+                    out[i] = np.frombuffer(found[seq]["embedding"], dtype="<f4")
+            return out
+
+        wanted = max_faces + (exclude is not None)
+        seqs, cosines = index.ranked(vector, wanted, cosine_for(threshold), exact)
+        matches = []
+        for seq, cos in zip(seqs.tolist(), cosines.tolist(), strict=True):
+            row = rows.get(seq)
+            score = similarity(cos)
+            # deleted meanwhile; the face itself; the very cut
+            if row is not None and row["face_id"] != exclude and score >= threshold:
+                matches.append(Match(score, _record(row)))
+        return matches[:max_faces]
+
+    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, dict]:
+        """seq -> row of those of ``seqs`` that are still there, in batches of 1,000."""
+        out: dict[int, dict] = {}
         with self.db.connect() as conn:
-            rows = (
-                conn.execute(
+            for i in range(0, len(seqs), 1000):
+                for r in conn.execute(
                     select(collection_faces).where(
-                        collection_faces.c.face_id.in_([h.face_id for h in hits])
+                        collection_faces.c.collection_id == collection_id,
+                        collection_faces.c.seq.in_(seqs[i : i + 1000]),
                     )
-                )
-                .mappings()
-                .all()
-            )
-        records = {r["face_id"]: _record(r) for r in rows}
-        scored = [(similarity(h.similarity / 100), h.face_id) for h in hits]
-        return [
-            Match(score, records[face_id])
-            for score, face_id in scored
-            if face_id in records and score >= threshold  # deleted meanwhile; the very cut
-        ]
+                ).mappings():
+                    out[r["seq"]] = dict(r)
+        return out
 
     def warm(self, collection_id: str) -> None:
         """Load a collection's index now (a server does at start), not at the first
         search."""
         self._index(collection_id, wait=True)
 
-    def _index(self, collection_id: str, wait: bool = False) -> NumpyFaceIndex:
+    def _index_path(self, collection_id: str) -> Path:
+        where = self.settings.face_index_dir or self.settings.home / "face-index"
+        return Path(where) / f"{collection_id}.json"
+
+    def _index(self, collection_id: str, wait: bool = False) -> IvfFaceIndex:
         """The collection's index, brought up to date with its rows. A search that
         finds another thread updating it does not wait: it uses the index as it
         stands, a few milliseconds old (only the very first load is waited for)."""
         with self._lock:
-            loaded = self._loaded.setdefault(collection_id, _Loaded(NumpyFaceIndex(), -1, 0))
-        if not loaded.syncing.acquire(blocking=wait or loaded.epoch == -1):
+            loaded = self._loaded.setdefault(collection_id, _Loaded(IvfFaceIndex()))
+        if not loaded.syncing.acquire(blocking=wait or loaded.high == -1):
             return loaded.index
         try:
             self._sync(collection_id, loaded)
@@ -429,29 +481,87 @@ class LocalFaces(LocalUsers):
         return loaded.index
 
     def _sync(self, collection_id: str, loaded: _Loaded) -> None:
-        """Add the rows past the high-water mark, in chunks so a million faces never
-        sit in memory twice. When faces went (the epoch moved), a fresh index is
-        filled aside and swapped in whole: searches meanwhile use the old one."""
+        """Catch up with the catalog: faces past the high-water seq are added, faces
+        in the deletion feed past the last one applied are removed, both in place.
+        The first time, the saved index is loaded (if it is this collection's: a
+        collection deleted and made again has another ``created_at``), else built
+        from every row; an index grown ``face_index.GROWTH``-fold since it was trained
+        is built again aside and swapped in. Saved again every ``save_every`` changes."""
         with self.db.connect() as conn:
-            epoch = conn.execute(
-                select(collections.c.epoch).where(collections.c.collection_id == collection_id)
+            created = conn.execute(
+                select(collections.c.created_at).where(collections.c.collection_id == collection_id)
             ).scalar()
-        if epoch is None:
+        if created is None:
             with self._lock:
                 self._loaded.pop(collection_id, None)
             raise _no_collection(collection_id)
-        index, high = loaded.index, loaded.high
-        if epoch != loaded.epoch:
-            index, high = NumpyFaceIndex(), 0
+        path = self._index_path(collection_id)
+        first = loaded.high == -1
+        if first:
+            saved = IvfFaceIndex.load(path)
+            if saved is not None and saved[1].get("created_at") == created:
+                loaded.index = saved[0]
+                loaded.high, loaded.deleted = saved[1]["high"], saved[1]["deleted"]
+            else:
+                self._build(collection_id, loaded)
+        changes = self._follow(collection_id, loaded.index, loaded)
+        if loaded.index.stale() or (first and not self._counts_match(collection_id, loaded)):
+            self._build(collection_id, loaded)
+        loaded.unsaved += changes
+        if loaded.unsaved >= self.save_every:
+            state = {"high": loaded.high, "deleted": loaded.deleted, "created_at": created}
+            try:
+                loaded.index.save(path, state)
+                loaded.unsaved = 0
+            except OSError:  # a full or read-only disk: the next start builds it again
+                pass
+
+    def _counts_match(self, collection_id: str, loaded: _Loaded) -> bool:
+        """Whether the index holds as many faces as the collection row counts: a
+        saved file that is not this catalog's past (a catalog restored from a backup
+        under the same home) is built again instead. Faces added meanwhile are caught
+        up once before it counts as a mismatch."""
+        for _ in range(2):
+            with self.db.connect() as conn:
+                count = conn.execute(
+                    select(collections.c.face_count).where(
+                        collections.c.collection_id == collection_id
+                    )
+                ).scalar()
+            if count == len(loaded.index):
+                return True
+            self._follow(collection_id, loaded.index, loaded)
+        return False
+
+    def _build(self, collection_id: str, loaded: _Loaded) -> None:
+        """A fresh index from every row, filled aside (searches meanwhile use the old
+        one), trained on the first ``face_index.train_size`` faces, then swapped in."""
+        self.builds += 1
+        with self.db.connect() as conn:
+            count, deleted = conn.execute(
+                select(
+                    select(collections.c.face_count)
+                    .where(collections.c.collection_id == collection_id)
+                    .scalar_subquery(),
+                    select(func.coalesce(func.max(collection_face_deletions.c.id), 0))
+                    .where(collection_face_deletions.c.collection_id == collection_id)
+                    .scalar_subquery(),
+                )
+            ).one()
+        fresh = _Loaded(IvfFaceIndex(train_at=face_index.train_size(count or 0)), -1, deleted)
+        self._follow(collection_id, fresh.index, fresh)
+        loaded.index, loaded.high, loaded.deleted = fresh.index, fresh.high, fresh.deleted
+        loaded.unsaved = self.save_every  # save it
+
+    def _follow(self, collection_id: str, index: IvfFaceIndex, at: _Loaded) -> int:
+        """Add the rows past ``at.high`` (in chunks, so a million faces never sit in
+        memory twice), then remove the feed's deletions past ``at.deleted``; how many
+        changes. Rows first: a face added and deleted meanwhile is then removed too."""
+        changes, high = 0, max(at.high, 0)
         while True:
             with self.db.connect() as conn:
                 rows = conn.execute(
-                    select(
-                        collection_faces.c.seq,
-                        collection_faces.c.face_id,
-                        collection_faces.c.image_id,
-                        collection_faces.c.embedding,
-                    )
+                    select(collection_faces.c.seq, collection_faces.c.embedding)
                     .where(
                         collection_faces.c.collection_id == collection_id,
                         collection_faces.c.seq > high,
@@ -460,14 +570,30 @@ class LocalFaces(LocalUsers):
                     .limit(self.chunk)
                 ).all()
             if rows:
-                vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4")
-                index.add(
-                    [r[1] for r in rows], [r[2] for r in rows], vectors.reshape(len(rows), -1)
-                )
+                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+                index.add(np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), -1))
                 high = rows[-1][0]
+                changes += len(rows)
             if len(rows) < self.chunk:
                 break
-        loaded.index, loaded.epoch, loaded.high = index, epoch, high
+        at.high = high
+        while True:
+            with self.db.connect() as conn:
+                gone = conn.execute(
+                    select(collection_face_deletions.c.id, collection_face_deletions.c.face_seq)
+                    .where(
+                        collection_face_deletions.c.collection_id == collection_id,
+                        collection_face_deletions.c.id > at.deleted,
+                    )
+                    .order_by(collection_face_deletions.c.id)
+                    .limit(self.chunk)
+                ).all()
+            if gone:
+                index.remove(np.array([r[1] for r in gone], np.int64))
+                at.deleted = gone[-1][0]
+                changes += len(gone)
+            if len(gone) < self.chunk:
+                return changes
 
     def _analyze(self, image: bytes) -> list[_Found]:
         """In this process, or in the worker processes if there are any (dlib runs

@@ -35,11 +35,12 @@ from ..faces import (
     similarity,
 )
 from .catalog_schema import collection_faces, collection_users
+from .face_index import SLACK
 
 if TYPE_CHECKING:
     from ..faces import CollectionInfo
+    from .face_index import IvfFaceIndex
     from .faces_local import _Found
-    from .index_numpy import NumpyFaceIndex
 
 MAX_USERS = 500  # SearchUsers' MaxUsers and ListUsers' MaxResults top out here
 FACE_IDS = 100  # AssociateFaces / DisassociateFaces take at most 100 ids
@@ -51,7 +52,7 @@ class LocalUsers:
     if TYPE_CHECKING:  # provided by LocalFaces
 
         def describe_collection(self, collection_id: str) -> CollectionInfo: ...
-        def _index(self, collection_id: str, wait: bool = False) -> NumpyFaceIndex: ...
+        def _index(self, collection_id: str, wait: bool = False) -> IvfFaceIndex: ...
         def _analyze(self, image: bytes) -> list[_Found]: ...
 
     def create_user(self, collection_id: str, user_id: str) -> None:
@@ -239,28 +240,29 @@ class LocalUsers:
         exclude: str | None = None,
     ) -> list[UserMatch]:
         index = self._index(collection_id)
-        cut = cosine_for(threshold) * 100
-        best: dict[str, float] = {}
-        for vector in vectors:
-            for hit in index.search(vector, cut):
-                best[hit.face_id] = max(best.get(hit.face_id, -1.0), hit.similarity)
-        if not best:
+        cut = cosine_for(threshold)
+        seqs: set[int] = set()
+        for vector in vectors:  # every face above the cut: O(those faces)
+            seqs.update(index.above(vector, cut - SLACK).tolist())
+        if not seqs:
             return []
         users: dict[str, float] = defaultdict(lambda: -1.0)
+        q = np.stack([np.asarray(v, dtype=np.float32) for v in vectors])
         with self.db.connect() as conn:
-            ids = list(best)
+            ids = sorted(seqs)
             for i in range(0, len(ids), 1000):
-                for face_id, user in conn.execute(
-                    select(collection_faces.c.face_id, collection_faces.c.user_id).where(
+                for user, embedding in conn.execute(
+                    select(collection_faces.c.user_id, collection_faces.c.embedding).where(
                         collection_faces.c.collection_id == collection_id,
-                        collection_faces.c.face_id.in_(ids[i : i + 1000]),
+                        collection_faces.c.seq.in_(ids[i : i + 1000]),
                         collection_faces.c.user_id.is_not(None),
                     )
                 ):
-                    if user != exclude:
-                        users[user] = max(users[user], best[face_id])
+                    if user != exclude:  # the float32 cosine: the very cut
+                        cos = float((q @ np.frombuffer(embedding, dtype="<f4")).max())
+                        users[user] = max(users[user], cos)
         scored = sorted(
-            ((similarity(cos / 100), u) for u, cos in users.items()), key=lambda su: (-su[0], su[1])
+            ((similarity(cos), u) for u, cos in users.items()), key=lambda su: (-su[0], su[1])
         )
         return [UserMatch(s, User(u, "ACTIVE")) for s, u in scored if s >= threshold][:max_users]
 

@@ -116,6 +116,7 @@ def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
         },
         "threshold": threshold,
         "total": r.total,
+        "more": r.more,  # total counts photos up to the page and one more; there are more
         "matches": [
             {
                 "similarity": m.similarity,

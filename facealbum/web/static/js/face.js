@@ -45,7 +45,7 @@ export async function facePage(seq, faceId, params) {
       h("h1", { class: "grow", id: "face-heading" }, heading), notThem,
       h("label", { class: "threshold" }, "Similarity at least", slider, value)),
     h("p", { class: "muted", id: "summary" },
-      `${first.total} ${first.total === 1 ? "picture" : "pictures"}, best match first. `,
+      `${first.more ? "At least " : ""}${first.total} ${first.total === 1 ? "picture" : "pictures"}, best match first. `,
       query ? h("a", { href: `/pictures/${query.picture.image_id}` }, `Searched from ${query.picture.name}`) : null),
     results, more);
 }

@@ -1,0 +1,176 @@
+"""The local engine's face index (adapters/face_index.py) against the exact float32
+scan, on clustered descriptors as real faces are; kept in step in place; loaded from
+its file; and the album's paging over it, past Rekognition's 4,096 faces."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import numpy as np
+from sqlalchemy import event, insert, update
+
+from facealbum.adapters.catalog_schema import collection_faces, collections, faces, pictures
+from facealbum.adapters.face_index import IvfFaceIndex
+from facealbum.adapters.index_numpy import NumpyFaceIndex
+from facealbum.faces import cosine_for
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+
+def clustered(n: int, people: int, seed: int = 18) -> np.ndarray:
+    """Unit descriptors of ``people`` persons of Zipf-like sizes: a person's faces at
+    cosine ~0.93-0.97 of each other, persons' centres at ~0.5-0.85 (bench/search_index.py)."""
+    rng = np.random.default_rng(seed)
+    sizes = 1.0 / np.arange(1, people + 1) ** 0.88
+    person = rng.choice(people, n, p=sizes / sizes.sum())
+    mean = rng.standard_normal(128)
+    mean /= np.linalg.norm(mean)
+    spread = np.sqrt(rng.uniform(0.15, 0.8, people))[:, None]
+    centres = mean + spread * rng.standard_normal((people, 128)) / np.sqrt(128)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = np.sqrt(rng.uniform(0.03, 0.075, n))[:, None]
+    v = centres[person] + noise * rng.standard_normal((n, 128)) / np.sqrt(128)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_recall_against_the_exact_scan_on_clustered_faces():
+    v = clustered(12_000, 240)
+    index = IvfFaceIndex(train_at=8_000)
+    for s in range(0, len(v), 4_000):  # trained once it holds 8,000
+        index.add(np.arange(s, s + 4_000), v[s : s + 4_000])
+    assert index.trained_n == 8_000 and index.nlist > 100 and len(index) == 12_000
+
+    exact = NumpyFaceIndex()  # the reference
+    exact.add([str(i) for i in range(len(v))], ["-"] * len(v), v)
+    cut = cosine_for(80)
+    queries = np.random.default_rng(1).integers(0, len(v), 50)
+    top10 = above = 0.0
+    for q in queries:
+        tenth = np.partition(v @ v[q], -10)[-10]  # so the reference lists ~10 faces
+        reference = exact.search(v[q], tenth * 100 - 1e-4)[:10]
+        ids, _ = index.ranked(v[q], 10, -1.0, lambda ids: v[ids])
+        top10 += len({int(h.face_id) for h in reference} & set(ids.tolist())) / 10
+        within = {int(h.face_id) for h in exact.search(v[q], cut * 100)}
+        found = set(index.above(v[q], cut).tolist())
+        above += len(within & found) / len(within)
+    assert top10 / len(queries) >= 0.99
+    assert above / len(queries) >= 0.99  # every face above the threshold, near enough
+    # a deep page scans every list: exact over the codes, re-ranked with float32
+    ids, _ = index.ranked(v[queries[0]], 6_000, -1.0, lambda ids: v[ids])
+    reference = [int(h.face_id) for h in exact.search(v[queries[0]], -100.0)[:6_000]]
+    assert len(set(ids.tolist()) & set(reference)) >= 5_990
+
+
+def test_a_deleted_face_leaves_the_index_in_place(library_home, tmp_path):
+    home = tmp_path / "album"
+    shutil.copytree(library_home, home)
+    album = open_album(Settings(home=home))
+    port = album.collection.faces
+    album.warm()
+    before, builds = port._index("facealbum"), port.builds
+    query = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg")
+    others = album.collection.matches(query.faces[0].face_id, 0, 10_000)
+    gone = others[0].face_id  # the best match: it would top every list
+    album.collection.forget([gone])  # its user (a person's) lets go of it first
+    assert gone not in {h.face_id for h in album.collection.matches(query.faces[0].face_id, 0)}
+    assert port._index("facealbum") is before and port.builds == builds  # no rebuild
+    assert len(before) == len(others)  # the query's own face stays, one fewer
+
+
+def test_a_saved_index_loads_without_reading_every_face(library_home, tmp_path):
+    home = tmp_path / "album"
+    shutil.copytree(library_home, home)
+    first = open_album(Settings(home=home))
+    first.collection.faces.save_every = 1  # save at this sync (a server: every 10,000)
+    first.warm()  # loads or builds it, catches up, and saves it
+    album = open_album(Settings(home=home))
+    port = album.collection.faces
+    port.chunk = 2  # a full load would take one read per two faces
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if "collection_faces.embedding" in statement:
+            reads.append(statement)
+
+    event.listen(port.db, "before_cursor_execute", seen)
+    try:
+        album.warm()
+    finally:
+        event.remove(port.db, "before_cursor_execute", seen)
+    assert port.builds == 0
+    assert len(port._index("facealbum")) == album.stats().faces > 4
+    assert len(reads) <= 1  # only "anything past the saved high-water seq?"
+
+
+def _fill(album, vectors: np.ndarray, per_picture: int) -> list[str]:
+    """Faces straight into the tables (as bench/search.py does): no detector needed."""
+    n = len(vectors)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    pics = [str(uuid.uuid4()) for _ in range(n // per_picture)]
+    album.catalog.create_set("many")
+    with album.catalog.engine.begin() as conn:
+        conn.execute(
+            insert(pictures),
+            [
+                dict(
+                    image_id=p,
+                    set_name="many",
+                    name=f"{i}.jpg",
+                    sha256=f"{i:064d}",
+                    width=100,
+                    height=100,
+                    original_key=f"{i}.jpg",
+                    content_type="image/jpeg",
+                    byte_size=1,
+                    engine_tag="test",
+                    created_at=0.0,
+                )
+                for i, p in enumerate(pics)
+            ],
+        )
+        box = dict(box_left=0.1, box_top=0.1, box_width=0.2, box_height=0.2, confidence=99.0)
+        conn.execute(
+            insert(faces),
+            [dict(face_id=f, image_id=pics[i // per_picture], **box) for i, f in enumerate(ids)],
+        )
+        conn.execute(
+            insert(collection_faces),
+            [
+                dict(
+                    face_id=f,
+                    collection_id="facealbum",
+                    image_id=pics[i // per_picture],
+                    external_image_id=pics[i // per_picture],
+                    embedding=vectors[i].tobytes(),
+                    **box,
+                )
+                for i, f in enumerate(ids)
+            ],
+        )
+        conn.execute(
+            update(collections)
+            .where(collections.c.collection_id == "facealbum")
+            .values(face_count=collections.c.face_count + n)
+        )
+    return ids
+
+
+def test_paging_at_threshold_0_reaches_the_last_picture_past_4096_faces(tmp_path):
+    album = open_album(Settings(home=tmp_path))
+    face_ids = _fill(album, clustered(6_000, 50), per_picture=2)  # 3,000 pictures
+    asked: list[int] = []
+    matches = album.collection.matches
+
+    def counted(face_id: str, threshold: float, limit: int = 4096):
+        asked.append(limit)
+        return matches(face_id, threshold, limit)
+
+    album.collection.matches = counted  # type: ignore[method-assign]
+    first = album.search(face_ids[0], threshold=0, limit=50)
+    assert first.more and len(first.matches) == 50
+    assert max(asked) <= 128  # O(page): not every face of the album
+    last = album.search(face_ids[0], threshold=0, limit=50, offset=2_950)
+    assert not last.more and last.total == 3_000 and len(last.matches) == 50
+    seen = {m.picture.image_id for m in first.matches} | {m.picture.image_id for m in last.matches}
+    assert len(seen) == 100
