@@ -3,8 +3,8 @@ owner, the shown ones for visitors) and a person's faces by picture, so listing 
 a person's pictures and a search by people read a page of rows, never every person or
 every face of a person; and the named persons, so the names offered read those only.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from alembic import op

@@ -13,8 +13,8 @@ counters live on one row, so writers take its lock in one order (no deadlock bet
 counter of pictures and one of faces). ``check --repair`` recounts (``recount_stats``)
 in case a database was changed with the triggers off.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa

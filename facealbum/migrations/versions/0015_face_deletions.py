@@ -5,15 +5,15 @@ new faces by ``seq`` already). On SQLite ``collection_faces.seq`` becomes AUTOIN
 without it a new face could take the ``seq`` of the newest face just deleted, one
 that an index following by ``seq`` has already passed.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
