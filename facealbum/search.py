@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from .collection import AlbumCollection, Hit
 from .copies import Copy, once_per_content
-from .domain import BadInput, Face, NotFound, Picture
+from .domain import BadInput, Face, NotFound, Person, Picture
 from .ports import Catalog
 from .quality import NO_RULE, QualityRule
+from .search_person import rest_of_person
 
 
 @dataclass
@@ -57,6 +58,7 @@ def search_face(
     rule: QualityRule = NO_RULE,
     query: Face | None = None,
     searched: int = 8,
+    person: Person | None = None,
 ) -> SearchResult:
     """Up to 4096 faces come back from the collection (Rekognition's largest MaxFaces),
     then the pictures that still list them. Faces the catalog does not list (a picture
@@ -71,7 +73,10 @@ def search_face(
     pictures seen from others.
 
     ``rule``: the similarity each match needs, raised for blurred faces (quality.py).
-    ``query``: the face itself, if the caller has read it already."""
+    ``query``: the face itself, if the caller has read it already.
+    ``person``: the clicked face's named person: its pictures none of the searches
+    found follow the ranked ones, page by page (search_person.py), so a click lists
+    every photo of the person at a cost O(``also`` + offset + limit), not O(person)."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
@@ -102,11 +107,18 @@ def search_face(
     refs = catalog.picture_refs([h.image_id for h in ranked])
     photos = once_per_content(ranked, lambda h: h.image_id, refs)
     page = photos[offset : offset + limit]
+    total = len(photos)
+    if person is not None:
+        skip, want = max(0, offset - len(photos)), limit - len(page)
+        rest, more = rest_of_person(catalog, person, photos, refs, skip, want, threshold)
+        page, total = [*page, *rest], total + more
     pictures = catalog.get_pictures([h.image_id for h, _ in page])
-    matches = []
+    matches, mine = [], person.person_id if person is not None else None
     for hit, copies in page:
         picture = pictures.get(hit.image_id)
         face = None if picture is None else picture.face(hit.face_id)
+        if picture is not None and not hit.face_id:  # the person's, not found: its face
+            face = next((f for f in picture.faces if f.person_id == mine), None)
         if picture is not None and face is not None:  # else deleted this very moment
             matches.append(Match(hit.similarity, picture, face, copies))
-    return SearchResult(query, len(photos), matches)
+    return SearchResult(query, total, matches)
