@@ -24,6 +24,7 @@ from .domain import (
     BadInput,
     Face,
     NotFound,
+    Person,
     Picture,
     SetGone,
     SetSummary,
@@ -441,7 +442,8 @@ class Album:
         if threshold is None:
             threshold = self.settings.match_threshold
         query = self.catalog.get_face(face_id)
-        also, searched = self._person_faces_of(query, hidden) if query else ((), 0)
+        person = self._clicked_person(query, hidden) if query else None
+        also = self._representatives(query, person) if query and person else ()
         return search_face(
             self.catalog,
             self.collection,
@@ -452,7 +454,8 @@ class Album:
             also,
             self.quality,
             query,
-            searched,
+            len(also),
+            person,
         )
 
     @property
@@ -461,22 +464,30 @@ class Album:
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
     def _person_faces_of(self, face: Face, hidden: bool) -> tuple[tuple[str, ...], int]:
-        """Other faces of the face's person, if the owner named that person (a name is
-        the owner vouching for the group) and did not hide it (unless ``hidden``): its
-        representatives (people/representatives.py: the cover, the medoid and faces
-        spread over its looks), which search with the face and whose pictures are in
-        the result as the person's; with how many of them search. Two reads of the
-        person's row and of those few faces: O(representatives), whatever the person's
-        size (all of a person's pictures are its page's, paged)."""
+        """The faces a click on ``face`` searches with besides it (the representatives
+        of its person, see :meth:`_clicked_person`), with how many: O(representatives)."""
+        person = self._clicked_person(face, hidden)
+        reps = self._representatives(face, person) if person else ()
+        return reps, len(reps)
+
+    def _clicked_person(self, face: Face, hidden: bool) -> Person | None:
+        """The face's person if the owner named it (a name is the owner vouching for
+        the group) and did not hide it (unless ``hidden``), and person-aware search is
+        on: a click then lists every picture of it (search_person.py). One read."""
+        if not self.settings.person_aware_search or not face.person_id:
+            return None
+        person = self.catalog.get_person(face.person_id)
+        if not person or not person.name or (person.hidden and not hidden):
+            return None
+        return person
+
+    def _representatives(self, face: Face, person: Person) -> tuple[str, ...]:
+        """The person's representatives but the face (people/representatives.py: the
+        cover, the medoid and faces spread over its looks), which search with the
+        face: one read of the person's row's few faces, whatever its size."""
         from .people.representatives import of
 
-        if not self.settings.person_aware_search:
-            return (), 0
-        person = face.person_id and self.catalog.get_person(face.person_id)
-        if not person or not person.name or (person.hidden and not hidden):
-            return (), 0
-        reps = [f for f in of(self, [person]).get(person.person_id, []) if f != face.face_id]
-        return tuple(reps), len(reps)
+        return tuple(f for f in of(self, [person]).get(person.person_id, []) if f != face.face_id)
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from .collection import AlbumCollection, Hit
 from .copies import Copy, once_per_content
-from .domain import BadInput, Face, NotFound, Picture
+from .domain import BadInput, Face, NotFound, Person, Picture
 from .ports import Catalog
 from .quality import NO_RULE, QualityRule
+from .search_person import rest_of_person
 
 
 @dataclass
@@ -63,6 +64,7 @@ def search_face(
     rule: QualityRule = NO_RULE,
     query: Face | None = None,
     searched: int = 8,
+    person: Person | None = None,
 ) -> SearchResult:
     """The collection's best faces, as many as pages ``offset`` + ``limit`` + 1 photo
     need (×4 more while they fall short), then the pictures that still list them.
@@ -78,7 +80,10 @@ def search_face(
     pictures seen from others.
 
     ``rule``: the similarity each match needs, raised for blurred faces (quality.py).
-    ``query``: the face itself, if the caller has read it already."""
+    ``query``: the face itself, if the caller has read it already.
+    ``person``: the clicked face's named person: its pictures none of the searches
+    found follow the ranked ones, page by page (search_person.py), so a click lists
+    every photo of the person at a cost O(``also`` + offset + limit), not O(person)."""
     if not 0 <= threshold <= 100:
         raise BadInput("threshold must be between 0 and 100")
     if limit < 1 or offset < 0:
@@ -91,19 +96,26 @@ def search_face(
     k = max(64, 2 * need)  # faces asked for: ~2 per photo at first
     while True:
         found, complete = _found(collection, (face_id, *also[:searched]), threshold, k)
-        photos = _photos(catalog, query, found, also, rule, threshold)
+        photos, refs = _photos(catalog, query, found, also, rule, threshold)
         if complete or len(photos) >= need:
             break
         k *= 4
     page = photos[offset : offset + limit]
+    total = len(photos)
+    if person is not None and complete:  # a short page: every ranked photo is in view
+        skip, want = max(0, offset - len(photos)), limit - len(page)
+        rest, more = rest_of_person(catalog, person, photos, refs, skip, want, threshold)
+        page, total = [*page, *rest], total + more
     pictures = catalog.get_pictures([h.image_id for h, _ in page])
-    matches = []
+    matches, mine = [], person.person_id if person is not None else None
     for hit, copies in page:
         picture = pictures.get(hit.image_id)
         face = None if picture is None else picture.face(hit.face_id)
+        if picture is not None and not hit.face_id:  # the person's, not found: its face
+            face = next((f for f in picture.faces if f.person_id == mine), None)
         if picture is not None and face is not None:  # else deleted this very moment
             matches.append(Match(hit.similarity, picture, face, copies))
-    return SearchResult(query, len(photos), matches, more=not complete)
+    return SearchResult(query, total, matches, more=not complete)
 
 
 def _found(
@@ -131,10 +143,11 @@ def _photos(
     also: tuple[str, ...],
     rule: QualityRule,
     threshold: float,
-) -> list[tuple[Hit, list[Copy]]]:
-    """The hits as photos, best first: each hit's face still listed in its picture
-    and accepted by ``rule``, the best per picture, the query's own picture first,
-    then one entry per content (one read each of face and picture refs)."""
+) -> tuple[list[tuple[Hit, list[Copy]]], dict[str, tuple[str, str]]]:
+    """The hits as photos, best first, and their pictures' refs: each hit's face still
+    listed in its picture and accepted by ``rule``, the best per picture, the query's
+    own picture first, then one entry per content (one read each of face and picture
+    refs)."""
     face_id = query.face_id
     listed = catalog.face_refs([*also, *(h.face_id for _, h in found)])
     sharp = {q: ref[1] for q, ref in listed.items()} | {face_id: query.sharpness}
@@ -152,4 +165,4 @@ def _photos(
     # one entry per photo: the hashes of every ranked picture (one read, as face_refs)
     # are what keeps page 2 from repeating a photo of page 1 stored in another set
     refs = catalog.picture_refs([h.image_id for h in ranked])
-    return once_per_content(ranked, lambda h: h.image_id, refs)
+    return once_per_content(ranked, lambda h: h.image_id, refs), refs
