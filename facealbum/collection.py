@@ -89,11 +89,12 @@ class AlbumCollection:
         if held:
             self.faces.delete_faces(self.collection_id, [f for ids in held.values() for f in ids])
 
-    def matches(self, face_id: str, threshold: float) -> list[Hit]:
-        """Faces like ``face_id`` at or above ``threshold``, best first (the face itself
-        not among them). A face the collection lacks (see ``check``) matches nothing."""
+    def matches(self, face_id: str, threshold: float, limit: int = MAX_SEARCH) -> list[Hit]:
+        """Faces like ``face_id`` at or above ``threshold``, best first, at most ``limit``
+        (SearchFaces' MaxFaces; the face itself not among them). A face the collection
+        lacks (see ``check``) matches nothing."""
         try:
-            found = self.faces.search_faces(self.collection_id, face_id, threshold, MAX_SEARCH)
+            found = self.faces.search_faces(self.collection_id, face_id, threshold, limit)
         except (FaceNotFound, CollectionNotFound):
             return []
         return [
