@@ -69,7 +69,7 @@ def test_an_embedded_upload_mirrors_only_the_person_its_face_joins(album, monkey
 def test_placement_reads_as_many_look_alikes_however_many_the_album_has(album, monkeypatch):
     """Obama has four faces in the library; with people_place_max_faces at 2, placing
     another reads the catalog rows of 2 look-alikes (and of their pictures), not of
-    every face like it, and still finds him."""
+    every face like it, nor every "not this person" answer, and still finds him."""
     from facealbum.people.grouping import place_faces
 
     obama = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg")
@@ -86,6 +86,8 @@ def test_placement_reads_as_many_look_alikes_however_many_the_album_has(album, m
             return _real(ids)
 
         monkeypatch.setattr(album.catalog, name, wrapper)
+    everyone = counted(monkeypatch, album.catalog, ("rejections", "list_people"))
     placed = place_faces(album, picture, follow=False)
     assert placed == {picture.faces[0].face_id: person}
     assert asked["face_refs"] <= 2 and asked["get_pictures"] <= 2
+    assert not everyone  # nor the album's "not this person" answers, nor its people

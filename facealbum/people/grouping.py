@@ -287,7 +287,7 @@ def place_faces(
     ]
     if not faces:
         return placed
-    refused = catalog.rejections()
+    refused = catalog.rejections_of([f.face_id for f in faces])
     others = {  # one photo, many people
         f.person_id for f in picture.faces if f.person_id and f.face_id not in (only or ())
     }
