@@ -106,15 +106,18 @@ class Album:
             log.warning("could not queue upload %s; it is queued again later", upload.upload_id)
         return upload
 
-    def place_people(self, picture: Picture) -> None:
-        """Put a new picture's faces with their people. Never fails the picture: if
-        it cannot be done now, the next ``people recluster`` does it."""
+    def place_people(self, picture: Picture, follow: bool = True) -> dict[str, str]:
+        """Put a new picture's faces with their people (face id -> person; without
+        ``follow`` the persons' users and representatives are left to the caller, see
+        people.grouping.Placements). Never fails the picture: if it cannot be done now,
+        the next ``people recluster`` does it."""
         from .people.grouping import place_faces
 
         try:
-            place_faces(self, picture)
+            return place_faces(self, picture, follow=follow)
         except Exception:
             log.warning("could not place the faces of %s in people", picture.name, exc_info=True)
+            return {}
 
     def _request_regroup(self) -> None:
         """An upload's faces were placed: regroup people once its batch has ended

@@ -18,10 +18,14 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 from .album import Album
 from .domain import AlbumError, BadInput, Upload, check_picture_name, check_set_name
 from .ingest import analyze, index_faces, new_image_id, store
+
+if TYPE_CHECKING:
+    from .people.grouping import Placements
 
 log = logging.getLogger(__name__)
 NAMESPACE = uuid.UUID("0b6c0c53-54bb-4c43-9c71-6f1f1d7b3a52")
@@ -41,10 +45,14 @@ def split_key(key: str) -> tuple[str, str]:
     return check_set_name(set_name), check_picture_name(name)
 
 
-def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
+def ingest_dropped(
+    album: Album, key: str, etag: str = "", placements: Placements | None = None
+) -> Upload | None:
     """Process one dropped object; None if it is the album's own or another delivery
     of the same event has it. Raises only for failures worth a retry (the store or
-    the face engine unreachable); a bad file is recorded as a failed upload."""
+    the face engine unreachable); a bad file is recorded as a failed upload. With
+    ``placements`` (a batch's), the persons its faces joined follow when the caller
+    flushes it, else at once."""
     if STORED.match(key):
         return None
     upload_id = upload_id_for(key, etag)
@@ -84,7 +92,9 @@ def ingest_dropped(album: Album, key: str, etag: str = "") -> Upload | None:
         raise
     else:
         if stored.status == "added":
-            album.place_people(stored.picture)
+            placed = album.place_people(stored.picture, follow=placements is None)
+            if placements is not None:
+                placements.add(placed)
         upload.status, upload.error = stored.status, None
         upload.image_id, upload.faces = stored.picture.image_id, len(stored.picture.faces)
         upload.name = stored.picture.name

@@ -28,7 +28,7 @@ from .workers import exit_with_parent, return_memory_promptly, trim_memory
 
 if TYPE_CHECKING:  # workers import this module: keep their start light
     from .album import Album
-    from .people.grouping import GroupingReport
+    from .people.grouping import GroupingReport, Placements
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -164,13 +164,19 @@ def import_folder(
     started = time.perf_counter()
     known = frozenset(album.catalog.hashes_in_set(set_name))
     before = album.catalog.get_set(set_name)
+    from .people.grouping import Placements
+
+    placements = Placements(album)  # persons' users and representatives, batched
     with _pool(album, workers, len(photos), known) as pool:
         names = {p: p.relative_to(folder).as_posix() for p in photos}
         jobs = ((p, _work, (str(p), names[p])) for p in photos)
-        for path, future in _windowed(pool, _window(album, workers), jobs):
-            outcome = _finish(album, set_name, path, names[path], future)
-            report.outcomes.append(outcome)
-            on_progress(outcome)
+        try:
+            for path, future in _windowed(pool, _window(album, workers), jobs):
+                outcome = _finish(album, set_name, path, names[path], future, placements)
+                report.outcomes.append(outcome)
+                on_progress(outcome)
+        finally:
+            placements.flush()
     imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
     if (before is None or before.featured is None) and imported:
         # workers finish in any order: feature the folder's first photo, not the fastest
@@ -233,7 +239,9 @@ def _windowed(
             future.cancel()
 
 
-def _finish(album: Album, set_name: str, path: Path, name: str, future: Future) -> Outcome:
+def _finish(
+    album: Album, set_name: str, path: Path, name: str, future: Future, placements: Placements
+) -> Outcome:
     try:
         analysis, error = future.result()
     except Exception as exc:  # a worker died (out of memory, a native crash)
@@ -261,7 +269,7 @@ def _finish(album: Album, set_name: str, path: Path, name: str, future: Future) 
         return Outcome(name, "failed", f"could not be stored: {type(exc).__name__}: {exc}")
     if stored.status == "duplicate":
         return Outcome(name, "skipped", f"same photo as {stored.picture.name}")
-    album.place_people(stored.picture)
+    placements.add(album.place_people(stored.picture, follow=False))
     return Outcome(name, "imported", faces=len(analysis.faces), image_id=stored.picture.image_id)
 
 

@@ -313,6 +313,11 @@ class Catalog(Protocol):
         ...
 
     def rejections(self) -> set[tuple[str, str]]: ...
+    def rejections_of(self, face_ids: Collection[str]) -> set[tuple[str, str]]:
+        """(face id, person id) "not this person" answers of these faces only: what
+        placing a photo's faces needs, in reads of O(these faces), never all of them."""
+        ...
+
 
     def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
         """Which of these persons the owner hid: what a visitor's answer must not name.

@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         "which a new face joins that person when it is placed (the quality rule raises "
         "it for blurred ones); regrouping cuts at people_linkage_cut / people_cohort_cut",
     )
+    people_place_max_faces: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Most look-alikes a new face's placement reads (one SearchFaces, "
+        "MaxFaces): beyond them a person's faces count as alike as the last one returned, "
+        "so placing a face costs the same however large the album and its people grow",
+    )
     people_edge_floor: float = Field(
         50,
         ge=0,

@@ -11,12 +11,14 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
 from conftest import PHOTOS, engine_settings, start_server
 
 from facealbum.check import check_album
+from facealbum.domain import Person
 from facealbum.importer import import_folder
 from facealbum.people import regroup
 from facealbum.settings import Settings
@@ -730,3 +732,61 @@ def dropped_id(record: dict) -> str:
     from facealbum.dropped import upload_id_for
 
     return upload_id_for(record["s3"]["object"]["key"], record["s3"]["object"]["eTag"])
+
+
+# -- what one S3-event photo costs -----------------------------------------------
+
+
+def s3_event(album, key: str, photo: str) -> dict:
+    """Drop ``photo`` into the originals bucket as ``key``: the event S3 sends."""
+    import boto3
+
+    bucket = album.blobs.names["originals"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=(PHOTOS / photo).read_bytes())
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}  # fmt: skip
+
+
+def aws_costs(album, event: dict) -> tuple[Counter, Counter]:
+    """(calls by service:operation, items DynamoDB's Query, Scan and BatchGetItem
+    returned) while the upload function processes ``event``."""
+    from facealbum.aws.handlers import on_upload
+
+    calls, items = Counter(), Counter()
+
+    def before(model, **_):
+        calls[f"{model.service_model.signing_name}:{model.name}"] += 1
+
+    def after(model, parsed, **_):
+        if model.name in ("Query", "Scan"):  # reads that grow with what they find
+            items[model.name] += len(parsed.get("Items", []))
+        elif model.name == "BatchGetItem":
+            items[model.name] += sum(map(len, parsed.get("Responses", {}).values()))
+
+    clients = (album.catalog.client, album.blobs.client, album.collection.faces.client)
+    for client in clients:
+        client.meta.events.register("before-call", before)
+        client.meta.events.register("after-call", after)
+    try:
+        done = on_upload(event)
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call", before)
+            client.meta.events.unregister("after-call", after)
+    assert [d["status"] for d in done["done"]] == ["added"]
+    return calls, items
+
+
+def test_an_s3_event_photo_costs_the_same_with_0_or_30_other_people(lambda_album):
+    """Obama's photo into an album without people, Biden's (no look-alike there) into
+    one with 30 more persons: each starts a person of its own, and the DynamoDB and
+    Rekognition calls, and the items DynamoDB returns, are the same by operation (the
+    users mirror and placement read the persons they change, not the album's list)."""
+    album = lambda_album
+    first, first_items = aws_costs(album, s3_event(album, "A/obama.jpg", "obama/obama.jpg"))
+    for i in range(30):
+        album.catalog.add_person(Person(f"other-{i:02d}", created_at=time.time()))
+    second, second_items = aws_costs(album, s3_event(album, "B/biden.jpg", "biden/biden.jpg"))
+    assert len({p.person_id for p in album.catalog.list_people()}) == 32
+    assert second == first
+    assert second_items == first_items

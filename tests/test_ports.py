@@ -402,6 +402,9 @@ def test_catalog_keeps_people_and_the_owners_decisions(catalog):
     catalog.reject_face("a-0", "p2")
     catalog.reject_face("a-0", "p2")  # said twice: remembered once
     assert catalog.rejections() == {("a-0", "p2")}
+    catalog.reject_face("a-1", "p1")  # placement reads its faces' answers only
+    assert catalog.rejections_of(["a-0", "b-0"]) == {("a-0", "p2")}
+    assert catalog.rejections_of(["a-1", "a-0"]) == {("a-0", "p2"), ("a-1", "p1")}
 
     ann = catalog.get_person("p2")
     ann.name, ann.hidden, ann.cover_face_id = "Ann B.", True, "b-0"

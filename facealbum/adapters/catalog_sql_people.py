@@ -346,6 +346,15 @@ class SqlPeople:
         with self.engine.connect() as conn:
             return {(r[0], r[1]) for r in conn.execute(select(face_rejections))}
 
+    def rejections_of(self, face_ids: Collection[str]) -> set[tuple[str, str]]:
+        ids = list(dict.fromkeys(face_ids))
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):  # the primary key's prefix: an index read
+                q = select(face_rejections).where(face_rejections.c.face_id.in_(ids[i : i + 500]))
+                found.update((r[0], r[1]) for r in conn.execute(q))
+        return found
+
     def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
         return {p for p, (_, hidden) in self.person_labels(person_ids).items() if hidden}
 

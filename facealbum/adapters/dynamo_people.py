@@ -522,6 +522,18 @@ class DynamoPeople:
                           ExpressionAttributeValues={":p": "reject"})  # fmt: skip
         return {tuple(i["sk"].split("#", 1)) for i in items}  # type: ignore[misc]
 
+    def rejections_of(self, face_ids: Collection[str]) -> set[tuple[str, str]]:
+        """One Query per face, of its own answers only (sort keys ``FACE#PERSON``)."""
+        found: set[tuple[str, str]] = set()
+        for face_id in dict.fromkeys(face_ids):
+            items = query_all(
+                self.album,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :f)",
+                ExpressionAttributeValues={":p": "reject", ":f": f"{face_id}#"},
+            )
+            found |= {tuple(i["sk"].split("#", 1)) for i in items}  # type: ignore[misc]
+        return found
+
     def hidden_persons(self, person_ids: Collection[str]) -> set[str]:
         return {p for p, (_, hidden) in self.person_labels(person_ids).items() if hidden}
 

@@ -60,8 +60,10 @@ def s3_records(event: dict) -> list[tuple[str | None, dict]]:
 def on_upload(event: dict, context: Any = None) -> dict:
     from ..dropped import ingest_dropped
     from ..people import regroup
+    from ..people.grouping import Placements
 
     album = _album()
+    placements = Placements(album)  # the persons the batch's faces joined follow once
     faces = False
     originals = _bucket_name(album, "originals")
     retry: set[str] = set()
@@ -75,12 +77,13 @@ def on_upload(event: dict, context: Any = None) -> dict:
             continue  # a thumbnail, or another bucket: never processed
         etag = record["s3"]["object"].get("eTag", "")
         try:
-            upload = ingest_dropped(album, key, etag)
+            upload = ingest_dropped(album, key, etag, placements)
         except Exception:
             log.exception("%s: failed; it will be retried", key)
             if message_id is not None:
                 retry.add(message_id)
             else:
+                placements.flush()  # what the records before it placed
                 raise  # a direct S3 invocation: Lambda's own retry
             continue
         if upload is not None:
@@ -88,6 +91,7 @@ def on_upload(event: dict, context: Any = None) -> dict:
             level = logging.WARNING if upload.status == "failed" else logging.INFO
             log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
             faces = faces or (upload.status == "added" and bool(upload.faces))
+    placements.flush()  # never raises: a failure leaves the users to the next mirror
     if faces:  # the batch has ended: people as a full regrouping makes them, soon
         try:
             regroup.request(album)

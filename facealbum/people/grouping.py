@@ -30,7 +30,7 @@ from ..domain import Face, Person, Picture
 from .clustering import average_linkage
 from .representatives import refresh_quietly
 from .scoring import as_norm, cohort_of
-from .users_mirror import mirror_quietly
+from .users_mirror import mirror_joined_quietly, mirror_quietly
 
 log = logging.getLogger(__name__)
 # a face pair the search did not return (below the cut) counts this far under the cut in
@@ -256,7 +256,11 @@ def _persons_for(
 
 
 def place_faces(
-    album: Album, picture: Picture, only: set[str] | None = None, retry: bool = True
+    album: Album,
+    picture: Picture,
+    only: set[str] | None = None,
+    retry: bool = True,
+    follow: bool = True,
 ) -> dict[str, str]:
     """Place a new picture's faces (or ``only`` some of them) where a full regrouping
     would: each goes to the person whose faces are on AVERAGE most like it (average
@@ -266,7 +270,14 @@ def place_faces(
     :data:`MISSING_BELOW` under the cut (as alike as the last one returned, if the
     search returned all it may: a person larger than MaxFaces), so one look-alike
     among many faces of a person is not enough, while a face like most of them is.
-    Rejections are respected and the picture's other people excluded, as in recluster."""
+    Rejections are respected and the picture's other people excluded, as in recluster.
+
+    Cost per face, whatever the album's size: one SearchFaces of at most
+    ``people_place_max_faces`` look-alikes (beyond them a person's faces count as alike
+    as the last one returned), the catalog rows of those look-alikes and of their
+    persons, and one write per face placed. Then (``follow``) the persons' users and
+    representatives follow (:func:`follow_placements`); a batch passes False and
+    follows once for all its photos (:class:`Placements`). Returns face id -> person."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
     faces = [
@@ -276,19 +287,20 @@ def place_faces(
     ]
     if not faces:
         return placed
-    refused = catalog.rejections()
+    refused = catalog.rejections_of([f.face_id for f in faces])
     others = {  # one photo, many people
         f.person_id for f in picture.faces if f.person_id and f.face_id not in (only or ())
     }
     rule = album.quality
     cut = s.people_threshold
     sizes: dict[str, int] = {}  # person -> its faces, read once per candidate
+    most = min(s.people_place_max_faces, collection.MAX_SEARCH)
     for face in faces:
-        hits = album.collection.matches(face.face_id, cut)
+        hits = album.collection.matches(face.face_id, cut, most)
         # faces the search did not return are under the cut, unless it returned all it
         # may (MaxFaces): then they are only known to be no more alike than its last
         unlike = cut - MISSING_BELOW
-        if hits and len(hits) >= collection.MAX_SEARCH:
+        if hits and len(hits) >= most:
             unlike = max(unlike, min(h.similarity for h in hits))
         refs = catalog.face_refs([h.face_id for h in hits])
         hits = [
@@ -332,10 +344,46 @@ def place_faces(
         again = catalog.get_picture(picture.image_id)
         if again is not None:
             still = {f.face_id for f in again.faces if f.face_id in missed and not f.person_id}
-            placed.update(place_faces(album, again, still, retry=False) if still else {})
-    mirror_quietly(album, set(placed.values()))
-    refresh_quietly(album, set(placed.values()))
+            placed.update(
+                place_faces(album, again, still, retry=False, follow=False) if still else {}
+            )
+    if follow:
+        follow_placements(album, placed)
     return placed
+
+
+def follow_placements(album: Album, placed: dict[str, str]) -> None:
+    """After faces were placed (face id -> person): the persons' Rekognition users
+    take the new faces (users_mirror.mirror_joined: no re-reading of whole persons) and
+    their representatives are chosen again where stale. Never raises (see both)."""
+    joined: dict[str, list[str]] = defaultdict(list)
+    for face_id, person_id in placed.items():
+        joined[person_id].append(face_id)
+    mirror_joined_quietly(album, joined)
+    refresh_quietly(album, joined)
+
+
+class Placements:
+    """The placements of a batch of photos (an import, an S3 event's records), whose
+    persons follow (:func:`follow_placements`) once every ``every`` photos and at
+    :meth:`flush`, not once per photo: a person that gains ten faces in the batch has
+    its representatives chosen once, not ten times."""
+
+    def __init__(self, album: Album, every: int = 32):
+        self.album, self.every = album, every
+        self.placed: dict[str, str] = {}
+        self.photos = 0
+
+    def add(self, placed: dict[str, str]) -> None:
+        self.placed.update(placed)
+        self.photos += 1
+        if self.photos >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        placed, self.placed, self.photos = self.placed, {}, 0
+        if placed:
+            follow_placements(self.album, placed)
 
 
 def swap_faces(album: Album, picture: Picture, faces: list[Face]) -> list[str] | None:
