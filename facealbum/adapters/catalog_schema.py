@@ -35,9 +35,11 @@ sets = Table(
     # kept by the database's triggers (migration 0014) as pictures come and go
     Column("picture_count", Integer, nullable=False, default=0),
     Column("sort_name", String(400), nullable=False, default=""),  # name.casefold()
-    Index("ix_sets_newest", "created_at", "name"),
     Index("ix_sets_sort_name", "sort_name", "name"),
 )
+# newest first, ties by name (the DynamoDB index rows' order): an index in that mixed
+# order serves the page; (created_at, name) left every tie in created_at to a sort
+Index("ix_sets_newest", sets.c.created_at.desc(), sets.c.name)
 
 # the album's counts, one row (id 1), kept by the same triggers: what `stats` reads
 album_counters = Table(

@@ -103,7 +103,7 @@ def upgrade() -> None:
     # the dump holds) leaves these behind: start from none
     if sa.inspect(conn).has_table("album_counters"):
         op.drop_table("album_counters")
-    op.create_index("ix_sets_newest", "sets", ["created_at", "name"])
+    op.create_index("ix_sets_newest", "sets", [sa.text("created_at DESC"), "name"])
     op.create_index("ix_sets_sort_name", "sets", ["sort_name", "name"])
     # the featured picture's successor (the set's oldest) by key, not by reading the set
     op.create_index("ix_pictures_set_created", "pictures", ["set_name", "created_at", "name"])
