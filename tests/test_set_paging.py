@@ -301,3 +301,17 @@ def test_a_dynamodb_album_from_before_pages_at_once_and_is_counted_off_lambda(
     assert [s.name for s in found] == ["c", "A"] and seen["items"] == 5  # 3 index rows, 2 sets
     assert found[1].featured.image_id == "p"
     assert owner.stats().original_bytes == 10
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "dynamodb"], indirect=True)
+def test_a_forged_cursor_of_huge_numbers_or_long_names_is_bad_input(catalog):  # noqa: F811
+    """A visitor's cursor with a time past SQLite's 64-bit integers (2**70) was a 500
+    (OverflowError); any key part a catalog cannot store is BadInput (a 422), and a
+    forged key that fits reads a page as any cursor does."""
+    add_sets(catalog, ["a", "b"])
+    forged = [("newest", [2**70, "a"]), ("newest", [-(2**70), "a"]), ("newest", [1e300, "a"]),
+              ("name", ["x" * 1000, "y" * 1000])]  # fmt: skip
+    for sort, key in forged:
+        with pytest.raises(BadInput):
+            catalog.sets_page(sort, 3, encode(key))
+    assert len(catalog.sets_page("newest", 3, encode([1e10, "a"]))[0]) == 2
