@@ -315,3 +315,13 @@ def test_a_forged_cursor_of_huge_numbers_or_long_names_is_bad_input(catalog):  #
         with pytest.raises(BadInput):
             catalog.sets_page(sort, 3, encode(key))
     assert len(catalog.sets_page("newest", 3, encode([1e10, "a"]))[0]) == 2
+
+
+def test_content_image_ids_names_each_picture_of_a_content(catalog):  # noqa: F811
+    """What a person's page needs to list a photo stored in several sets once across
+    pages: every picture of each content asked for, in any set."""
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_picture(picture("b", "T", "sha-a", 1))
+    catalog.add_picture(picture("c", "T", "sha-c", 0))
+    got = catalog.content_image_ids(["sha-a", "sha-c", "sha-none"])
+    assert {k: sorted(v) for k, v in got.items()} == {"sha-a": ["a", "b"], "sha-c": ["c"]}
