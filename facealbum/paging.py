@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 
 from .domain import BadInput
 
@@ -34,16 +33,18 @@ def decode(cursor: str, *types: type) -> list:
         raise BadInput(f"invalid cursor {cursor[:40]!r}: pass a page's `next` as it was") from None
     ok = isinstance(key, list) and len(key) == len(types)
     ok = ok and all(_fits(v, t) for v, t in zip(key, types, strict=False))
+    ok = ok and sum(len(v.encode()) for v in key if isinstance(v, str)) <= 1024
     if not ok:
         raise BadInput(f"invalid cursor {cursor[:40]!r}: pass a page's `next` as it was")
     return key
 
 
 def _fits(value: object, kind: type) -> bool:
-    """A key part as a catalog stores them: a finite number, or a name (not empty, at
-    most DynamoDB's 1,024 bytes of a sort key)."""
+    """A key part as a catalog stores them: a number within 2**53 (a time in seconds;
+    SQLite's integers overflow past 2**63, DynamoDB's numbers past 1e125), or a name
+    (not empty; the key's names together at most DynamoDB's 1,024 bytes of a sort key)."""
     if kind is float:
-        return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+        return type(value) in (int, float) and abs(value) <= 2**53  # type: ignore[arg-type]
     return isinstance(value, str) and 0 < len(value.encode()) <= 1024
 
 

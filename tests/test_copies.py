@@ -132,3 +132,24 @@ def test_the_owner_corrects_a_face_on_every_copy_of_its_photo(api):
                       headers=owner).json()
     assert joined["person_id"] == named["person_id"]  # a name is a person, any case
     assert who(copy) == named["person_id"]
+
+
+def test_paging_a_person_or_pictures_with_people_never_repeats_a_photo(api):
+    """Paged by image id, a photo stored in two sets came back on a later page as its
+    copy (the person's 4 photos walked one a page: 7 pages). Each photo is listed once
+    across pages, at its first picture, naming the other set on every page size."""
+    everything = by_name(api)
+    person = everything[("fixtures", "obama/obama.jpg")]["faces"][0]["person_id"]
+    whole = api.get(f"/api/people/{person}").json()["pictures"]
+    routes = ((f"/api/people/{person}", {}), ("/api/search", {"people": person, "mode": "any"}))
+    for route, query in routes:
+        for limit in (1, 2, 3):
+            walked, after = [], None
+            while True:
+                got = api.get(route, params=query | {"limit": limit, "after": after or []})
+                assert got.status_code == 200, got.text
+                walked += got.json()["pictures"]
+                if not (after := got.json()["next"]):
+                    break
+            assert sorted(p["image_id"] for p in walked) == sorted(p["image_id"] for p in whole)
+            listed_once(walked, everything)

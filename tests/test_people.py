@@ -715,7 +715,9 @@ def test_a_persons_pages_and_searches_cost_a_page_whatever_its_size(album):
     assert album.catalog.get_person(obama).picture_count == 7
     after = reads()
     assert after["calls"] == before["calls"], (before, after)
-    assert after["steps"] <= before["steps"] * 1.05, (before, after)
+    # the pages' photos now each have a copy in "again", which a page reads to name it
+    # (also_in) and to leave it off later pages: O(the page's copies), not O(person)
+    assert after["steps"] <= before["steps"] * 1.25, (before, after)
     assert len(every(lambda c: person_pictures(album, obama, c, limit=2)[1])) == 7
 
 

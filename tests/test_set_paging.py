@@ -305,3 +305,27 @@ def test_a_dynamodb_album_from_before_pages_at_once_and_is_counted_off_lambda(
     assert [s.name for s in found] == ["c", "A"] and seen["items"] == 5  # 3 index rows, 2 sets
     assert found[1].featured.image_id == "p"
     assert owner.stats().original_bytes == 10
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "dynamodb"], indirect=True)
+def test_a_forged_cursor_of_huge_numbers_or_long_names_is_bad_input(catalog):  # noqa: F811
+    """A visitor's cursor with a time past SQLite's 64-bit integers (2**70) was a 500
+    (OverflowError); any key part a catalog cannot store is BadInput (a 422), and a
+    forged key that fits reads a page as any cursor does."""
+    add_sets(catalog, ["a", "b"])
+    forged = [("newest", [2**70, "a"]), ("newest", [-(2**70), "a"]), ("newest", [1e300, "a"]),
+              ("name", ["x" * 1000, "y" * 1000])]  # fmt: skip
+    for sort, key in forged:
+        with pytest.raises(BadInput):
+            catalog.sets_page(sort, 3, encode(key))
+    assert len(catalog.sets_page("newest", 3, encode([1e10, "a"]))[0]) == 2
+
+
+def test_content_image_ids_names_each_picture_of_a_content(catalog):  # noqa: F811
+    """What a person's page needs to list a photo stored in several sets once across
+    pages: every picture of each content asked for, in any set."""
+    catalog.add_picture(picture("a", "S", "sha-a", 1))
+    catalog.add_picture(picture("b", "T", "sha-a", 1))
+    catalog.add_picture(picture("c", "T", "sha-c", 0))
+    got = catalog.content_image_ids(["sha-a", "sha-c", "sha-none"])
+    assert {k: sorted(v) for k, v in got.items()} == {"sha-a": ["a", "b"], "sha-c": ["c"]}

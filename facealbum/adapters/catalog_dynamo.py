@@ -503,6 +503,16 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         items = batch_get(self.db, self.by_id, [{"image_id": i} for i in image_ids])
         return {i["image_id"]: (i["sha256"], i["set"]) for i in items}
 
+    def content_image_ids(self, shas: Sequence[str]) -> dict[str, list[str]]:
+        """One Query of each hash's ``sha#`` items (who uses a content)."""
+        out: dict[str, list[str]] = {}
+        for sha in dict.fromkeys(shas):
+            rows = query_all(self.album, KeyConditionExpression="pk = :p",
+                             ExpressionAttributeValues={":p": f"sha#{sha}"})  # fmt: skip
+            if ids := [r["sk"] for r in rows]:
+                out[sha] = ids
+        return out
+
     def list_sets(self) -> list[SetSummary]:
         items = list(self._partition(ROOT))
         return self._summaries(items)

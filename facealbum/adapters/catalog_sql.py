@@ -674,6 +674,17 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
         return out
 
+    def content_image_ids(self, shas: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        wanted = list(dict.fromkeys(shas))
+        cols = (pictures.c.sha256, pictures.c.image_id)
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                q = select(*cols).where(pictures.c.sha256.in_(wanted[i : i + 500]))
+                for sha, image_id in conn.execute(q):
+                    out.setdefault(sha, []).append(image_id)
+        return out
+
     def list_sets(self) -> list[SetSummary]:
         return self._sets(select_sets().order_by(sets.c.created_at.desc(), sets.c.name))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -147,9 +147,34 @@ def person_pictures(
     n = page_limit(album, limit)
     person = get(album, person_id)
     ids = album.catalog.person_image_ids(person_id, _image_cursor(cursor), n + 1)
-    found = album.catalog.get_pictures(ids[:n])
-    listed = [found[i] for i in ids[:n] if i in found]
+    read = once_across_pages(album, ids[:n], lambda persons: person_id in persons)
+    found = album.catalog.get_pictures(read)
+    listed = [found[i] for i in read if i in found]
     return person, Page(listed, ids[n - 1] if len(ids) > n else None)
+
+
+def once_across_pages(
+    album: Album, ids: list[str], listed: Callable[[set[str]], bool]
+) -> list[str]:
+    """A page's ids (in id order) with each photo stored in several sets at its first
+    picture only, followed by its other pictures that the listing has (``listed``:
+    whether a picture with faces of these persons is in it), so the page names them
+    (copies.py) and a later page does not list the photo again; a picture whose photo
+    the listing has at a smaller id is left out (an earlier page listed it). Reads:
+    the page's hashes, their pictures, those copies' persons (O(page + copies))."""
+    catalog = album.catalog
+    refs = catalog.picture_refs(ids)
+    uses = catalog.content_image_ids(sorted({sha for sha, _ in refs.values()}))
+    others = {i: [c for c in uses.get(refs[i][0], []) if c != i] for i in ids if i in refs}
+    # the page's ids too: one read whether or not the page has copies
+    persons = catalog.face_persons(sorted({*ids, *(c for cs in others.values() for c in cs)}))
+    out: list[str] = []
+    for image_id in ids:
+        copies = sorted(c for c in others.get(image_id, []) if listed(persons.get(c, set())))
+        if copies and copies[0] < image_id:
+            continue  # listed at its first picture, on an earlier page or this one
+        out += [image_id, *(c for c in copies if c not in out)]
+    return list(dict.fromkeys(out))
 
 
 def search_people(
@@ -181,14 +206,15 @@ def search_people(
             raise NotFound(f"no person {person_id}")
         chosen.append(person)
     catalog, cursor = album.catalog, _image_cursor(cursor)
+    wanted = {p.person_id for p in chosen}
     if mode == "any":
         each = (catalog.person_image_ids(p.person_id, cursor, n + 1) for p in chosen)
         ids = sorted({i for found in each for i in found})
-        pictures = catalog.get_pictures(ids[:n])
-        listed = [pictures[i] for i in ids[:n] if i in pictures]
+        read = once_across_pages(album, ids[:n], lambda persons: bool(persons & wanted))
+        pictures = catalog.get_pictures(read)
+        listed = [pictures[i] for i in read if i in pictures]
         return Page(listed, ids[n - 1] if len(ids) > n else None)
     smallest = min(chosen, key=lambda p: (p.picture_count, p.person_id))
-    wanted = {p.person_id for p in chosen}
     kept: list[str] = []
     after, scanned, batch = cursor, 0, max(n, 200)
     while len(kept) < n and scanned < album.settings.people_search_scan:
@@ -205,8 +231,9 @@ def search_people(
         if len(candidates) < batch and (not candidates or after == candidates[-1]):
             after = None  # the person's last pictures: nothing after
             break
-    pictures = catalog.get_pictures(kept)
-    return Page([pictures[i] for i in kept if i in pictures], after)
+    read = once_across_pages(album, kept, lambda persons: wanted <= persons)
+    pictures = catalog.get_pictures(read)
+    return Page([pictures[i] for i in read if i in pictures], after)
 
 
 def _named(album: Album, pictures: Iterable[set[str]], hidden: bool) -> set[str]:

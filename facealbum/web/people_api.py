@@ -124,7 +124,7 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     ) -> dict:
         """The person and a page of its pictures (in id order); ``next``: the cursor of
         the next page (pass it as ``after``), null after the last. A photo stored in
-        several sets is listed once within a page."""
+        several sets is listed once, on the page of its first picture."""
         visible(person_id, request)
         person, page = persons.person_pictures(album, person_id, after, limit)
         pictures = page.items
