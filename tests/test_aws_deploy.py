@@ -42,6 +42,7 @@ def test_the_package_holds_no_dlib_and_runs_on_its_own(function_zip, tmp_path):
         z.extractall(tmp_path / "fn")
     assert "facealbum/aws/handlers.py" in names and "facealbum/web/static/js/main.js" in names
     assert not [n for n in names if n.lower().startswith(("dlib", "face_recognition_models"))]
+    assert not [n for n in names if n.lower().startswith("faiss")]  # the local engine's
     assert unpacked < 250 * 2**20  # Lambda's limit for an unzipped package
     # a bare interpreter (no site-packages) with only the package on its path
     code = (

@@ -33,7 +33,9 @@ from typing import Any
 from ..domain import AlbumError
 
 TEMPLATE = Path(__file__).with_name("template.yaml")
-NOT_PACKAGED = {"dlib-bin", "face-recognition-models"}  # Rekognition does the faces
+# Rekognition does the faces: no dlib, its model or the local engine's face index
+# (faiss alone would take the unzipped package past Lambda's 250 MB)
+NOT_PACKAGED = {"dlib-bin", "face-recognition-models", "faiss-cpu"}
 PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp",
             "--python-version", "3.11", "--only-binary=:all:"]  # fmt: skip
 
@@ -45,7 +47,8 @@ def _name(requirement: str) -> str:
 
 
 def function_requirements() -> list[str]:
-    """facealbum's own requirements plus its ``aws`` extra, less dlib and its model."""
+    """facealbum's own requirements plus its ``aws`` extra, less what only the local
+    face engine uses (dlib, its model, faiss)."""
     found = []
     for r in requires("facealbum") or []:
         if "extra ==" in r and 'extra == "aws"' not in r:
