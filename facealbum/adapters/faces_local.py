@@ -205,18 +205,7 @@ class LocalFaces(LocalUsers):
             )
             for f in keep
         ]
-        with self.db.begin() as conn:
-            locked = conn.execute(
-                update(collections)
-                .where(collections.c.collection_id == collection_id)
-                .values(face_count=collections.c.face_count + len(records))
-            ).rowcount
-            if not locked:
-                raise _no_collection(collection_id)
-            if records:
-                conn.execute(
-                    insert(collection_faces), [_row(collection_id, r, f.vector) for r, f in records]
-                )
+        self._store(collection_id, [_row(collection_id, r, f.vector) for r, f in records])
         return Indexed([(r, f.face) for r, f in records], unindexed)
 
     def add_faces(
@@ -229,19 +218,25 @@ class LocalFaces(LocalUsers):
         vectors = np.asarray(vectors, dtype="<f4")
         if vectors.ndim != 2 or len(vectors) != len(records):
             raise InvalidParameter("one descriptor row per face is needed")
+        self._store(
+            collection_id,
+            [_row(collection_id, r, v) for r, v in zip(records, vectors, strict=True)],
+        )
+
+    def _store(self, collection_id: str, rows: list[dict]) -> None:
+        """Insert face rows in one transaction under the collection row's lock (its
+        count raised first, so concurrent writers queue on it and seqs follow commits);
+        CollectionNotFound if the collection is gone."""
         with self.db.begin() as conn:
             locked = conn.execute(
                 update(collections)
                 .where(collections.c.collection_id == collection_id)
-                .values(face_count=collections.c.face_count + len(records))
+                .values(face_count=collections.c.face_count + len(rows))
             ).rowcount
             if not locked:
                 raise _no_collection(collection_id)
-            if records:
-                conn.execute(
-                    insert(collection_faces),
-                    [_row(collection_id, r, v) for r, v in zip(records, vectors, strict=True)],
-                )
+            if rows:
+                conn.execute(insert(collection_faces), rows)
 
     def list_faces(
         self, collection_id: str, limit: int, token: str | None, user_id: str | None = None
