@@ -8,12 +8,12 @@ import shutil
 import uuid
 
 import numpy as np
-from sqlalchemy import event, insert, update
+from sqlalchemy import event
 
-from facealbum.adapters.catalog_schema import collection_faces, collections, faces, pictures
 from facealbum.adapters.face_index import IvfFaceIndex
 from facealbum.adapters.index_numpy import NumpyFaceIndex
-from facealbum.faces import cosine_for
+from facealbum.domain import Box, Face, Picture
+from facealbum.faces import FaceRecord, cosine_for
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
@@ -104,55 +104,25 @@ def test_a_saved_index_loads_without_reading_every_face(library_home, tmp_path):
 
 
 def _fill(album, vectors: np.ndarray, per_picture: int) -> list[str]:
-    """Faces straight into the tables (as bench/search.py does): no detector needed."""
-    n = len(vectors)
-    ids = [str(uuid.uuid4()) for _ in range(n)]
-    pics = [str(uuid.uuid4()) for _ in range(n // per_picture)]
-    album.catalog.create_set("many")
-    with album.catalog.engine.begin() as conn:
-        conn.execute(
-            insert(pictures),
-            [
-                dict(
-                    image_id=p,
-                    set_name="many",
-                    name=f"{i}.jpg",
-                    sha256=f"{i:064d}",
-                    width=100,
-                    height=100,
-                    original_key=f"{i}.jpg",
-                    content_type="image/jpeg",
-                    byte_size=1,
-                    engine_tag="test",
-                    created_at=0.0,
-                )
-                for i, p in enumerate(pics)
-            ],
-        )
-        box = dict(box_left=0.1, box_top=0.1, box_width=0.2, box_height=0.2, confidence=99.0)
-        conn.execute(
-            insert(faces),
-            [dict(face_id=f, image_id=pics[i // per_picture], **box) for i, f in enumerate(ids)],
-        )
-        conn.execute(
-            insert(collection_faces),
-            [
-                dict(
-                    face_id=f,
-                    collection_id="facealbum",
-                    image_id=pics[i // per_picture],
-                    external_image_id=pics[i // per_picture],
-                    embedding=vectors[i].tobytes(),
-                    **box,
-                )
-                for i, f in enumerate(ids)
-            ],
-        )
-        conn.execute(
-            update(collections)
-            .where(collections.c.collection_id == "facealbum")
-            .values(face_count=collections.c.face_count + n)
-        )
+    """Faces of known descriptors through the ports bench/scale.py builds with
+    (``LocalFaces.add_faces``, ``Catalog.add_pictures``): no detector needed."""
+    ids = [str(uuid.uuid4()) for _ in range(len(vectors))]
+    pics = [str(uuid.uuid4()) for _ in range(len(vectors) // per_picture)]
+    box = Box(0.1, 0.1, 0.2, 0.2)
+    album.collection.faces.add_faces(
+        album.collection.collection_id,
+        [FaceRecord(f, pics[i // per_picture], pics[i // per_picture], box, 99.0)
+         for i, f in enumerate(ids)],
+        vectors,
+    )  # fmt: skip
+    album.catalog.add_pictures(
+        [
+            Picture(p, "many", f"{i}.jpg", f"{i:064d}", 100, 100, f"{i}.jpg", "image/jpeg", 1,
+                    "test", [Face(f, p, box, 99.0)
+                             for f in ids[i * per_picture : (i + 1) * per_picture]])
+            for i, p in enumerate(pics)
+        ]
+    )  # fmt: skip
     return ids
 
 
