@@ -466,13 +466,6 @@ class Album:
         s = self.settings
         return QualityRule(s.sharp_face_floor, s.blurry_face_penalty)
 
-    def _person_faces_of(self, face: Face, hidden: bool) -> tuple[tuple[str, ...], int]:
-        """The faces a click on ``face`` searches with besides it (the representatives
-        of its person, see :meth:`_clicked_person`), with how many: O(representatives)."""
-        person = self._clicked_person(face, hidden)
-        reps = self._representatives(face, person) if person else ()
-        return reps, len(reps)
-
     def _clicked_person(self, face: Face, hidden: bool) -> Person | None:
         """The face's person if the owner named it (a name is the owner vouching for
         the group) and did not hide it (unless ``hidden``), and person-aware search is

@@ -546,7 +546,7 @@ def test_what_is_chosen_by_size_does_not_depend_on_the_catalogs_order(album, mon
     for order in (lambda fs: fs, lambda fs: fs[::-1], lambda fs: fs[1:] + fs[:1]):
         monkeypatch.setattr(album.catalog, "person_faces", lambda p, o=order: o(listed(p)))
         face, _ = cover(album, person)
-        searched, _ = album._person_faces_of(album.catalog.get_face(query), hidden=False)
+        searched, _ = searched_with(album, album.catalog.get_face(query))
         shown.append((where[face.face_id], [where[f] for f in searched]))
     assert len(shown[0][1]) > 1, shown
     assert shown[0] == shown[1] == shown[2]
@@ -699,7 +699,7 @@ def test_a_persons_pages_and_searches_cost_a_page_whatever_its_size(album):
             search_people(album, [obama, biden], "all", limit=1)
             search_people(album, [obama, biden], "only", limit=1)
             search_people(album, [obama, biden], "any", limit=1)
-            searched, n = album._person_faces_of(face, hidden=False)
+            searched, n = searched_with(album, face)
         assert len(searched) == n <= 2
         return seen
 
@@ -737,7 +737,7 @@ def test_a_click_lists_the_persons_pictures_its_representatives_miss(album):
     album.settings.person_representatives = 1
     representatives.refresh(album, [obama], full=True)
     face = album.catalog.get_face(_faces(album, {"obama/obama2.jpg"})[0])
-    reps, n = album._person_faces_of(face, hidden=False)
+    reps, n = searched_with(album, face)
     plain = search_face(album.catalog, album.collection, face.face_id, 98, also=reps, searched=n)
     assert "biden/biden2.jpg" not in {m.picture.name for m in plain.matches}
     result = album.search(face.face_id, threshold=98)
@@ -805,3 +805,11 @@ def test_a_click_on_a_persons_face_reads_a_page_whatever_the_persons_size(album)
     assert after[1] <= 6, (before, after)  # ids of the person read: the page and the ranked
     assert after[2][0] == "obama/obama2.jpg" and after[2][1] in SALLEY | SAVAGE | BIDEN
     assert album.search(face_id, threshold=98, limit=100).total == 11
+
+
+def searched_with(album, face) -> tuple[tuple[str, ...], int]:
+    """The faces a visitor's click on ``face`` searches with besides it, as
+    ``Album.search`` picks them (its person's representatives), and how many."""
+    person = album._clicked_person(face, hidden=False)
+    reps = album._representatives(face, person) if person else ()
+    return reps, len(reps)
