@@ -492,6 +492,19 @@ class Album:
         if warm is not None:
             warm(self.collection.collection_id)
 
+    def follow_faces(self, stop: threading.Event) -> None:
+        """:meth:`warm`, then catch the index up with the catalog's change feed every
+        ``face_follow_seconds`` until ``stop``: O(changes) each time, so a server process
+        nobody searches stays near the feed's head (other processes write to it) and
+        never falls behind what the pruned deletion feed still holds."""
+        while True:
+            try:
+                self.warm()
+            except Exception:  # a busy or restarting database: the next round will do
+                log.exception("catching the face index up failed")
+            if stop.wait(self.settings.face_follow_seconds):
+                return
+
     def sets(self) -> list[SetSummary]:
         """Every set but those a job is deleting (or filling under a new name)."""
         hidden = set_jobs.hidden_sets(self)

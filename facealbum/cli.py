@@ -372,18 +372,25 @@ def _human(n: float) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the catalog, each with its own face index kept "
+            "in step through the catalog's change feed (default 1)",
+        ),
+    ] = None,
     home: Home = None,
 ) -> None:
     """Serve the album's web site and JSON API (OpenAPI at /docs)."""
-    import uvicorn
-
-    from .rekognition.server import from_settings
-    from .web import create_app
+    from .rekognition.keys import load_or_create_keys
     from .web.auth import load_or_create_secret
+    from .web.serve import run
     from .wiring import open_album
 
-    settings = Settings.load(home=home, host=host, port=port)
-    album = open_album(settings)
+    settings = Settings.load(home=home, host=host, port=port, web_workers=workers)
+    album = open_album(settings)  # migrations run here, once, before any worker starts
     secret, new = load_or_create_secret(settings)
     if new:
         console.print(
@@ -391,23 +398,13 @@ def serve(
             f"(shown once; kept in {settings.home / 'owner-secret'}; "
             "set FACEALBUM_OWNER_SECRET to choose your own)"
         )
-    site = create_app(album)
-    endpoint, keys = from_settings(settings, ["/rekognition", "/rekognition/"])
-    site.include_router(endpoint)
-    _print_keys(settings, keys)
-    console.print(f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home})")
-    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: behind a
-    # local tunnel every visitor could then name any address and pass the per-address
-    # limits (sign-in guesses, searches by photo)
-    trusted = settings.forwarded_allow_ips.strip()
-    uvicorn.run(
-        site,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or None,
+    _print_keys(settings, load_or_create_keys(settings))
+    processes = settings.web_workers
+    console.print(
+        f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home}"
+        + (f", {processes} processes)" if processes > 1 else ")")
     )
+    run(settings, album, processes)
 
 
 def _print_keys(settings: Settings, keys: tuple[str, str, bool]) -> None:

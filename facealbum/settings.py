@@ -67,6 +67,20 @@ class Settings(BaseSettings):
         description="Where the local engine saves each collection's face index, loaded at "
         "start instead of reading every face (default: home/face-index)",
     )
+    face_follow_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often a server process catches its face index up with the "
+        "catalog's change feed when no search does (each search catches up too): keeps "
+        "every process of `serve --workers N` near the feed's head",
+    )
+    web_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes of `facealbum serve` (its --workers), sharing one "
+        "catalog; 1 = one process",
+    )
     match_threshold: float = Field(
         93.0,
         ge=0,

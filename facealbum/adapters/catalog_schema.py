@@ -213,6 +213,8 @@ collections = Table(
     Column("created_at", Float, nullable=False),
     Column("face_count", Integer, nullable=False, default=0),
     Column("epoch", Integer, nullable=False, default=0),  # bumped when faces go
+    # the highest deletion feed id pruned (0: none): an index behind it is built again
+    Column("deletions_pruned", Integer, nullable=False, default=0, server_default="0"),
 )
 
 collection_faces = Table(

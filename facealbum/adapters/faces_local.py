@@ -53,7 +53,7 @@ from ..faces import (
 from ..imaging import decode, detection_array
 from ..ports import FaceEngine
 from ..settings import Settings
-from . import face_index
+from . import face_feed, face_index
 from .catalog_schema import (
     collection_face_deletions,
     collection_faces,
@@ -89,6 +89,7 @@ class _Loaded:
     high: int = -1  # the last face seq it holds; -1: never loaded
     deleted: int = 0  # the last deletion feed id it applied
     unsaved: int = 0  # changes since it was last saved
+    behind: bool = False  # the deletion feed was pruned past ``deleted``: build again
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -98,6 +99,7 @@ class LocalFaces(LocalUsers):
         self.processes = processes
         self.chunk = 50_000  # rows per query when an index loads
         self.save_every = 10_000  # changes after which a synced index is saved again
+        self.sync_wait = 0.25  # seconds a search waits for another thread's catch-up
         self.builds = 0  # indexes built from every row (a start without a file, a compaction)
         self._executor: ProcessPoolExecutor | None = None
         self._loaded: dict[str, _Loaded] = {}
@@ -463,11 +465,14 @@ class LocalFaces(LocalUsers):
 
     def _index(self, collection_id: str, wait: bool = False) -> IvfFaceIndex:
         """The collection's index, brought up to date with its rows. A search that
-        finds another thread updating it does not wait: it uses the index as it
-        stands, a few milliseconds old (only the very first load is waited for)."""
+        finds another thread updating it waits ``sync_wait`` for it (a catch-up takes
+        milliseconds; the other may have started before a write this search must see)
+        and then catches up itself; past that (a build) it uses the index as it
+        stands. Only the very first load is waited for."""
         with self._lock:
             loaded = self._loaded.setdefault(collection_id, _Loaded(IvfFaceIndex()))
-        if not loaded.syncing.acquire(blocking=wait or loaded.high == -1):
+        block = wait or loaded.high == -1
+        if not loaded.syncing.acquire(timeout=-1 if block else self.sync_wait):
             return loaded.index
         try:
             self._sync(collection_id, loaded)
@@ -494,20 +499,26 @@ class LocalFaces(LocalUsers):
         first = loaded.high == -1
         if first:
             saved = IvfFaceIndex.load(path)
+            if saved is None and path.exists():  # replaced while read: the newer one
+                saved = IvfFaceIndex.load(path)
             if saved is not None and saved[1].get("created_at") == created:
                 loaded.index = saved[0]
                 loaded.high, loaded.deleted = saved[1]["high"], saved[1]["deleted"]
             else:
                 self._build(collection_id, loaded)
         changes = self._follow(collection_id, loaded.index, loaded)
-        if loaded.index.stale() or (first and not self._counts_match(collection_id, loaded)):
+        if (
+            loaded.behind
+            or loaded.index.stale()
+            or (first and not self._counts_match(collection_id, loaded))
+        ):
             self._build(collection_id, loaded)
         loaded.unsaved += changes
         if loaded.unsaved >= self.save_every:
             state = {"high": loaded.high, "deleted": loaded.deleted, "created_at": created}
-            try:
-                loaded.index.save(path, state)
-                loaded.unsaved = 0
+            try:  # one process at a time; the deletion feed pruned behind the file
+                if face_feed.save(self.db, collection_id, loaded.index, path, state):
+                    loaded.unsaved = 0
             except OSError:  # a full or read-only disk: the next start builds it again
                 pass
 
@@ -543,16 +554,22 @@ class LocalFaces(LocalUsers):
                     .scalar_subquery(),
                 )
             ).one()
+            deleted = max(deleted, face_feed.horizon(conn, collection_id))  # all pruned
         fresh = _Loaded(IvfFaceIndex(train_at=face_index.train_size(count or 0)), -1, deleted)
         self._follow(collection_id, fresh.index, fresh)
+        # (fresh.behind only if a pruning passed it while it filled: a face deleted
+        # meanwhile may then stay in it, which searches skip, as its row is gone)
         loaded.index, loaded.high, loaded.deleted = fresh.index, fresh.high, fresh.deleted
+        loaded.behind = False
         loaded.unsaved = self.save_every  # save it
 
     def _follow(self, collection_id: str, index: IvfFaceIndex, at: _Loaded) -> int:
         """Add the rows past ``at.high`` (in chunks, so a million faces never sit in
         memory twice), then remove the feed's deletions past ``at.deleted``; how many
-        changes. Rows first: a face added and deleted meanwhile is then removed too."""
-        changes, high = 0, max(at.high, 0)
+        changes. Rows first: a face added and deleted meanwhile is then removed too.
+        Sets ``at.behind`` if the feed was pruned past where ``at`` stood (its rows
+        there are gone: only a build catches up)."""
+        changes, high, start = 0, max(at.high, 0), at.deleted
         while True:
             with self.db.connect() as conn:
                 rows = conn.execute(
@@ -583,11 +600,13 @@ class LocalFaces(LocalUsers):
                     .order_by(collection_face_deletions.c.id)
                     .limit(self.chunk)
                 ).all()
+                pruned = face_feed.horizon(conn, collection_id)  # after the feed's rows
             if gone:
                 index.remove(np.array([r[1] for r in gone], np.int64))
                 at.deleted = gone[-1][0]
                 changes += len(gone)
             if len(gone) < self.chunk:
+                at.behind = at.behind or start < pruned
                 return changes
 
     def _analyze(self, image: bytes) -> list[_Found]:

@@ -39,9 +39,10 @@ def create_app(album: Album, run_jobs: bool = True, auth: OwnerAuth | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # load the face index in the background so the first search is fast
-        threading.Thread(target=album.warm, daemon=True).start()
+        # load the face index in the background so the first search is fast, then
+        # keep it in step with what other processes write
         stop = threading.Event()
+        threading.Thread(target=album.follow_faces, args=(stop,), daemon=True).start()
         if run_jobs:
             threading.Thread(target=album.run_jobs, args=(stop,), daemon=True).start()
         yield

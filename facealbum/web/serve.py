@@ -1,0 +1,65 @@
+"""The web server's processes: ``facealbum serve`` in one, or ``--workers N`` in N that
+uvicorn's own supervisor starts (spawned, sharing one listening socket; a process that
+dies is started again), each building the site through :func:`create`.
+
+Before any worker starts, the parent has opened the album once: the catalog's
+migrations ran, the face collection exists, the owner's secret and the Rekognition
+keys were made and printed. A worker then only opens what is there. What is shared
+and what each process keeps for itself is in the README ("Several server processes").
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from ..album import Album
+from ..settings import Settings
+
+SETTINGS_ENV = "_FACEALBUM_SERVE_SETTINGS"  # the parent's settings, as JSON, to workers
+
+
+def site(album: Album) -> FastAPI:
+    """The album's web site and JSON API with the Rekognition endpoint under
+    ``/rekognition``."""
+    from ..rekognition.server import from_settings
+    from .app import create_app
+
+    app = create_app(album)
+    endpoint, _keys = from_settings(album.settings, ["/rekognition", "/rekognition/"])
+    app.include_router(endpoint)
+    return app
+
+
+def create() -> FastAPI:
+    """uvicorn's app factory in each worker process (``facealbum.web.serve:create``):
+    the site on the parent's settings, exactly as the parent resolved them."""
+    from ..wiring import open_album
+
+    return site(open_album(Settings.model_validate_json(os.environ[SETTINGS_ENV])))
+
+
+def run(settings: Settings, album: Album, workers: int) -> None:
+    """Serve until stopped: ``album`` itself in this process if ``workers`` is 1, else
+    ``workers`` processes of uvicorn's supervisor (``album`` is closed first: the
+    workers open their own)."""
+    import uvicorn
+
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: behind a
+    # local tunnel every visitor could then name any address and pass the per-address
+    # limits (sign-in guesses, searches by photo)
+    trusted = settings.forwarded_allow_ips.strip()
+    options: dict = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+    if workers == 1:
+        uvicorn.run(site(album), **options)
+        return
+    album.close()
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run(f"{__name__}:create", factory=True, workers=workers, **options)
