@@ -1,0 +1,77 @@
+"""The deletion feed shared by several processes' face indexes (adapters/face_feed.py):
+it is pruned behind the saved index, so it stays bounded however many faces are
+deleted; a process that fell behind the pruned horizon, and a saved file older than
+it, are built again rather than missing deletions. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from facealbum.adapters.catalog_schema import collection_face_deletions
+from facealbum.adapters.catalog_sql import SqlCatalog
+from facealbum.adapters.faces_local import LocalFaces
+from facealbum.domain import Box
+from facealbum.faces import FaceRecord
+from facealbum.settings import Settings
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request, tmp_path) -> Settings:
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").new_database()
+    return Settings(home=tmp_path / "home", database_url=url)
+
+
+def _process(settings: Settings) -> LocalFaces:
+    """The faces port as one server process has it (no detector: faces come with
+    their descriptors), saving its index every 50 changes."""
+    port = LocalFaces(SqlCatalog(settings.catalog_url).engine, None, settings)  # type: ignore[arg-type]
+    port.save_every = 50
+    return port
+
+
+def _feed_rows(port: LocalFaces) -> int:
+    with port.db.connect() as conn:
+        return conn.execute(select(func.count()).select_from(collection_face_deletions)).scalar()
+
+
+def test_the_deletion_feed_is_pruned_and_a_process_behind_it_builds_again(settings):
+    one = _process(settings)
+    one.create_collection("c")
+    vectors = np.random.default_rng(5).standard_normal((400, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [str(uuid.uuid4()) for _ in vectors]
+    box = Box(0.1, 0.1, 0.2, 0.2)
+    one.add_faces("c", [FaceRecord(f, f, None, box, 99.0) for f in ids], vectors)
+    one.warm("c")  # built (no file yet) and saved
+    idle = _process(settings)  # a second process: loads the file, then nobody asks it
+    idle.warm("c")
+    path = one._index_path("c")
+    before = path.read_text()  # the file as it stood before any deletion
+    codes = path.with_name(json.loads(before)["codes"])
+    shutil.copy(codes, codes.with_name("old.faiss"))
+
+    for round_ in range(8):  # 8 × 25 deletions, each seen by the live process at once
+        one.delete_faces("c", ids[round_ * 25 : (round_ + 1) * 25])
+        one.warm("c")
+    assert one.builds == 1  # in place: never built again
+    assert len(one._index("c")) == 200
+    assert _feed_rows(one) <= 2 * one.save_every  # not all 200: pruned behind the file
+
+    # the idle process's index is behind the horizon: it builds, and misses nothing
+    left = {m.face.face_id for m in idle.search_faces("c", ids[-1], 0, 4096)}
+    assert idle.builds == 1 and len(idle._index("c")) == 200
+    assert left == set(ids[200:-1])
+    # so is a file saved before the pruning (a process starting on it builds again)
+    shutil.copy(codes.with_name("old.faiss"), codes)
+    path.write_text(before)
+    late = _process(settings)
+    late.warm("c")
+    assert late.builds == 1 and len(late._index("c")) == 200
