@@ -90,6 +90,7 @@ class _Loaded:
     deleted: int = 0  # the last deletion feed id it applied
     unsaved: int = 0  # changes since it was last saved
     behind: bool = False  # the deletion feed was pruned past ``deleted``: build again
+    began: float = -1.0  # when the last catch-up began (time.monotonic())
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -467,14 +468,19 @@ class LocalFaces(LocalUsers):
         """The collection's index, brought up to date with its rows. A search that
         finds another thread updating it waits ``sync_wait`` for it (a catch-up takes
         milliseconds; the other may have started before a write this search must see)
-        and then catches up itself; past that (a build) it uses the index as it
-        stands. Only the very first load is waited for."""
+        and then catches up itself, unless a catch-up began after it came (that one saw
+        every commit before it); past that (a build) it uses the index as it stands.
+        Only the very first load is waited for."""
+        came = time.monotonic()
         with self._lock:
             loaded = self._loaded.setdefault(collection_id, _Loaded(IvfFaceIndex()))
         block = wait or loaded.high == -1
         if not loaded.syncing.acquire(timeout=-1 if block else self.sync_wait):
             return loaded.index
         try:
+            if loaded.began > came:
+                return loaded.index
+            loaded.began = time.monotonic()
             self._sync(collection_id, loaded)
         finally:
             loaded.syncing.release()
