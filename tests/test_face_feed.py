@@ -5,6 +5,7 @@ it, are built again rather than missing deletions. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import uuid
@@ -75,3 +76,34 @@ def test_the_deletion_feed_is_pruned_and_a_process_behind_it_builds_again(settin
     late = _process(settings)
     late.warm("c")
     assert late.builds == 1 and len(late._index("c")) == 200
+
+
+def test_the_saved_index_has_one_writer_at_a_time(tmp_path):
+    """Several processes may reach their save at once: one writes, a process finding
+    the file's lock taken leaves it alone (and saves at a later catch-up), and none
+    writes a file that is as far along already."""
+    one = _process(Settings(home=tmp_path / "home"))
+    one.create_collection("c")
+    vectors = np.eye(128, dtype=np.float32)[:60]
+    box = Box(0.1, 0.1, 0.2, 0.2)
+    one.add_faces(
+        "c", [FaceRecord(str(uuid.uuid4()), "i", None, box, 99.0) for _ in vectors], vectors
+    )
+    one.warm("c")  # built and saved
+    path = one._index_path("c")
+    saved = path.read_text()
+    other = _process(one.settings)
+    other.warm("c")  # loaded, nothing new: the same file
+    one.add_faces(
+        "c", [FaceRecord(str(uuid.uuid4()), "i", None, box, 99.0) for _ in vectors], vectors
+    )
+    with open(path.with_name(f".{path.stem}.lock"), "a") as lock:  # another process saving
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        one.warm("c")
+        assert path.read_text() == saved  # left to the one holding it
+    one.warm("c")  # the next catch-up saves it
+    assert json.loads(path.read_text())["state"]["high"] > json.loads(saved)["state"]["high"]
+    written = path.read_text()
+    other.save_every = 1
+    other.warm("c")  # as far as the file: nothing written
+    assert path.read_text() == written and len(other._index("c")) == 120
