@@ -3,7 +3,7 @@ one SQLite catalog, reached over real HTTP. Each connection is answered by one p
 found through the kernel's table of its sockets (psutil), so the test knows which
 process answered what: a photo uploaded through one is found by searches on both, its
 upload job runs once, and its deletion through one leaves both processes' indexes
-without rebuilding them."""
+without rebuilding them; killed, it takes its processes with it."""
 
 from __future__ import annotations
 
@@ -141,6 +141,11 @@ def test_two_processes_share_one_catalog_and_follow_its_change_feed(library_home
             assert _matching_pictures(c, face_id) == before[pid]
         assert _index_files(home) == files  # no process built (and so saved) its index
         assert len(_servers(proc.pid)) == 2
+
+        proc.kill()  # the supervisor killed: its server processes go with it
+        proc.wait(20)
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert not alive
     finally:
         proc.terminate()
         proc.wait(20)

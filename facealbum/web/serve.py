@@ -34,9 +34,13 @@ def site(album: Album) -> FastAPI:
 
 def create() -> FastAPI:
     """uvicorn's app factory in each worker process (``facealbum.web.serve:create``):
-    the site on the parent's settings, exactly as the parent resolved them."""
+    the site on the parent's settings, exactly as the parent resolved them. A worker
+    exits when the supervisor is gone (killed): it would otherwise go on serving the
+    shared socket, and a new ``serve`` could not listen on its port."""
     from ..wiring import open_album
+    from ..workers import exit_with_parent
 
+    exit_with_parent()
     return site(open_album(Settings.model_validate_json(os.environ[SETTINGS_ENV])))
 
 
