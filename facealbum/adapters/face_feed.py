@@ -82,8 +82,9 @@ def _ahead(saved: dict | None, state: dict) -> bool:
 def save(db: Engine, collection_id: str, index: IvfFaceIndex, path: Path, state: dict) -> bool:
     """Save ``index`` (at ``state``: ``high``, ``deleted``, ``created_at``) unless another
     process is saving or the file is as far already; then prune the deletion feed up to
-    the file this one replaced. Whether the file on disk is now at least this far (False:
-    another process holds the lock; try again later). OSError from a full disk."""
+    the file this one replaced (or this one, if that had applied more deletions).
+    Whether the file on disk is now at least this far (False: another process holds
+    the lock; try again later). OSError from a full disk."""
     with _one_writer(path) as mine:
         if not mine:
             return False
@@ -92,7 +93,7 @@ def save(db: Engine, collection_id: str, index: IvfFaceIndex, path: Path, state:
             return True
         index.save(path, state)
         if before is not None and before.get("created_at") == state["created_at"]:
-            prune(db, collection_id, int(before.get("deleted", 0)))
+            prune(db, collection_id, min(int(before.get("deleted", 0)), state["deleted"]))
         return True
 
 
