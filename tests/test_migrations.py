@@ -221,3 +221,47 @@ def test_0014_counts_sets_and_the_album_and_keeps_counting(settings):
     assert not sa.inspect(catalog.engine).has_table("album_counters")
     migrate(catalog.engine)
     assert counted() == ((2, 2, 1, 25), {"beta": 1, "empty": 1})
+
+
+def test_0016_gives_the_deletion_feed_a_horizon_and_keeps_every_face(settings):
+    """A catalog from before the pruned deletion feed: the upgrade adds each collection's
+    horizon at 0 (nothing pruned) and keeps its faces and its feed; so does going back
+    (a plain ALTER TABLE: copying ``collections`` on SQLite would drop it, and with it,
+    through the foreign keys, every face)."""
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0015")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO collections VALUES ('c', 1.0, 2, 1)"))
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO collection_faces (face_id, collection_id, image_id, box_left,"
+                    " box_top, box_width, box_height, confidence, embedding) VALUES (:f, :c,"
+                    " 'i', 0.1, 0.1, 0.2, 0.2, 99.0, :e)"
+                ),
+                {"f": f"f{i}", "c": "c", "e": b"\0" * 512},
+            )
+        conn.execute(sa.text("DELETE FROM collection_faces WHERE face_id = 'f0'"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO collection_face_deletions (collection_id, face_seq) VALUES ('c', 1)"
+            )
+        )
+
+    def held() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(sa.text("SELECT count(*) FROM collection_faces")).scalar(),
+                conn.execute(sa.text("SELECT count(*) FROM collection_face_deletions")).scalar(),
+            )
+
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT deletions_pruned FROM collections")).scalar() == 0
+    assert held() == (2, 1)
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015")
+    assert held() == (2, 1)

@@ -16,13 +16,14 @@ branch_labels = None
 depends_on = None
 
 
+# plain ALTER TABLE, never SQLite's batch copy of the table: dropping the old
+# ``collections`` would cascade (foreign keys are on) to every face of every collection
 def upgrade() -> None:
-    with op.batch_alter_table("collections") as batch:
-        batch.add_column(
-            sa.Column("deletions_pruned", sa.Integer, nullable=False, server_default="0")
-        )
+    op.add_column(
+        "collections",
+        sa.Column("deletions_pruned", sa.Integer, nullable=False, server_default="0"),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("collections") as batch:
-        batch.drop_column("deletions_pruned")
+    op.drop_column("collections", "deletions_pruned")  # SQLite 3.35+
