@@ -89,7 +89,6 @@ class _Loaded:
     high: int = -1  # the last face seq it holds; -1: never loaded
     deleted: int = 0  # the last deletion feed id it applied
     unsaved: int = 0  # changes since it was last saved
-    behind: bool = False  # the deletion feed was pruned past ``deleted``: build again
     began: float = -1.0  # when the last catch-up began (time.monotonic())
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
@@ -492,18 +491,14 @@ class LocalFaces(LocalUsers):
         The first time, the saved index is loaded (if it is this collection's: a
         collection deleted and made again has another ``created_at``), else built
         from every row; an index grown ``face_index.GROWTH``-fold since it was trained
-        is built again aside and swapped in. Saved again every ``save_every`` changes."""
-        with self.db.connect() as conn:
-            created = conn.execute(
-                select(collections.c.created_at).where(collections.c.collection_id == collection_id)
-            ).scalar()
-        if created is None:
-            with self._lock:
-                self._loaded.pop(collection_id, None)
-            raise _no_collection(collection_id)
+        is built again aside and swapped in, and so is one behind the deletion feed's
+        pruned horizon. Saved again every ``save_every`` changes. Three statements when
+        nothing changed: the rows, the deletions, then the collection row (after them,
+        so a pruning committed meanwhile shows)."""
         path = self._index_path(collection_id)
         first = loaded.high == -1
         if first:
+            created, _ = self._collection_row(collection_id)
             saved = IvfFaceIndex.load(path)
             if saved is None and path.exists():  # replaced while read: the newer one
                 saved = IvfFaceIndex.load(path)
@@ -512,9 +507,11 @@ class LocalFaces(LocalUsers):
                 loaded.high, loaded.deleted = saved[1]["high"], saved[1]["deleted"]
             else:
                 self._build(collection_id, loaded)
+        start = loaded.deleted
         changes = self._follow(collection_id, loaded.index, loaded)
+        created, pruned = self._collection_row(collection_id)
         if (
-            loaded.behind
+            start < pruned  # deletions past ``start`` are gone from the feed
             or loaded.index.stale()
             or (first and not self._counts_match(collection_id, loaded))
         ):
@@ -527,6 +524,21 @@ class LocalFaces(LocalUsers):
                     loaded.unsaved = 0
             except OSError:  # a full or read-only disk: the next start builds it again
                 pass
+
+    def _collection_row(self, collection_id: str) -> tuple[float, int]:
+        """(created_at, the deletion feed's pruned horizon); CollectionNotFound (and
+        the index forgotten) if the collection is gone."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(collections.c.created_at, collections.c.deletions_pruned).where(
+                    collections.c.collection_id == collection_id
+                )
+            ).first()
+        if row is None:
+            with self._lock:
+                self._loaded.pop(collection_id, None)
+            raise _no_collection(collection_id)
+        return row[0], row[1]
 
     def _counts_match(self, collection_id: str, loaded: _Loaded) -> bool:
         """Whether the index holds as many faces as the collection row counts: a
@@ -563,19 +575,16 @@ class LocalFaces(LocalUsers):
             deleted = max(deleted, face_feed.horizon(conn, collection_id))  # all pruned
         fresh = _Loaded(IvfFaceIndex(train_at=face_index.train_size(count or 0)), -1, deleted)
         self._follow(collection_id, fresh.index, fresh)
-        # (fresh.behind only if a pruning passed it while it filled: a face deleted
-        # meanwhile may then stay in it, which searches skip, as its row is gone)
+        # (a pruning that passed it while it filled may leave a face deleted meanwhile
+        # in it, which searches skip, as its row is gone)
         loaded.index, loaded.high, loaded.deleted = fresh.index, fresh.high, fresh.deleted
-        loaded.behind = False
         loaded.unsaved = self.save_every  # save it
 
     def _follow(self, collection_id: str, index: IvfFaceIndex, at: _Loaded) -> int:
         """Add the rows past ``at.high`` (in chunks, so a million faces never sit in
         memory twice), then remove the feed's deletions past ``at.deleted``; how many
-        changes. Rows first: a face added and deleted meanwhile is then removed too.
-        Sets ``at.behind`` if the feed was pruned past where ``at`` stood (its rows
-        there are gone: only a build catches up)."""
-        changes, high, start = 0, max(at.high, 0), at.deleted
+        changes. Rows first: a face added and deleted meanwhile is then removed too."""
+        changes, high = 0, max(at.high, 0)
         while True:
             with self.db.connect() as conn:
                 rows = conn.execute(
@@ -606,13 +615,11 @@ class LocalFaces(LocalUsers):
                     .order_by(collection_face_deletions.c.id)
                     .limit(self.chunk)
                 ).all()
-                pruned = face_feed.horizon(conn, collection_id)  # after the feed's rows
             if gone:
                 index.remove(np.array([r[1] for r in gone], np.int64))
                 at.deleted = gone[-1][0]
                 changes += len(gone)
             if len(gone) < self.chunk:
-                at.behind = at.behind or start < pruned
                 return changes
 
     def _analyze(self, image: bytes) -> list[_Found]:
