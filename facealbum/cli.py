@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -390,6 +391,9 @@ def serve(
     from .wiring import open_album
 
     settings = Settings.load(home=home, host=host, port=port, web_workers=workers)
+    if settings.web_workers > 1 and not settings.workers:  # the cores shared among them
+        share = max(1, (os.cpu_count() or 1) // settings.web_workers)
+        settings = settings.model_copy(update={"workers": share})
     album = open_album(settings)  # migrations run here, once, before any worker starts
     secret, new = load_or_create_secret(settings)
     if new:
