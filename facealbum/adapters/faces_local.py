@@ -89,7 +89,7 @@ class _Loaded:
     high: int = -1  # the last face seq it holds; -1: never loaded
     deleted: int = 0  # the last deletion feed id it applied
     unsaved: int = 0  # changes since it was last saved
-    began: float = -1.0  # when the last catch-up began (time.monotonic())
+    began: float = -1.0  # when the last catch-up that succeeded began (time.monotonic())
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -479,8 +479,9 @@ class LocalFaces(LocalUsers):
         try:
             if loaded.began > came:
                 return loaded.index
-            loaded.began = time.monotonic()
+            began = time.monotonic()
             self._sync(collection_id, loaded)
+            loaded.began = began  # (only once it succeeded)
         finally:
             loaded.syncing.release()
         return loaded.index
