@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import threading
+import time
 import uuid
 
 import numpy as np
@@ -20,6 +22,7 @@ from facealbum.adapters.faces_local import LocalFaces
 from facealbum.domain import Box
 from facealbum.faces import FaceRecord
 from facealbum.settings import Settings
+from facealbum.wiring import open_album
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -107,3 +110,31 @@ def test_the_saved_index_has_one_writer_at_a_time(tmp_path):
     other.save_every = 1
     other.warm("c")  # as far as the file: nothing written
     assert path.read_text() == written and len(other._index("c")) == 120
+
+
+def test_a_server_process_nobody_searches_follows_the_feed(tmp_path):
+    """What keeps each process of `serve --workers N` near the feed's head (and so
+    ahead of the pruning): every ``face_follow_seconds`` it catches up by itself."""
+    settings = Settings(home=tmp_path / "home", face_follow_seconds=0.05)
+    album = open_album(settings)
+    stop = threading.Event()
+    follower = threading.Thread(target=album.follow_faces, args=(stop,))
+    follower.start()
+    try:
+        other = _process(settings)  # another process writes
+        vectors = np.eye(128, dtype=np.float32)[:5]
+        box = Box(0.1, 0.1, 0.2, 0.2)
+        records = [FaceRecord(str(uuid.uuid4()), "i", None, box, 99.0) for _ in vectors]
+        other.add_faces(album.collection.collection_id, records, vectors)
+        other.delete_faces(album.collection.collection_id, [records[0].face_id])
+        loaded = album.collection.faces._loaded
+        deadline = time.monotonic() + 30
+        while not (
+            album.collection.collection_id in loaded and len(loaded["facealbum"].index) == 4
+        ):
+            assert time.monotonic() < deadline, "the idle process never caught up"
+            time.sleep(0.05)
+        assert album.collection.faces.builds == 1  # the first (empty) one only
+    finally:
+        stop.set()
+        follower.join()
