@@ -813,3 +813,32 @@ def searched_with(album, face) -> tuple[tuple[str, ...], int]:
     person = album._clicked_person(face, hidden=False)
     reps = album._representatives(face, person) if person else ()
     return reps, len(reps)
+
+
+def test_only_judges_a_photos_copies_as_it_judges_single_photos(album):
+    """Issue 18: ``mode=only`` lists pictures with the asked people and no other named
+    person, a photo stored in two sets once. The group photo's copy in "again" holds
+    only Barack (the owner moved Joe's face there to a person of no name); its original
+    holds Barack and Joe. ONLY Barack lists the copy and not the original. Before, a
+    copy was judged by "has all the asked people", so the original (with Joe) went
+    along with the copy, or, sorting first, took its place."""
+    from facealbum.people.edits import rename, search_people, split
+
+    obama, biden = person_of(album, "obama/obama.jpg"), person_of(album, "biden/biden.jpg")
+    rename(album, obama, "Barack")
+    rename(album, biden, "Joe")
+    group = "groups/two_people.jpg"
+    album.ingest("again", group, (PHOTOS / group).read_bytes())
+    copy = album.get_set("again")[1][0]
+    assert {f.person_id for f in copy.faces} == {obama, biden}  # placement as the original
+    split(album, [f.face_id for f in copy.faces if f.person_id == biden])  # Joe leaves it
+    pages, cursor = [], None
+    while True:
+        page = search_people(album, [obama], "only", cursor=cursor, limit=2)
+        pages += [(p.set_name, p.name) for p in page.items]
+        if page.next is None:
+            break
+        cursor = page.next
+    assert ("again", group) in pages
+    assert ("fixtures", group) not in pages
+    assert sorted(pages) == sorted([("again", group)] + [("fixtures", n) for n in OBAMA])

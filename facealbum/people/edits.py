@@ -231,7 +231,15 @@ def search_people(
         if len(candidates) < batch and (not candidates or after == candidates[-1]):
             after = None  # the person's last pictures: nothing after
             break
-    read = once_across_pages(album, kept, lambda persons: wanted <= persons)
+    def fits(persons: set[str]) -> bool:
+        """A copy is judged as a single photo is: ONLY asks of it too that no other
+        named person be in it (one read of a copy's other persons, if it has any)."""
+        if not wanted <= persons:
+            return False
+        others = persons - wanted
+        return mode != "only" or not (others and _named(album, [others], hidden))
+
+    read = once_across_pages(album, kept, fits)
     pictures = catalog.get_pictures(read)
     return Page([pictures[i] for i in read if i in pictures], after)
 
