@@ -268,6 +268,13 @@ class Catalog(Protocol):
         alone."""
         ...
 
+    def images_with_person(self, person_id: str, image_ids: Sequence[str]) -> set[str]:
+        """Those of ``image_ids`` that the person has a face in: what a
+        search for ALL or ONLY of several people keeps of its candidates, one seek each
+        in the index of the person's faces by picture (never the pictures' other faces).
+        """
+        ...
+
     def named_people(self) -> list[Person]:
         """Every person with a name (hidden ones too), by an index of the named: what
         "Who is this?" offers and resolves a typed name against, O(named persons)
