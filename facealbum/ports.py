@@ -129,11 +129,12 @@ class Catalog(Protocol):
 
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]: ...
     def pictures_page(
-        self, set_name: str, limit: int, after: str | None = None
+        self, set_name: str, limit: int, after: str | None = None, faces: bool = True
     ) -> tuple[list[Picture], str | None]:
         """Up to ``limit`` pictures of the set, with their faces, in name order after the
         cursor ``after``; and the next page's cursor (None after the last). O(limit) on
-        the (set, name) key however deep the page."""
+        the (set, name) key however deep the page. ``faces=False``: a catalog that keeps
+        faces apart (SQL) may leave them out (a page of ids reads no faces)."""
         ...
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:

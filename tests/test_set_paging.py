@@ -329,3 +329,21 @@ def test_content_image_ids_names_each_picture_of_a_content(catalog):  # noqa: F8
     catalog.add_picture(picture("c", "T", "sha-c", 0))
     got = catalog.content_image_ids(["sha-a", "sha-c", "sha-none"])
     assert {k: sorted(v) for k, v in got.items()} == {"sha-a": ["a", "b"], "sha-c": ["c"]}
+
+
+def test_a_page_of_ids_reads_no_faces(catalog):  # noqa: F811
+    """Issue 18, item 1: ``/api/sets/{name}/ids`` answers ids alone, yet it read each
+    picture's faces too (a SQL statement of its own: at a million faces 100 ids cost
+    as much CPU as a page of 100 pictures). A page without faces reads none on SQL;
+    DynamoDB's items hold their faces, so it reads the same there."""
+    for i in range(6):
+        catalog.add_picture(picture(f"big-{i:04d}", "Big", f"sha-{i}", 2))
+    with reads_counted(catalog) as whole:
+        full, after = catalog.pictures_page("Big", 4)
+    with reads_counted(catalog) as bare:
+        ids, same = catalog.pictures_page("Big", 4, faces=False)
+    assert [p.image_id for p in ids] == [p.image_id for p in full] and same == after
+    assert all(p.faces for p in full)
+    if hasattr(catalog, "engine"):
+        assert (whole["calls"], bare["calls"]) == (2, 1)
+        assert not any(p.faces for p in ids)

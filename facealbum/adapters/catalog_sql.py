@@ -634,12 +634,12 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         with self.engine.connect() as conn:
             return list(conn.execute(q.order_by(pictures.c.name)).scalars())
 
-    def _load(self, query) -> list[Picture]:
+    def _load(self, query, with_faces: bool = True) -> list[Picture]:
         """Pictures with their faces, in two queries whatever the number of pictures."""
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             result = [_picture(r) for r in rows]
-            if result:
+            if result and with_faces:
                 by_id = {p.image_id: p for p in result}
                 fq = (
                     select(faces)
@@ -726,13 +726,13 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return [_summary(r) for r in rows]
 
     def pictures_page(
-        self, set_name: str, limit: int, after: str | None = None
+        self, set_name: str, limit: int, after: str | None = None, faces: bool = True
     ) -> tuple[list[Picture], str | None]:
         q = select(pictures).where(pictures.c.set_name == set_name)
         if after is not None:
             [name] = paging.decode(after, str)
             q = q.where(pictures.c.name > name)
-        found = self._load(q.order_by(pictures.c.name).limit(limit + 1))
+        found = self._load(q.order_by(pictures.c.name).limit(limit + 1), faces)
         if len(found) <= limit:
             return found, None
         return found[:limit], paging.encode([found[limit - 1].name])
