@@ -184,6 +184,15 @@ class Catalog(Protocol):
     # owner's edits
     def create_set(self, name: str) -> bool: ...
     def rename_set(self, old: str, new: str) -> None: ...
+    def rename_set_step(self, old: str, new: str, limit: int) -> bool:
+        """One step of a set's rename (the set job's): up to ``limit`` of its pictures
+        move to the new name; True once the rename is complete (the old name gone). The
+        first step makes the new set (which the job hides until done; an existing set
+        of that name is taken for the one this rename made); run again after an
+        interruption it goes on. SQL: one transaction of ``limit`` pictures a step;
+        DynamoDB: the whole rename at once (a transaction per picture, resumable).
+        NotFound if neither a set ``old`` is left nor is this its last step."""
+        ...
     def delete_set(self, name: str) -> list[Picture]:
         """The pictures deleted, with their faces (which the collection must forget)."""
         ...

@@ -264,6 +264,41 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 raise NotFound(f"no set {old!r}")
             conn.execute(update(uploads).where(uploads.c.set_name == old).values(set_name=new))
 
+    def rename_set_step(self, old: str, new: str, limit: int) -> bool:
+        """One transaction: the old set's row written first (its lock: on SQLite the
+        write lock, on PostgreSQL the row's, so no picture lands in it meanwhile), the
+        new set's row made if missing (the old one's time and sharing; the set job
+        hides it until done), up to ``limit`` pictures (name order) moved to it, the two
+        rows' counts moved with them; with the last ones, the clash counters, uploads
+        and cover move and the old row goes. A step after an interruption goes on."""
+        with self.engine.begin() as conn:
+            here = update(sets).where(sets.c.name == old)
+            if not conn.execute(here.values(picture_count=sets.c.picture_count)).rowcount:
+                raise NotFound(f"no set {old!r}")
+            # PostgreSQL: FOR UPDATE, which an insert's foreign-key check waits for
+            locked = select(sets).where(sets.c.name == old).with_for_update()
+            row = conn.execute(locked).mappings().one()
+            if conn.execute(select(sets.c.name).where(sets.c.name == new)).first() is None:
+                conn.execute(insert(sets).values(**_set_row(new), created_at=row["created_at"],
+                                                 share_location=row["share_location"],
+                                                 picture_count=0))  # fmt: skip
+            q = select(pictures.c.image_id).where(pictures.c.set_name == old)
+            ids = list(conn.execute(q.order_by(pictures.c.name).limit(limit)).scalars())
+            there = update(sets).where(sets.c.name == new)
+            if ids:
+                conn.execute(
+                    update(pictures).where(pictures.c.image_id.in_(ids)).values(set_name=new)
+                )
+                conn.execute(here.values(picture_count=sets.c.picture_count - len(ids)))
+                conn.execute(there.values(picture_count=sets.c.picture_count + len(ids)))
+            if len(ids) == limit:
+                return False
+            for table in (name_counters, uploads):
+                conn.execute(update(table).where(table.c.set_name == old).values(set_name=new))
+            conn.execute(there.values(featured_image_id=row["featured_image_id"]))
+            conn.execute(delete(sets).where(sets.c.name == old))
+        return True
+
     def delete_set(self, name: str) -> list[Picture]:
         """The deleted pictures come from the DELETE itself (RETURNING), so a picture
         added while the set is deleted is either kept out or listed, never lost track of."""
