@@ -534,14 +534,15 @@ class Album:
         return [s for s in found if s.name not in hidden], after
 
     def set_page(
-        self, name: str, limit: int = 100, after: str | None = None
+        self, name: str, limit: int = 100, after: str | None = None, faces: bool = True
     ) -> tuple[SetSummary, list[Picture], str | None]:
         """A set with a page of its pictures (name order) after the cursor ``after``,
-        and the next page's cursor (None after the last). NotFound if no such set."""
+        and the next page's cursor (None after the last). NotFound if no such set.
+        ``faces=False``: the pictures' faces may be left out (a page of ids)."""
         summary = self.catalog.get_set(as_stored(name))
         if summary is None or summary.name in set_jobs.hidden_sets(self):
             raise NotFound(f"no set {name!r}")
-        found, after = self.catalog.pictures_page(summary.name, limit, after)
+        found, after = self.catalog.pictures_page(summary.name, limit, after, faces)
         return summary, found, after
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:

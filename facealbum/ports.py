@@ -129,11 +129,12 @@ class Catalog(Protocol):
 
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]: ...
     def pictures_page(
-        self, set_name: str, limit: int, after: str | None = None
+        self, set_name: str, limit: int, after: str | None = None, faces: bool = True
     ) -> tuple[list[Picture], str | None]:
         """Up to ``limit`` pictures of the set, with their faces, in name order after the
         cursor ``after``; and the next page's cursor (None after the last). O(limit) on
-        the (set, name) key however deep the page."""
+        the (set, name) key however deep the page. ``faces=False``: a catalog that keeps
+        faces apart (SQL) may leave them out (a page of ids reads no faces)."""
         ...
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
@@ -183,6 +184,15 @@ class Catalog(Protocol):
     # owner's edits
     def create_set(self, name: str) -> bool: ...
     def rename_set(self, old: str, new: str) -> None: ...
+    def rename_set_step(self, old: str, new: str, limit: int) -> bool:
+        """One step of a set's rename (the set job's): up to ``limit`` of its pictures
+        move to the new name; True once the rename is complete (the old name gone). The
+        first step makes the new set (which the job hides until done; an existing set
+        of that name is taken for the one this rename made); run again after an
+        interruption it goes on. SQL: one transaction of ``limit`` pictures a step;
+        DynamoDB: the whole rename at once (a transaction per picture, resumable).
+        NotFound if neither a set ``old`` is left nor is this its last step."""
+        ...
     def delete_set(self, name: str) -> list[Picture]:
         """The pictures deleted, with their faces (which the collection must forget)."""
         ...
@@ -266,6 +276,13 @@ class Catalog(Protocol):
         for those of the ids that exist (a picture without faces may be left out): what
         a search by people checks candidates against, reading these pictures' faces
         alone."""
+        ...
+
+    def images_with_person(self, person_id: str, image_ids: Sequence[str]) -> set[str]:
+        """Those of ``image_ids`` that the person has a face in: what a
+        search for ALL or ONLY of several people keeps of its candidates, one seek each
+        in the index of the person's faces by picture (never the pictures' other faces).
+        """
         ...
 
     def named_people(self) -> list[Person]:

@@ -395,11 +395,20 @@ def _delete(
 
 
 def _rename(album: Album, job: dict, holder: str, on_progress: Progress) -> None:
-    """The catalog moves the pictures: SQL in one statement (ON UPDATE CASCADE),
-    DynamoDB one transaction per picture, finishing an interrupted move when run again."""
+    """The catalog moves the pictures (``Catalog.rename_set_step``): SQL a transaction
+    of ``Settings.set_job_batch`` pictures a step, its progress saved after each (which
+    renews the lease), DynamoDB one transaction per picture; a run after an interrupted
+    one goes on where it stopped. Meanwhile the set reads under its old name alone
+    (the new one is hidden until the job is done), its pictures leaving it a batch at
+    a time, as uploads to it are refused."""
     on_progress(job["done"], job["total"])
+    batch = album.settings.set_job_batch
     try:
-        album.catalog.rename_set(job["set"], job["to"])
+        while not album.catalog.rename_set_step(job["set"], job["to"], batch):
+            moved = album.catalog.get_set(job["to"])
+            done = moved.picture_count if moved else job["done"]
+            job = _save(album, job["id"], holder, done=done)
+            on_progress(done, max(done, job["total"]))
     except NotFound:
         if album.catalog.get_set(job["to"]) is None:
             raise

@@ -174,6 +174,63 @@ def test_renaming_a_big_set_is_a_job_too(batched):
     assert album.catalog.get_set("Big") is None
 
 
+def test_a_sql_rename_moves_a_batch_of_pictures_a_transaction_and_goes_on_after_a_crash(
+    batched,
+):
+    """Issue 18, item 3: a SQL rename was one statement over the whole set (ON UPDATE
+    CASCADE: 200,000 rows in one transaction at full size). Now each transaction moves
+    ``set_job_batch`` pictures (5 here, of 12), the set reading under its old name
+    alone until the last, and a runner that dies between batches is followed by one
+    that goes on: every picture, clash counter, upload and count ends under the new
+    name, the album's counts as before."""
+    album, big = batched
+    assert album.catalog.next_name_number("Big", "p000.jpg") == 2
+    stats = album.catalog.stats()
+    job = album.start_rename_set("Big", "Large")
+    moved: list[list[int]] = [[]]  # pictures moved, per transaction
+
+    def count(conn, cursor, statement, params, context, many) -> None:
+        if statement.startswith("UPDATE pictures SET set_name"):
+            moved[-1].append(cursor.rowcount)
+
+    def commit(conn) -> None:
+        moved.append([])
+
+    event.listen(album.catalog.engine, "after_cursor_execute", count)
+    event.listen(album.catalog.engine, "commit", commit)
+    steps = []
+    real = set_jobs._save
+
+    def dies_after_one_batch(album_, job_id, holder, **changes):
+        steps.append(changes)
+        if len(steps) == 1:
+            assert album.get_set("Big")[0].picture_count == 7  # read under its old name
+            assert "Large" not in {s.name for s in album.sets()}
+            raise KeyboardInterrupt  # the runner dies, its lease left to run out
+        return real(album_, job_id, holder, **changes)
+
+    set_jobs._save = dies_after_one_batch
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            set_jobs.run(album, job["id"])
+        time.sleep(album.settings.upload_lease_seconds + 0.1)
+        assert set_jobs.recover(album) == 1
+        album.queue.run_pending()  # the job as queued at first, then again: one runs it
+    finally:
+        set_jobs._save = real
+        event.remove(album.catalog.engine, "after_cursor_execute", count)
+        event.remove(album.catalog.engine, "commit", commit)
+    assert sorted(n for each in moved for n in each) == [2, 5, 5]
+    assert max(len(each) for each in moved) == 1  # one batch a transaction
+    assert album.set_job(job["id"])["state"] == "done"
+    assert album.catalog.get_set("Big") is None
+    summary, pictures = album.get_set("Large")
+    assert summary.picture_count == 12 and len(pictures) == 12
+    assert {p.image_id for p in pictures} == {p.image_id for p in big}
+    assert album.catalog.stats() == stats
+    assert album.catalog.next_name_number("Large", "p000.jpg") == 3
+
+
 def test_cli_deletes_a_set_with_progress(batched):
     album, _ = batched
     out = cli("sets", "delete", "Big", home=album.settings.home,

@@ -9,7 +9,7 @@ import threading
 import pytest
 from test_ports import catalog, picture, reads_counted  # noqa: F401 - the fixture
 
-from facealbum.domain import BadInput
+from facealbum.domain import BadInput, NotFound
 from facealbum.paging import encode
 
 
@@ -329,3 +329,47 @@ def test_content_image_ids_names_each_picture_of_a_content(catalog):  # noqa: F8
     catalog.add_picture(picture("c", "T", "sha-c", 0))
     got = catalog.content_image_ids(["sha-a", "sha-c", "sha-none"])
     assert {k: sorted(v) for k, v in got.items()} == {"sha-a": ["a", "b"], "sha-c": ["c"]}
+
+
+def test_a_page_of_ids_reads_no_faces(catalog):  # noqa: F811
+    """Issue 18, item 1: ``/api/sets/{name}/ids`` answers ids alone, yet it read each
+    picture's faces too (a SQL statement of its own: at a million faces 100 ids cost
+    as much CPU as a page of 100 pictures). A page without faces reads none on SQL;
+    DynamoDB's items hold their faces, so it reads the same there."""
+    for i in range(6):
+        catalog.add_picture(picture(f"big-{i:04d}", "Big", f"sha-{i}", 2))
+    with reads_counted(catalog) as whole:
+        full, after = catalog.pictures_page("Big", 4)
+    with reads_counted(catalog) as bare:
+        ids, same = catalog.pictures_page("Big", 4, faces=False)
+    assert [p.image_id for p in ids] == [p.image_id for p in full] and same == after
+    assert all(p.faces for p in full)
+    if hasattr(catalog, "engine"):
+        assert (whole["calls"], bare["calls"]) == (2, 1)
+        assert not any(p.faces for p in ids)
+
+
+def test_a_rename_step_moves_a_batch_and_the_last_moves_the_rest(catalog):  # noqa: F811
+    """Issue 18, item 3, on every catalog: a set job renames a set a step at a time
+    (SQL: ``limit`` pictures a transaction; DynamoDB: all at once, a picture a
+    transaction); meanwhile the old name holds what is left, counted; at the end every
+    picture, clash counter and count is under the new name, the album's counts as
+    before."""
+    for i in range(3):
+        catalog.add_picture(picture(f"r-{i}", "S", f"sha-r{i}", 1))
+    assert catalog.next_name_number("S", "r-0.jpg") == 2
+    before = catalog.stats()
+    steps = 1
+    while not catalog.rename_set_step("S", "T", 2):
+        steps += 1
+        assert catalog.get_set("S").picture_count == 1
+        assert [p.image_id for p in catalog.pictures_page("S", 10)[0]] == ["r-2"]
+    dynamo = "Dynamo" in type(catalog).__name__
+    assert steps == (1 if dynamo else 2)
+    assert catalog.get_set("S") is None and catalog.get_set("T").picture_count == 3
+    assert {p.image_id for p in catalog.pictures_page("T", 10)[0]} == {"r-0", "r-1", "r-2"}
+    assert catalog.stats() == before
+    if not dynamo:  # DynamoDB's rename starts the clash counters again (as before)
+        assert catalog.next_name_number("T", "r-0.jpg") == 3
+    with pytest.raises(NotFound):
+        catalog.rename_set_step("S", "T", 2)

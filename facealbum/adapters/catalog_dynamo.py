@@ -288,6 +288,17 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             Key={"set": ROOT, "name": new}, UpdateExpression="REMOVE renamed_from"
         )
 
+    def rename_set_step(self, old: str, new: str, limit: int) -> bool:
+        """The whole rename at once: it moves a picture a transaction already. Once it
+        is done (``old`` gone, ``new`` there), NotFound, as on SQL."""
+        try:
+            self.rename_set(old, new)
+        except BadInput:
+            if self.get_set(old) is None:
+                raise NotFound(f"no set {old!r}") from None
+            raise
+        return True
+
     def _move(self, item: dict, new: str) -> None:
         old, nf, sha, image_id = (
             item["set"],

@@ -238,6 +238,11 @@ class DynamoPeople:
         found = self.get_pictures(image_ids)  # type: ignore[attr-defined]
         return {i: {f.person_id for f in p.faces if f.person_id} for i, p in found.items()}
 
+    def images_with_person(self, person_id: str, image_ids: Sequence[str]) -> set[str]:
+        """From the pictures' items (``face_persons``): one BatchGetItem per 100."""
+        found = self.face_persons(image_ids)
+        return {i for i, persons in found.items() if person_id in persons}
+
     def named_people(self) -> list[Person]:
         """A Query of the sparse ``people_named`` index: the named rows only."""
         items = query_all(self.album, IndexName="people_named",

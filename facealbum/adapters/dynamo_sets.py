@@ -130,8 +130,9 @@ class DynamoSets:
         return found, paging.encode(last)
 
     def pictures_page(
-        self, set_name: str, limit: int, after: str | None = None
+        self, set_name: str, limit: int, after: str | None = None, faces: bool = True
     ) -> tuple[list[Picture], str | None]:
+        """``faces`` changes nothing: a picture's item holds its faces."""
         from .catalog_dynamo import _picture
 
         kwargs: dict = {

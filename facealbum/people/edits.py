@@ -192,10 +192,12 @@ def search_people(
 
     Cost O(page), whatever the persons' sizes: ANY merges the first ``limit`` picture
     ids of each person after the cursor; ALL and ONLY walk the least pictured person's
-    picture ids in id order, a few hundred a read, keep those whose faces' persons
-    (``Catalog.face_persons``) include every other one, and read the pictures of the
-    page alone; at most ``Settings.people_search_scan`` candidates per request: a page
-    may then be short (even empty) with a cursor to go on from."""
+    picture ids in id order, a few hundred a read, keep those every other one is in
+    (``Catalog.images_with_person``, one index seek each, the next least pictured
+    person first), ONLY then those with no other named person (``face_persons`` of
+    what is left), and read the pictures of the page alone; at most
+    ``Settings.people_search_scan`` candidates per request: a page may then be short
+    (even empty) with a cursor to go on from."""
     if not person_ids:
         raise BadInput("choose at least one person")
     n = page_limit(album, limit)
@@ -214,24 +216,40 @@ def search_people(
         pictures = catalog.get_pictures(read)
         listed = [pictures[i] for i in read if i in pictures]
         return Page(listed, ids[n - 1] if len(ids) > n else None)
-    smallest = min(chosen, key=lambda p: (p.picture_count, p.person_id))
+    smallest, *others = sorted(chosen, key=lambda p: (p.picture_count, p.person_id))
     kept: list[str] = []
     after, scanned, batch = cursor, 0, max(n, 200)
     while len(kept) < n and scanned < album.settings.people_search_scan:
         candidates = catalog.person_image_ids(smallest.person_id, after, batch)
-        there = catalog.face_persons(candidates)  # ids and persons only, no pictures
-        named = _named(album, there.values(), hidden) if mode == "only" else set()
+        fit = candidates
+        for other in others:  # the least pictured first: each leaves fewer to check
+            if fit:
+                has = catalog.images_with_person(other.person_id, fit)
+                fit = [i for i in fit if i in has]
+        if mode == "only" and fit:
+            there = catalog.face_persons(fit)  # ids and persons only, no pictures
+            named = _named(album, there.values(), hidden)
+            fit = [i for i in fit if not (there.get(i, set()) & named) - wanted]
+        fitting = set(fit)
         for image_id in candidates:
             after, scanned = image_id, scanned + 1
-            persons = there.get(image_id, set())
-            if wanted <= persons and not (persons & named) - wanted:
+            if image_id in fitting:
                 kept.append(image_id)
                 if len(kept) == n:
                     break
         if len(candidates) < batch and (not candidates or after == candidates[-1]):
             after = None  # the person's last pictures: nothing after
             break
-    read = once_across_pages(album, kept, lambda persons: wanted <= persons)
+
+    def fits(persons: set[str]) -> bool:
+        """A copy is judged as a single photo is: ONLY asks of it too that no other
+        named person be in it (one read of a copy's other persons, if it has any)."""
+        if not wanted <= persons:
+            return False
+        extra = persons - wanted
+        return mode != "only" or not (extra and _named(album, [extra], hidden))
+
+    read = once_across_pages(album, kept, fits)
     pictures = catalog.get_pictures(read)
     return Page([pictures[i] for i in read if i in pictures], after)
 

@@ -174,8 +174,9 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         limit: int = Query(size, ge=1, le=most),
         after: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> dict:
-        """A page of the set's picture ids in display order, and the next page's cursor."""
-        summary, pictures, following = album.set_page(name, limit, after)
+        """A page of the set's picture ids in display order, and the next page's cursor
+        (the pictures' faces are not read)."""
+        summary, pictures, following = album.set_page(name, limit, after, faces=False)
         return {
             "name": summary.name,
             "image_ids": [p.image_id for p in pictures],
