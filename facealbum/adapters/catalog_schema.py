@@ -117,7 +117,7 @@ Index("ix_persons_listed", persons.c.picture_count, persons.c.person_id)
 Index("ix_persons_shown", persons.c.hidden, persons.c.picture_count, persons.c.person_id)
 Index("ix_faces_person_image", faces.c.person_id, faces.c.image_id)
 Index("ix_persons_name", persons.c.name)
-# a picture's faces' persons from the index alone (migration 0016): a search by people's
+# a picture's faces' persons from the index alone (migration 0017): a search by people's
 # candidates checked without reading their faces' rows
 Index("ix_faces_image_person", faces.c.image_id, faces.c.person_id)
 

@@ -3,14 +3,14 @@ checks its candidates against (``Catalog.face_persons``) and a copy's persons ar
 by, from the index alone. By ``ix_faces_image_id`` each face's row was read too: at a
 million faces 25 ms for 1,000 pictures, 11 ms from this index.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
