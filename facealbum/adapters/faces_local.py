@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -454,7 +455,7 @@ class LocalFaces(LocalUsers):
         O(vectors × max_faces), whatever the threshold."""
         if not len(exclude):
             return []
-        rows: dict[int, dict] = {}
+        rows: dict[int, Any] = {}
 
         def exact(seqs: np.ndarray) -> np.ndarray:
             out = np.zeros((len(seqs), index.dim), np.float32)
@@ -479,19 +480,19 @@ class LocalFaces(LocalUsers):
             out.append(matches[:max_faces])
         return out
 
-    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, dict]:
+    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, Any]:
         """seq -> row of those of ``seqs`` that are still there, in batches of 1,000:
         by seq alone, one primary-key lookup each (with the collection in the query,
         SQLite goes through the collection's index: two lookups a row, 3x slower),
         the collection checked here."""
-        out: dict[int, dict] = {}
+        out: dict[int, Any] = {}
         with self.db.connect() as conn:
             for i in range(0, len(seqs), 1000):
                 for r in conn.execute(
                     select(*_ROW).where(collection_faces.c.seq.in_(seqs[i : i + 1000]))
                 ):
                     if r.collection_id == collection_id:
-                        out[r.seq] = r._asdict()
+                        out[r.seq] = r._mapping  # a view: no dict built per row
         return out
 
     def warm(self, collection_id: str) -> None:
