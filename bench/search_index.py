@@ -357,6 +357,52 @@ def run(c: Candidate, v, pic, queries, exact10, tmp: Path) -> dict:
     )
 
 
+def sweep(v: np.ndarray, queries: np.ndarray, exact10: list[list[int]]) -> None:
+    """IVF-SQ8's search parameters side by side on one built index (``--sweep``):
+    lists probed (``face_index.NPROBE``), the share of the index a search scans at
+    most (``CODES_SHARE``), candidates re-ranked in float32 (``RERANK``) — p50 of a
+    first page (200 faces at the default threshold), recall@10 against the exact
+    scan at the default threshold (the recall a click sees), and a named person's
+    click: its 9 faces searched one by one or as one matrix (``ranked_many``)."""
+    from facealbum.adapters import face_index
+
+    c = FaissIvf()
+    c.build(v, np.zeros(len(v), np.int64))
+    rows = lambda ids: v[ids]  # noqa: E731  # the catalog's float32 rows
+    print(
+        "| nprobe | codes share | re-rank ×k | p50 ms | recall@10 | 9 faces one by one / "
+        "as a matrix, ms |\n|---|---|---|---|---|---|",
+        flush=True,
+    )
+    exact_cut = []
+    for q, e in zip(queries, exact10, strict=True):
+        exact_cut.append({j for j in e if j != q and float(v[j] @ v[q]) >= CUT})
+    nine = [queries[i : i + 9] for i in range(0, len(queries) - 8, 9)][:10]
+    saved = face_index.NPROBE, face_index.CODES_SHARE, face_index.RERANK
+    try:
+        for nprobe, share, rerank in [
+            (96, 6, 2.0), (64, 8, 2.0), (48, 8, 2.0), (48, 8, 1.0), (32, 8, 2.0), (24, 8, 2.0)
+        ]:  # fmt: skip
+            face_index.NPROBE, face_index.CODES_SHARE, face_index.RERANK = nprobe, share, rerank
+            ms = timed(lambda q: c.index.ranked(v[q], 200, CUT, rows), queries)
+            got = []
+            for q, e in zip(queries, exact_cut, strict=True):
+                if e:
+                    ids, _ = c.index.ranked(v[q], 11, CUT, rows)
+                    got.append(len(set(ids.tolist()) & e) / len(e))
+            one = timed(lambda i: [c.index.ranked(v[q], 102, CUT, rows) for q in nine[i]],
+                        np.arange(len(nine)))  # fmt: skip
+            many = timed(lambda i: c.index.ranked_many(v[nine[i]], 102, CUT, rows),
+                         np.arange(len(nine)))  # fmt: skip
+            print(
+                f"| {nprobe} | 1/{share} | {rerank:g} | {pct(ms, 50):.2f} | {np.mean(got):.4f} "
+                f"| {pct(one, 50):.1f} / {pct(many, 50):.1f} |",
+                flush=True,
+            )
+    finally:
+        face_index.NPROBE, face_index.CODES_SHARE, face_index.RERANK = saved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -365,10 +411,14 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--only", default="", help="comma-separated candidate numbers, 1-based")
+    ap.add_argument("--sweep", action="store_true", help="IVF-SQ8's parameters side by side")
+    ap.add_argument("--vectors", help="descriptors to use (bench/scale.py's vectors.npy)")
     args = ap.parse_args()
     rng = np.random.default_rng(18)
     t0 = time.perf_counter()
     v, person, pic = clustered_faces(args.faces, args.people, rng)
+    if args.vectors:  # the scale album's (its persons are not known here: the same sizes)
+        v = np.ascontiguousarray(np.load(args.vectors)[: args.faces], dtype=np.float32)
     counts = np.bincount(person)
     sample = rng.integers(0, len(v), 2000)
     same = np.einsum(
@@ -393,6 +443,9 @@ def main() -> None:
         s = v @ v[q]
         top = np.argpartition(-s, 10)[:10]
         exact10.append(top.tolist())
+    if args.sweep:
+        sweep(v, queries, exact10)
+        return
     cands: list[Candidate] = [NumpyToday(), FaissFlatSQ8(), FaissIvf(), USearchI8(), Hnswlib()]
     if args.only:
         cands = [cands[int(i) - 1] for i in args.only.split(",")]

@@ -126,8 +126,7 @@ def _found(
     may lack faces below its last one, so the merge stops there too."""
     found: list[tuple[str, Hit]] = []
     complete, floor = True, -1.0
-    for q in searching:
-        hits = collection.matches(q, threshold, k)
+    for q, hits in zip(searching, collection.matches_many(searching, threshold, k), strict=True):
         if len(hits) >= k:
             complete, floor = False, max(floor, hits[-1].similarity)
         found += [(q, h) for h in hits]

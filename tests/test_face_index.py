@@ -55,6 +55,11 @@ def test_recall_against_the_exact_scan_on_clustered_faces():
         found = set(index.above(v[q], cut).tolist())
         above += len(within & found) / len(within)
     assert top10 / len(queries) >= 0.99
+    # a named person's click: its faces as one matrix, each answered as if alone
+    many = index.ranked_many(v[queries[:9]], 10, cut, lambda ids: v[ids])
+    for q, (ids, sims) in zip(queries[:9], many, strict=True):
+        alone = index.ranked(v[q], 10, cut, lambda ids: v[ids])
+        assert ids.tolist() == alone[0].tolist() and np.allclose(sims, alone[1])
     assert above / len(queries) >= 0.99  # every face above the threshold, near enough
     # a deep page scans every list: exact over the codes, re-ranked with float32
     ids, _ = index.ranked(v[queries[0]], 6_000, -1.0, lambda ids: v[ids])
@@ -130,13 +135,13 @@ def test_paging_at_threshold_0_reaches_the_last_picture_past_4096_faces(tmp_path
     album = open_album(Settings(home=tmp_path))
     face_ids = _fill(album, clustered(6_000, 50), per_picture=2)  # 3,000 pictures
     asked: list[int] = []
-    matches = album.collection.matches
+    matches = album.collection.matches_many
 
-    def counted(face_id: str, threshold: float, limit: int = 4096):
+    def counted(face_ids, threshold: float, limit: int = 4096):
         asked.append(limit)
-        return matches(face_id, threshold, limit)
+        return matches(face_ids, threshold, limit)
 
-    album.collection.matches = counted  # type: ignore[method-assign]
+    album.collection.matches_many = counted  # type: ignore[method-assign]
     first = album.search(face_ids[0], threshold=0, limit=50)
     assert first.more and len(first.matches) == 50
     assert max(asked) <= 128  # O(page): not every face of the album
@@ -144,3 +149,52 @@ def test_paging_at_threshold_0_reaches_the_last_picture_past_4096_faces(tmp_path
     assert not last.more and last.total == 3_000 and len(last.matches) == 50
     seen = {m.picture.image_id for m in first.matches} | {m.picture.image_id for m in last.matches}
     assert len(seen) == 100
+
+
+def test_a_named_persons_click_searches_the_index_once_whatever_its_representatives(
+    tmp_path, monkeypatch
+):
+    """Issue 18, item 2: a click on a named person's face searches with the face and
+    its representatives in ONE index search (a matrix of queries) and a fixed number
+    of catalog statements, the same with 8 representatives as with 1. Before, each
+    representative was a search of its own: its collection check, its descriptor
+    read, its catch-up reads, its candidates' rows (9 index searches, ~50 statements)."""
+    import faiss
+
+    from facealbum.domain import Person
+
+    album = open_album(Settings(home=tmp_path, person_representatives=8))
+    v = clustered(2_000, 20)
+    face_ids = _fill(album, v, per_picture=2)
+    me = np.flatnonzero(v @ v[0] > 0.9)[:40]  # face 0's look-alikes: its person
+    album.catalog.add_person(Person("p", name="Ann", created_at=1.0))
+    album.catalog.assign_faces({face_ids[i]: "p" for i in me}, by_owner=True)
+    searches: list[int] = []
+    search = faiss.IndexIDMap2.search
+
+    def counted(self, x, k, *args, **kwargs):
+        searches.append(len(x))
+        return search(self, x, k, *args, **kwargs)
+
+    monkeypatch.setattr(faiss.IndexIDMap2, "search", counted)
+    statements: list[str] = []
+    port = album.collection.faces
+
+    def sql(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    def click(representatives: int) -> tuple[int, int, int]:
+        album.catalog.set_representatives("p", [face_ids[i] for i in me[1 : 1 + representatives]])
+        album.search(face_ids[me[0]])  # the index catches up with the change first
+        searches.clear(), statements.clear()
+        event.listen(port.db, "before_cursor_execute", sql)
+        try:
+            found = album.search(face_ids[me[0]])
+        finally:
+            event.remove(port.db, "before_cursor_execute", sql)
+        return len(searches), len(statements), found.total
+
+    one, eight = click(1), click(8)
+    assert one[0] == eight[0] == 1  # one faiss search each click, all its faces in it
+    assert eight[1] == one[1] <= 12, (one, eight)  # statements: not one set per face
+    assert eight[2] >= len(me) // 2  # the person's pictures (two faces each) all listed

@@ -49,14 +49,15 @@ def _threads(n: int) -> None:
 
 DIM = 128
 TRAIN_AT = 20_000  # faces before the IVF is trained (below: exact float32)
-NPROBE = 96  # lists a first page probes at most
+NPROBE = 48  # lists a first page probes at most (bench/search_index.py --sweep)
 # faces a first page scans at most (a sixth of the index, 32,768 at least): a large
 # person's lists are long, and its faces' cosines so close together that the true ten
 # best are spread over many of them (1M clustered faces, recall@10 over two sets of
 # queries: 1/16 → 0.985, 1/8 → 0.989-0.996, 1/6 → 0.997)
-MAX_CODES, CODES_SHARE = 32_768, 6
+MAX_CODES, CODES_SHARE = 32_768, 8
 SLACK = 0.01  # cosine below a threshold that a quantised search still returns
 GROWTH = 4  # an index holding this many times the faces it was trained on is stale
+RERANK = 1.0  # candidates re-ranked in float32 per face wanted (+16; --sweep)
 _EXHAUSTIVE = 0.25  # a k above this share of the rows scans every list
 
 
@@ -146,29 +147,41 @@ class IvfFaceIndex:
         """(ids, cosines) of the best ``k`` rows at or above ``min_cosine``, best first.
         Cost O(k) on top of a few lists' scan; a ``k`` near the size of the index scans
         every list (exact over the quantised codes)."""
-        q = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
+        return self.top_many(np.reshape(vector, (1, self.dim)), k, min_cosine)[0]
+
+    def top_many(
+        self, vectors: np.ndarray, k: int, min_cosine: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`top` for each row of ``vectors`` (m x dim), in one faiss search with
+        them as a matrix (a named person's click: the face and its representatives),
+        so the lists they share are scanned once per block of queries and the lock and
+        thread set-up are paid once."""
+        q = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
         _threads(1)
         with self.lock:
             n = len(self)
             k = min(k, n)
-            if k <= 0:
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            if k <= 0 or not len(q):
+                return [empty for _ in range(len(q))]
             if self.trained_n:
                 nlist = self.nlist
                 wanted = math.ceil(NPROBE * max(1.0, 4 * k * nlist / (NPROBE * n)))
                 if k > _EXHAUSTIVE * n or wanted > nlist // 2:
-                    return self._scan(q, k, min_cosine)
+                    return [self._scan(q[i : i + 1], k, min_cosine) for i in range(len(q))]
                 params = faiss.SearchParametersIVF(  # type: ignore[call-arg]
                     nprobe=wanted, max_codes=max(MAX_CODES, n // CODES_SHARE, 8 * k)
                 )
                 sims, ids = self.index.search(q, k, params=params)
             elif k > _EXHAUSTIVE * n:
-                return self._scan(q, k, min_cosine)
+                return [self._scan(q[i : i + 1], k, min_cosine) for i in range(len(q))]
             else:
                 sims, ids = self.index.search(q, k)
-        sims, ids = sims[0], ids[0]
-        keep = (ids >= 0) & (sims >= min_cosine)
-        return ids[keep], sims[keep]
+        out = []
+        for row_sims, row_ids in zip(sims, ids, strict=True):
+            keep = (row_ids >= 0) & (row_sims >= min_cosine)
+            out.append((row_ids[keep], row_sims[keep]))
+        return out
 
     def _scan(self, q: np.ndarray, k: int, min_cosine: float) -> tuple[np.ndarray, np.ndarray]:
         """Every row at or above ``min_cosine`` (every list: exact over the codes), the
@@ -200,16 +213,34 @@ class IvfFaceIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`top` re-ranked with float32: ``exact(ids)`` gives those rows'
         descriptors (the catalog's, one read of O(k) rows). Candidates come ``SLACK``
-        below the cut and twice as many (plus 16) as wanted, so quantisation neither
+        below the cut and ``RERANK`` × as many (plus 16) as wanted, so quantisation neither
         drops a face at the threshold nor reorders the best ones."""
-        q = np.asarray(vector, dtype=np.float32).reshape(self.dim)
-        ids, _ = self.top(q, 2 * k + 16, min_cosine - SLACK)
-        if not len(ids):
-            return ids, np.zeros(0, np.float32)
-        sims = np.asarray(exact(ids), dtype=np.float32).reshape(len(ids), self.dim) @ q
-        order = np.argsort(-sims, kind="stable")
-        order = order[sims[order] >= min_cosine][:k]
-        return ids[order], sims[order]
+        return self.ranked_many(np.reshape(vector, (1, self.dim)), k, min_cosine, exact)[0]
+
+    def ranked_many(
+        self,
+        vectors: np.ndarray,
+        k: int,
+        min_cosine: float,
+        exact: Callable[[np.ndarray], np.ndarray],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`ranked` for each row of ``vectors``: one :meth:`top_many` and one
+        ``exact`` call for the candidates of all of them (each id once)."""
+        q = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        found = self.top_many(q, math.ceil(RERANK * k) + 16, min_cosine - SLACK)
+        if not found:
+            return []
+        every = np.unique(np.concatenate([ids for ids, _ in found]))
+        if not len(every):
+            return [(ids, np.zeros(0, np.float32)) for ids, _ in found]
+        rows = np.asarray(exact(every), dtype=np.float32).reshape(len(every), self.dim)
+        out = []
+        for (ids, _), one in zip(found, q, strict=True):
+            sims = rows[np.searchsorted(every, ids)] @ one
+            order = np.argsort(-sims, kind="stable")
+            order = order[sims[order] >= min_cosine][:k]
+            out.append((ids[order], sims[order]))
+        return out
 
     # -- files ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -90,6 +91,7 @@ class _Loaded:
     deleted: int = 0  # the last deletion feed id it applied
     unsaved: int = 0  # changes since it was last saved
     began: float = -1.0  # when the last catch-up that succeeded began (time.monotonic())
+    stamp: tuple | None = None  # the collection row's stamp it was last synced at
     syncing: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -351,22 +353,45 @@ class LocalFaces(LocalUsers):
         """SearchFaces without Rekognition's 4,096 cap on MaxFaces: the album's own
         paging asks for as many faces as the page it shows needs, O(that) whatever the
         threshold; fewer than ``max_faces`` back means there are no more."""
+        _check_face_id(face_id)
+        found = self.search_faces_ranked_many(collection_id, [face_id], threshold, max_faces)
+        if found[0] is None:
+            raise FaceNotFound(f"face {face_id} is not in collection {collection_id}")
+        return found[0]
+
+    def search_faces_ranked_many(
+        self, collection_id: str, face_ids: Sequence[str], threshold: float, max_faces: int
+    ) -> list[list[Match] | None]:
+        """:meth:`search_faces_ranked` for several faces at once (a named person's
+        click searches with the face and its representatives): one read of their
+        descriptors, one index search with them as a matrix, one read of all their
+        candidates' rows; None for a face the collection lacks. Cost O(faces ×
+        max_faces), in a fixed number of queries."""
         _check_search(threshold, 1)
         if max_faces < 1:
             raise InvalidParameter("MaxFaces must be at least 1")
-        _check_face_id(face_id)
-        self.describe_collection(collection_id)
+        for face_id in face_ids:
+            _check_face_id(face_id)
+        index = self._index(collection_id)  # CollectionNotFound if there is none
         with self.db.connect() as conn:
-            row = conn.execute(
-                select(collection_faces.c.embedding).where(
-                    collection_faces.c.collection_id == collection_id,
-                    collection_faces.c.face_id == face_id,
+            # by face id alone (its unique index; with the collection's too, SQLite
+            # walks the collection's index: every face), the collection checked here
+            held = {
+                r[0]: r[2]
+                for r in conn.execute(
+                    select(
+                        collection_faces.c.face_id,
+                        collection_faces.c.collection_id,
+                        collection_faces.c.embedding,
+                    ).where(collection_faces.c.face_id.in_(list(dict.fromkeys(face_ids))))
                 )
-            ).first()
-        if row is None:
-            raise FaceNotFound(f"face {face_id} is not in collection {collection_id}")
-        vector = np.frombuffer(row[0], dtype="<f4")
-        return self._search(collection_id, vector, threshold, max_faces, exclude=face_id)
+                if r[1] == collection_id
+            }
+        asked = [f for f in face_ids if f in held]
+        vectors = np.frombuffer(b"".join(held[f] for f in asked), dtype="<f4")
+        found = self._search_many(collection_id, index, vectors, threshold, max_faces, asked)
+        by_face = dict(zip(asked, found, strict=True))
+        return [by_face.get(f) for f in face_ids]
 
     def search_faces_by_image(
         self,
@@ -412,13 +437,27 @@ class LocalFaces(LocalUsers):
         vector: np.ndarray,
         threshold: float,
         max_faces: int,
-        exclude: str | None = None,
     ) -> list[Match]:
-        """The best ``max_faces`` faces at or above ``threshold``, best first: the
-        index's candidates re-ranked with the rows' float32 descriptors, which this
-        reads anyway for the matches' records. O(max_faces), whatever the threshold."""
         index = self._index(collection_id)
-        rows: dict[int, dict] = {}
+        return self._search_many(collection_id, index, vector, threshold, max_faces, [None])[0]
+
+    def _search_many(
+        self,
+        collection_id: str,
+        index: IvfFaceIndex,
+        vectors: np.ndarray,
+        threshold: float,
+        max_faces: int,
+        exclude: Sequence[str | None],
+    ) -> list[list[Match]]:
+        """The best ``max_faces`` faces at or above ``threshold`` like each of
+        ``vectors`` (but the face ``exclude`` names, the query itself), best first:
+        the index's candidates re-ranked with the rows' float32 descriptors, which
+        this reads anyway for the matches' records (one read for all the vectors).
+        O(vectors × max_faces), whatever the threshold."""
+        if not len(exclude):
+            return []
+        rows: dict[int, Any] = {}
 
         def exact(seqs: np.ndarray) -> np.ndarray:
             out = np.zeros((len(seqs), index.dim), np.float32)
@@ -429,29 +468,33 @@ class LocalFaces(LocalUsers):
                     out[i] = np.frombuffer(found[seq]["embedding"], dtype="<f4")
             return out
 
-        wanted = max_faces + (exclude is not None)
-        seqs, cosines = index.ranked(vector, wanted, cosine_for(threshold), exact)
-        matches = []
-        for seq, cos in zip(seqs.tolist(), cosines.tolist(), strict=True):
-            row = rows.get(seq)
-            score = similarity(cos)
-            # deleted meanwhile; the face itself; the very cut
-            if row is not None and row["face_id"] != exclude and score >= threshold:
-                matches.append(Match(score, _record(row)))
-        return matches[:max_faces]
+        wanted = max_faces + 1  # the face itself may be among them
+        ranked = index.ranked_many(vectors, wanted, cosine_for(threshold), exact)
+        out = []
+        for (seqs, cosines), skip in zip(ranked, exclude, strict=True):
+            matches = []
+            for seq, cos in zip(seqs.tolist(), cosines.tolist(), strict=True):
+                row = rows.get(seq)
+                score = similarity(cos)
+                # deleted meanwhile; the face itself; the very cut
+                if row is not None and row["face_id"] != skip and score >= threshold:
+                    matches.append(Match(score, _record(row)))
+            out.append(matches[:max_faces])
+        return out
 
-    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, dict]:
-        """seq -> row of those of ``seqs`` that are still there, in batches of 1,000."""
-        out: dict[int, dict] = {}
+    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, Any]:
+        """seq -> row of those of ``seqs`` that are still there, in batches of 1,000:
+        by seq alone, one primary-key lookup each (with the collection in the query,
+        SQLite goes through the collection's index: two lookups a row, 3x slower),
+        the collection checked here."""
+        out: dict[int, Any] = {}
         with self.db.connect() as conn:
             for i in range(0, len(seqs), 1000):
                 for r in conn.execute(
-                    select(collection_faces).where(
-                        collection_faces.c.collection_id == collection_id,
-                        collection_faces.c.seq.in_(seqs[i : i + 1000]),
-                    )
-                ).mappings():
-                    out[r["seq"]] = dict(r)
+                    select(*_ROW).where(collection_faces.c.seq.in_(seqs[i : i + 1000]))
+                ):
+                    if r.collection_id == collection_id:
+                        out[r.seq] = r._mapping  # a view: no dict built per row
         return out
 
     def warm(self, collection_id: str) -> None:
@@ -464,15 +507,26 @@ class LocalFaces(LocalUsers):
         return Path(where) / f"{collection_id}.json"
 
     def _index(self, collection_id: str, wait: bool = False) -> IvfFaceIndex:
-        """The collection's index, brought up to date with its rows. A search that
-        finds another thread updating it waits ``sync_wait`` for it (a catch-up takes
-        milliseconds; the other may have started before a write this search must see)
-        and then catches up itself, unless a catch-up began after it came (that one saw
-        every commit before it); past that (a build) it uses the index as it stands.
-        Only the very first load is waited for."""
+        """The collection's index, brought up to date with its rows. One read of the
+        collection's row first (CollectionNotFound if it is gone): while its stamp
+        (``_stamp``) is the one last synced at, nothing changed and the index is used
+        as it is. Otherwise a search that finds another thread updating it waits
+        ``sync_wait`` for it (a catch-up takes milliseconds; the other may have started
+        before a write this search must see) and then catches up itself, unless a
+        catch-up began after it came (that one saw every commit before it); past that
+        (a build) it uses the index as it stands. Only the very first load is waited
+        for."""
+        _check_id(collection_id)
         came = time.monotonic()
         with self._lock:
             loaded = self._loaded.setdefault(collection_id, _Loaded(IvfFaceIndex()))
+        stamp = self._stamp(collection_id)
+        if stamp is None:
+            with self._lock:
+                self._loaded.pop(collection_id, None)
+            raise _no_collection(collection_id)
+        if loaded.high != -1 and stamp == loaded.stamp:
+            return loaded.index
         block = wait or loaded.high == -1
         if not loaded.syncing.acquire(timeout=-1 if block else self.sync_wait):
             return loaded.index
@@ -482,9 +536,23 @@ class LocalFaces(LocalUsers):
             began = time.monotonic()
             self._sync(collection_id, loaded)
             loaded.began = began  # (only once it succeeded)
+            loaded.stamp = stamp  # read before the sync: a change meanwhile syncs again
         finally:
             loaded.syncing.release()
         return loaded.index
+
+    def _stamp(self, collection_id: str) -> tuple | None:
+        """What changes whenever the collection's faces do, from its row alone: faces
+        added raise ``face_count``, faces deleted bump ``epoch`` (both under the row's
+        lock, in the change's transaction), and a collection made again has another
+        ``created_at``. None if there is no such collection."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(
+                    collections.c.created_at, collections.c.face_count, collections.c.epoch
+                ).where(collections.c.collection_id == collection_id)
+            ).first()
+        return None if row is None else tuple(row)
 
     def _sync(self, collection_id: str, loaded: _Loaded) -> None:
         """Catch up with the catalog: faces past the high-water seq are added, faces
@@ -727,6 +795,10 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
         "confidence": r.confidence,
         "embedding": np.asarray(vector, dtype="<f4").tobytes(),
     }
+
+
+# a search's columns: a match's record and the descriptor it is re-ranked with
+_ROW = list(collection_faces.c)
 
 
 def _record(r) -> FaceRecord:
