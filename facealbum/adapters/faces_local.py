@@ -510,12 +510,12 @@ class LocalFaces(LocalUsers):
         """The collection's index, brought up to date with its rows. One read of the
         collection's row first (CollectionNotFound if it is gone): while its stamp
         (``_stamp``) is the one last synced at, nothing changed and the index is used
-        as it is. Otherwise a search that finds another thread updating it waits
-        ``sync_wait`` for it (a catch-up takes milliseconds; the other may have started
-        before a write this search must see) and then catches up itself, unless a
-        catch-up began after it came (that one saw every commit before it); past that
-        (a build) it uses the index as it stands. Only the very first load is waited
-        for."""
+        as it is (unless a save is due: another process held the file's lock).
+        Otherwise a search that finds another thread updating it waits ``sync_wait``
+        for it (a catch-up takes milliseconds; the other may have started before a
+        write this search must see) and then catches up itself, unless a catch-up
+        began after it came (that one saw every commit before it); past that (a build)
+        it uses the index as it stands. Only the very first load is waited for."""
         _check_id(collection_id)
         came = time.monotonic()
         with self._lock:
@@ -525,8 +525,8 @@ class LocalFaces(LocalUsers):
             with self._lock:
                 self._loaded.pop(collection_id, None)
             raise _no_collection(collection_id)
-        if loaded.high != -1 and stamp == loaded.stamp:
-            return loaded.index
+        if loaded.high != -1 and stamp == loaded.stamp and loaded.unsaved < self.save_every:
+            return loaded.index  # (a save left to another process is tried again)
         block = wait or loaded.high == -1
         if not loaded.syncing.acquire(timeout=-1 if block else self.sync_wait):
             return loaded.index
