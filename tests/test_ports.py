@@ -176,6 +176,8 @@ def test_catalog_adds_pictures_in_bulk_as_one_by_one(catalog):
         catalog.add_pictures([taken])
     assert catalog.get_picture("e") is None and catalog.get_set("T").picture_count == 2
     catalog.add_pictures([])
+    catalog.add_pictures([picture("f", "apple", "sha-f", 0)])  # by name: case folded
+    assert [s.name for s in catalog.sets_page("name", 10)[0]] == ["apple", "S", "T"]
 
 
 def test_catalog_keeps_each_faces_sharpness(catalog):
