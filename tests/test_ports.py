@@ -477,7 +477,8 @@ class Crash(Exception):
 @contextlib.contextmanager
 def crash_after_first_write(catalog):
     """The process dies (an exception) just after the catalog's first write reached
-    the database: a SQL statement, or a DynamoDB write request."""
+    the database: a SQL statement (dying at its next write, or before its transaction
+    commits: a batch of UPDATEs is one statement), or a DynamoDB write request."""
     writes = 0
 
     def count(kind: str) -> None:
@@ -493,11 +494,17 @@ def crash_after_first_write(catalog):
             if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
                 count(statement)
 
+        def commit(conn):
+            if writes:
+                raise Crash("commit")
+
         event.listen(catalog.engine, "before_cursor_execute", sql)
+        event.listen(catalog.engine, "commit", commit)
         try:
             yield
         finally:
             event.remove(catalog.engine, "before_cursor_execute", sql)
+            event.remove(catalog.engine, "commit", commit)
         return
     events = catalog.client.meta.events
     write_ops = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}

@@ -41,3 +41,35 @@ def test_bulk_add_fires_the_counting_triggers_once_per_table_not_once_per_row(pg
     assert sets["S3"].featured.image_id == "p003"
     assert catalog.get_picture("p007").faces[1].face_id == "p007-1"
     catalog.engine.dispose()
+
+
+def test_placing_many_faces_takes_a_few_statements_not_two_per_face(pg_cluster, tmp_path):
+    """Import placement (and bench/scale.py's 900,000 faces) moves thousands of faces
+    in one assign_faces: it held the target person (FOR SHARE) and updated the face by
+    a statement each, two round trips per face (placing 900,000 faces took over an hour
+    on PostgreSQL). Now the persons are held once and the faces move in executemany
+    batches: the statements sent do not grow with the faces."""
+    from facealbum.domain import Person
+
+    for catalog in (
+        SqlCatalog(pg_cluster.new_database()),
+        SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}"),
+    ):
+        catalog.add_pictures([picture(f"p{i:03d}", "S", f"sha-{i}", 2) for i in range(200)])
+        for k in range(3):
+            catalog.add_person(Person(f"person-{k}", created_at=float(k)))
+        faces = {f"p{i:03d}-{j}": f"person-{i % 3}" for i in range(200) for j in range(2)}
+        statements: list[str] = []
+        listen = lambda conn, cursor, statement, *_, seen=statements: seen.append(statement)  # noqa: E731
+        event.listen(catalog.engine, "before_cursor_execute", listen)
+        assert catalog.assign_faces(faces, by_owner=False) == 400
+        faces["p000-0"] = None  # one out, one across, one already there
+        faces["p000-1"] = "person-1"  # and one the owner confirms
+        assert catalog.assign_faces({f: faces[f] for f in ("p000-0", "p000-1", "p001-0")},
+                                    by_owner=True) == 3  # fmt: skip
+        event.remove(catalog.engine, "before_cursor_execute", listen)
+        assert len(statements) <= 20, len(statements)
+        counts = {p.person_id: p.face_count for p in catalog.list_people()}
+        assert counts == {"person-0": 132, "person-1": 135, "person-2": 132}
+        assert catalog.get_face("p000-0").person_id is None
+        catalog.engine.dispose()
