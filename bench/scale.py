@@ -67,6 +67,9 @@ BUILD_VERSION = 1  # bump when the built album's shape changes: old caches are n
 DIM = 128
 SECRET = "scale-bench-owner-secret-0123456789abcdef"
 CHUNK = 20_000  # pictures per add_pictures call (one transaction each)
+# the first start of a copy builds the face index of every face (a cached album holds
+# none; the work copy then keeps it): minutes at a million faces on a busy machine
+FIRST_START_S = 1200.0
 CLICKS = 10  # faces clicked (HTTP and in-process) for the search p50s; 20 for recall
 
 
@@ -163,9 +166,15 @@ def settings_for(home: Path, url: str | None) -> Settings:
     return Settings.load(home=home, database_url=url)
 
 
-def build(shape: Shape, home: Path, url: str | None, out: Path, log=say) -> Facts:
+def build(
+    shape: Shape, home: Path, url: str | None, out: Path, log=say, resume: bool = False
+) -> Facts:
     """Fill an empty album at ``home`` (catalog ``url``, None: SQLite in home) with
-    ``shape``; keeps the descriptors (vectors.npy) and face ids beside it for recall."""
+    ``shape``; keeps the descriptors (vectors.npy) and face ids beside it for recall.
+    ``resume``: the album is one an interrupted build left; what it holds is generated
+    again (the same seed) but not written again: chunks whose pictures are in, persons
+    that exist; placement and representatives are idempotent. (A build stopped between
+    a chunk's faces and its pictures is not resumable: build it again.)"""
     from facealbum.wiring import open_album
 
     started = time.perf_counter()
@@ -202,6 +211,8 @@ def build(shape: Shape, home: Path, url: str | None, out: Path, log=say) -> Fact
         c[ids < 0] = gen.centres(int((ids < 0).sum()))  # strangers: one face each
         v = gen.faces(c)
         vectors[f_lo:f_hi] = v
+        if resume and catalog.get_picture(image_ids[hi - 1]) is not None:
+            continue  # written before the interruption
         pictures, records = [], []
         for i in range(lo, hi):
             found = []
@@ -224,8 +235,10 @@ def build(shape: Shape, home: Path, url: str | None, out: Path, log=say) -> Fact
     np.save(out / "who.npy", who)
     person_ids = uuids(rng, shape.people)
     now = time.time()
+    done = resume and catalog.get_person(person_ids[-1]) is not None
     for p, person_id in enumerate(person_ids):  # created in the order faces arrive
-        catalog.add_person(Person(person_id, created_at=now + p * 1e-3))
+        if not done and not (resume and catalog.get_person(person_id) is not None):
+            catalog.add_person(Person(person_id, created_at=now + p * 1e-3))
     log(f"  {shape.people:,} persons ({time.perf_counter() - started:.0f} s)")
     order = np.flatnonzero(who >= 0)
     for lo in range(0, len(order), 50_000):
@@ -293,18 +306,27 @@ def _facts(rng, shape, set_names, big, image_ids, face_ids, face_picture, who, p
 # -- the cache -------------------------------------------------------------------------
 
 
-def cached_album(shape: Shape, cache: Path, pg: PgServer | None, log=say) -> tuple[Path, Facts]:
-    """The built album's directory (home/, vectors, facts.json), built once per shape."""
+def cached_album(
+    shape: Shape, cache: Path, pg: PgServer | None, log=say, resume: bool = False
+) -> tuple[Path, Facts]:
+    """The built album's directory (home/, vectors, facts.json), built once per shape
+    (``resume``: an interrupted build is carried on, see :func:`build`)."""
     catalog = "postgresql" if pg else "sqlite"
     where = cache / shape.key(catalog)
-    if (where / "facts.json").exists() and (pg is None or pg.exists(where.name)):
+    there = pg is None or pg.exists(where.name)
+    if (where / "facts.json").exists() and there:
         log(f"album from the cache: {where}")
         return where, Facts(**json.loads((where / "facts.json").read_text()))
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
-    log(f"building {shape} into {where}")
-    url = pg.create(where.name) if pg else None
-    facts = build(shape, where / "home", url, where, log)
+    if resume and (where / "home").exists() and there:
+        log(f"resuming the build of {shape} in {where}")
+        url = pg.url(pg.dbname(where.name)) if pg else None
+    else:
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir(parents=True)
+        log(f"building {shape} into {where}")
+        url = pg.create(where.name) if pg else None
+        resume = False
+    facts = build(shape, where / "home", url, where, log, resume)
     (where / "facts.json").write_text(json.dumps(asdict(facts)))
     return where, facts
 
@@ -317,10 +339,11 @@ class PgServer:
 
     admin: str  # postgresql://user@host:port/postgres
 
-    def _run(self, sql: str) -> list:
+    def _run(self, sql: str, database: str | None = None) -> list:
         import psycopg
 
-        with psycopg.connect(self.admin, autocommit=True) as conn:
+        url = self.admin if database is None else self.admin.rsplit("/", 1)[0] + "/" + database
+        with psycopg.connect(url, autocommit=True) as conn:
             cur = conn.execute(sql)
             return cur.fetchall() if cur.description else []
 
@@ -341,6 +364,10 @@ class PgServer:
         return self.url(self.dbname(key))
 
     def copy(self, key: str) -> str:
+        """The work copy, of a cached album vacuumed and analysed first: a live
+        album's autovacuum has done both long since, while a bulk-built one may not
+        have (no statistics for the planner, no visibility map for index-only scans)."""
+        self._run("VACUUM (ANALYZE)", self.dbname(key))
         work = self.dbname(key) + "_work"
         self._run(f"DROP DATABASE IF EXISTS {work} WITH (FORCE)")
         self._run(f"CREATE DATABASE {work} TEMPLATE {self.dbname(key)}")
@@ -386,8 +413,9 @@ class Server:
             env["FACEALBUM_DATABASE_URL"] = self.url_
         return env
 
-    def start(self, ready_face: str) -> float:
-        """Seconds from starting the process until a click-face search answers."""
+    def start(self, ready_face: str, wait: float = 120.0) -> float:
+        """Seconds from starting the process until a click-face search answers, within
+        ``wait`` seconds (at least the timeout)."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -398,7 +426,7 @@ class Server:
             env=self.env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-        deadline = began + max(self.timeout, 120)
+        deadline = began + max(self.timeout, wait)
         path = f"/api/faces/{ready_face}/matches?limit=1"
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
@@ -616,7 +644,7 @@ def measure_album(
     result: dict = {"reads_p50_ms": {}, "reads_max_bytes": {}, "search": {}}
     p50, size, search = result["reads_p50_ms"], result["reads_max_bytes"], result["search"]
     try:
-        first_start = server.start(ready)
+        first_start = server.start(ready, FIRST_START_S)
         log(f"  server answered its first search {first_start:.1f} s after start")
         seen: dict = {"big_last_after": last_page_cursor(home, url, facts)}
         for name, path_of in reads():
@@ -714,6 +742,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per measurement")
     ap.add_argument("--clicks", type=int, default=CLICKS, help="faces clicked for the p50s")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--resume", action="store_true",
+                    help="carry on an interrupted build (else it starts again)")  # fmt: skip
     args = ap.parse_args(argv)
     # a SIGTERM unwinds as an exception: the server and the measured copy go with it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -721,7 +751,7 @@ def main(argv: list[str] | None = None) -> dict:
     shape = Shape(args.pictures, args.sets, args.faces, args.people, named, args.seed)
     print(f"# scale: {shape}, catalog {args.catalog}; {machine()}", flush=True)
     with postgres(args.catalog, args.dsn) as pg:
-        where, facts = cached_album(shape, args.cache, pg)
+        where, facts = cached_album(shape, args.cache, pg, resume=args.resume)
         result = measure_album(where, facts, pg, args.repeat, args.timeout, args.clicks)
     print(table(result), flush=True)
     if args.json:

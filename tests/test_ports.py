@@ -176,6 +176,8 @@ def test_catalog_adds_pictures_in_bulk_as_one_by_one(catalog):
         catalog.add_pictures([taken])
     assert catalog.get_picture("e") is None and catalog.get_set("T").picture_count == 2
     catalog.add_pictures([])
+    catalog.add_pictures([picture("f", "apple", "sha-f", 0)])  # by name: case folded
+    assert [s.name for s in catalog.sets_page("name", 10)[0]] == ["apple", "S", "T"]
 
 
 def test_catalog_keeps_each_faces_sharpness(catalog):
@@ -475,7 +477,8 @@ class Crash(Exception):
 @contextlib.contextmanager
 def crash_after_first_write(catalog):
     """The process dies (an exception) just after the catalog's first write reached
-    the database: a SQL statement, or a DynamoDB write request."""
+    the database: a SQL statement (dying at its next write, or before its transaction
+    commits: a batch of UPDATEs is one statement), or a DynamoDB write request."""
     writes = 0
 
     def count(kind: str) -> None:
@@ -491,11 +494,17 @@ def crash_after_first_write(catalog):
             if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
                 count(statement)
 
+        def commit(conn):
+            if writes:
+                raise Crash("commit")
+
         event.listen(catalog.engine, "before_cursor_execute", sql)
+        event.listen(catalog.engine, "commit", commit)
         try:
             yield
         finally:
             event.remove(catalog.engine, "before_cursor_execute", sql)
+            event.remove(catalog.engine, "commit", commit)
         return
     events = catalog.client.meta.events
     write_ops = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}

@@ -16,8 +16,11 @@ from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Engine,
+    String,
     and_,
+    bindparam,
     cast,
     delete,
     distinct,
@@ -277,36 +280,56 @@ class SqlPeople:
         by_owner: bool,
         expected: dict[str, str | None] | None = None,
     ) -> int:
-        """One UPDATE per face in one transaction, each conditional on the target
-        person existing (on PostgreSQL its row is held, FOR SHARE, until commit, so a
-        concurrent ``delete_person`` waits), on the person and owner flag the face had
-        when read (so the persons it left are known, and recounted after the commit;
-        a face changed meanwhile is read again) and, for the faces in ``expected``, on
-        the person the face had when the caller read it."""
+        """In one transaction: the target persons that exist (on PostgreSQL their rows
+        held, FOR SHARE and in id order, until commit, so a concurrent ``delete_person``
+        waits), then one UPDATE per face, each conditional on the target person
+        existing, on the person and owner flag the face had when read (so the persons
+        it left are known, and recounted after the commit) and, for the faces in
+        ``expected``, on the person the face had when the caller read it. The UPDATEs
+        of the faces as read go as executemany batches (import placement moves
+        thousands of faces at once); a face changed meanwhile is read again and tried
+        alone."""
         changed = 0
         touched: set[str | None] = set()
-        hold = self.engine.dialect.name == "postgresql"
         read = self._face_people(list(assignments))
         with self.engine.begin() as conn:
-            for face_id, person_id in assignments.items():
+            alive = self._hold_persons(conn, {p for p in assignments.values() if p is not None})
+            wanted = {f: p for f, p in assignments.items() if p is None or p in alive}
+
+            def wants(face_id: str) -> bool:  # whether the face, as read, is to change
+                if face_id not in read:
+                    return False
+                old, was_owned = read[face_id]
+                person_id = wanted[face_id]
+                if was_owned and not by_owner:
+                    return False  # the owner's decisions stand
+                if expected is not None and face_id in expected and old != expected[face_id]:
+                    return False  # changed since the caller read it: that change stands
+                return not (old == person_id and was_owned == (by_owner and person_id is not None))
+
+            batch = [f for f in wanted if wants(f)]
+            for i in range(0, len(batch), 500):
+                part = batch[i : i + 500]
+                self._move_faces(conn, [(f, *read[f], wanted[f], by_owner) for f in part])
+                now = self._face_people(part, conn)
+                for face_id in part:
+                    person_id = wanted[face_id]
+                    if now.get(face_id) == (person_id, by_owner and person_id is not None):
+                        changed += 1
+                        touched |= {read[face_id][0], person_id}
+                        del wanted[face_id]  # done
+                    elif face_id in now:
+                        read[face_id] = now[face_id]  # changed meanwhile: tried alone below
+                    else:
+                        read.pop(face_id, None)  # gone
+            for face_id in [f for f in batch if f in wanted]:
+                person_id = wanted[face_id]
                 owned = by_owner and person_id is not None  # unassigned: free again
                 there = select(persons.c.person_id).where(persons.c.person_id == person_id)
-                if (
-                    person_id is not None
-                    and hold
-                    and conn.execute(there.with_for_update(read=True)).first() is None
-                ):
-                    continue
                 for _ in range(_TRIES):
-                    if face_id not in read:
+                    if not wants(face_id):
                         break
                     old, was_owned = read[face_id]
-                    if was_owned and not by_owner:
-                        break  # the owner's decisions stand
-                    if expected is not None and face_id in expected and old != expected[face_id]:
-                        break  # changed since the caller read it: that change stands
-                    if old == person_id and was_owned == owned:
-                        break
                     q = update(faces).where(
                         faces.c.face_id == face_id,
                         faces.c.person_id.is_not_distinct_from(old),
@@ -323,6 +346,49 @@ class SqlPeople:
                     read.update(self._face_people([face_id], conn))  # changed meanwhile
         self._recount(touched)
         return changed
+
+    def _hold_persons(self, conn, person_ids: Collection[str]) -> set[str]:
+        """Those of ``person_ids`` that exist; on PostgreSQL their rows are held FOR
+        SHARE (in id order) until the transaction ends."""
+        ids = sorted(person_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            q = (
+                select(persons.c.person_id)
+                .where(persons.c.person_id.in_(ids[i : i + 500]))
+                .order_by(persons.c.person_id)
+            )
+            if self.engine.dialect.name == "postgresql":
+                q = q.with_for_update(read=True)
+            found.update(conn.execute(q).scalars())
+        return found
+
+    def _move_faces(self, conn, moves: list[tuple[str, str | None, bool, str | None, bool]]):
+        """(face, its person and owner flag as read, the new person, by the owner): one
+        executemany per kind (into a person, out of every person), each row's UPDATE
+        conditional as :meth:`assign_faces` says; the caller reads what took."""
+        old = faces.c.person_id.is_not_distinct_from(bindparam("old", type_=String))
+        as_read = and_(faces.c.face_id == bindparam("face"), old,
+                       faces.c.by_owner == bindparam("was", type_=Boolean))  # fmt: skip
+        into = exists(select(persons.c.person_id).where(persons.c.person_id == bindparam("new")))
+        rows = [
+            {"face": f, "old": o, "was": w, "new": p, "owned": by and p is not None}
+            for f, o, w, p, by in moves
+        ]
+        assigned = [r for r in rows if r["new"] is not None]
+        freed = [r for r in rows if r["new"] is None]
+        if assigned:
+            conn.execute(
+                update(faces)
+                .where(as_read, into)
+                .values(person_id=bindparam("new"), by_owner=bindparam("owned")),
+                assigned,
+            )
+        if freed:
+            conn.execute(
+                update(faces).where(as_read).values(person_id=None, by_owner=False),
+                [{k: r[k] for k in ("face", "old", "was")} for r in freed],
+            )
 
     def _face_people(self, face_ids: list[str], conn=None) -> dict[str, tuple[str | None, bool]]:
         """face id -> (its person, whether the owner put it there), for those that exist."""
