@@ -3,14 +3,18 @@
     python bench/ingest.py [--folder ../shared/faces] [--min-photos 200]
 
 1. Pipeline: `import_folder` on a corpus of >= min-photos files (the folder's photos
-   repeated, each copy made distinct by trailing bytes so none is skipped as a duplicate).
-2. Compute limit, in the same run: every stage of our pipeline (decode, thumbnail +
-   preview, detect, embed) timed photo by photo, in one process per core at once, so
-   the cores are as busy as during the import. Photos per second each process manages,
-   summed, is what the cores allow if nothing else costs time. Each round pairs an
-   import with this measurement, since the VM's speed drifts from minute to minute.
-3. The popular `face_recognition` loop (load_image_file, face_locations, face_encodings)
+   repeated, each copy made distinct by trailing bytes so none is skipped as a duplicate),
+   people placement, sharpness and the final regrouping included.
+2. The popular `face_recognition` loop (load_image_file, face_locations, face_encodings)
    over the same photos in one process, as its README shows it, with the faces found.
+   Each round runs both, back to back, in alternating order: the machine's speed (and
+   other people's load on it) drifts from minute to minute, so each round's ratio is
+   taken between neighbours and the median round's ratio is the figure. The faces the
+   import found are checked photo by photo against the loop's.
+3. With ``--limit``, the compute limit as well: every stage of our pipeline (decode,
+   thumbnail + preview, detect, embed) timed photo by photo, in one process per core at
+   once, so the cores are as busy as during the import. Photos per second each process
+   manages, summed, is what the cores allow if nothing else costs time.
 """
 
 from __future__ import annotations
@@ -55,15 +59,19 @@ def camera_size(photos: list[Path], megapixels: float, dest: Path) -> list[Path]
     return out
 
 
-def make_corpus(photos: list[Path], minimum: int, dest: Path) -> int:
-    n = 0
+def make_corpus(photos: list[Path], minimum: int, dest: Path) -> dict[str, Path]:
+    """At least ``minimum`` files, copies of ``photos``: file name -> the photo copied."""
+    if not photos:
+        raise SystemExit("no photos to make a corpus of")
+    made: dict[str, Path] = {}
     copy = 0
-    while n < minimum:
+    while len(made) < minimum:
         for p in photos:
-            (dest / f"{copy:02d}-{n:05d}{p.suffix}").write_bytes(p.read_bytes() + b"\0" * copy)
-            n += 1
+            name = f"{copy:02d}-{len(made):05d}{p.suffix}"
+            (dest / name).write_bytes(p.read_bytes() + b"\0" * copy)
+            made[name] = p
         copy += 1
-    return n
+    return made
 
 
 def stage_times(photos: list[Path], settings: Settings) -> dict[str, list[float]]:
@@ -130,8 +138,11 @@ def main() -> None:
     ap.add_argument("--skip-face-recognition", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--megapixels", type=float, default=0, help="enlarge photos to this size first")
+    ap.add_argument("--limit", action="store_true", help="measure the compute limit too")
     args = ap.parse_args()
     photos = photos_in(args.folder)
+    if not photos:
+        raise SystemExit(f"no photos in {args.folder} (--folder)")
     print(f"machine: {machine()}")
     print(f"photos: {len(photos)} distinct in {args.folder}")
 
@@ -142,69 +153,105 @@ def main() -> None:
         print(f"enlarged to {args.megapixels:g} MP JPEGs")
     corpus = Path(tmp) / "corpus"
     corpus.mkdir()
-    total = make_corpus(photos, args.min_photos, corpus)
-    # This VM's speed drifts by +-10 % from minute to minute: each round measures the
-    # pipeline and the limit back to back, and the median round is the figure.
+    made = make_corpus(photos, args.min_photos, corpus)
+    total = len(made)
+    print(f"corpus: {total} files; {args.workers} workers; load average {load()}")
     rounds = []
     for r in range(args.rounds):
+        # alternate the order, so that neither side always has the machine's later minutes
+        if r % 2 and not args.skip_face_recognition:
+            fr = face_recognition_round(photos)
         settings = Settings(home=Path(tmp) / f"home{r}")
-        album = open_album(settings)
-        stamps: list[float] = []
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        report = import_folder(
-            album,
-            corpus,
-            "bench",
-            workers=args.workers,
-            on_progress=lambda _, stamps=stamps: stamps.append(time.perf_counter()),
-        )
-        wall = time.perf_counter() - t0
-        # what this process (stores, catalog rows, people placement, the regrouping)
-        # takes from the cores the workers share: load-independent, unlike the wall clock
-        parent_ms = (time.process_time() - cpu0) / total * 1000
-        assert not report.failures, report.failures
-        rate = total / wall
-        # throughput once both workers run: the start (spawn, imports, models) excluded
-        steady = (total - args.workers) / (stamps[-1] - stamps[args.workers - 1])
-        runs, ours = busy_stage_times(photos, settings, args.workers)
-        limit = sum(len(photos) / sum(map(sum, t.values())) for t in runs)
-        times = {k: [x for t in runs for x in t[k]] for k in runs[0]}
-        limit_median = args.workers / sum(median(ts) for ts in times.values())
-        rounds.append((rate / limit, rate, limit, steady))
+        imported = import_round(settings, corpus, total, args.workers, made)
+        if not r % 2 and not args.skip_face_recognition:
+            fr = face_recognition_round(photos)
+        rate = imported["rate"]
+        if not args.skip_face_recognition:
+            fr_rate, theirs = fr
+            ratio = rate / fr_rate
+            diff = {
+                k: (imported["faces"][k], theirs[k])
+                for k in imported["faces"]
+                if imported["faces"][k] != theirs[k]
+            }
+            print(
+                f"  face_recognition loop: {fr_rate:.2f} photos/s, {sum(theirs.values())} "
+                f"faces on {len(photos)} photos; import / loop = {ratio:.2f}x; photos whose "
+                f"faces differ (import, loop): {diff or 'none'}; load average {load()}"
+            )
+            rounds.append((ratio, rate, fr_rate))
+        if args.limit:
+            compute_limit(photos, settings, args.workers, rate)
+    if rounds:
+        ratio, rate, fr_rate = sorted(rounds)[len(rounds) // 2]
         print(
-            f"\nround {r + 1}: pipeline {total} photos in {wall:.1f} s with {args.workers} "
-            f"workers = {rate:.2f} photos/s, {report.faces} faces, "
-            f"{report.count('skipped')} skipped as identical content; "
-            f"{steady:.2f} photos/s after the workers' start ({stamps[0] - t0:.1f} s to the first)"
+            f"\nmedian round: import {rate:.2f} photos/s, face_recognition loop "
+            f"{fr_rate:.2f} photos/s: {ratio:.2f}x (rounds "
+            + " / ".join(f"{x[0]:.2f}" for x in rounds)
+            + ")"
         )
-        print(f"  parent process CPU: {parent_ms:.1f} ms per photo (placement, regrouping too)")
-        print(f"  stage times per photo, {args.workers} cores busy (median / mean ms):")
-        for k, ts in times.items():
-            print(f"    {k:9s} {median(ts) * 1000:7.1f} / {sum(ts) / len(ts) * 1000:7.1f}")
-        print(
-            f"  compute limit with {args.workers} cores: {limit:.2f} photos/s from mean stage "
-            f"times ({limit_median:.2f} from medians); pipeline / limit = {rate / limit:.2f} "
-            f"({steady / limit:.2f} after the start)"
-        )
-    ratio, rate, limit, steady = sorted(rounds)[len(rounds) // 2]
-    print(
-        f"\nmedian round: {rate:.2f} photos/s, limit {limit:.2f}, pipeline / limit = {ratio:.2f}; "
-        f"after the start {steady:.2f} photos/s = {steady / limit:.2f} of the limit"
-    )
 
-    if not args.skip_face_recognition:
-        fr_seconds, theirs = face_recognition_loop(photos)
-        fr_rate = len(photos) / fr_seconds
-        print(
-            f"\nface_recognition loop: {len(photos)} photos in {fr_seconds:.1f} s "
-            f"= {fr_rate:.2f} photos/s, {sum(theirs.values())} faces"
-        )
-        print(f"pipeline / face_recognition = {rate / fr_rate:.2f}x")
-        diff = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
-        print(
-            f"faces found: ours {sum(ours.values())}, face_recognition {sum(theirs.values())}; "
-            f"photos that differ (ours, theirs): {diff or 'none'}"
-        )
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def import_round(
+    settings: Settings, corpus: Path, total: int, workers: int, made: dict[str, Path]
+) -> dict:
+    """One import of the corpus into a fresh album: its rate, and the faces it found per
+    distinct photo (every copy must agree)."""
+    album = open_album(settings)
+    stamps: list[float] = []
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    report = import_folder(
+        album,
+        corpus,
+        "bench",
+        workers=workers,
+        on_progress=lambda _, stamps=stamps: stamps.append(time.perf_counter()),
+    )
+    wall = time.perf_counter() - t0
+    # what this process (stores, catalog rows, people placement, the regrouping)
+    # takes from the cores the workers share: load-independent, unlike the wall clock
+    parent_ms = (time.process_time() - cpu0) / total * 1000
+    assert not report.failures, report.failures
+    faces: dict[str, int] = {}
+    for o in report.outcomes:
+        if o.status != "imported":  # the same content as another photo: found there
+            continue
+        source = str(made[o.name])
+        assert faces.setdefault(source, o.faces) == o.faces, (o.name, o.faces, faces[source])
+    rate = total / wall
+    # throughput once both workers run: the start (spawn, imports, models) excluded
+    steady = (total - workers) / (stamps[-1] - stamps[workers - 1])
+    print(
+        f"\nimport: {total} photos in {wall:.1f} s with {workers} workers = {rate:.2f} "
+        f"photos/s, {report.faces} faces, {report.count('skipped')} skipped; "
+        f"{steady:.2f} photos/s after the workers' start ({stamps[0] - t0:.1f} s to the "
+        f"first, {t0 + wall - stamps[-1]:.1f} s after the last: the regrouping); parent "
+        f"process CPU {parent_ms:.1f} ms per photo"
+    )
+    return {"rate": rate, "faces": faces}
+
+
+def face_recognition_round(photos: list[Path]) -> tuple[float, dict[str, int]]:
+    seconds, theirs = face_recognition_loop(photos)
+    return len(photos) / seconds, theirs
+
+
+def compute_limit(photos: list[Path], settings: Settings, workers: int, rate: float) -> None:
+    runs, _ = busy_stage_times(photos, settings, workers)
+    limit = sum(len(photos) / sum(map(sum, t.values())) for t in runs)
+    times = {k: [x for t in runs for x in t[k]] for k in runs[0]}
+    limit_median = workers / sum(median(ts) for ts in times.values())
+    print(f"  stage times per photo, {workers} cores busy (median / mean ms):")
+    for k, ts in times.items():
+        print(f"    {k:9s} {median(ts) * 1000:7.1f} / {sum(ts) / len(ts) * 1000:7.1f}")
+    print(
+        f"  compute limit with {workers} cores: {limit:.2f} photos/s from mean stage "
+        f"times ({limit_median:.2f} from medians); import / limit = {rate / limit:.2f}"
+    )
 
 
 if __name__ == "__main__":

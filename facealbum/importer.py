@@ -166,7 +166,9 @@ def import_folder(
     before = album.catalog.get_set(set_name)
     from .people.grouping import Placements
 
-    placements = Placements(album)  # persons' users and representatives, batched
+    # the persons' users and representatives follow in batches: by time, since a
+    # person that gains a face in every photo is chosen again each time it follows
+    placements = Placements(album, seconds=album.settings.people_follow_seconds)
     with _pool(album, workers, len(photos), known) as pool:
         names = {p: p.relative_to(folder).as_posix() for p in photos}
         jobs = ((p, _work, (str(p), names[p])) for p in photos)

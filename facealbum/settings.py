@@ -155,6 +155,15 @@ class Settings(BaseSettings):
         "MaxFaces): beyond them a person's faces count as alike as the last one returned, "
         "so placing a face costs the same however large the album and its people grow",
     )
+    people_follow_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="An import's placed faces' persons follow (their Rekognition users, "
+        "their representatives: up to person_representatives_sample searches each) at "
+        "most once per this many seconds and at its end, not every few photos: a person "
+        "that gains a face in every photo has its representatives chosen once a while",
+    )
     people_edge_floor: float = Field(
         50,
         ge=0,

@@ -202,3 +202,35 @@ def test_reindex_analysis_finds_exactly_the_import_faces():
         assert full.detection and full.detection == faces_only.detection
         with Image.open(io.BytesIO(full.detection)) as img:
             assert max(img.size) <= settings.detect_size
+
+
+def test_an_import_follows_its_persons_by_time_not_every_few_photos(tmp_path, monkeypatch):
+    """The persons an import's faces join follow (users mirror, representatives, up to
+    64 searches a person) once per ``people_follow_seconds`` and at the end, not every
+    32 photos: 34 photos of one face in a short import follow once, every face placed."""
+    from facealbum.importer import import_folder
+    from facealbum.people import grouping
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    face = Image.open(PHOTOS / "obama" / "obama-480p.jpg").crop((330, 20, 560, 250))
+    buf = io.BytesIO()
+    face.save(buf, "JPEG", quality=90)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(34):  # distinct content: none is skipped as a copy
+        (folder / f"{i:02d}.jpg").write_bytes(buf.getvalue() + b"\0" * i)
+    follows: list[int] = []
+    real = grouping.follow_placements
+
+    def counted(album, placed):
+        follows.append(len(placed))
+        return real(album, placed)
+
+    monkeypatch.setattr(grouping, "follow_placements", counted)
+    album = open_album(Settings(home=tmp_path / "home", people_follow_seconds=3600))
+    report = import_folder(album, folder, "faces", workers=2, regroup=False)
+    assert report.count("imported") == 34 and report.faces == 34
+    assert follows == [34]
+    people = {f.person_id for p in album.all_pictures() for f in p.faces}
+    assert len(people) == 1 and None not in people

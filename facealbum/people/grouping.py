@@ -365,23 +365,30 @@ def follow_placements(album: Album, placed: dict[str, str]) -> None:
 
 class Placements:
     """The placements of a batch of photos (an import, an S3 event's records), whose
-    persons follow (:func:`follow_placements`) once every ``every`` photos and at
-    :meth:`flush`, not once per photo: a person that gains ten faces in the batch has
-    its representatives chosen once, not ten times."""
+    persons follow (:func:`follow_placements`) once every ``every`` photos (or, given
+    ``seconds``, once that long has passed since the last time) and at :meth:`flush`,
+    not once per photo: a person that gains ten faces in the batch has its
+    representatives chosen once, not ten times."""
 
-    def __init__(self, album: Album, every: int = 32):
-        self.album, self.every = album, every
+    def __init__(self, album: Album, every: int = 32, seconds: float | None = None):
+        self.album, self.every, self.seconds = album, every, seconds
         self.placed: dict[str, str] = {}
         self.photos = 0
+        self.since = time.monotonic()
 
     def add(self, placed: dict[str, str]) -> None:
         self.placed.update(placed)
         self.photos += 1
-        if self.photos >= self.every:
+        if self.seconds is not None:
+            due = time.monotonic() - self.since >= self.seconds
+        else:
+            due = self.photos >= self.every
+        if due:
             self.flush()
 
     def flush(self) -> None:
         placed, self.placed, self.photos = self.placed, {}, 0
+        self.since = time.monotonic()
         if placed:
             follow_placements(self.album, placed)
 
