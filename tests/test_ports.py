@@ -949,11 +949,32 @@ def test_a_dynamodb_catalog_from_before_the_people_indexes_gets_them_at_start(ca
         catalog.album.update_item(
             Key={"pk": f"person#{person}", "sk": face}, UpdateExpression="REMOVE member_image"
         )
+    catalog.album.update_item(Key={"pk": "schema", "sk": "sets"}, UpdateExpression="REMOVE #t",
+                              ExpressionAttributeNames={"#t": "tables"})  # never noted then
     again = DynamoCatalog(table[: -len("album")])
     assert [r.person.person_id for r in again.people_page(None, 10, True)] == ["p2", "p1"]
     assert [r.person.person_id for r in again.people_page(None, 10, False)] == ["p1"]
     assert [p.person_id for p in again.named_people()] == ["p2"]
     assert again.person_image_ids("p1", None, 5) == again.person_image_ids("p2", None, 5) == ["a"]
+
+
+def test_a_dynamodb_catalog_opened_again_reads_one_item(moto_endpoint):
+    """Its tables and indexes are checked once, when made (or completed), and noted on
+    the ``schema`` item: a later open (a Lambda cold start) is that one GetItem, with no
+    ListTables or DescribeTable."""
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+    from facealbum.adapters.dynamo_tables import dynamodb
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    DynamoCatalog(prefix).create_set("S")
+    resource = dynamodb()
+    calls: list[str] = []
+    resource.meta.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    again = DynamoCatalog(prefix, resource)
+    assert calls == ["GetItem"]
+    assert [s.name for s in again.sets_page("name", 10)[0]] == ["S"]
 
 
 def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):
