@@ -842,6 +842,41 @@ def test_catalog_reads_people_without_reading_other_peoples_faces(catalog):
     assert (after["calls"], after["items"]) == (before["calls"], before["items"])
 
 
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_a_dynamodb_placement_costs_the_same_into_a_person_of_1_or_21_faces(catalog):
+    """A face placed into a person, and moved from one person to another, costs the
+    same DynamoDB calls and items read whatever the persons' sizes: the counts move by
+    ADD in the move's own transaction (a person's membership rows were counted again
+    after each change, O(its faces)); ``check``'s recount agrees with them."""
+    from facealbum.domain import Person
+
+    catalog.add_person(Person("small", created_at=1.0))
+    catalog.add_person(Person("big", created_at=2.0))
+    catalog.add_person(Person("other", created_at=3.0))
+    for i in range(21):
+        catalog.add_picture(picture(f"x{i}", "S", f"sha-x{i}", 1))
+    catalog.assign_faces({"x0-0": "small"}, by_owner=False)
+    catalog.assign_faces({f"x{i}-0": "big" for i in range(1, 21)}, by_owner=False)
+    for name in ("n", "m"):
+        catalog.add_picture(picture(name, "S", f"sha-{name}", 2))
+
+    def placed(face: str, into: str, face_out: str, away: str) -> dict:
+        with reads_counted(catalog) as seen:
+            catalog.assign_faces({face: into}, by_owner=False)  # a new face joins
+            catalog.assign_faces({face_out: away}, by_owner=True)  # and one leaves
+        return seen
+
+    small = placed("n-0", "small", "x0-0", "other")
+    big = placed("m-0", "big", "x1-0", "other")
+    assert (big["calls"], big["items"]) == (small["calls"], small["items"])
+    catalog.assign_faces({"n-1": "big", "m-1": "big"}, by_owner=False)  # m: a 2nd face
+    counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
+    assert counts == {"small": (1, 1), "big": (22, 21), "other": (2, 2)}
+    catalog.recount_people(["small", "big", "other"])
+    assert {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()} == counts
+    assert_people_consistent(catalog, ["n-0", "n-1", "m-0", "m-1", "x0-0", "x1-0"])
+
+
 def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
     """Issue 18, item 1: the people list pages most pictured first, each person exactly
     once, hidden ones to the owner only, each with its cover; a person's pictures page
