@@ -188,7 +188,9 @@ def on_aws(folder: Path, tmp: Path, env: dict[str, str], functions: int):
     os.environ.update(env)
     album = open_album(Settings(home=tmp / "aws-cli"))
     sqs = boto3.client("sqs")
-    queue = sqs.create_queue(QueueName=f"q-{tag}")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"q-{tag}", Attributes={"VisibilityTimeout": "900"})[
+        "QueueUrl"
+    ]  # as the template's queue
     notify_queue(boto3.client("s3"), sqs, album.blobs.names["originals"], queue)
     stop = tmp / "stop"
     procs = []
@@ -226,6 +228,7 @@ def main() -> None:
     ap.add_argument("--folder", type=Path, default=SHARED)
     ap.add_argument("--photos", type=int, default=617, help="how many photos to make")
     ap.add_argument("--functions", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--aws-only", action="store_true", help="the AWS side alone")
     ap.add_argument("--function", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.function:
@@ -243,11 +246,14 @@ def main() -> None:
         print(f"photos: {made} made from {args.folder}")
         procs, env = start_services(tmp)
         try:
-            print(f"embedded starts, {load()}", flush=True)
-            wall, imported, faces = embedded(folder, tmp / "embedded", args.functions)
-            print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
-                  f"({args.functions} workers, regrouping included); {load()}",
-                  flush=True)  # fmt: skip
+            wall = 0.0
+            if not args.aws_only:
+                print(f"embedded starts, {load()}", flush=True)
+                wall, imported, faces = embedded(folder, tmp / "embedded", args.functions)
+                print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
+                      f"({args.functions} workers, regrouping included); {load()}",
+                      flush=True)  # fmt: skip
+            print(f"aws starts, {load()}", flush=True)
             processed, regrouping, statuses, aws_faces, calls, done, grouped = on_aws(
                 folder, tmp, env, args.functions
             )
@@ -259,7 +265,8 @@ def main() -> None:
     print(f"aws import: {dict(statuses)}, {aws_faces} faces; every verdict in {processed:.1f} s "
           f"({args.functions} functions), then the scheduled regrouping {regrouping:.1f} s "
           f"({grouped.people if grouped else '-'} people) = {total:.1f} s; {load()}")  # fmt: skip
-    print(f"aws / embedded = {total / wall:.2f}x")
+    if wall:
+        print(f"aws / embedded = {total / wall:.2f}x")
     per = {k: round(v / max(done, 1), 1) for k, v in sorted(calls.items())}
     print(f"calls per photo in the functions ({done} photos): {sum(per.values()):.1f}: {per}")
 
