@@ -229,6 +229,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=617, help="how many photos to make")
     ap.add_argument("--functions", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--aws-only", action="store_true", help="the AWS side alone")
+    ap.add_argument("--embedded-only", action="store_true", help="the embedded side alone")
     ap.add_argument("--function", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.function:
@@ -253,6 +254,8 @@ def main() -> None:
                 print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
                       f"({args.functions} workers, regrouping included); {load()}",
                       flush=True)  # fmt: skip
+            if args.embedded_only:
+                return
             print(f"aws starts, {load()}", flush=True)
             processed, regrouping, statuses, aws_faces, calls, done, grouped = on_aws(
                 folder, tmp, env, args.functions
