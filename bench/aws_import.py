@@ -1,22 +1,31 @@
 """`facealbum aws import` next to the embedded `facealbum import` of the same folder.
 
-    python bench/aws_import.py [--folder ../shared/faces] [--photos 93] [--functions 2]
+    python bench/aws_import.py [--folder ../shared/faces] [--photos 617] [--functions 2]
+
+The folder: ``--photos`` distinct photos made at run time, in a temporary folder that
+is deleted after, from the folder's photos (shared/faces: licensed test photos, see
+its SOURCES.md; nothing derived from them is kept): each photo as it is, then mirrored,
+cropped to its centre 85 %, scaled to 75 %, and the pairs of those, until there are
+enough (93 photos x 7 variants: up to 651), so each is new content with the faces still
+in it, not a copy that both sides would skip as a duplicate.
 
 Side by side in one run, on this machine:
 
 1. embedded: ``import_folder`` into a fresh album (SQLite, a folder, dlib in worker
    processes, one per core), its regrouping of people at the end included;
-2. AWS shape: a fresh album on S3 + DynamoDB (moto's server, tests/moto_stand_in.py)
-   and the Rekognition endpoint (``facealbum rekognition serve``), the originals
-   bucket notifying an SQS queue; ``--functions`` processes play Lambda's SQS event
-   source mapping (receive up to 10 messages, call ``handlers.on_upload``, delete what
-   succeeded), as many as the cores, like the embedded import's workers. The time is
+2. AWS shape: a fresh album on S3 + DynamoDB (moto's server, tests/aws_stand_in.py,
+   the same stand-ins the tests use) and the Rekognition endpoint (``facealbum
+   rekognition serve``), the originals bucket notifying an SQS queue; ``--functions``
+   processes play Lambda's SQS event source mapping around ``handlers.on_upload``, as
+   many as the cores, like the embedded import's workers. The time is
    ``upload_folder`` (what `facealbum aws import` runs: 16 uploads at once, then waits
    for every photo's verdict), plus the regrouping the EventBridge schedule then runs
    once (``regroup.run``), so both sides end with the same work done.
 
-Also printed: the AWS calls per photo by operation (counted in the function processes
-with botocore's before-call event), so a per-photo O(album) call shows as growth.
+The machine's load average is printed before and after each side (the cores are
+shared; the ratio is the figure). Also printed: the AWS calls per photo by operation
+(counted in the function processes with botocore's before-call event), so a per-photo
+O(album) call shows as growth.
 """
 
 from __future__ import annotations
@@ -35,19 +44,61 @@ from pathlib import Path
 
 import httpx
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aws_stand_in import event_source_mapping, free_port, notify_queue, start_moto  # noqa: E402
 from common import SHARED, machine  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET = "AKIDALBUMBENCH000001", "album-bench-secret-00000000000000000000000"
+VARIANTS = ["as is", "mirrored", "cropped", "scaled", "mirrored+cropped", "mirrored+scaled",
+            "cropped+scaled"]  # fmt: skip
 
 
-def free_port() -> int:
-    import socket
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+def make_folder(source: Path, dest: Path, count: int) -> int:
+    """``count`` photos (or as many as the variants make) into ``dest``: each photo of
+    ``source`` in turn as VARIANTS say, variant after variant. Returns how many."""
+    from PIL import Image, ImageOps
+
+    from facealbum.importer import find_photos
+
+    photos, _ = find_photos(source)
+    made = 0
+    for v, variant in enumerate(VARIANTS):
+        for path in photos:
+            if made >= count:
+                return made
+            rel = path.relative_to(source)
+            target = dest / rel.parent / f"{rel.stem}-v{v}{rel.suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if v == 0:
+                shutil.copy(path, target)
+                made += 1
+                continue
+            try:
+                with Image.open(path) as im:
+                    im = ImageOps.exif_transpose(im)
+                    im.load()
+            except OSError:
+                continue  # not a photo: once, as it is, is enough
+            if "mirrored" in variant:
+                im = ImageOps.mirror(im)
+            if "cropped" in variant:
+                w, h = im.size
+                dx, dy = round(w * 0.075), round(h * 0.075)
+                im = im.crop((dx, dy, w - dx, h - dy))
+            if "scaled" in variant:
+                im = im.resize((max(1, round(im.width * 0.75)), max(1, round(im.height * 0.75))))
+            if target.suffix.lower() in (".jpg", ".jpeg"):
+                im.convert("RGB").save(target, quality=92)
+            else:
+                im.save(target)
+            made += 1
+    return made
 
 
 def wait_up(url: str, proc: subprocess.Popen, what: str) -> None:
@@ -63,11 +114,8 @@ def wait_up(url: str, proc: subprocess.Popen, what: str) -> None:
 
 def start_services(tmp: Path) -> tuple[list[subprocess.Popen], dict[str, str]]:
     """moto's server and the Rekognition endpoint; the environment that reaches them."""
-    moto_port, rek_port = free_port(), free_port()
-    moto = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "moto_stand_in.py"), str(moto_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    moto, _, env = start_moto(60)
+    rek_port = free_port()
     rek_env = os.environ | {
         "FACEALBUM_HOME": str(tmp / "endpoint"),
         "FACEALBUM_REKOGNITION_ACCESS_KEY_ID": KEY,
@@ -78,10 +126,8 @@ def start_services(tmp: Path) -> tuple[list[subprocess.Popen], dict[str, str]]:
         [sys.executable, "-m", "facealbum", "rekognition", "serve", "--port", str(rek_port)],
         env=rek_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    moto_url, rek_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{rek_port}"
-    wait_up(f"{moto_url}/moto-api/", moto, "moto_server")
+    rek_url = f"http://127.0.0.1:{rek_port}"
     wait_up(rek_url, rek, "the Rekognition endpoint")
-    env = {f"AWS_ENDPOINT_URL_{s}": moto_url for s in ("S3", "DYNAMODB", "SQS")}
     env |= {"AWS_ENDPOINT_URL_REKOGNITION": rek_url, "AWS_ACCESS_KEY_ID": KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "eu-west-1",
             "AWS_DEFAULT_REGION": "eu-west-1"}  # fmt: skip
@@ -102,23 +148,15 @@ def function(queue: str, stop: Path, counts: Path) -> None:
     album = handlers._album()
     for client in (album.catalog.client, album.blobs.client, album.collection.faces.client):
         client.meta.events.register("before-call", record)
-    sqs = boto3.client("sqs")
     photos = 0
-    while not stop.exists():
-        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        messages = got.get("Messages", [])
-        if not messages:
-            continue
-        event = {"Records": [{"eventSource": "aws:sqs", "messageId": m["MessageId"],
-                              "body": m["Body"]} for m in messages]}  # fmt: skip
+
+    def on_upload(event: dict) -> dict:
+        nonlocal photos
         answer = handlers.on_upload(event)
         photos += len(answer["done"])
-        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-        for m in messages:
-            if m["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-    calls.pop("sqs:ReceiveMessage", None)
-    calls.pop("sqs:DeleteMessage", None)
+        return answer
+
+    event_source_mapping(boto3.client("sqs"), queue, stop.exists, on_upload)
     counts.write_text(json.dumps({"photos": photos, "calls": dict(calls)}))
 
 
@@ -149,17 +187,11 @@ def on_aws(folder: Path, tmp: Path, env: dict[str, str], functions: int):
                  "FACEALBUM_SEARCH_IN_WORKERS": "false"}  # as the template sets them  # fmt: skip
     os.environ.update(env)
     album = open_album(Settings(home=tmp / "aws-cli"))
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    queue = sqs.create_queue(QueueName=f"q-{tag}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=album.blobs.names["originals"],
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"q-{tag}", Attributes={"VisibilityTimeout": "900"})[
+        "QueueUrl"
+    ]  # as the template's queue
+    notify_queue(boto3.client("s3"), sqs, album.blobs.names["originals"], queue)
     stop = tmp / "stop"
     procs = []
     for i in range(functions):
@@ -194,34 +226,37 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--folder", type=Path, default=SHARED)
-    ap.add_argument("--photos", type=int, default=0, help="the first N photos (0: all)")
+    ap.add_argument("--photos", type=int, default=617, help="how many photos to make")
     ap.add_argument("--functions", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--aws-only", action="store_true", help="the AWS side alone")
+    ap.add_argument("--embedded-only", action="store_true", help="the embedded side alone")
     ap.add_argument("--function", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.function:
         queue, stop, counts = args.function
         function(queue, Path(stop), Path(counts))
         return
-    from facealbum.importer import find_photos
 
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        photos, _ = find_photos(args.folder)
-        photos = photos[: args.photos or None]
-        if not photos:
-            raise SystemExit(f"no photos in {args.folder} (see --folder)")
         folder = tmp / "photos"
-        for p in photos:
-            target = folder / p.relative_to(args.folder)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(p, target)
-        print(f"photos: {len(photos)} from {args.folder}")
+        made = make_folder(args.folder, folder, args.photos)
+        if not made:
+            raise SystemExit(f"no photos in {args.folder} (see --folder)")
+        print(f"photos: {made} made from {args.folder}")
         procs, env = start_services(tmp)
         try:
-            wall, imported, faces = embedded(folder, tmp / "embedded", args.functions)
-            print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
-                  f"({args.functions} workers, regrouping included)")  # fmt: skip
+            wall = 0.0
+            if not args.aws_only:
+                print(f"embedded starts, {load()}", flush=True)
+                wall, imported, faces = embedded(folder, tmp / "embedded", args.functions)
+                print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
+                      f"({args.functions} workers, regrouping included); {load()}",
+                      flush=True)  # fmt: skip
+            if args.embedded_only:
+                return
+            print(f"aws starts, {load()}", flush=True)
             processed, regrouping, statuses, aws_faces, calls, done, grouped = on_aws(
                 folder, tmp, env, args.functions
             )
@@ -232,8 +267,9 @@ def main() -> None:
     total = processed + regrouping
     print(f"aws import: {dict(statuses)}, {aws_faces} faces; every verdict in {processed:.1f} s "
           f"({args.functions} functions), then the scheduled regrouping {regrouping:.1f} s "
-          f"({grouped.people if grouped else '-'} people) = {total:.1f} s")  # fmt: skip
-    print(f"aws / embedded = {total / wall:.2f}x")
+          f"({grouped.people if grouped else '-'} people) = {total:.1f} s; {load()}")  # fmt: skip
+    if wall:
+        print(f"aws / embedded = {total / wall:.2f}x")
     per = {k: round(v / max(done, 1), 1) for k, v in sorted(calls.items())}
     print(f"calls per photo in the functions ({done} photos): {sum(per.values()):.1f}: {per}")
 

@@ -209,25 +209,9 @@ def moto_endpoint():
     AWS_ENDPOINT_URL_<SERVICE> variables, set for the session (they matter only to
     code whose settings choose S3 or DynamoDB). moto takes any credentials: it gets the
     Rekognition endpoint's, since boto3's default session keeps the first it reads."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "moto_stand_in.py"), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/moto-api/", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.2)
-    services = ("S3", "DYNAMODB", "SQS", "CLOUDFORMATION", "LAMBDA", "IAM", "EVENTBRIDGE")
-    env = {f"AWS_ENDPOINT_URL_{s}": url for s in services}
+    from aws_stand_in import start_moto
+
+    proc, url, env = start_moto()
     env |= {"AWS_ACCESS_KEY_ID": ENDPOINT_KEY, "AWS_SECRET_ACCESS_KEY": ENDPOINT_SECRET}
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_REGION", "eu-west-1")
     with session_environment(env):

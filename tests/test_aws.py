@@ -15,6 +15,7 @@ from collections import Counter
 
 import httpx
 import pytest
+from aws_stand_in import sqs_event
 from conftest import PHOTOS, engine_settings, start_server
 
 from facealbum.check import check_album
@@ -115,9 +116,7 @@ def sqs_events(sqs, queue_url: str, want: int) -> dict:
     while s3_keys({"Records": records}).__len__() < want and time.monotonic() < deadline:
         got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for m in got.get("Messages", []):
-            records.append(
-                {"eventSource": "aws:sqs", "messageId": m["MessageId"], "body": m["Body"]}
-            )
+            records += sqs_event([m])["Records"]
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return {"Records": records}
 
@@ -125,18 +124,11 @@ def sqs_events(sqs, queue_url: str, want: int) -> dict:
 def notifying_queue(album):
     """(s3, sqs, queue url): a new queue the originals bucket notifies of every object."""
     import boto3
+    from aws_stand_in import notify_queue
 
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=album.blobs.names["originals"],
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+    notify_queue(s3, sqs, album.blobs.names["originals"], queue)
     return s3, sqs, queue
 
 
@@ -487,8 +479,7 @@ def test_aws_import_nudges_an_object_whose_notification_was_lost(lambda_album, t
                 if "Trip/b.jpg" in unquote_plus(m["Body"]) and not dropped:
                     dropped.append(m["MessageId"])  # lost on the way
                     continue
-                on_upload({"Records": [{"eventSource": "aws:sqs", "messageId": m["MessageId"],
-                                        "body": m["Body"]}]})  # fmt: skip
+                on_upload(sqs_event([m]))
 
     runner = threading.Thread(target=lossy_event_source, daemon=True)
     runner.start()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from aws_stand_in import event_source_mapping, notify_queue
 from conftest import PHOTOS, cli, engine_settings
 
 from facealbum.aws.deploy import package
@@ -138,15 +139,7 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
     lam.delete_event_source_mapping(UUID=mapping["UUID"])  # moto cannot run it; we do
     sqs = boto3.client("sqs")
     queue = sqs.get_queue_url(QueueName=f"{prefix}-uploads")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=f"{prefix}-originals",
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+    notify_queue(s3, sqs, f"{prefix}-originals", queue)  # as the stack's bucket does
     settings, env = engine_settings("rekognition", tmp_path / "fn-home", request)
     env |= {"FACEALBUM_BLOB_STORE": f"s3://{prefix}",
             "FACEALBUM_DATABASE_URL": f"dynamodb://{prefix}-"}  # fmt: skip
@@ -158,26 +151,13 @@ def test_deploy_creates_the_stack_and_a_folder_imports_through_it(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def event_source_mapping() -> None:
-        while not stop.is_set():
-            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            messages = got.get("Messages", [])
-            if not messages:
-                continue
-            event = {"Records": [{"eventSource": "aws:sqs", "messageId": m["MessageId"],
-                                  "body": m["Body"]} for m in messages]}  # fmt: skip
-            try:
-                failed = {
-                    f["itemIdentifier"] for f in handlers.on_upload(event)["batchItemFailures"]
-                }
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
-                errors.append(exc)
-                return
-            for m in messages:
-                if m["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    def runs_the_function() -> None:
+        try:
+            event_source_mapping(sqs, queue, stop.is_set, handlers.on_upload)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
 
-    runner = threading.Thread(target=event_source_mapping, daemon=True)
+    runner = threading.Thread(target=runs_the_function, daemon=True)
     runner.start()
     folder = tmp_path / "rome"
     for name in ("obama/obama.jpg", "obama/obama2.jpg", "groups/two_people.jpg", "nofaces/dog.jpg"):

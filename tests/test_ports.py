@@ -851,6 +851,44 @@ def test_catalog_reads_people_without_reading_other_peoples_faces(catalog):
     assert (after["calls"], after["items"]) == (before["calls"], before["items"])
 
 
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_a_dynamodb_placement_costs_the_same_into_a_person_of_1_or_21_faces(catalog):
+    """A face placed into a person, and moved from one person to another, costs the
+    same DynamoDB calls and items read whatever the persons' sizes: the counts move by
+    ADD in the move's own transaction (a person's membership rows were counted again
+    after each change, O(its faces)); ``check``'s recount agrees with them."""
+    from facealbum.domain import Person
+
+    catalog.add_person(Person("small", created_at=1.0))
+    catalog.add_person(Person("big", created_at=2.0))
+    catalog.add_person(Person("other", created_at=3.0))
+    for i in range(21):
+        catalog.add_picture(picture(f"x{i}", "S", f"sha-x{i}", 1))
+    catalog.assign_faces({"x0-0": "small"}, by_owner=False)
+    catalog.assign_faces({f"x{i}-0": "big" for i in range(1, 21)}, by_owner=False)
+    for name in ("n", "m"):
+        catalog.add_picture(picture(name, "S", f"sha-{name}", 2))
+
+    def placed(face: str, into: str, face_out: str, away: str) -> dict:
+        with reads_counted(catalog) as seen:
+            catalog.assign_faces({face: into}, by_owner=False)  # a new face joins
+            catalog.assign_faces({face_out: away}, by_owner=True)  # and one leaves
+        return seen
+
+    small = placed("n-0", "small", "x0-0", "other")
+    big = placed("m-0", "big", "x1-0", "other")
+    assert (big["calls"], big["items"]) == (small["calls"], small["items"])
+    catalog.assign_faces({"n-1": "big", "m-1": "big"}, by_owner=False)  # m: a 2nd face
+    counts = {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()}
+    assert counts == {"small": (1, 1), "big": (22, 21), "other": (2, 2)}
+    catalog.album.update_item(Key={"pk": "people", "sk": "big"},  # as a hand edit could
+                              UpdateExpression="SET face_count = :n, picture_count = :n",
+                              ExpressionAttributeValues={":n": 99})  # fmt: skip
+    catalog.recount_people(["small", "big", "other"])  # what check --repair runs
+    assert {p.person_id: (p.face_count, p.picture_count) for p in catalog.list_people()} == counts
+    assert_people_consistent(catalog, ["n-0", "n-1", "m-0", "m-1", "x0-0", "x1-0"])
+
+
 def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
     """Issue 18, item 1: the people list pages most pictured first, each person exactly
     once, hidden ones to the owner only, each with its cover; a person's pictures page
@@ -958,11 +996,32 @@ def test_a_dynamodb_catalog_from_before_the_people_indexes_gets_them_at_start(ca
         catalog.album.update_item(
             Key={"pk": f"person#{person}", "sk": face}, UpdateExpression="REMOVE member_image"
         )
+    catalog.album.update_item(Key={"pk": "schema", "sk": "sets"}, UpdateExpression="REMOVE #t",
+                              ExpressionAttributeNames={"#t": "tables"})  # never noted then
     again = DynamoCatalog(table[: -len("album")])
     assert [r.person.person_id for r in again.people_page(None, 10, True)] == ["p2", "p1"]
     assert [r.person.person_id for r in again.people_page(None, 10, False)] == ["p1"]
     assert [p.person_id for p in again.named_people()] == ["p2"]
     assert again.person_image_ids("p1", None, 5) == again.person_image_ids("p2", None, 5) == ["a"]
+
+
+def test_a_dynamodb_catalog_opened_again_reads_one_item(moto_endpoint):
+    """Its tables and indexes are checked once, when made (or completed), and noted on
+    the ``schema`` item: a later open (a Lambda cold start) is that one GetItem, with no
+    ListTables or DescribeTable."""
+    from facealbum.adapters.catalog_dynamo import DynamoCatalog
+    from facealbum.adapters.dynamo_tables import dynamodb
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    DynamoCatalog(prefix).create_set("S")
+    resource = dynamodb()
+    calls: list[str] = []
+    resource.meta.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    again = DynamoCatalog(prefix, resource)
+    assert calls == ["GetItem"]
+    assert [s.name for s in again.sets_page("name", 10)[0]] == ["S"]
 
 
 def test_catalog_deletes_a_person_as_unused_only_if_it_is_unnamed_and_has_no_faces(catalog):

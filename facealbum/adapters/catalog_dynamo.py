@@ -33,8 +33,10 @@ from ..ports import CatalogSnapshot
 from .dynamo_people import DynamoPeople
 from .dynamo_reanalysis import DynamoReanalysis
 from .dynamo_records import DynamoRecords
-from .dynamo_sets import DynamoSets
+from .dynamo_sets import SCHEMA, VERSION, DynamoSets
 from .dynamo_tables import (
+    KEYS,
+    LAYOUT,
     batch_get,
     dynamodb,
     ensure_indexes,
@@ -51,20 +53,34 @@ _PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_ty
 
 class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
     def __init__(self, prefix: str, resource: Any = None):
+        """One consistent GetItem (the ``schema`` item) when the tables are as this code
+        lays them out; else (a new album, or one from before an index) the tables and
+        indexes are made or completed, their rows written, and the layout noted on the
+        ``schema`` item, so later opens (each Lambda cold start) skip ListTables and
+        DescribeTable."""
         self.db = resource or dynamodb()
-        tables = ensure_tables(self.db, prefix)
-        self.pics, self.by_id, self.album = (
-            tables["pics"],
-            tables["pics_by_image_id"],
-            tables["album"],
-        )
         self.client = self.db.meta.client
-        added = ensure_indexes(self.db, prefix)
-        if added & {"people_listed", "people_shown", "people_named"}:
-            self._rank_people()  # a catalog from before them: its person rows join
-        if "by_image" in added:
-            self._key_members()
+        self.pics, self.by_id, self.album = (self.db.Table(prefix + short) for short in KEYS)
+        mark = self._schema_mark()
+        if mark.get("tables") != LAYOUT:
+            ensure_tables(self.db, prefix)
+            added = ensure_indexes(self.db, prefix)
+            if added & {"people_listed", "people_shown", "people_named"}:
+                self._rank_people()  # a catalog from before them: its person rows join
+            if "by_image" in added:
+                self._key_members()
+            self.album.update_item(Key=SCHEMA, UpdateExpression="SET #t = :t",
+                                   ExpressionAttributeNames={"#t": "tables"},
+                                   ExpressionAttributeValues={":t": LAYOUT})  # fmt: skip
+        self._backfilled = int(mark.get("version", 0)) >= VERSION
         self._backfill()
+
+    def _schema_mark(self) -> dict:
+        """The ``schema`` item, read consistently; empty if it or the table is missing."""
+        try:
+            return self.album.get_item(Key=SCHEMA, ConsistentRead=True).get("Item") or {}
+        except self.client.exceptions.ResourceNotFoundException:
+            return {}
 
     # -- pictures -----------------------------------------------------------------
 

@@ -15,12 +15,18 @@ The person's row keeps its face and picture counts and its representative faces,
 listing people reads the person rows only. Each person row also keeps ``people_rank``
 (its picture count, zero-padded, then its id) and, unless hidden, ``people_shown``:
 the sort and partition keys of the indexes the people pages read by (dynamo_tables.py).
-A change of a person's faces first adds a token of its own to the row's ``recounting``
-set, then moves the faces, then counts the membership rows (O(its faces)), writes the
-counts, reads the memberships again (another change meanwhile: count again) and only
-then takes its token out. While a row has a token, a reader counts that person's
-memberships itself: a writer killed midway leaves its token, never a wrong count; and
-the last writer's counts, checked after they were written, are what the memberships are."""
+A face's move carries the counts in its own transaction: ``face_count`` by ADD, the
+picture count (and rank) set from the value read when no other face of the picture is
+in that person (the picture's item says, and the move is conditioned on it), on
+condition it is still that value; O(1) per placement, and a retried move fails on the
+face's condition rather than counting twice. Deleting faces and re-analysis still
+count the persons they change again: such a change first adds a token of its own to
+the row's ``recounting`` set, then changes the faces, then counts the membership rows
+(O(its faces)), writes the counts, reads the memberships again (another change
+meanwhile: count again) and only then takes its token out. While a row has a token, a
+reader counts that person's memberships itself: a writer killed midway leaves its
+token, never a wrong count. ``check --repair`` counts a person whose counts are off
+(a move's transaction cannot leave them so) again the same way."""
 
 from __future__ import annotations
 
@@ -368,13 +374,6 @@ class DynamoPeople:
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in assignments]
         items = {i["face_id"]: i for i in batch_get(self.db, self.album, keys)}
         changed = 0
-        token = uuid.uuid4().hex
-        touched: set[str | None] = set()  # the persons of the faces that will move
-        for face_id, person_id in assignments.items():
-            item = items.get(face_id)
-            if item is not None and item.get("person_id") != person_id:
-                touched |= {item.get("person_id"), person_id}
-        self._mark(touched, token)
         for face_id, person_id in assignments.items():
             item = items.get(face_id)
             for _ in range(_TRIES):
@@ -387,9 +386,6 @@ class DynamoPeople:
                     break  # the owner's decisions stand
                 if old == person_id and owned == (by_owner and person_id is not None):
                     break
-                if old != person_id and not {old, person_id} <= touched:
-                    self._mark({old, person_id} - touched, token)  # moved since read
-                    touched |= {old, person_id}
                 done = self._move_face(item, person_id, by_owner)
                 if done is not None:
                     changed += done
@@ -397,15 +393,19 @@ class DynamoPeople:
                 item = self.album.get_item(
                     Key={"pk": f"face#{face_id}", "sk": "-"}, ConsistentRead=True
                 ).get("Item")
-        self._recount(touched, token)
         return changed
 
     def _move_face(self, item: dict, person_id: str | None, by_owner: bool) -> bool | None:
         """Move one face from the person it had (as ``item`` says) to ``person_id``, in
         one transaction: the face item (conditioned on that person and owner flag), the
-        two membership rows, the face's element on its picture's item, and a check that
-        the target person exists. True if done; False if it cannot be (the person or the
-        picture is gone); None if the face changed meanwhile (read it again)."""
+        two membership rows, the face's element on its picture's item (conditioned on
+        the persons the picture's other faces have), and the two person rows' counts:
+        ``face_count`` by ADD, ``picture_count`` (and ``people_rank``) set from the value
+        read, on condition it is still that, when no other face of the picture is in
+        that person. O(1) whatever the persons' sizes; a retry after a success fails on
+        the face's condition, so nothing is counted twice. True if done; False if it
+        cannot be (the person or the picture is gone); None if something changed
+        meanwhile (read again)."""
         face_id, old = item["face_id"], item.get("person_id")
         owned = by_owner and person_id is not None
         values: dict[str, Any] = {":o": owned, ":was": bool(item.get("by_owner"))}
@@ -428,48 +428,117 @@ class DynamoPeople:
         on_picture = self._on_picture(item["image_id"], face_id, person_id)
         if on_picture is None:
             return False  # the picture is gone, and its faces with it
-        ops.append(on_picture)
-        if old is not None and old != person_id:  # else only the owner flag changes
+        ops.append(on_picture[0])
+        others = on_picture[1]  # the persons of the picture's other faces
+        recount: list[str] = []  # rows from before counts: counted after, as before
+        if old != person_id:  # else only the owner flag changes
+            rows = self._person_rows({p for p in (old, person_id) if p})
+            if person_id is not None and person_id not in rows:
+                return False  # the person is gone (merged away, deleted)
+            for who, step in ((old, -1), (person_id, 1)):
+                row = rows.get(who) if who else None
+                if row is None:
+                    continue  # no person, or one deleted already: nothing to count
+                if "face_count" not in row:
+                    recount.append(who)  # type: ignore[arg-type]
+                    op = self._person_check(who)  # type: ignore[arg-type]
+                else:
+                    op = self._person_count(row, step, pictures=who not in others)
+                ops.append(op)
+        else:
+            if person_id is not None:
+                ops.append(self._person_check(person_id))
+        if old is not None and old != person_id:
             ops.append({"Delete": {"TableName": self.album.name,
                                    "Key": {"pk": f"person#{old}", "sk": face_id}}})  # fmt: skip
-        if person_id is not None:
-            ops += [
-                {"ConditionCheck": {"TableName": self.album.name,
-                                    "Key": {"pk": "people", "sk": person_id},
-                                    "ConditionExpression": "attribute_exists(pk)"}},
-                {"Put": {"TableName": self.album.name,
-                         "Item": {"pk": f"person#{person_id}", "sk": face_id,
-                                  "image_id": item["image_id"],
-                                  "member_image": item["image_id"]}}},
-            ]  # fmt: skip
+        if person_id is not None and old != person_id:
+            ops.append({"Put": {"TableName": self.album.name,
+                                "Item": {"pk": f"person#{person_id}", "sk": face_id,
+                                         "image_id": item["image_id"],
+                                         "member_image": item["image_id"]}}})  # fmt: skip
         try:
             failed = self._transact(ops)
         except self.client.exceptions.TransactionCanceledException:
             return None  # a conflict with another transaction on these items: again
-        if failed is None:
-            return True
-        return None if 0 in failed else False
+        if failed is not None:
+            return None  # changed meanwhile (the face, the picture, a person): again
+        for who in recount:
+            self._count_members(who)
+        return True
 
-    def _on_picture(self, image_id: str, face_id: str, person_id: str | None) -> dict | None:
+    def _person_rows(self, person_ids: Collection[str]) -> dict[str, dict]:
+        """These persons' rows, read consistently (one GetItem each: one or two)."""
+        found = {}
+        for person_id in sorted(person_ids):
+            row = self.album.get_item(
+                Key={"pk": "people", "sk": person_id}, ConsistentRead=True
+            ).get("Item")
+            if row is not None:
+                if "face_count" not in row and not row.get("recounting"):
+                    self._person(row)  # a row from before counts gets them now
+                    row = self.album.get_item(
+                        Key={"pk": "people", "sk": person_id}, ConsistentRead=True
+                    ).get("Item")
+                if row is not None:
+                    found[person_id] = row
+        return found
+
+    def _person_check(self, person_id: str) -> dict:
+        return {"ConditionCheck": {"TableName": self.album.name,
+                                   "Key": {"pk": "people", "sk": person_id},
+                                   "ConditionExpression": "attribute_exists(pk)"}}  # fmt: skip
+
+    def _person_count(self, row: dict, step: int, pictures: bool) -> dict:
+        """The person row's counts moved by one face (``step`` ±1), and by one picture
+        too if ``pictures``: conditioned on the picture count read (the rank is made of
+        it), else only on the row existing."""
+        values: dict[str, Any] = {":one": step}
+        update, condition = "ADD face_count :one", "attribute_exists(face_count)"
+        if pictures:
+            was = int(row.get("picture_count", 0))
+            values |= {":was": was, ":n": was + step, ":r": _rank(was + step, row["sk"])}
+            update += " SET picture_count = :n, people_rank = :r"
+            condition += " AND picture_count = :was"
+        return {"Update": {"TableName": self.album.name, "Key": {"pk": "people", "sk": row["sk"]},
+                           "UpdateExpression": update, "ConditionExpression": condition,
+                           "ExpressionAttributeValues": values}}  # fmt: skip
+
+    def _on_picture(
+        self, image_id: str, face_id: str, person_id: str | None
+    ) -> tuple[dict, set[str]] | None:
         """The update of the face's person on its picture's item: one list element,
-        conditioned on it being that face. None if the picture (or face) is gone."""
+        conditioned on it being that face and on the picture's other faces having the
+        persons they have now; with those persons. None if the picture (or face) is
+        gone."""
         where = self.by_id.get_item(Key={"image_id": image_id}).get("Item")
         item = where and self.pics.get_item(Key={"set": where["set"], "name": where["name"]}).get(
             "Item"
         )
         if not item:
             return None
-        for i, f in enumerate(item.get("faces", [])):
+        faces = item.get("faces", [])
+        for i, f in enumerate(faces):
             if f["face_id"] == face_id:
                 values: dict[str, Any] = {":f": face_id}
                 if person_id is None:
                     update = f"REMOVE faces[{i}].person_id"
                 else:
                     update, values[":p"] = f"SET faces[{i}].person_id = :p", person_id
+                conditions = [f"faces[{i}].face_id = :f"]
+                others: set[str] = set()
+                for j, g in enumerate(faces):
+                    if j == i:
+                        continue
+                    if g.get("person_id"):
+                        conditions.append(f"faces[{j}].person_id = :p{j}")
+                        values[f":p{j}"] = g["person_id"]
+                        others.add(g["person_id"])
+                    else:
+                        conditions.append(f"attribute_not_exists(faces[{j}].person_id)")
                 return {"Update": {
                     "TableName": self.pics.name, "Key": {"set": item["set"], "name": item["name"]},
-                    "UpdateExpression": update, "ConditionExpression": f"faces[{i}].face_id = :f",
-                    "ExpressionAttributeValues": values}}  # fmt: skip
+                    "UpdateExpression": update, "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeValues": values}}, others  # fmt: skip
         return None
 
     def _forget_faces(self, face_ids: list[str]) -> None:

@@ -235,7 +235,8 @@ class DynamoSets:
         if self._indexed() or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return
         self.recount_stats()
-        self.album.put_item(Item=SCHEMA | {"version": VERSION})
+        self.album.update_item(Key=SCHEMA, UpdateExpression="SET version = :v",
+                               ExpressionAttributeValues={":v": VERSION})  # fmt: skip
         self._backfilled = True
 
     def _sets_page_unindexed(

@@ -11,7 +11,7 @@ The original design's key schema, plus one table for the rest of what the album 
   content), ``face#ID`` (a face's picture and box), ``uploads``, ``lock#SHA``,
   ``sessions``, ``fail#CLIENT``, ``job#NAME`` (a background job's state), ``sets#newest``
   and ``sets#name`` (the sets in either order, for paging), ``counters`` (the album's
-  counts) and ``schema`` (see dynamo_sets).
+  counts) and ``schema`` (see dynamo_sets; also the tables' ``LAYOUT`` once made so).
 
 Tables are created on demand capacity (PAY_PER_REQUEST) if missing. Endpoint,
 credentials and region come from the standard AWS configuration; throttling is retried
@@ -48,6 +48,12 @@ INDEXES = {
     }
 }
 BATCH = 100  # BatchGetItem's most keys per call
+# the tables' layout as this code makes it, noted on the ``schema`` item once the tables
+# and indexes are so (catalog_dynamo): a new index changes it, and the next open adds it
+LAYOUT = ";".join(
+    f"{short}:{','.join(a for a, _ in KEYS[short])}:{','.join(sorted(INDEXES.get(short, {})))}"
+    for short in KEYS
+)
 
 
 def _index(name: str, hash_key: str, range_key: str) -> dict:
