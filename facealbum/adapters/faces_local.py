@@ -63,6 +63,7 @@ from .catalog_schema import (
 )
 from .face_index import IvfFaceIndex
 from .faces_users_local import LocalUsers
+from .sql_in import rows_in
 
 COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
 EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
@@ -488,13 +489,10 @@ class LocalFaces(LocalUsers):
         SQLite goes through the collection's index: two lookups a row, 3x slower),
         the collection checked here."""
         out: dict[int, Any] = {}
-        with self.db.connect() as conn:
-            for i in range(0, len(seqs), 1000):
-                for r in conn.execute(
-                    select(*_ROW).where(collection_faces.c.seq.in_(seqs[i : i + 1000]))
-                ):
-                    if r.collection_id == collection_id:
-                        out[r.seq] = r._mapping  # a view: no dict built per row
+        with self.db.connect() as conn:  # driver-level (sql_in.py): 4x less than Core's
+            for r in rows_in(conn, _NAMES, "collection_faces", "seq", seqs, 1000):
+                if r[_AT["collection_id"]] == collection_id:
+                    out[r[_AT["seq"]]] = _Row(r)  # a tuple read by name: no dict per row
         return out
 
     def warm(self, collection_id: str) -> None:
@@ -799,6 +797,18 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
 
 # a search's columns: a match's record and the descriptor it is re-ranked with
 _ROW = list(collection_faces.c)
+_NAMES = [c.name for c in _ROW]
+_AT = {name: i for i, name in enumerate(_NAMES)}
+
+
+class _Row(tuple):
+    """A collection_faces row as the driver gives it, read by column name like a
+    mapping (``_record`` and the re-rank take either)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):  # type: ignore[override]
+        return tuple.__getitem__(self, _AT[key] if isinstance(key, str) else key)
 
 
 def _record(r) -> FaceRecord:
