@@ -461,13 +461,11 @@ class LocalFaces(LocalUsers):
         rows: dict[int, Any] = {}
 
         def exact(seqs: np.ndarray) -> np.ndarray:
-            out = np.zeros((len(seqs), index.dim), np.float32)
             found = self._rows(collection_id, seqs.tolist())
             rows.update(found)
-            for i, seq in enumerate(seqs.tolist()):
-                if seq in found:
-                    out[i] = np.frombuffer(found[seq]["embedding"], dtype="<f4")
-            return out
+            gone = bytes(4 * index.dim)  # a row deleted meanwhile: dropped below
+            blob = b"".join(found[q][_EMBEDDING] if q in found else gone for q in seqs.tolist())
+            return np.frombuffer(blob, dtype="<f4").reshape(len(seqs), index.dim)
 
         wanted = max_faces + 1  # the face itself may be among them
         ranked = index.ranked_many(vectors, wanted, cosine_for(threshold), exact)
@@ -478,8 +476,8 @@ class LocalFaces(LocalUsers):
                 row = rows.get(seq)
                 score = similarity(cos)
                 # deleted meanwhile; the face itself; the very cut
-                if row is not None and row["face_id"] != skip and score >= threshold:
-                    matches.append(Match(score, _record(row)))
+                if row is not None and row[_FACE_ID] != skip and score >= threshold:
+                    matches.append(Match(score, _record_of(row)))
             out.append(matches[:max_faces])
         return out
 
@@ -491,8 +489,8 @@ class LocalFaces(LocalUsers):
         out: dict[int, Any] = {}
         with self.db.connect() as conn:  # driver-level (sql_in.py): 4x less than Core's
             for r in rows_in(conn, _NAMES, "collection_faces", "seq", seqs, 1000):
-                if r[_AT["collection_id"]] == collection_id:
-                    out[r[_AT["seq"]]] = _Row(r)  # a tuple read by name: no dict per row
+                if r[_COLLECTION] == collection_id:
+                    out[r[_SEQ]] = r  # a plain tuple (positions below): no dict per row
         return out
 
     def warm(self, collection_id: str) -> None:
@@ -798,17 +796,18 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
 # a search's columns: a match's record and the descriptor it is re-ranked with
 _ROW = list(collection_faces.c)
 _NAMES = [c.name for c in _ROW]
-_AT = {name: i for i, name in enumerate(_NAMES)}
+_SEQ, _FACE_ID, _COLLECTION, _IMAGE, _EXTERNAL, _LEFT, _TOP, _WIDTH, _HEIGHT, _CONFIDENCE = (
+    _NAMES.index(n)
+    for n in ("seq", "face_id", "collection_id", "image_id", "external_image_id", "box_left",
+              "box_top", "box_width", "box_height", "confidence")
+)  # fmt: skip
+_EMBEDDING, _USER = _NAMES.index("embedding"), _NAMES.index("user_id")
 
 
-class _Row(tuple):
-    """A collection_faces row as the driver gives it, read by column name like a
-    mapping (``_record`` and the re-rank take either)."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key):  # type: ignore[override]
-        return tuple.__getitem__(self, _AT[key] if isinstance(key, str) else key)
+def _record_of(r: tuple) -> FaceRecord:
+    """:func:`_record` of a row as a tuple of ``_NAMES`` (a search reads thousands)."""
+    box = Box(r[_LEFT], r[_TOP], r[_WIDTH], r[_HEIGHT])
+    return FaceRecord(r[_FACE_ID], r[_IMAGE], r[_EXTERNAL], box, r[_CONFIDENCE], r[_USER])
 
 
 def _record(r) -> FaceRecord:
