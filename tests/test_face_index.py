@@ -198,3 +198,36 @@ def test_a_named_persons_click_searches_the_index_once_whatever_its_representati
     assert one[0] == eight[0] == 1  # one faiss search each click, all its faces in it
     assert eight[1] == one[1] <= 12, (one, eight)  # statements: not one set per face
     assert eight[2] >= len(me) // 2  # the person's pictures (two faces each) all listed
+
+
+def test_a_deep_threshold_0_page_asks_for_as_many_faces_as_its_photos(tmp_path):
+    """Issue 18, item 2: the page at photo 1,000 (one face a picture) asks the index
+    once for ~a quarter more faces than the photos it needs, and reads the catalog's
+    refs of only those faces: every face asked for costs catalog reads. Before, it asked
+    for twice the photos (2,102 faces) and read their rows through the expression
+    layer. The page is the exact scan's photos 1,000-1,049 in its order."""
+    album = open_album(Settings(home=tmp_path))
+    v = clustered(1_500, 30)
+    face_ids = _fill(album, v, per_picture=1)
+    asked: list[int] = []
+    matches, refs = album.collection.matches_many, album.catalog.face_refs
+    read: list[int] = []
+
+    def counted(face_ids, threshold: float, limit: int = 4096):
+        asked.append(limit)
+        return matches(face_ids, threshold, limit)
+
+    def counted_refs(ids):
+        read.append(len(ids))
+        return refs(ids)
+
+    album.collection.matches_many = counted  # type: ignore[method-assign]
+    album.catalog.face_refs = counted_refs  # type: ignore[method-assign]
+    page = album.search(face_ids[0], threshold=0, limit=50, offset=1_000)
+    need = 1_000 + 50 + 1
+    assert len(asked) == 1 and asked[0] <= need * 1.3, asked  # main: 2 x 1,051
+    assert sum(read) <= need * 1.3 + 1, read
+    exact = np.argsort(-(v[1:] @ v[0]), kind="stable")[1_000 - 1 : 1_050 - 1] + 1
+    want = [album.catalog.face_refs([face_ids[i]])[face_ids[i]][0] for i in exact]
+    assert [m.picture.image_id for m in page.matches] == want
+    assert page.more and page.total >= need

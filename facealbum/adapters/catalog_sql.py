@@ -56,6 +56,7 @@ from .catalog_schema import (
 )
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
+from .sql_in import rows_in
 
 # the counts migration 0014's triggers keep, counted again from the rows (its backfill)
 RECOUNT = [
@@ -695,22 +696,19 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
     def face_refs(self, face_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
         out: dict[str, tuple[str, float | None]] = {}
         ids = list(dict.fromkeys(face_ids))
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                q = select(faces.c.face_id, faces.c.image_id, faces.c.sharpness).where(
-                    faces.c.face_id.in_(ids[i : i + 500])
-                )
-                out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
+        cols = ("face_id", "image_id", "sharpness")
+        with self.engine.connect() as conn:  # driver-level: a deep search page reads 1000s
+            rows = rows_in(conn, cols, "faces", "face_id", ids)
+            out.update({r[0]: (r[1], r[2]) for r in rows})
         return out
 
     def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
         ids = list(dict.fromkeys(image_ids))
-        cols = (pictures.c.image_id, pictures.c.sha256, pictures.c.set_name)
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                q = select(*cols).where(pictures.c.image_id.in_(ids[i : i + 500]))
-                out.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
+        cols = ("image_id", "sha256", "set_name")
+        with self.engine.connect() as conn:  # driver-level, as face_refs
+            rows = rows_in(conn, cols, "pictures", "image_id", ids)
+            out.update({r[0]: (r[1], r[2]) for r in rows})
         return out
 
     def content_image_ids(self, shas: Sequence[str]) -> dict[str, list[str]]:
