@@ -577,6 +577,8 @@ class LocalFaces(LocalUsers):
         created, pruned = self._collection_row(collection_id)
         if (
             start < pruned  # deletions past ``start`` are gone from the feed
+            # made again (by another process) since: the old faces left no feed
+            or (loaded.stamp is not None and loaded.stamp[0] != created)
             or loaded.index.stale()
             or (first and not self._counts_match(collection_id, loaded))
         ):
