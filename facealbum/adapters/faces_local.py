@@ -666,8 +666,8 @@ class LocalFaces(LocalUsers):
             if rows:
                 vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
                 index.add(np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), -1))
-                high = rows[-1][0]
-                changes += len(rows)
+                high = at.high = rows[-1][0]  # each chunk as it is in: a failed read of
+                changes += len(rows)  # the next must not add this one twice on a retry
             if len(rows) < self.chunk:
                 break
         at.high = high
