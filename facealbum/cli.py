@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,9 +25,22 @@ from rich.progress import (
 from rich.table import Table
 
 from .domain import AlbumError
-from .settings import Settings
+from .settings import Settings, SettingsError
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The command: a setting that is not valid (FACEALBUM_* or the config file) is an
+    error line and exit status 2, not a traceback, whichever command loaded it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except SettingsError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            sys.exit(2)
+
+
+app = _App(
     help="facealbum: a photo album that knows who is in the pictures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -12,8 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting's value (from the environment or the config file) that is not valid."""
 
 
 class Settings(BaseSettings):
@@ -407,11 +411,27 @@ class Settings(BaseSettings):
         file_values: dict[str, Any] = {}
         if config_path.is_file():
             with config_path.open("rb") as fh:
-                file_values = tomllib.load(fh)
+                try:
+                    file_values = tomllib.load(fh)
+                except tomllib.TOMLDecodeError as exc:
+                    raise SettingsError(f"{config_path}: {exc}") from None
         env_set = {name for name in cls.model_fields if f"FACEALBUM_{name.upper()}" in os.environ}
         init = {k: v for k, v in file_values.items() if k not in env_set}
         init.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**init)
+        try:
+            return cls(**init)
+        except ValidationError as exc:  # one line a setting, named as it is set
+            lines = []
+            for e in exc.errors():
+                name = str(e["loc"][0]) if e["loc"] else "?"
+                got = f"{e.get('input')!r}: {e['msg']}"
+                if name in env_set:
+                    lines.append(f"FACEALBUM_{name.upper()}={got}")
+                elif name in file_values and overrides.get(name) is None:
+                    lines.append(f"{name} in {config_path} = {got}")
+                else:
+                    lines.append(f"{name}={got}")
+            raise SettingsError("invalid setting: " + "; ".join(lines)) from None
 
     @property
     def catalog_url(self) -> str:

@@ -138,3 +138,59 @@ def test_a_server_process_nobody_searches_follows_the_feed(tmp_path):
     finally:
         stop.set()
         follower.join()
+
+
+def test_a_collection_made_again_by_another_process_is_built_again(settings):
+    """DeleteCollection then CreateCollection through another process (the
+    /rekognition endpoint, ``facealbum faces``): the old collection's faces left no
+    deletion feed, so a process that had it loaded builds again rather than keep
+    them, dead, crowding its searches' top k."""
+    one, other = _process(settings), _process(settings)
+    one.create_collection("c")
+    vectors = np.random.default_rng(7).standard_normal((30, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    box = Box(0.1, 0.1, 0.2, 0.2)
+    old = [str(uuid.uuid4()) for _ in vectors]
+    one.add_faces("c", [FaceRecord(f, f, None, box, 99.0) for f in old], vectors)
+    one.warm("c")
+    other.warm("c")
+    one.delete_collection("c")
+    one.create_collection("c")
+    new = [str(uuid.uuid4()) for _ in vectors]  # the same faces indexed again
+    one.add_faces("c", [FaceRecord(f, f, None, box, 99.0) for f in new], vectors)
+    found = {m.face.face_id for m in other.search_faces("c", new[0], 0, 20)}
+    assert len(found) == 20 and found <= set(new)
+    assert len(other._index("c")) == 30
+
+
+def test_a_catch_up_that_fails_between_chunks_adds_no_face_twice(settings):
+    """A catch-up reads new faces in chunks; one whose next chunk's read fails (SQLite
+    busy, a dropped connection) is tried again at the next search: the chunks already
+    added must not be added again (the same face was then found twice)."""
+    from sqlalchemy.exc import OperationalError
+
+    one, other = _process(settings), _process(settings)
+    other.chunk = 4
+    vectors = np.random.default_rng(9).standard_normal((20, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [str(uuid.uuid4()) for _ in vectors]
+    box = Box(0.1, 0.1, 0.2, 0.2)
+    one.create_collection("c")
+    one.add_faces("c", [FaceRecord(f, f, None, box, 99.0) for f in ids[:5]], vectors[:5])
+    other.warm("c")
+    one.add_faces("c", [FaceRecord(f, f, None, box, 99.0) for f in ids[5:]], vectors[5:])
+    connect, reads = other.db.connect, [0]
+
+    def flaky():
+        reads[0] += 1
+        if reads[0] == 3:  # the stamp, the first chunk, then this
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return connect()
+
+    other.db.connect = flaky  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        other.search_faces("c", ids[0], 0, 30)
+    other.db.connect = connect  # type: ignore[method-assign]
+    found = [m.face.face_id for m in other.search_faces("c", ids[0], 0, 30)]
+    assert sorted(found) == sorted(ids[1:])
+    assert len(other._index("c")) == 20

@@ -577,6 +577,8 @@ class LocalFaces(LocalUsers):
         created, pruned = self._collection_row(collection_id)
         if (
             start < pruned  # deletions past ``start`` are gone from the feed
+            # made again (by another process) since: the old faces left no feed
+            or (loaded.stamp is not None and loaded.stamp[0] != created)
             or loaded.index.stale()
             or (first and not self._counts_match(collection_id, loaded))
         ):
@@ -664,8 +666,8 @@ class LocalFaces(LocalUsers):
             if rows:
                 vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
                 index.add(np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), -1))
-                high = rows[-1][0]
-                changes += len(rows)
+                high = at.high = rows[-1][0]  # each chunk as it is in: a failed read of
+                changes += len(rows)  # the next must not add this one twice on a retry
             if len(rows) < self.chunk:
                 break
         at.high = high
