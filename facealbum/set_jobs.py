@@ -90,15 +90,22 @@ def active(album: Album) -> dict[str, dict]:
 def hidden_sets(album: Album) -> set[str]:
     """The sets no listing or set page shows: those being deleted, and the new names of
     those being renamed. One read."""
-    jobs = active(album).values()
-    return {j["set"] for j in jobs if j["kind"] == "delete"} | {
-        j["to"] for j in jobs if j["kind"] == "rename"
+    return _hidden(active(album))
+
+
+def _hidden(jobs: dict[str, dict]) -> set[str]:
+    return {j["set"] for j in jobs.values() if j["kind"] == "delete"} | {
+        j["to"] for j in jobs.values() if j["kind"] == "rename"
     }
 
 
 def job_for(album: Album, set_name: str) -> tuple[str, dict] | None:
     """(id, entry) of the unfinished job that changes this set (as its old or new name)."""
-    for job_id, j in active(album).items():
+    return _job_for(active(album), set_name)
+
+
+def _job_for(jobs: dict[str, dict], set_name: str) -> tuple[str, dict] | None:
+    for job_id, j in jobs.items():
         if j["kind"] in ("delete", "rename") and set_name in (j["set"], j.get("to")):
             return job_id, j
     return None
@@ -122,12 +129,16 @@ def start(
     name = as_stored(name)
     if kind == "rename":
         to = check_set_name(to or "")
+    # one read of the jobs, before the set's: a delete recorded meanwhile by another
+    # request then finds the set (hidden, not gone) and ``_record`` returns its job;
+    # a second read could see the set hidden by a job the first did not see
+    jobs = active(album)
     summary = album.catalog.get_set(name)
-    existing = job_for(album, name)
+    existing = _job_for(jobs, name)
     if existing and existing[1]["kind"] == kind == "delete" and existing[1]["set"] == name:
         retry(album, existing[0], queue)  # if it failed: asked again, so tried again
         return status(album, existing[0])
-    if summary is None or (name in hidden_sets(album)):
+    if summary is None or (name in _hidden(jobs)):
         raise NotFound(f"no set {name!r}")
     if existing:
         raise BadInput(f"set {name!r} is being changed already; try again when that is done")

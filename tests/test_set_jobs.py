@@ -270,6 +270,28 @@ def test_deletes_of_one_set_at_once_make_one_job(batched):
     assert [j["id"] for j in album.set_jobs()] == ids[:1]
 
 
+def test_a_delete_recorded_between_a_requests_reads_returns_that_job(batched):
+    """Two deletes of one set at once: another request records its job right after
+    this one read the jobs. This one still finds the set (hidden now, not gone) and
+    gets that job, not a 404 (it read the jobs twice, and the second read hid the
+    set from it)."""
+    album, _ = batched
+    real = album.catalog.get_job
+    other: list[dict] = []
+
+    def get_job(key):
+        found = real(key)
+        if key == set_jobs.REGISTRY and not other:
+            album.catalog.get_job = real
+            other.append(album.start_delete_set("Big"))
+        return found
+
+    album.catalog.get_job = get_job
+    mine = album.start_delete_set("Big")
+    assert other and mine["id"] == other[0]["id"]
+    assert [j["id"] for j in album.set_jobs()] == [mine["id"]]
+
+
 def test_reindex_is_a_job_whose_progress_the_site_reads(batched):
     """`facealbum reindex` runs as a job: while it works the owner's status line
     (GET /api/jobs, Album.set_jobs) shows it with its progress; then it is done, with
