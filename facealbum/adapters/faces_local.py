@@ -505,7 +505,7 @@ class LocalFaces(LocalUsers):
     def _index(self, collection_id: str, wait: bool = False) -> IvfFaceIndex:
         """The collection's index, brought up to date with its rows. One read of the
         collection's row first (CollectionNotFound if it is gone): while its stamp
-        (``_stamp``) is the one last synced at, nothing changed and the index is used
+        (below) is the one last synced at, nothing changed and the index is used
         as it is (unless a save is due: another process held the file's lock).
         Otherwise a search that finds another thread updating it waits ``sync_wait``
         for it (a catch-up takes milliseconds; the other may have started before a
@@ -516,11 +516,12 @@ class LocalFaces(LocalUsers):
         came = time.monotonic()
         with self._lock:
             loaded = self._loaded.setdefault(collection_id, _Loaded(IvfFaceIndex()))
-        stamp = self._stamp(collection_id)
-        if stamp is None:
-            with self._lock:
-                self._loaded.pop(collection_id, None)
-            raise _no_collection(collection_id)
+        # what changes whenever the collection's faces do, from its row alone: faces
+        # added raise face_count, faces deleted bump epoch (both under the row's lock,
+        # in the change's transaction), a collection made again has another created_at
+        stamp = self._collection_row(
+            collection_id, collections.c.created_at, collections.c.face_count, collections.c.epoch
+        )
         if loaded.high != -1 and stamp == loaded.stamp and loaded.unsaved < self.save_every:
             return loaded.index  # (a save left to another process is tried again)
         block = wait or loaded.high == -1
@@ -537,19 +538,6 @@ class LocalFaces(LocalUsers):
             loaded.syncing.release()
         return loaded.index
 
-    def _stamp(self, collection_id: str) -> tuple | None:
-        """What changes whenever the collection's faces do, from its row alone: faces
-        added raise ``face_count``, faces deleted bump ``epoch`` (both under the row's
-        lock, in the change's transaction), and a collection made again has another
-        ``created_at``. None if there is no such collection."""
-        with self.db.connect() as conn:
-            row = conn.execute(
-                select(
-                    collections.c.created_at, collections.c.face_count, collections.c.epoch
-                ).where(collections.c.collection_id == collection_id)
-            ).first()
-        return None if row is None else tuple(row)
-
     def _sync(self, collection_id: str, loaded: _Loaded) -> None:
         """Catch up with the catalog: faces past the high-water seq are added, faces
         in the deletion feed past the last one applied are removed, both in place.
@@ -563,7 +551,7 @@ class LocalFaces(LocalUsers):
         path = self._index_path(collection_id)
         first = loaded.high == -1
         if first:
-            created, _ = self._collection_row(collection_id)
+            created = self._collection_row(collection_id, collections.c.created_at)[0]
             saved = IvfFaceIndex.load(path)
             if saved is None and path.exists():  # replaced while read: the newer one
                 saved = IvfFaceIndex.load(path)
@@ -574,7 +562,9 @@ class LocalFaces(LocalUsers):
                 self._build(collection_id, loaded)
         start = loaded.deleted
         changes = self._follow(collection_id, loaded.index, loaded)
-        created, pruned = self._collection_row(collection_id)
+        created, pruned = self._collection_row(
+            collection_id, collections.c.created_at, collections.c.deletions_pruned
+        )
         if (
             start < pruned  # deletions past ``start`` are gone from the feed
             # made again (by another process) since: the old faces left no feed
@@ -592,20 +582,18 @@ class LocalFaces(LocalUsers):
             except OSError:  # a full or read-only disk: the next start builds it again
                 pass
 
-    def _collection_row(self, collection_id: str) -> tuple[float, int]:
-        """(created_at, the deletion feed's pruned horizon); CollectionNotFound (and
+    def _collection_row(self, collection_id: str, *columns: Any) -> tuple:
+        """These ``columns`` of the collection's row, one read; CollectionNotFound (and
         the index forgotten) if the collection is gone."""
         with self.db.connect() as conn:
             row = conn.execute(
-                select(collections.c.created_at, collections.c.deletions_pruned).where(
-                    collections.c.collection_id == collection_id
-                )
+                select(*columns).where(collections.c.collection_id == collection_id)
             ).first()
         if row is None:
             with self._lock:
                 self._loaded.pop(collection_id, None)
             raise _no_collection(collection_id)
-        return row[0], row[1]
+        return tuple(row)
 
     def _counts_match(self, collection_id: str, loaded: _Loaded) -> bool:
         """Whether the index holds as many faces as the collection row counts: a
