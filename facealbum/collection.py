@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .domain import Face, NotFound
@@ -105,11 +105,7 @@ class AlbumCollection:
                 )
         except (FaceNotFound, CollectionNotFound):
             return []
-        return [
-            Hit(m.face.face_id, m.face.external_image_id, m.similarity)
-            for m in found
-            if m.face.external_image_id
-        ]
+        return _hits(found)
 
     def matches_many(
         self, face_ids: Sequence[str], threshold: float, limit: int = MAX_SEARCH
@@ -125,14 +121,7 @@ class AlbumCollection:
             found = many(self.collection_id, list(face_ids), threshold, limit)
         except CollectionNotFound:
             return [[] for _ in face_ids]
-        return [
-            [
-                Hit(m.face.face_id, m.face.external_image_id, m.similarity)
-                for m in one or ()
-                if m.face.external_image_id
-            ]
-            for one in found
-        ]
+        return [_hits(one or ()) for one in found]
 
     def records(self, page: int = 4096) -> Iterator[FaceRecord]:
         """Every face in the collection, a page at a time."""
@@ -145,3 +134,12 @@ class AlbumCollection:
             yield from found
             if not token:
                 return
+
+
+def _hits(found: Iterable) -> list[Hit]:
+    """Matches as hits, those of a face that names no picture left out."""
+    return [
+        Hit(m.face.face_id, m.face.external_image_id, m.similarity)
+        for m in found
+        if m.face.external_image_id
+    ]
