@@ -328,6 +328,12 @@ class Album:
                 found.append(set_jobs.status(self, job_id))
         return sorted(found, key=lambda j: j["created_at"])
 
+    def refuse_busy(self, name: str) -> None:
+        """BadInput (422) if a set job changes this set, under its old or its new name
+        (hidden from reads meanwhile, which answer NotFound): an edit now would clash
+        with the job or be lost (PATCH /api/sets/{name})."""
+        self._refuse_busy(as_stored(name))
+
     def _refuse_busy(self, name: str) -> None:
         if set_jobs.job_for(self, name):
             raise BadInput(f"set {name!r} is being changed; try again when that is done")

@@ -125,7 +125,8 @@ def start(
     """Record the job and queue it (``queue``; else the caller runs it, and if it dies
     :func:`recover` queues it): O(1) catalog writes whatever the set's size. A
     delete of a set being deleted already returns that job; any other job on a set (or
-    a new name) another job changes is BadInput; a missing set NotFound."""
+    a new name) another job changes is BadInput (422, as an upload to it or a set made
+    under its name: though hidden from reads, it is not free); a missing set NotFound."""
     name = as_stored(name)
     if kind == "rename":
         to = check_set_name(to or "")
@@ -138,10 +139,10 @@ def start(
     if existing and existing[1]["kind"] == kind == "delete" and existing[1]["set"] == name:
         retry(album, existing[0], queue)  # if it failed: asked again, so tried again
         return status(album, existing[0])
-    if summary is None or (name in _hidden(jobs)):
-        raise NotFound(f"no set {name!r}")
-    if existing:
+    if existing:  # as every other change of a set a job changes (its old or new name)
         raise BadInput(f"set {name!r} is being changed already; try again when that is done")
+    if summary is None:
+        raise NotFound(f"no set {name!r}")
     if to is not None and (album.catalog.get_set(to) is not None or job_for(album, to)):
         raise BadInput(f"a set named {to!r} exists already")
     return _record(album, kind, name, to, summary.picture_count, {}, queue)

@@ -288,6 +288,7 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             self._bump(sets=1)  # for a moment there are both
         for item in list(self._partition(old)):
             self._move(item, new)
+        self._move_name_counters(old, new)
         for upload in self._uploads():
             if upload["set_name"] == old:
                 self.album.update_item(
@@ -303,6 +304,37 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         self.pics.update_item(
             Key={"set": ROOT, "name": new}, UpdateExpression="REMOVE renamed_from"
         )
+
+    def _move_name_counters(self, old: str, new: str) -> None:
+        """The set's clash counters (``names#SET`` / a name -> the last number given,
+        see :meth:`next_name_number`) follow it: a counter begun again at 2 under the
+        new name would give names its pictures have, each a clash. Each is raised on the
+        new set to at least its old value, then deleted from the old one if unchanged
+        (else again): O(the set's names that ever clashed), and harmless twice (a rename
+        run again after an interruption)."""
+        items = query_all(self.album, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": f"names#{old}"})  # fmt: skip
+        for item in list(items):
+            key = {"pk": f"names#{old}", "sk": item["sk"]}
+            for _ in range(5):  # a clash numbered in the old set meanwhile: again
+                last = item["last"]
+                self._conditional(
+                    self.album.update_item,
+                    Key={"pk": f"names#{new}", "sk": item["sk"]},
+                    UpdateExpression="SET #l = :v",
+                    ConditionExpression="attribute_not_exists(#l) OR #l < :v",
+                    ExpressionAttributeNames={"#l": "last"},
+                    ExpressionAttributeValues={":v": last},
+                )
+                if self._conditional(
+                    self.album.delete_item,
+                    Key=key,
+                    ConditionExpression="attribute_not_exists(#l) OR #l = :v",
+                    ExpressionAttributeNames={"#l": "last"},
+                    ExpressionAttributeValues={":v": last},
+                ):
+                    break
+                item = self.album.get_item(Key=key, ConsistentRead=True).get("Item") or item
 
     def rename_set_step(self, old: str, new: str, limit: int) -> bool:
         """The whole rename at once: it moves a picture a transaction already. Once it

@@ -19,18 +19,18 @@ A face's move carries the counts in its own transaction: ``face_count`` by ADD, 
 picture count (and rank) set from the value read when no other face of the picture is
 in that person (the picture's item says, and the move is conditioned on it), on
 condition it is still that value; O(1) per placement, and a retried move fails on the
-face's condition rather than counting twice. Deleting faces and re-analysis still
-count the persons they change again: such a change first adds a token of its own to
-the row's ``recounting`` set, then changes the faces, then counts the membership rows
-(O(its faces)), writes the counts, reads the memberships again (another change
-meanwhile: count again) and only then takes its token out. While a row has a token, a
-reader counts that person's memberships itself: a writer killed midway leaves its
-token, never a wrong count. ``check --repair`` counts a person whose counts are off
-(a move's transaction cannot leave them so) again the same way."""
+face's condition rather than counting twice. Deleting faces (a picture deleted, its
+faces replaced) and re-analysis carry them the same way, O(the faces changed) whatever
+the persons' sizes (:meth:`_forget_faces`, dynamo_reanalysis.py): the same
+transaction that takes a person's faces of one picture away takes them off its counts
+and out of its cover and representatives, conditioned on what it read, so a retry
+after it is done finds nothing left to take. A row with a ``recounting`` set (a
+writer of an older version killed midway) is counted by its readers from its
+membership rows. ``check --repair`` counts a person whose counts are off (no
+transaction here can leave them so) again (``recount_people``, O(its faces))."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -39,6 +39,7 @@ from ..ports import PersonRow
 from .dynamo_tables import batch_get, num, query_all, scan_all
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
+_GROUP = 32  # faces deleted per transaction: two items each, and a person's row (of 100)
 
 
 class DynamoPeople:
@@ -104,31 +105,11 @@ class DynamoPeople:
             representatives=list(item.get("representatives", [])),
         )
 
-    def _mark(self, person_ids: Collection[str | None], token: str) -> None:
-        """Put ``token`` in these persons' ``recounting`` sets (those that exist)."""
-        for person_id in sorted({p for p in person_ids if p}):
-            self._conditional(
-                self.album.update_item,
-                Key={"pk": "people", "sk": person_id},
-                UpdateExpression="ADD recounting :t",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":t": {token}},
-            )
-
-    def _recount(self, person_ids: Collection[str | None], token: str | None = None) -> None:
-        """Write each person's counts from its membership rows, then read them again:
-        if they changed meanwhile, count again; then take ``token`` out (see the
-        module's docstring)."""
+    def _recount(self, person_ids: Collection[str | None]) -> None:
+        """Write each person's counts from its membership rows (O(its faces): the
+        repair, and rows from before counts)."""
         for person_id in sorted({p for p in person_ids if p}):
             self._count_members(person_id)
-            if token is not None:
-                self._conditional(
-                    self.album.update_item,
-                    Key={"pk": "people", "sk": person_id},
-                    UpdateExpression="DELETE recounting :t",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":t": {token}},
-                )
 
     def _count_members(self, person_id: str) -> None:
         members = self._members(person_id, consistent=True)
@@ -541,40 +522,117 @@ class DynamoPeople:
                     "ExpressionAttributeValues": values}}, others  # fmt: skip
         return None
 
+    def _person_change(
+        self, row: dict, faces: int, pictures: int, renamed: dict[str, str | None]
+    ) -> dict | None:
+        """One Update of a person's row for a change of its faces: ``faces`` and
+        ``pictures`` added to its counts (the picture count, and the rank made of it,
+        set from the value read, on condition it is still that), and those of
+        ``renamed`` (old face id -> its new id, None if it is gone) that are its cover or
+        representatives replaced, on condition they are still as read. A transaction
+        holds one operation per item, so a change's counts, cover and representatives
+        go together. None if it changes nothing."""
+        sets: list[str] = []
+        conditions = ["attribute_exists(face_count)"]
+        values: dict[str, Any] = {}
+        update = ""
+        if faces:
+            update, values[":df"] = "ADD face_count :df", faces
+        if pictures:
+            was = int(row.get("picture_count", 0))
+            values |= {":pw": was, ":pn": was + pictures, ":pr": _rank(was + pictures, row["sk"])}
+            sets += ["picture_count = :pn", "people_rank = :pr"]
+            conditions.append("picture_count = :pw")
+        cover = row.get("cover_face_id")
+        if cover and cover in renamed:
+            values |= {":cw": cover, ":cn": renamed[cover]}
+            sets.append("cover_face_id = :cn")
+            conditions.append("cover_face_id = :cw")
+        reps = list(row.get("representatives", []))
+        if any(r in renamed for r in reps):
+            values |= {":rn": len(reps), ":rk": [n for r in reps if (n := renamed.get(r, r))]}
+            values |= {f":r{i}": r for i, r in enumerate(reps)}
+            sets.append("representatives = :rk")
+            conditions += ["size(representatives) = :rn"]
+            conditions += [f"representatives[{i}] = :r{i}" for i in range(len(reps))]
+        if not values:
+            return None
+        update += f" SET {', '.join(sets)}" if sets else ""
+        return {"Update": {"TableName": self.album.name, "Key": {"pk": "people", "sk": row["sk"]},
+                           "UpdateExpression": update.strip(),
+                           "ConditionExpression": " AND ".join(conditions),
+                           "ExpressionAttributeValues": values}}  # fmt: skip
+
     def _forget_faces(self, face_ids: list[str]) -> None:
-        """Delete face items with their memberships, each face in one transaction
-        conditioned on the person it has, so that a person's counts never keep a face
-        that is gone (nor lose one that is not)."""
+        """Delete face items with their memberships: the faces of one picture that one
+        person had in one transaction (:meth:`_forget_group`), which also takes them off
+        that person's counts, cover and representatives; O(the faces) whatever the
+        persons' sizes. The faces are off their picture's item when this runs (the
+        picture is deleted, or its faces replaced), and a placement is conditioned on
+        the picture's item listing the face, so none of them moves meanwhile: the faces
+        of a picture that a person has here are all it had in that picture (one picture
+        fewer). Run again (a retry), it finds only the faces not yet gone."""
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
-        found = batch_get(self.db, self.album, keys)
-        token = uuid.uuid4().hex
-        touched: set[str | None] = {i.get("person_id") for i in found}
-        self._mark(touched, token)
-        for item in found:
-            for _ in range(_TRIES):
-                if item is None:
-                    break
-                person = item.get("person_id")
-                if person not in touched:  # moved by another writer since read
-                    self._mark([person], token)
-                    touched.add(person)
-                key = {"pk": f"face#{item['face_id']}", "sk": "-"}
-                op: dict = {"TableName": self.album.name, "Key": key}
+        groups: dict[tuple[str | None, str], list[dict]] = {}
+        for item in batch_get(self.db, self.album, keys):
+            groups.setdefault((item.get("person_id"), item["image_id"]), []).append(item)
+        for (person, _), items in groups.items():
+            self._forget_group(person, items)
+
+    def _forget_group(self, person: str | None, items: list[dict]) -> None:
+        """Delete these faces (all ``person``'s of one picture, or faces of no person)
+        in transactions of at most ``_GROUP``, each conditioned on every face still
+        having that person, with the person's row changed by :meth:`_person_change`
+        (the last one takes the picture off its count). A face found with another
+        person when read again goes with that person's faces."""
+        tries = 0
+        while items and tries < _TRIES:
+            chunk, rest = items[:_GROUP], items[_GROUP:]
+            ops: list[dict] = []
+            for item in chunk:
+                op: dict = {"TableName": self.album.name,
+                            "Key": {"pk": f"face#{item['face_id']}", "sk": "-"}}  # fmt: skip
                 if person is None:
                     op["ConditionExpression"] = "attribute_not_exists(person_id)"
-                    ops = [{"Delete": op}]
                 else:
                     op["ConditionExpression"] = "person_id = :p"
                     op["ExpressionAttributeValues"] = {":p": person}
-                    ops = [{"Delete": op}, {"Delete": {"TableName": self.album.name, "Key": {
-                        "pk": f"person#{person}", "sk": item["face_id"]}}}]  # fmt: skip
-                try:
-                    if self._transact(ops) is None:
-                        break
-                except self.client.exceptions.TransactionCanceledException:
-                    pass
-                item = self.album.get_item(Key=key, ConsistentRead=True).get("Item")
-        self._recount(touched, token)
+                ops.append({"Delete": op})
+            recount = False
+            if person is not None:
+                ops += [{"Delete": {"TableName": self.album.name,
+                                    "Key": {"pk": f"person#{person}", "sk": i["face_id"]}}}
+                        for i in chunk]  # fmt: skip
+                row = self._person_rows({person}).get(person)
+                if row is not None and "face_count" not in row:
+                    recount = True  # a row from before counts: counted after, as before
+                    ops.append(self._person_check(person))
+                elif row is not None:
+                    gone: dict[str, str | None] = {i["face_id"]: None for i in chunk}
+                    change = self._person_change(row, -len(chunk), 0 if rest else -1, gone)
+                    ops += [change] if change else []
+            try:
+                failed = self._transact(ops)
+            except self.client.exceptions.TransactionCanceledException:
+                failed = set()  # a conflict with another transaction on these items
+            if failed is None:
+                if recount:
+                    self._count_members(person)  # type: ignore[arg-type]
+                items, tries = rest, 0
+                continue
+            tries += 1  # read them again: the person's row (or a face) changed meanwhile
+            again = [
+                self.album.get_item(
+                    Key={"pk": f"face#{i['face_id']}", "sk": "-"}, ConsistentRead=True
+                ).get("Item")
+                for i in items
+            ]
+            items = [i for i in again if i is not None and i.get("person_id") == person]
+            moved = [i for i in again if i is not None and i.get("person_id") != person]
+            for other in {i.get("person_id") for i in moved}:
+                self._forget_group(other, [i for i in moved if i.get("person_id") == other])
+        if items:
+            raise RuntimeError(f"the faces of person {person} kept changing; try again")
 
     def face_assignments(self) -> dict[str, tuple[str | None, bool]]:
         items = scan_all(self.album, FilterExpression="begins_with(pk, :f)",

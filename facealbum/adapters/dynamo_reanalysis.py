@@ -2,8 +2,11 @@
 owner's work carried over (see Catalog.replace_faces_keeping_people).
 
 One TransactWriteItems is the commit point: the picture's face list (each new face with
-its person), the membership rows (old ones out, new ones in) and the covers, conditioned
-on the picture still listing the faces read. What is written before it (the new face
+its person), the membership rows (old ones out, new ones in) and each person's row (its
+counts by what this picture's change takes off them, its cover and representatives
+following their faces to the new ids or out), conditioned on the picture still listing
+the faces read and on the person rows being as read: O(the picture's faces), never a
+count of a person's faces. What is written before it (the new face
 items with their person and owner flag, the carried rejections) is listed by nothing
 until it commits; what is deleted after it (the old face items and rejections) is
 listed by nothing once it has. So a process killed anywhere leaves either the old faces
@@ -12,7 +15,6 @@ the picture again from whichever it finds."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -30,26 +32,24 @@ class DynamoReanalysis:
     client: Any
     _transact: Callable[[list[dict]], set[int] | None]  # DynamoCatalog's
     _count: Callable[[str, int, int], None]
-    _recount: Callable[[Collection[str | None], str | None], None]  # DynamoPeople's
-    _mark: Callable[[Collection[str | None], str], None]
+    _recount: Callable[[Collection[str | None]], None]  # DynamoPeople's
+    _person_rows: Callable[[Collection[str]], dict[str, dict]]
+    _person_check: Callable[[str], dict]
+    _person_change: Callable[[dict, int, int, dict[str, str | None]], dict | None]
 
     def replace_faces_keeping_people(
         self, image_id: str, new_faces: list[Face], engine_tag: str
     ) -> list[str] | None:
         from .catalog_dynamo import _face_item, _face_map, _picture, _update
 
-        token, marked = uuid.uuid4().hex, set[str | None]()  # see DynamoPeople's counts
         for _ in range(10):  # the picture's faces or a cover changed meanwhile: again
             where = self.by_id.get_item(Key={"image_id": image_id}).get("Item")
             item = where and self.pics.get_item(
                 Key={"set": where["set"], "name": where["name"]}
             ).get("Item")
             if not item:
-                self._recount(marked, token)
                 return None
             old = _picture(item).faces
-            self._mark({f.person_id for f in old} - marked, token)
-            marked |= {f.person_id for f in old}
             listed = [m["face_id"] for m in item.get("faces", [])]
             owned = {
                 i["face_id"]: bool(i.get("by_owner"))
@@ -139,19 +139,8 @@ class DynamoReanalysis:
                             }
                         }
                     )
-            for pid in {p for o in back if (p := was[o].person_id)}:
-                cover = self.album.get_item(Key={"pk": "people", "sk": pid}).get("Item")
-                if cover and cover.get("cover_face_id") in back:
-                    ops.append(
-                        _update(
-                            self.album,
-                            {"pk": "people", "sk": pid},
-                            "SET cover_face_id = :n",
-                            {":n": back[cover["cover_face_id"]], ":o": cover["cover_face_id"]},
-                            "cover_face_id = :o",
-                        )
-                    )
-            if self._commit(ops):
+            people, recount = self._people_changed(old, back)
+            if self._commit(ops, people):
                 break
             self._forget_rows(
                 [f.face_id for f in carried], {n: refused[o] for o, n in back.items()}
@@ -161,8 +150,37 @@ class DynamoReanalysis:
         # after it: rows nothing lists any more
         self._forget_rows([o for o in listed if o not in {f.face_id for f in new_faces}], refused)
         self._count(item["set"], 0, len(new_faces) - len(listed))
-        self._recount(marked, token)  # unpaired faces left them
+        self._recount(recount)  # rows from before counts, and crowds (see _commit)
         return listed
+
+    def _people_changed(self, old: list[Face], back: dict[str, str]) -> tuple[list[dict], set[str]]:
+        """The updates of the persons' rows for the swap of this picture's faces ``old``
+        (``back``: old face id -> the new face it is paired with, which keeps its
+        person): each person loses its unpaired faces (and the picture with its last
+        one), and its cover and representatives follow their faces; each row read
+        consistently and changed on condition it is still as read (another change of
+        the person meanwhile: the swap is read and tried again). With the persons whose
+        rows are from before counts, to count after (their rows only checked)."""
+        mine: dict[str, list[str]] = {}
+        for f in old:
+            if f.person_id:
+                mine.setdefault(f.person_id, []).append(f.face_id)
+        rows = self._person_rows(set(mine))
+        ops, recount = [], set()
+        for person_id, faces in mine.items():
+            row = rows.get(person_id)
+            if row is None:
+                continue  # gone (merged away): nothing to count
+            if "face_count" not in row:
+                ops.append(self._person_check(person_id))
+                recount.add(person_id)
+                continue
+            kept = [f for f in faces if f in back]
+            renamed = {f: back.get(f) for f in faces}
+            change = self._person_change(row, len(kept) - len(faces), 0 if kept else -1, renamed)
+            if change is not None:
+                ops.append(change)
+        return ops, recount
 
     def _refused(self, face_id: str) -> list[str]:
         """The persons the owner said this face is not."""
@@ -173,22 +191,28 @@ class DynamoReanalysis:
         )
         return [i["sk"].split("#", 1)[1] for i in items]
 
-    def _commit(self, ops: list[dict]) -> bool:
-        """Whether it went through (False: a condition failed, read again). Past the
-        transaction's size (a crowd of more than ~45 faces with people), the picture's
-        list alone commits and the membership rows follow one by one: a crash between
-        leaves memberships that `check` reports."""
-        if len(ops) <= MOST_ACTIONS:
-            return self._transact(ops) is None
+    def _commit(self, ops: list[dict], people: list[dict]) -> bool:
+        """Whether it went through (False: a condition failed, or another transaction
+        conflicted: read again). Past the transaction's size (a crowd of more than ~45
+        faces with people), the picture's list alone commits and the membership rows
+        follow one by one, then each person's row (its cover and representatives), and
+        the persons are counted again from their memberships: a crash between leaves
+        memberships that `check` reports and repairs."""
+        if len(ops) + len(people) <= MOST_ACTIONS:
+            try:
+                return self._transact(ops + people) is None
+            except self.client.exceptions.TransactionCanceledException:
+                return False
         if self._transact(ops[:1]) is not None:
             return False
-        for op in ops[1:]:
+        for op in ops[1:] + people:
             if "Delete" in op:
                 self.album.delete_item(Key=op["Delete"]["Key"])
             elif "Put" in op:
                 self.album.put_item(Item=op["Put"]["Item"])
-            else:
+            else:  # changed meanwhile: its counts are counted below, its cover left
                 self._transact([op])
+        self._recount([(p.get("Update") or p["ConditionCheck"])["Key"]["sk"] for p in people])
         return True
 
     def _forget_rows(self, face_ids: list[str], refused: dict[str, list[str]]) -> None:

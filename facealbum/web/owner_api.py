@@ -115,7 +115,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     @r.patch("/api/sets/{name}", dependencies=owner)
     def change_set(name: str, body: SetChange, response: Response) -> dict:
         """A rename of a set of more than ``set_job_batch`` pictures is a job: 202 with
-        its status, as a delete."""
+        its status, as a delete. A set a job changes (its old or new name): 422."""
+        album.refuse_busy(name)
         if body.featured_image_id is not None:
             album.set_featured(name, body.featured_image_id)
         if body.share_location is not None:
