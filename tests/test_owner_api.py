@@ -225,3 +225,37 @@ def test_generated_secret_is_stored_privately_and_printed_once(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert secret not in out
+
+
+def test_every_change_of_a_set_being_renamed_is_422_under_either_name(site, owner):
+    """While a rename A -> B runs as a job, B is hidden (reads of it are 404), yet it is
+    not free: PATCH or DELETE of B answers 422, as a change of A and a new set named B
+    do, and an upload to it is refused (PATCH of B was 404)."""
+    from facealbum import set_jobs
+    from facealbum.settings import Settings
+    from facealbum.wiring import open_album
+
+    assert owner.post("/api/sets", json={"name": "Moving"}).status_code == 201
+    album = open_album(Settings(home=site[1]))
+    # recorded, not queued: the server's job loop leaves it alone for a lease (60 s)
+    job = set_jobs.start(album, "rename", "Moving", "Moved", queue=False)
+    try:
+        assert owner.get("/api/sets/Moved").status_code == 404
+        changes = [
+            ("patch", "/api/sets/Moved", {"json": {"name": "Else"}}),
+            ("patch", "/api/sets/Moved", {"json": {"share_location": True}}),
+            ("delete", "/api/sets/Moved", {}),
+            ("patch", "/api/sets/Moving", {"json": {"name": "Else"}}),
+            ("patch", "/api/sets/Moving", {"json": {"share_location": True}}),
+            ("delete", "/api/sets/Moving", {}),
+            ("post", "/api/sets", {"json": {"name": "Moved"}}),
+        ]
+        for method, url, kwargs in changes:
+            r = getattr(owner, method)(url, **kwargs)
+            assert r.status_code == 422 and "being changed" in r.json()["error"], (url, r.text)
+        r = owner.post("/api/sets/Moved/pictures", files={"files": ("a.jpg", b"x")})
+        assert "being changed" in r.json()["uploads"][0]["error"]  # each file's own answer
+    finally:
+        assert set_jobs.run(album, job["id"])["state"] == "done"
+    assert owner.get("/api/sets/Moved").status_code == 200
+    assert owner.get("/api/sets/Moving").status_code == 404

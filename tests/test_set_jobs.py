@@ -165,7 +165,11 @@ def test_renaming_a_big_set_is_a_job_too(batched):
     assert job["state"] == "queued" and album.catalog.get_set("Big").picture_count == 12
     assert "Large" not in {s.name for s in album.sets()}  # until all its pictures are there
     with pytest.raises(NotFound):
+        album.get_set("Large")
+    with pytest.raises(BadInput, match="being changed"):  # hidden, yet not free (was 404)
         album.start_delete_set("Large")
+    with pytest.raises(BadInput, match="being changed"):
+        album.start_rename_set("Large", "Larger")
     with pytest.raises(BadInput, match="being changed"):
         album.create_set("Big")
     assert album.queue.run_pending() == 1
