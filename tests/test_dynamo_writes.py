@@ -149,3 +149,32 @@ def test_a_renamed_set_keeps_its_clash_counters(catalog):  # noqa: F811
     assert (again.name, catalog.add_picture(again)) == ("x (4).jpg", "added")
     catalog.create_set("A")  # a new set of the old name begins its own
     assert catalog.next_name_number("A", "x.jpg") == 2
+
+
+@pytest.mark.parametrize("catalog", ["dynamodb"], indirect=True)
+def test_a_dynamodb_picture_deleted_as_it_is_analysed_again_takes_its_new_faces(catalog):  # noqa: F811
+    """DynamoDB has no read in a transaction: a re-analysis that swaps a picture's faces
+    between a delete's read and its write made the delete forget the old faces (gone
+    already, their person's counts taken off by the swap) and leave the new ones, in
+    their person. The delete is conditioned on the faces read, so it reads again."""
+    catalog.add_person(Person("p", created_at=1.0))
+    for name in ("a", "b"):
+        catalog.add_picture(picture(name, "S", f"sha-{name}", 1))
+    catalog.assign_faces({"a-0": "p", "b-0": "p"}, by_owner=False)
+    transact, swapped = catalog._transact, []
+
+    def swap_first(ops):
+        first = ops[0].get("Delete", {})
+        if not swapped and first.get("TableName") == catalog.pics.name:
+            swapped.append(True)  # analysed again just now, by another process
+            new = [Face("n-0", "a", Box(0.0, 0.2, 0.1, 0.2), 99.0)]
+            assert catalog.replace_faces_keeping_people("a", new, "t2") == ["a-0"]
+        return transact(ops)
+
+    catalog._transact = swap_first
+    gone = catalog.delete_picture("a")
+    catalog._transact = transact
+    assert swapped and [f.face_id for f in gone.faces] == ["n-0"]
+    assert catalog.get_face("n-0") is None and catalog.get_face("a-0") is None
+    assert people_of(catalog) == {"p": (1, 1)}
+    assert_people_consistent(catalog, ["a-0", "n-0", "b-0"])

@@ -48,6 +48,7 @@ from .dynamo_tables import (
 
 ROOT = "/"  # the partition that lists the sets
 N = {"#s": "set", "#n": "name"}  # both are reserved words in DynamoDB expressions
+_TRIES = 8  # a picture whose faces changed between our read and our delete: again
 _PICTURE = ("image_id", "sha256", "width", "height", "original_key", "content_type")
 
 
@@ -381,19 +382,55 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         self._unindex(name, gone["Attributes"]["created_at"])
         doomed = []
         for item in list(self._partition(name)):
-            picture = _picture(item)
-            if self._remove(picture, counts=False):
-                doomed.append(picture)
+            if gone := self._remove(_picture(item), counts=False):
+                doomed.append(gone)
         for upload in self._uploads():
             if upload["set_name"] == name:
                 self.album.delete_item(Key={"pk": "uploads", "sk": upload["upload_id"]})
         return doomed
 
-    def _remove(self, p: Picture, counts: bool = True) -> bool:
+    def _remove(self, p: Picture, counts: bool = True) -> Picture | None:
+        """Delete the picture's items in one transaction, on condition that its item
+        still lists the faces read (a re-analysis that swapped them meanwhile: read
+        again, so the faces forgotten after are the ones it has, and no person loses
+        a face twice); then its faces, with their persons' counts. The picture as
+        deleted, or None if it is gone."""
+        for _ in range(_TRIES):
+            item = self.pics.get_item(
+                Key={"set": p.set_name, "name": p.name}, ConsistentRead=True
+            ).get("Item")
+            if item is None or item["image_id"] != p.image_id:  # gone, renamed, moved
+                found = self.get_pictures([p.image_id]).get(p.image_id)
+                if found is None or (found.set_name, found.name) == (p.set_name, p.name):
+                    return None
+                p = found
+                continue
+            p, done = _picture(item), self._remove_item(item, counts)
+            if done is not None:
+                break
+        else:
+            raise AlbumError(f"picture {p.image_id} kept changing; try again")
+        if not done:
+            return None
+        self._counted_remove(p)
+        self._delete_faces([f.face_id for f in p.faces])
+        return p
+
+    def _remove_item(self, item: dict, counts: bool) -> bool | None:
+        """One transaction: the picture's items (and its set's counts if ``counts``),
+        conditioned on its faces being those of ``item``. True if done, False if the
+        picture is gone, None if its faces changed (read again)."""
+        p = _picture(item)
+        listed = [m["face_id"] for m in item.get("faces", [])]
+        values: dict = {":id": p.image_id, **({":n": len(listed)} if "faces" in item else {})}
+        values |= {f":f{i}": f for i, f in enumerate(listed)}
+        same = ["image_id = :id", "size(faces) = :n" if "faces" in item else
+                "attribute_not_exists(faces)"]  # fmt: skip
+        same += [f"faces[{i}].face_id = :f{i}" for i in range(len(listed))]
         ops = [
             {"Delete": {"TableName": self.pics.name, "Key": {"set": p.set_name, "name": p.name},
-                        "ConditionExpression": "image_id = :id",
-                        "ExpressionAttributeValues": {":id": p.image_id}}},
+                        "ConditionExpression": " AND ".join(same),
+                        "ExpressionAttributeValues": values}},
             {"Delete": {"TableName": self.by_id.name, "Key": {"image_id": p.image_id}}},
             {"Delete": {"TableName": self.album.name,
                         "Key": {"pk": f"hash#{p.set_name}", "sk": p.sha256}}},
@@ -411,21 +448,22 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
                     {"#n": "name"},
                 )  # fmt: skip
             )
-        failed = self._transact(ops)
+        try:
+            failed = self._transact(ops)
+        except self.client.exceptions.TransactionCanceledException:
+            return None  # a conflict with another transaction on these items: again
         if failed is not None and counts and failed == {len(ops) - 1}:
             failed = self._transact(ops[:-1])  # its set went meanwhile: no counts to keep
-        if failed is not None:
-            return False
-        self._counted_remove(p)
-        self._delete_faces([f.face_id for f in p.faces])
-        return True
+        if failed is None:
+            return True
+        return None if 0 in failed else False
 
     def delete_pictures(self, image_ids: Sequence[str]) -> list[Picture]:
         """A batch of pictures deleted, each in one TransactWriteItems of its own items
         (five, under the 25-item limit) with its set's counts, as ``delete_picture``;
         two BatchGetItem reads find them. Ids gone already are skipped."""
         found = self.get_pictures(list(dict.fromkeys(image_ids)))
-        return [p for p in found.values() if self._remove(p)]
+        return [gone for p in found.values() if (gone := self._remove(p))]
 
     def next_name_number(self, set_name: str, name: str) -> int:
         """One UpdateItem ADD on the album table's ``names#<set>`` item: atomic, so two
@@ -462,7 +500,8 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
 
     def delete_picture(self, image_id: str) -> Picture | None:
         picture = self.get_picture(image_id)
-        if picture is None or not self._remove(picture):
+        picture = picture and self._remove(picture)
+        if picture is None:
             return None
         summary = self.pics.get_item(Key={"set": ROOT, "name": picture.set_name}).get("Item")
         if summary and summary.get("featured_image_id") == image_id:
