@@ -571,10 +571,11 @@ class DynamoPeople:
         picture is deleted, or its faces replaced), and a placement is conditioned on
         the picture's item listing the face, so none of them moves meanwhile: the faces
         of a picture that a person has here are all it had in that picture (one picture
-        fewer). Run again (a retry), it finds only the faces not yet gone."""
+        fewer; read consistently, so a person's faces of a picture are one group). Run
+        again (a retry), it finds only the faces not yet gone."""
         keys = [{"pk": f"face#{f}", "sk": "-"} for f in face_ids]
         groups: dict[tuple[str | None, str], list[dict]] = {}
-        for item in batch_get(self.db, self.album, keys):
+        for item in batch_get(self.db, self.album, keys, consistent=True):  # each face's
             groups.setdefault((item.get("person_id"), item["image_id"]), []).append(item)
         for (person, _), items in groups.items():
             self._forget_group(person, items)
