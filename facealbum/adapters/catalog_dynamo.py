@@ -382,36 +382,37 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         self._unindex(name, gone["Attributes"]["created_at"])
         doomed = []
         for item in list(self._partition(name)):
-            if gone := self._remove(_picture(item), counts=False):
+            if gone := self._remove(item, counts=False):
                 doomed.append(gone)
         for upload in self._uploads():
             if upload["set_name"] == name:
                 self.album.delete_item(Key={"pk": "uploads", "sk": upload["upload_id"]})
         return doomed
 
-    def _remove(self, p: Picture, counts: bool = True) -> Picture | None:
-        """Delete the picture's items in one transaction, on condition that its item
-        still lists the faces read (a re-analysis that swapped them meanwhile: read
-        again, so the faces forgotten after are the ones it has, and no person loses
-        a face twice); then its faces, with their persons' counts. The picture as
-        deleted, or None if it is gone."""
+    def _remove(self, item: dict, counts: bool = True) -> Picture | None:
+        """Delete the picture of ``item`` (its ``pics`` item as read) in one
+        transaction, on condition that its item still lists the faces read (a
+        re-analysis that swapped them meanwhile: read again, consistently, so the faces
+        forgotten after are the ones it has and no person loses a face twice); then its
+        faces, with their persons' counts. The picture as deleted, or None if gone."""
         for _ in range(_TRIES):
-            item = self.pics.get_item(
-                Key={"set": p.set_name, "name": p.name}, ConsistentRead=True
-            ).get("Item")
-            if item is None or item["image_id"] != p.image_id:  # gone, renamed, moved
-                found = self.get_pictures([p.image_id]).get(p.image_id)
-                if found is None or (found.set_name, found.name) == (p.set_name, p.name):
-                    return None
-                p = found
-                continue
-            p, done = _picture(item), self._remove_item(item, counts)
+            done = self._remove_item(item, counts)
             if done is not None:
                 break
+            image_id = item["image_id"]
+            again = self.pics.get_item(
+                Key={"set": item["set"], "name": item["name"]}, ConsistentRead=True
+            ).get("Item")
+            if again is None or again["image_id"] != image_id:  # gone, or renamed/moved
+                again = next(iter(self._items([image_id])), None)
+                if again is None or (again["set"], again["name"]) == (item["set"], item["name"]):
+                    return None
+            item = again
         else:
-            raise AlbumError(f"picture {p.image_id} kept changing; try again")
+            raise AlbumError(f"picture {item['image_id']} kept changing; try again")
         if not done:
             return None
+        p = _picture(item)
         self._counted_remove(p)
         self._delete_faces([f.face_id for f in p.faces])
         return p
@@ -462,8 +463,8 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         """A batch of pictures deleted, each in one TransactWriteItems of its own items
         (five, under the 25-item limit) with its set's counts, as ``delete_picture``;
         two BatchGetItem reads find them. Ids gone already are skipped."""
-        found = self.get_pictures(list(dict.fromkeys(image_ids)))
-        return [gone for p in found.values() if (gone := self._remove(p))]
+        found = self._items(list(dict.fromkeys(image_ids)))
+        return [gone for item in found if (gone := self._remove(item))]
 
     def next_name_number(self, set_name: str, name: str) -> int:
         """One UpdateItem ADD on the album table's ``names#<set>`` item: atomic, so two
@@ -499,8 +500,8 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             raise NotFound(f"no picture {image_id}")
 
     def delete_picture(self, image_id: str) -> Picture | None:
-        picture = self.get_picture(image_id)
-        picture = picture and self._remove(picture)
+        found = self._items([image_id])
+        picture = self._remove(found[0]) if found else None
         if picture is None:
             return None
         summary = self.pics.get_item(Key={"set": ROOT, "name": picture.set_name}).get("Item")
@@ -576,11 +577,14 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         return self.get_pictures([image_id]).get(image_id)
 
     def get_pictures(self, image_ids: Sequence[str]) -> dict[str, Picture]:
+        return {i["image_id"]: _picture(i) for i in self._items(image_ids)}
+
+    def _items(self, image_ids: Sequence[str]) -> list[dict]:
+        """These pictures' ``pics`` items (those there are): two batched reads."""
         wheres = batch_get(self.db, self.by_id, [{"image_id": i} for i in image_ids])
         keys = [{"set": w["set"], "name": w["name"]} for w in wheres]
-        found = (_picture(i) for i in batch_get(self.db, self.pics, keys))
         wanted = set(image_ids)
-        return {p.image_id: p for p in found if p.image_id in wanted}
+        return [i for i in batch_get(self.db, self.pics, keys) if i["image_id"] in wanted]
 
     def get_face(self, face_id: str) -> Face | None:
         item = self.album.get_item(Key={"pk": f"face#{face_id}", "sk": "-"}).get("Item")

@@ -328,9 +328,9 @@ class DynamoPeople:
                           expected=dict.fromkeys(members, person_id))  # fmt: skip
 
     def delete_unused_person(self, person_id: str) -> bool:
-        """Conditioned on the row: no name, no face counted and no change of its faces
-        under way (a writer marks the row before it moves a face in, and a face's move
-        checks the row exists in its transaction), so no face outlives it."""
+        """Conditioned on the row: no name, no face counted (every change of its faces
+        counts in its own transaction, and a face's move checks the row exists in it)
+        and no count left under way by an older writer, so no face outlives it."""
         return self._conditional(
             self.album.delete_item,
             Key={"pk": "people", "sk": person_id},
