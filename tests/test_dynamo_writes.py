@@ -130,7 +130,7 @@ def test_a_dynamodb_reanalysis_costs_the_same_in_a_person_of_1_or_21_faces(catal
     assert people_of(catalog) == counted
 
 
-@pytest.mark.parametrize("catalog", ["sqlite", "dynamodb"], indirect=True)
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql", "dynamodb"], indirect=True)
 def test_a_renamed_set_keeps_its_clash_counters(catalog):  # noqa: F811
     """A clash numbers the name from the set's counter (one write, no probing): after a
     rename the counter goes on under the new name, so the next clash gets a free name
