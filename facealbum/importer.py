@@ -171,9 +171,11 @@ def import_folder(
     before = album.catalog.get_set(set_name)
     from .people.grouping import Placements
 
-    # the persons' users and representatives follow in batches: by time, since a
-    # person that gains a face in every photo is chosen again each time it follows
-    placements = Placements(album, seconds=album.settings.people_follow_seconds)
+    # the persons' users follow in batches, by time; their representatives once, at
+    # the end (a person that gains a face in every photo is chosen once, not each time)
+    placements = Placements(
+        album, seconds=album.settings.people_follow_seconds, representatives_at_end=True
+    )
     with _pool(album, workers, len(photos), known) as pool:
         names = {p: p.relative_to(folder).as_posix() for p in photos}
         jobs = ((p, _work, (str(p), names[p])) for p in photos)
@@ -199,6 +201,7 @@ def import_folder(
             report.people = regrouping.run_now(album, on_grouping_start, on_grouping_progress)
         except Exception:  # the photos are in, their faces placed: never fail the import
             log.warning("could not regroup people; `people recluster` will", exc_info=True)
+    placements.refresh_representatives()  # after the regrouping: once per person
     report.seconds = time.perf_counter() - started
     return report
 
