@@ -246,11 +246,12 @@ def summary(results: dict[str, list[dict]], distinct: int, total: int) -> None:
         if loops:
             ratios = [x["rate"] / y["rate"] for x, y in zip(rounds, loops, strict=True)]
             cpu_ratios = [y["cpu_ms"] / x["cpu_ms"] for x, y in zip(rounds, loops, strict=True)]
-            differ = {  # the faces found, photo by photo: (import, loop)
-                k: (x["faces"].get(k), y["faces"][k])
+            differ = {  # the faces found, photo by photo: (import, loop); a photo the
+                # import skipped as a copy of another has its faces there
+                k: (x["faces"][k], y["faces"][k])
                 for x, y in zip(rounds, loops, strict=True)
-                for k in y["faces"]
-                if x["faces"].get(k) != y["faces"][k]
+                for k in x["faces"]
+                if x["faces"][k] != y["faces"][k]
             }
             line += (
                 f"; import / loop {median(ratios):.2f}x wall (rounds "
