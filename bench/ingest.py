@@ -1,6 +1,6 @@
 """Import throughput next to the compute limit and the face_recognition loop.
 
-    python bench/ingest.py [--folder ../shared/faces] [--min-photos 200]
+    python bench/ingest.py [--folder ../shared/faces] [--min-photos 200] [--base DIR]
 
 1. Pipeline: `import_folder` on a corpus of >= min-photos files (the folder's photos
    repeated, each copy made distinct by trailing bytes so none is skipped as a duplicate),
@@ -11,6 +11,13 @@
    other people's load on it) drifts from minute to minute, so each round's ratio is
    taken between neighbours and the median round's ratio is the figure. The faces the
    import found are checked photo by photo against the loop's.
+Each side runs in a process of its own, started from this one (one session, so the
+kernel's autogroup scheduling treats both alike), and besides its wall clock its CPU
+seconds per photo are measured: user + system time of all its processes (the import's
+workers included), which other people's load on the machine moves far less than the
+wall clock. ``--base DIR`` imports with the code in DIR too (a checkout of the code
+before a change), in the same rounds: before and after side by side.
+
 3. With ``--limit``, the compute limit as well: every stage of our pipeline (decode,
    thumbnail + preview, detect, embed) timed photo by photo, in one process per core at
    once, so the cores are as busy as during the import. Photos per second each process
@@ -20,8 +27,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine, median  # noqa: E402
 
 from facealbum.imaging import SUFFIXES, bounded, decode, detection_array, jpeg_bytes  # noqa: E402
-from facealbum.importer import import_folder  # noqa: E402
 from facealbum.settings import Settings  # noqa: E402
-from facealbum.wiring import make_engine, open_album  # noqa: E402
+from facealbum.wiring import make_engine  # noqa: E402
 
 
 def photos_in(folder: Path) -> list[Path]:
@@ -128,6 +137,51 @@ def face_recognition_loop(photos: list[Path]) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - t0, faces
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+# what each side's process runs: its result as one JSON line on stdout
+IMPORT_CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from facealbum.importer import import_folder
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+if __name__ == "__main__":
+    album = open_album(Settings(home=Path(sys.argv[3])))
+    stamps = []
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    report = import_folder(album, Path(sys.argv[2]), "bench", workers=int(sys.argv[4]),
+                           on_progress=lambda _: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - t0
+    print(json.dumps({"wall": wall, "parent_cpu": time.process_time() - cpu0,
+                      "first": stamps[0] - t0, "last": t0 + wall - stamps[-1],
+                      "steady": stamps[-1] - stamps[int(sys.argv[4]) - 1],
+                      "outcomes": [(o.name, o.status, o.faces, o.reason)
+                                   for o in report.outcomes]}))
+"""
+LOOP_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ingest import face_recognition_loop
+wall, faces = face_recognition_loop([__import__("pathlib").Path(p) for p in sys.argv[2:]])
+print(json.dumps({"wall": wall, "faces": faces}))
+"""
+
+
+def child(code: str, *args: str) -> tuple[dict, float]:
+    """Run ``code`` in a new process (this session's, as a user's command would run);
+    (its JSON result, CPU seconds of it and all its children: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return json.loads(out.stdout.strip().splitlines()[-1]), cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -139,6 +193,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--megapixels", type=float, default=0, help="enlarge photos to this size first")
     ap.add_argument("--limit", action="store_true", help="measure the compute limit too")
+    ap.add_argument("--base", type=Path, help="a checkout of the code before: imported too")
     args = ap.parse_args()
     photos = photos_in(args.folder)
     if not photos:
@@ -156,39 +211,60 @@ def main() -> None:
     made = make_corpus(photos, args.min_photos, corpus)
     total = len(made)
     print(f"corpus: {total} files; {args.workers} workers; load average {load()}")
-    rounds = []
+    codes = {"now": ROOT} | ({"base": args.base.resolve()} if args.base else {})
+    results: dict[str, list[dict]] = {k: [] for k in [*codes, "loop"]}
     for r in range(args.rounds):
-        # alternate the order, so that neither side always has the machine's later minutes
-        if r % 2 and not args.skip_face_recognition:
-            fr = face_recognition_round(photos)
-        settings = Settings(home=Path(tmp) / f"home{r}")
-        imported = import_round(settings, corpus, total, args.workers, made)
-        if not r % 2 and not args.skip_face_recognition:
-            fr = face_recognition_round(photos)
-        rate = imported["rate"]
-        if not args.skip_face_recognition:
-            fr_rate, theirs = fr
-            ratio = rate / fr_rate
-            diff = {
-                k: (imported["faces"][k], theirs[k])
-                for k in imported["faces"]
-                if imported["faces"][k] != theirs[k]
-            }
-            print(
-                f"  face_recognition loop: {fr_rate:.2f} photos/s, {sum(theirs.values())} "
-                f"faces on {len(photos)} photos; import / loop = {ratio:.2f}x; photos whose "
-                f"faces differ (import, loop): {diff or 'none'}; load average {load()}"
-            )
-            rounds.append((ratio, rate, fr_rate))
+        # alternate the order, so that no side always has the machine's later minutes
+        sides = [*codes, "loop"] if not args.skip_face_recognition else [*codes]
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            if side == "loop":
+                results["loop"].append(loop_round(photos))
+            else:
+                home = Path(tmp) / f"home-{side}-{r}"
+                results[side].append(
+                    import_round(codes[side], corpus, home, args.workers, made, side)
+                )
         if args.limit:
-            compute_limit(photos, settings, args.workers, rate)
-    if rounds:
-        ratio, rate, fr_rate = sorted(rounds)[len(rounds) // 2]
+            rate = results["now"][-1]["rate"]
+            compute_limit(photos, Settings(home=Path(tmp) / "limit"), args.workers, rate)
+    summary(results, len(photos), total)
+
+
+def summary(results: dict[str, list[dict]], distinct: int, total: int) -> None:
+    """Each round's ratios between neighbours, and the median round's."""
+    loops = results.get("loop") or []
+    print(f"\nsummary ({len(next(iter(results.values())))} rounds; load average {load()}):")
+    for side, rounds in results.items():
+        if side == "loop" or not rounds:
+            continue
+        walls = [x["rate"] for x in rounds]
+        cpus = [x["cpu_ms"] for x in rounds]
+        line = (
+            f"  import ({side}): {median(walls):.2f} photos/s, CPU {median(cpus):.0f} ms "
+            f"per photo (parent {median([x['parent_ms'] for x in rounds]):.1f})"
+        )
+        if loops:
+            ratios = [x["rate"] / y["rate"] for x, y in zip(rounds, loops, strict=True)]
+            cpu_ratios = [y["cpu_ms"] / x["cpu_ms"] for x, y in zip(rounds, loops, strict=True)]
+            differ = {  # the faces found, photo by photo: (import, loop); a photo the
+                # import skipped as a copy of another has its faces there
+                k: (x["faces"][k], y["faces"][k])
+                for x, y in zip(rounds, loops, strict=True)
+                for k in x["faces"]
+                if x["faces"][k] != y["faces"][k]
+            }
+            line += (
+                f"; import / loop {median(ratios):.2f}x wall (rounds "
+                + " / ".join(f"{x:.2f}" for x in ratios)
+                + f"), loop CPU / import CPU per photo {median(cpu_ratios):.2f} (rounds "
+                + " / ".join(f"{x:.2f}" for x in cpu_ratios)
+                + f"); photos whose faces differ (import, loop): {differ or 'none'}"
+            )
+        print(line)
+    if loops:
         print(
-            f"\nmedian round: import {rate:.2f} photos/s, face_recognition loop "
-            f"{fr_rate:.2f} photos/s: {ratio:.2f}x (rounds "
-            + " / ".join(f"{x[0]:.2f}" for x in rounds)
-            + ")"
+            f"  face_recognition loop: {median([x['rate'] for x in loops]):.2f} photos/s, "
+            f"CPU {median([x['cpu_ms'] for x in loops]):.0f} ms per photo ({distinct} photos)"
         )
 
 
@@ -197,47 +273,49 @@ def load() -> str:
 
 
 def import_round(
-    settings: Settings, corpus: Path, total: int, workers: int, made: dict[str, Path]
+    code: Path, corpus: Path, home: Path, workers: int, made: dict[str, Path], side: str
 ) -> dict:
-    """One import of the corpus into a fresh album: its rate, and the faces it found per
-    distinct photo (every copy must agree)."""
-    album = open_album(settings)
-    stamps: list[float] = []
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    report = import_folder(
-        album,
-        corpus,
-        "bench",
-        workers=workers,
-        on_progress=lambda _, stamps=stamps: stamps.append(time.perf_counter()),
-    )
-    wall = time.perf_counter() - t0
-    # what this process (stores, catalog rows, people placement, the regrouping)
-    # takes from the cores the workers share: load-independent, unlike the wall clock
-    parent_ms = (time.process_time() - cpu0) / total * 1000
-    assert not report.failures, report.failures
+    """One import of the corpus into a fresh album by the code in ``code``: its rate,
+    CPU per photo, and the faces it found per distinct photo (every copy must agree)."""
+    out, cpu = child(IMPORT_CHILD, str(code), str(corpus), str(home), str(workers))
+    total = len(made)
+    failures = [o for o in out["outcomes"] if o[1] == "failed"]
+    assert not failures, failures
     faces: dict[str, int] = {}
-    for o in report.outcomes:
-        if o.status != "imported":  # the same content as another photo: found there
+    for name, status, found, _ in out["outcomes"]:
+        if status != "imported":  # the same content as another photo: found there
             continue
-        source = str(made[o.name])
-        assert faces.setdefault(source, o.faces) == o.faces, (o.name, o.faces, faces[source])
+        source = str(made[name])
+        assert faces.setdefault(source, found) == found, (name, found, faces[source])
+    wall = out["wall"]
     rate = total / wall
-    # throughput once both workers run: the start (spawn, imports, models) excluded
-    steady = (total - workers) / (stamps[-1] - stamps[workers - 1])
+    steady = (total - workers) / out["steady"]
     print(
-        f"\nimport: {total} photos in {wall:.1f} s with {workers} workers = {rate:.2f} "
-        f"photos/s, {report.faces} faces, {report.count('skipped')} skipped; "
-        f"{steady:.2f} photos/s after the workers' start ({stamps[0] - t0:.1f} s to the "
-        f"first, {t0 + wall - stamps[-1]:.1f} s after the last: the regrouping); parent "
-        f"process CPU {parent_ms:.1f} ms per photo"
+        f"\nimport ({side}): {total} photos in {wall:.1f} s with {workers} workers = "
+        f"{rate:.2f} photos/s, {sum(faces.values())} faces on {len(faces)} contents; "
+        f"{steady:.2f} photos/s after the workers' start ({out['first']:.1f} s to the "
+        f"first, {out['last']:.1f} s after the last: the regrouping); CPU "
+        f"{cpu / total * 1000:.0f} ms per photo (all its processes, from the command's "
+        f"start), of which the parent process during the import "
+        f"{out['parent_cpu'] / total * 1000:.1f}; load average {load()}"
     )
-    return {"rate": rate, "faces": faces}
+    return {
+        "rate": rate,
+        "faces": faces,
+        "cpu_ms": cpu / total * 1000,
+        "parent_ms": out["parent_cpu"] / total * 1000,
+    }
 
 
-def face_recognition_round(photos: list[Path]) -> tuple[float, dict[str, int]]:
-    seconds, theirs = face_recognition_loop(photos)
-    return len(photos) / seconds, theirs
+def loop_round(photos: list[Path]) -> dict:
+    out, cpu = child(LOOP_CHILD, str(Path(__file__).resolve().parent), *map(str, photos))
+    rate = len(photos) / out["wall"]
+    print(
+        f"\nface_recognition loop: {rate:.2f} photos/s, {sum(out['faces'].values())} faces "
+        f"on {len(photos)} photos; CPU {cpu / len(photos) * 1000:.0f} ms per photo; load "
+        f"average {load()}"
+    )
+    return {"rate": rate, "faces": out["faces"], "cpu_ms": cpu / len(photos) * 1000}
 
 
 def compute_limit(photos: list[Path], settings: Settings, workers: int, rate: float) -> None:

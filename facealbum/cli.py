@@ -135,6 +135,9 @@ def import_(
     except AlbumError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # the photos in flight were settled: nothing half-done
+        err.print("Interrupted: the photos stored so far are in; running it again finishes")
+        raise typer.Exit(130) from None
     table = Table(title=f"Import into {report.set_name} ({report.seconds:.1f} s)")
     for col in ("imported", "skipped", "failed", "faces found", "other files ignored"):
         table.add_column(col, justify="right")

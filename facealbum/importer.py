@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -86,6 +87,10 @@ def _init_worker(settings_json: str, known: frozenset[str]) -> None:
     # the collection and the blobs alone: no Alembic or huey
     from .wiring import make_blobs, make_collection
 
+    # Ctrl-C reaches the terminal's whole process group: the parent stops the import
+    # and settles what is in flight (_settle); a worker killed mid-photo would leave
+    # faces indexed that nobody knows of
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return_memory_promptly()
     exit_with_parent()
     settings = Settings.model_validate_json(settings_json)
@@ -166,17 +171,23 @@ def import_folder(
     before = album.catalog.get_set(set_name)
     from .people.grouping import Placements
 
-    # the persons' users and representatives follow in batches: by time, since a
-    # person that gains a face in every photo is chosen again each time it follows
-    placements = Placements(album, seconds=album.settings.people_follow_seconds)
+    # the persons' users follow in batches, by time; their representatives once, at
+    # the end (a person that gains a face in every photo is chosen once, not each time)
+    placements = Placements(
+        album, seconds=album.settings.people_follow_seconds, representatives_at_end=True
+    )
     with _pool(album, workers, len(photos), known) as pool:
         names = {p: p.relative_to(folder).as_posix() for p in photos}
         jobs = ((p, _work, (str(p), names[p])) for p in photos)
+        windowed = _Window(pool, _window(album, workers), jobs)
         try:
-            for path, future in _windowed(pool, _window(album, workers), jobs):
+            for path, future in windowed:
                 outcome = _finish(album, set_name, path, names[path], future, placements)
                 report.outcomes.append(outcome)
                 on_progress(outcome)
+        except BaseException:  # Ctrl-C, or a catalog gone: no faces left unlisted
+            _settle(album, windowed.stop())
+            raise
         finally:
             placements.flush()
     imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
@@ -190,6 +201,7 @@ def import_folder(
             report.people = regrouping.run_now(album, on_grouping_start, on_grouping_progress)
         except Exception:  # the photos are in, their faces placed: never fail the import
             log.warning("could not regroup people; `people recluster` will", exc_info=True)
+    placements.refresh_representatives()  # after the regrouping: once per person
     report.seconds = time.perf_counter() - started
     return report
 
@@ -216,29 +228,63 @@ def _window(album: Album, workers: int | None) -> int:
     return 2 * _worker_count(album, workers) + 2
 
 
-def _windowed(
-    pool: Executor, window: int, jobs: Iterable[tuple[T, Callable[..., object], tuple]]
-) -> Iterator[tuple[T, Future]]:
-    """Submit (tag, fn, args) jobs lazily, at most ``window`` at a time; yield each
-    (tag, future) as it completes. Unstarted jobs are cancelled if the caller stops."""
-    pending: dict[Future, T] = {}
-    queue = iter(jobs)
+class _Window(Iterator[tuple[T, Future]]):
+    """Submit (tag, fn, args) jobs lazily, at most ``window`` at a time; iterate
+    (tag, future) as each completes. :meth:`stop` cancels the jobs not started and
+    returns the futures whose results nobody took yet: the one last handed out and
+    those still running or done."""
 
-    def refill() -> None:
-        for tag, fn, args in queue:
-            pending[pool.submit(fn, *args)] = tag
-            if len(pending) >= window:
+    def __init__(
+        self, pool: Executor, window: int, jobs: Iterable[tuple[T, Callable[..., object], tuple]]
+    ):
+        self.pool, self.window, self.queue = pool, window, iter(jobs)
+        self.pending: dict[Future, T] = {}
+        self.last: Future | None = None
+        self._refill()
+
+    def _refill(self) -> None:
+        for tag, fn, args in self.queue:
+            self.pending[self.pool.submit(fn, *args)] = tag
+            if len(self.pending) >= self.window:
                 return
 
-    refill()
+    def __next__(self) -> tuple[T, Future]:
+        self.last = None
+        if not self.pending:
+            raise StopIteration
+        done = next(as_completed(self.pending))
+        tag = self.pending.pop(done)
+        self.last = done
+        self._refill()
+        return tag, done
+
+    def stop(self) -> list[Future]:
+        self.queue = iter(())
+        left = [f for f in self.pending if not f.cancel()]
+        self.pending.clear()
+        return [self.last, *left] if self.last is not None else left
+
+
+def _settle(album: Album, futures: list[Future]) -> None:
+    """After an import or reindex stopped early: wait for the photos the workers are
+    on (they ignore SIGINT: a photo takes a second or two) and forget every face they,
+    or the photo being stored, indexed that no picture lists. Never raises: what it
+    cannot do, ``check --repair`` does."""
     try:
-        while pending:
-            done = next(as_completed(pending))
-            yield pending.pop(done), done
-            refill()
-    finally:
-        for future in pending:
-            future.cancel()
+        ids: list[str] = []
+        for future in futures:
+            try:
+                result = future.result()
+            except Exception:  # a worker that crashed, or a job cancelled: nothing
+                continue
+            analysis = result[0] if isinstance(result, tuple) else result
+            if isinstance(analysis, Analysis):
+                ids += [f.face_id for f in analysis.faces]
+        if ids:
+            listed = album.catalog.faces_of(ids)
+            album.collection.forget([f for f in ids if f not in listed])
+    except Exception:
+        log.warning("could not forget the faces of the photos in flight", exc_info=True)
 
 
 def _finish(
@@ -298,11 +344,11 @@ def reindex(
     transaction that marks it with the current settings and keeps the owner's work
     (people.swap_faces: the same face keeps its person, owner flag, rejections and
     cover), then the old ones are forgotten; a killed run picks up where it stopped
-    (what it indexed for the picture it was on is left for ``check --repair``), and
+    (a Ctrl-C forgets what it indexed for the pictures in flight; a kill leaves that
+    for ``check --repair``), and
     every run ends by mirroring the people as users, so a re-run converges. NotFound
     for a ``set_name`` the album has no set of (a typo would otherwise reindex nothing
     and succeed)."""
-    from .people.grouping import swap_faces
     from .people.users_mirror import mirror_quietly
 
     if set_name is not None:
@@ -323,32 +369,48 @@ def reindex(
                 continue
             yield picture, _reanalyze, (picture.original_key, picture.image_id)
 
-    def fail(picture: Picture, reason: str) -> None:
+    with _pool(album, workers, len(ids), frozenset()) as pool:
+        window = _Window(pool, _window(album, workers), jobs())
+        try:
+            for picture, future in window:
+                _reindexed(album, picture, future, report, on_progress)
+        except BaseException:  # Ctrl-C: the new faces no swap took are forgotten
+            _settle(album, window.stop())
+            raise
+    mirror_quietly(album, None)  # what a killed run left behind is mirrored too
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _reindexed(
+    album: Album,
+    picture: Picture,
+    future: Future,
+    report: ReindexReport,
+    on_progress: Callable[[Outcome], None],
+) -> None:
+    """One re-analysed picture's new faces swapped in, or why not, reported."""
+    from .people.grouping import swap_faces
+
+    def fail(reason: str) -> None:
         outcome = Outcome(picture.name, "failed", reason, image_id=picture.image_id)
         report.failed.append(outcome)
         on_progress(outcome)
 
-    with _pool(album, workers, len(ids), frozenset()) as pool:
-        for picture, future in _windowed(pool, _window(album, workers), jobs()):
-            try:
-                faces = future.result().faces
-                if swap_faces(album, picture, faces) is None:
-                    on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
-                    continue
-            except KeyError:
-                if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
-                    on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
-                else:
-                    fail(picture, "its original is missing from the blob store (see check)")
-                continue
-            except Exception as exc:  # report this picture, go on with the rest
-                fail(picture, f"{type(exc).__name__}: {exc}")
-                continue
-            report.done += 1
-            report.faces += len(faces)
-            on_progress(
-                Outcome(picture.name, "imported", faces=len(faces), image_id=picture.image_id)
-            )
-    mirror_quietly(album, None)  # what a killed run left behind is mirrored too
-    report.seconds = time.perf_counter() - started
-    return report
+    try:
+        faces = future.result().faces
+        if swap_faces(album, picture, faces) is None:
+            on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
+            return
+    except KeyError:
+        if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
+            on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
+        else:
+            fail("its original is missing from the blob store (see check)")
+        return
+    except Exception as exc:  # report this picture, go on with the rest
+        fail(f"{type(exc).__name__}: {exc}")
+        return
+    report.done += 1
+    report.faces += len(faces)
+    on_progress(Outcome(picture.name, "imported", faces=len(faces), image_id=picture.image_id))

@@ -223,9 +223,9 @@ def test_an_import_follows_its_persons_by_time_not_every_few_photos(tmp_path, mo
     follows: list[int] = []
     real = grouping.follow_placements
 
-    def counted(album, placed):
+    def counted(album, placed, **kw):
         follows.append(len(placed))
-        return real(album, placed)
+        return real(album, placed, **kw)
 
     monkeypatch.setattr(grouping, "follow_placements", counted)
     album = open_album(Settings(home=tmp_path / "home", people_follow_seconds=3600))

@@ -388,17 +388,17 @@ def test_recluster_keeps_placements_made_while_it_ran(album, monkeypatch):
 
     face = next(p for p in album.get_set("fixtures")[1] if p.name == "obama/obama.jpg").faces[0]
     before = album.catalog.get_face(face.face_id).person_id
-    real = album.collection.matches
+    real = album.collection.matches_many
     placed: list[str] = []
 
-    def matches(face_id, threshold):
+    def matches_many(face_ids, threshold):  # the recluster searches faces a chunk at a time
         if not placed:  # the recluster has read every face's person by now
             album.catalog.add_person(Person("late", created_at=time.time()))
             placed.append(face.face_id)
             assert album.catalog.assign_faces({face.face_id: "late"}, by_owner=False) == 1
-        return real(face_id, threshold)
+        return real(face_ids, threshold)
 
-    monkeypatch.setattr(album.collection, "matches", matches)
+    monkeypatch.setattr(album.collection, "matches_many", matches_many)
     recluster(album)
     assert before and placed
     assert album.catalog.get_face(face.face_id).person_id == "late"

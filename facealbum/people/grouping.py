@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 # a face pair the search did not return (below the cut) counts this far under the cut in
 # a person's average similarity (similarity points, Rekognition's 0-100 scale)
 MISSING_BELOW = 10.0
+# faces a regrouping searches at once (one index search with them as a matrix where
+# the engine can): few calls, while their hits (up to MaxFaces each) stay small
+SEARCH_CHUNK = 64
 
 
 @dataclass
@@ -83,9 +86,11 @@ def recluster(
     judged = set(faces)
     floor = s.people_edge_floor
     found: dict[str, list] = {}  # every face's search, at the floor
-    for face_id in faces:
-        found[face_id] = album.collection.matches(face_id, floor)
-        on_progress()
+    for i in range(0, len(faces), SEARCH_CHUNK):  # a few index searches, not one a face
+        chunk = faces[i : i + SEARCH_CHUNK]
+        for face_id, hits in zip(chunk, album.collection.matches_many(chunk, floor), strict=True):
+            found[face_id] = hits
+            on_progress()
     edges, missing, cut = _scored_edges(album, found, sharp, judged)
     fixed: dict[str, Hashable] = {
         f: ("person", p) for f, (p, owned) in current.items() if owned and p and f in judged
@@ -275,9 +280,11 @@ def place_faces(
     Cost per face, whatever the album's size: one SearchFaces of at most
     ``people_place_max_faces`` look-alikes (beyond them a person's faces count as alike
     as the last one returned), the catalog rows of those look-alikes and of their
-    persons, and one write per face placed. Then (``follow``) the persons' users and
-    representatives follow (:func:`follow_placements`); a batch passes False and
-    follows once for all its photos (:class:`Placements`). Returns face id -> person."""
+    persons, and one write per face placed; the photo's faces are searched in one call
+    (one index search where the engine can) and their look-alikes' rows read at once.
+    Then (``follow``) the persons' users and representatives follow
+    (:func:`follow_placements`); a batch passes False and follows once for all its
+    photos (:class:`Placements`). Returns face id -> person."""
     s, catalog = album.settings, album.catalog
     placed: dict[str, str] = {}
     faces = [
@@ -295,21 +302,24 @@ def place_faces(
     cut = s.people_threshold
     sizes: dict[str, int] = {}  # person -> its faces, read once per candidate
     most = min(s.people_place_max_faces, collection.MAX_SEARCH)
-    for face in faces:
-        hits = album.collection.matches(face.face_id, cut, most)
+    # the photo's faces searched at once, their look-alikes' rows and persons read at
+    # once: a fixed number of calls per photo, whatever its faces (placing one face
+    # does not change what the next one's search finds)
+    searched = album.collection.matches_many([f.face_id for f in faces], cut, most)
+    refs = catalog.face_refs(list({h.face_id for hits in searched for h in hits}))
+    assigned = persons_of(catalog, {f: ref[0] for f, ref in refs.items()})
+    for face, hits in zip(faces, searched, strict=True):
         # faces the search did not return are under the cut, unless it returned all it
         # may (MaxFaces): then they are only known to be no more alike than its last
         unlike = cut - MISSING_BELOW
         if hits and len(hits) >= most:
             unlike = max(unlike, min(h.similarity for h in hits))
-        refs = catalog.face_refs([h.face_id for h in hits])
         hits = [
             h
             for h in hits
             if h.face_id in refs
             and rule.accepts(h.similarity, cut, face.sharpness, refs[h.face_id][1])
         ]
-        assigned = persons_of(catalog, {h.face_id: refs[h.face_id][0] for h in hits})
         total: dict[str, float] = defaultdict(float)
         found: dict[str, int] = defaultdict(int)
         for h in hits:
@@ -339,7 +349,8 @@ def place_faces(
     # the face is placed again with what the persons are now
     read = {f.face_id: f.person_id for f in faces}
     catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
-    missed = {f for f, p in placed.items() if catalog.get_person(p) is None}
+    gone = {p for p in set(placed.values()) if catalog.get_person(p) is None}  # one read each
+    missed = {f for f, p in placed.items() if p in gone}
     if missed and retry:
         again = catalog.get_picture(picture.image_id)
         if again is not None:
@@ -352,15 +363,19 @@ def place_faces(
     return placed
 
 
-def follow_placements(album: Album, placed: dict[str, str]) -> None:
+def follow_placements(
+    album: Album, placed: dict[str, str], representatives: bool = True
+) -> None:
     """After faces were placed (face id -> person): the persons' Rekognition users
     take the new faces (users_mirror.mirror_joined: no re-reading of whole persons) and
-    their representatives are chosen again where stale. Never raises (see both)."""
+    (``representatives``) their representatives are chosen again where stale. Never
+    raises (see both)."""
     joined: dict[str, list[str]] = defaultdict(list)
     for face_id, person_id in placed.items():
         joined[person_id].append(face_id)
     mirror_joined_quietly(album, joined)
-    refresh_quietly(album, joined)
+    if representatives:
+        refresh_quietly(album, joined)
 
 
 class Placements:
@@ -368,11 +383,27 @@ class Placements:
     persons follow (:func:`follow_placements`) once every ``every`` photos (or, given
     ``seconds``, once that long has passed since the last time) and at :meth:`flush`,
     not once per photo: a person that gains ten faces in the batch has its
-    representatives chosen once, not ten times."""
+    representatives chosen once, not ten times.
 
-    def __init__(self, album: Album, every: int = 32, seconds: float | None = None):
+    With ``representatives_at_end`` (an import) only the users follow as it goes; the
+    representatives of every person the batch changed (up to
+    ``person_representatives_sample`` searches each) are chosen once, by
+    :meth:`refresh_representatives` at its end, after its regrouping: O(changed
+    people), however long the import and however often it followed. Meanwhile a
+    person keeps the representatives it had (still its faces), and a new one has them
+    chosen by its first read (representatives.of)."""
+
+    def __init__(
+        self,
+        album: Album,
+        every: int = 32,
+        seconds: float | None = None,
+        representatives_at_end: bool = False,
+    ):
         self.album, self.every, self.seconds = album, every, seconds
+        self.at_end = representatives_at_end
         self.placed: dict[str, str] = {}
+        self.changed: set[str] = set()  # persons whose representatives wait for the end
         self.photos = 0
         self.since = time.monotonic()
 
@@ -390,7 +421,15 @@ class Placements:
         placed, self.placed, self.photos = self.placed, {}, 0
         self.since = time.monotonic()
         if placed:
-            follow_placements(self.album, placed)
+            follow_placements(self.album, placed, representatives=not self.at_end)
+            if self.at_end:
+                self.changed.update(placed.values())
+
+    def refresh_representatives(self) -> None:
+        """The representatives of the persons the batch changed, where stale (those a
+        regrouping chose again just now are not): once each. Never raises."""
+        changed, self.changed = self.changed, set()
+        refresh_quietly(self.album, sorted(changed))
 
 
 def swap_faces(album: Album, picture: Picture, faces: list[Face]) -> list[str] | None:

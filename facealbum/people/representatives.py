@@ -11,7 +11,8 @@ faces change (:func:`refresh`), and read for many persons in one call
 How they are chosen (:func:`choose`), from the faces port's similarities alone (no
 descriptors, so Rekognition works too): at most ``person_representatives_sample`` of
 the person's faces are compared — its current representatives first, then the
-sharpest, largest ones — each with one SearchFaces. A face's *centrality* is its mean
+sharpest, largest ones — each with one SearchFaces (all in one call where the engine
+searches several faces at once). A face's *centrality* is its mean
 similarity to the other sampled faces (a similarity below the grouping threshold counts
 0); the face with the highest is the medoid. The owner's cover comes first, then the
 medoid, then, greedily, the face with the best Maximal Marginal Relevance (Carbonell &
@@ -60,9 +61,10 @@ def choose(
     sample = sample[: s.person_representatives_sample]
     inside = set(sample)
     sim: dict[tuple[str, str], float] = {}
-    if len(sample) > 1:
-        for face_id in sample:
-            for hit in album.collection.matches(face_id, s.people_threshold):
+    if len(sample) > 1:  # one call: a single index search where the engine can
+        searched = album.collection.matches_many(sample, s.people_threshold)
+        for face_id, hits in zip(sample, searched, strict=True):
+            for hit in hits:
                 if hit.face_id in inside and hit.face_id != face_id:
                     a, b = sorted((face_id, hit.face_id))
                     sim[(a, b)] = max(sim.get((a, b), 0.0), hit.similarity)

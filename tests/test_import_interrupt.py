@@ -1,0 +1,71 @@
+"""An import stopped with Ctrl-C leaves nothing behind that `facealbum check` finds.
+
+Each photo's faces are indexed in a worker before the parent writes its picture row,
+so a Ctrl-C (SIGINT to the terminal's whole process group: the CLI and its workers)
+used to leave the faces of the photos in flight in the collection with no picture
+listing them (2-3 "orphan-faces", for `check --repair` to clear)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from badfiles import PHOTOS
+from PIL import Image
+
+from facealbum.settings import Settings
+from facealbum.wiring import open_album
+
+
+def _photos(folder, count: int) -> None:
+    """``count`` distinct small photos of two faces each (none skipped as a copy)."""
+    with Image.open(PHOTOS / "groups" / "two_people.jpg") as img:
+        img.thumbnail((640, 640))
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "JPEG", quality=90)
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"{i:03d}.jpg").write_bytes(buf.getvalue() + b"\0" * i)
+
+
+def test_ctrl_c_during_an_import_leaves_no_orphan_faces(tmp_path):
+    folder, home = tmp_path / "photos", tmp_path / "home"
+    _photos(folder, 40)
+    env = os.environ | {"FACEALBUM_HOME": str(home), "FACEALBUM_ORPHAN_FACE_GRACE": "0"}
+    command = [sys.executable, "-m", "facealbum"]
+    album = open_album(Settings(home=home))  # made (migrated) here: then only read
+    # a session of its own, as a terminal's job: SIGINT goes to every process in it
+    proc = subprocess.Popen(
+        [*command, "import", str(folder), "--set", "trip", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        stored = 0
+        while stored < 3:  # both workers busy, results in flight: Ctrl-C now
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the import stored nothing in 120 s"
+            time.sleep(0.05)
+            found = album.catalog.get_set("trip")
+            stored = found.picture_count if found else 0
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and b"Interrupted" in stderr, stderr
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left = album.catalog.get_set("trip")
+    assert left is not None and 3 <= left.picture_count < 40  # stopped midway
+    check = subprocess.run(
+        [*command, "check"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "orphan-faces" not in check.stdout, check.stdout
+    assert check.returncode == 0, check.stdout + check.stderr
