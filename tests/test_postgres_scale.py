@@ -4,6 +4,7 @@ sizes by counts and plans, never by time."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event
 from test_ports import picture
 
@@ -73,3 +74,48 @@ def test_placing_many_faces_takes_a_few_statements_not_two_per_face(pg_cluster, 
         assert counts == {"person-0": 132, "person-1": 135, "person-2": 132}
         assert catalog.get_face("p000-0").person_id is None
         catalog.engine.dispose()
+
+
+def test_a_read_is_its_statement_and_the_pools_check_not_a_transaction(pg_cluster, tmp_path):
+    """A read (``engine.connect()``) took four round trips a statement: the pool's
+    check, BEGIN, the statement, the pool's ROLLBACK; at a million faces a person's
+    page of 8 reads spent more in them than in its queries. Now reads run in
+    autocommit: the round trips (the server's ReadyForQuery, in libpq's trace of the
+    pooled connection) are the check and the statement. Writes still commit or roll
+    back as one transaction, and the pool hands out the connection returned last."""
+    from psycopg import pq
+    from sqlalchemy import insert, text
+
+    from facealbum.adapters.catalog_schema import sets
+
+    catalog = SqlCatalog(pg_cluster.new_database())
+    catalog.add_pictures([picture("p000", "S", "sha-0", 2)])
+    catalog.engine.dispose()
+    with catalog.engine.connect() as conn:  # the pool's one connection
+        raw = conn.connection.driver_connection
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        raw.pgconn.trace(out.fileno())
+        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        assert catalog.stats().pictures == 1
+        assert catalog.get_set("S").picture_count == 1
+        raw.pgconn.untrace()
+    lines = trace.read_text().splitlines()
+    assert sum("\tReadyForQuery\t" in line for line in lines) == 4, "\n".join(lines)
+    assert not [line for line in lines if '"BEGIN"' in line or '"ROLLBACK"' in line]
+
+    with pytest.raises(RuntimeError), catalog.engine.begin() as conn:  # still atomic
+        conn.execute(insert(sets).values(name="T", created_at=1.0))
+        assert conn.execute(text("SELECT count(*) FROM sets")).scalar_one() == 2
+        raise RuntimeError("undone")
+    assert catalog.get_set("T") is None
+
+    pid = text("SELECT pg_backend_pid()")
+    first, last = catalog.engine.connect(), catalog.engine.connect()
+    last_pid = last.execute(pid).scalar_one()
+    first.close()
+    last.close()  # returned last: served next, twice (FIFO served `first`, then it)
+    for _ in range(2):
+        with catalog.engine.connect() as conn:
+            assert conn.execute(pid).scalar_one() == last_pid
+    catalog.engine.dispose()

@@ -55,6 +55,7 @@ from .catalog_schema import (
     uploads,
 )
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
+from .catalog_sql_pg import make_pg_engine
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
 from .sql_in import rows_in
 
@@ -109,8 +110,8 @@ def make_engine(url: str) -> Engine:
         # pragmas) instead of opening and closing one per request past the default 15
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32)
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    else:  # reads in autocommit, writes in engine.begin()'s transaction: catalog_sql_pg
+        engine = make_pg_engine(url)
     event.listen(engine, "handle_error", _disk_full)
     return engine
 
