@@ -119,3 +119,27 @@ def test_a_read_is_its_statement_and_the_pools_check_not_a_transaction(pg_cluste
         with catalog.engine.connect() as conn:
             assert conn.execute(pid).scalar_one() == last_pid
     catalog.engine.dispose()
+
+
+def test_prepared_reads_are_planned_for_their_own_parameters(pg_cluster):
+    """psycopg prepares a statement a connection has run 5 times, and PostgreSQL then
+    plans it for any parameters (a generic plan) after 5 more: at a million faces
+    the largest person's faces among a page's pictures took 2.3 s on one, 10 ms on a
+    plan for its own person. The server's count of each prepared statement's plans,
+    on the connection that ran them: all custom, none generic."""
+    from sqlalchemy import text
+
+    catalog = SqlCatalog(pg_cluster.new_database())
+    catalog.add_pictures([picture(f"p{i:03d}", "S", f"sha-{i}", 2) for i in range(20)])
+    catalog.engine.dispose()
+    for i in range(12):
+        assert catalog.get_picture(f"p{i:03d}").faces[1].face_id == f"p{i:03d}-1"
+    plans = text(
+        "SELECT count(*), coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+        "FROM pg_prepared_statements"
+    )
+    with catalog.engine.connect() as conn:  # the same connection (the pool's only one)
+        prepared, generic, custom = conn.execute(plans).one()
+    assert prepared >= 2 and custom >= 2 * (12 - 5), (prepared, generic, custom)
+    assert generic == 0, (prepared, generic, custom)
+    catalog.engine.dispose()
