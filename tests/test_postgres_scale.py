@@ -143,3 +143,27 @@ def test_prepared_reads_are_planned_for_their_own_parameters(pg_cluster):
     assert prepared >= 2 and custom >= 2 * (12 - 5), (prepared, generic, custom)
     assert generic == 0, (prepared, generic, custom)
     catalog.engine.dispose()
+
+
+def test_a_pages_reads_are_one_statement_whatever_the_pages_size(pg_cluster):
+    """A page's pictures' faces, contents and persons were read by an expanding IN, a
+    placeholder per value: every page size another statement, parsed anew and never
+    prepared by psycopg. On PostgreSQL they are ``= ANY(array)``: the statements sent
+    for 3 pictures and for 50 are the same texts, and the answers right."""
+    catalog = SqlCatalog(pg_cluster.new_database())
+    catalog.add_pictures([picture(f"p{i:03d}", "S", f"sha-{i}", 2) for i in range(60)])
+    sent: dict[int, list[str]] = {}
+    for n in (3, 50):
+        ids = [f"p{i:03d}" for i in range(n)]
+        seen = sent[n] = []
+        listen = lambda conn, cursor, statement, *_, seen=seen: seen.append(statement)  # noqa: E731
+        event.listen(catalog.engine, "before_cursor_execute", listen)
+        got = catalog.get_pictures(ids)
+        assert sorted(got) == ids and all(len(p.faces) == 2 for p in got.values())
+        shas = catalog.content_image_ids([f"sha-{i}" for i in range(n)])
+        assert shas == {f"sha-{i}": [f"p{i:03d}"] for i in range(n)}
+        assert catalog.face_persons(ids) == {i: set() for i in ids}
+        assert catalog.person_labels([f"person-{i}" for i in range(n)]) == {}
+        event.remove(catalog.engine, "before_cursor_execute", listen)
+    assert len(sent[3]) == 5 and sent[3] == sent[50], (sent[3], sent[50])
+    catalog.engine.dispose()

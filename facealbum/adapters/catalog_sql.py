@@ -57,7 +57,7 @@ from .catalog_schema import (
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
 from .catalog_sql_pg import make_pg_engine
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
-from .sql_in import rows_in
+from .sql_in import one_of, rows_in
 
 # the counts migration 0014's triggers keep, counted again from the rows (its backfill)
 RECOUNT = [
@@ -650,7 +650,8 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         out: dict[str, Picture] = {}
         ids = list(dict.fromkeys(image_ids))
         for i in range(0, len(ids), 500):
-            for p in self._load(select(pictures).where(pictures.c.image_id.in_(ids[i : i + 500]))):
+            chunk = one_of(pictures.c.image_id, ids[i : i + 500], self.engine.dialect)
+            for p in self._load(select(pictures).where(chunk)):
                 out[p.image_id] = p
         return out
 
@@ -679,7 +680,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 by_id = {p.image_id: p for p in result}
                 fq = (
                     select(faces)
-                    .where(faces.c.image_id.in_(list(by_id)))
+                    .where(one_of(faces.c.image_id, list(by_id), conn.dialect))
                     .order_by(faces.c.image_id, faces.c.box_left)
                 )
                 for f in conn.execute(fq).mappings():
@@ -718,7 +719,9 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         cols = (pictures.c.sha256, pictures.c.image_id)
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
-                q = select(*cols).where(pictures.c.sha256.in_(wanted[i : i + 500]))
+                q = select(*cols).where(
+                    one_of(pictures.c.sha256, wanted[i : i + 500], conn.dialect)
+                )
                 for sha, image_id in conn.execute(q):
                     out.setdefault(sha, []).append(image_id)
         return out
