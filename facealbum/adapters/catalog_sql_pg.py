@@ -2,13 +2,18 @@
 
 A read is ``with engine.connect() as conn: conn.execute(...)``, and a page's route
 makes several. With psycopg's default (a transaction begun implicitly) one statement
-took four round trips to the server: the pool's liveness check, ``BEGIN``, the
-statement, and the ``ROLLBACK`` the pool resets the connection with. On a loaded
-2-core machine each round trip waits for the server process to be scheduled; at a
-million faces a person's page (8 reads) spent more time in them than in its queries.
+took four round trips to the server: the pool's liveness check (``SELECT 1``),
+``BEGIN``, the statement, and the ``ROLLBACK`` the pool resets the connection with.
+On a loaded 2-core machine each round trip waits for the server process to be
+scheduled; at a million faces a person's page (8 reads) spent more time in them than
+in its queries.
 
-Here a connection runs in autocommit until a transaction is asked for: a read is the
-check and its statement, two round trips. Nothing a read sees changes: under READ
+Here a read is its statement alone, one round trip. The pool checks a connection
+without asking the server: an idle connection has nothing to read unless the server
+closed it (a restart, ``pg_terminate_backend``: its last message, then end of file),
+so a readable socket is a dead connection, discarded for a new one as SQLAlchemy's own
+pre-ping would. And a connection runs in autocommit until a transaction is asked for.
+Nothing a read sees changes: under READ
 COMMITTED (PostgreSQL's default, and the catalog's) every statement takes its own
 snapshot inside a transaction too. ``engine.begin()`` — every write, migrations
 included — still runs in one transaction at the server's default isolation, and
@@ -30,9 +35,11 @@ plan. Each connection plans every execution for its own parameters
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DisconnectionError
 
 SESSION = {"plan_cache_mode": "force_custom_plan"}  # each connection's settings
 
@@ -45,7 +52,6 @@ def make_pg_engine(url: str) -> Engine:
                         *(f"-c {k}={v}" for k, v in SESSION.items())])  # fmt: skip
     engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_use_lifo=True,
         isolation_level="AUTOCOMMIT",
         connect_args={"options": options},
@@ -61,4 +67,16 @@ def make_pg_engine(url: str) -> Engine:
                 yield conn
 
     setattr(engine, "begin", begin)  # noqa: B010 - on this engine only, not the class
+    event.listen(engine, "checkout", _closed_by_server)
     return engine
+
+
+def _closed_by_server(dbapi_conn, _record, _proxy) -> None:
+    """The pool's check at checkout, with no round trip (module docstring); raising
+    DisconnectionError makes SQLAlchemy's pool connect again."""
+    if dbapi_conn.closed:
+        raise DisconnectionError("this connection is closed")
+    poll = select.poll()
+    poll.register(dbapi_conn.fileno(), select.POLLIN)
+    if poll.poll(0):
+        raise DisconnectionError("the server closed this connection")
