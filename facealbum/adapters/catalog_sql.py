@@ -2,6 +2,8 @@
 
 Only portable SQL is used; the one SQLite-specific part is the connection pragmas
 (WAL, so the web server reads while an import writes; foreign keys; a busy timeout).
+PostgreSQL's engine (reads in autocommit, one round trip each) is catalog_sql_pg's, and
+lists of ids go to it as one array (sql_in.one_of).
 """
 
 from __future__ import annotations
