@@ -8,17 +8,18 @@ On a loaded 2-core machine each round trip waits for the server process to be
 scheduled; at a million faces a person's page (8 reads) spent more time in them than
 in its queries.
 
-Here a read is its statement alone, one round trip. The pool checks a connection
-without asking the server: an idle connection has nothing to read unless the server
-closed it (a restart, ``pg_terminate_backend``: its last message, then end of file),
-so a readable socket is a dead connection, discarded for a new one as SQLAlchemy's own
-pre-ping would. And a connection runs in autocommit until a transaction is asked for.
-Nothing a read sees changes: under READ
-COMMITTED (PostgreSQL's default, and the catalog's) every statement takes its own
-snapshot inside a transaction too. ``engine.begin()`` — every write, migrations
-included — still runs in one transaction at the server's default isolation, and
-``conn.execution_options(isolation_level=...)`` then ``conn.begin()`` (the backup's
-snapshot) at the level it names.
+Here a read is its statement alone, one round trip:
+
+- The pool checks a connection without asking the server. An idle connection has
+  nothing to read unless the server closed it (a restart, ``pg_terminate_backend``:
+  its last message, then end of file), so a readable socket is a dead connection,
+  replaced before use as SQLAlchemy's pre-ping would.
+- A connection runs in autocommit until a transaction is asked for. Nothing a read
+  sees changes: under READ COMMITTED (PostgreSQL's default, and the catalog's) every
+  statement takes its own snapshot inside a transaction too. ``engine.begin()`` (every
+  write, the migrations) still runs one transaction at the server's default isolation,
+  and ``conn.execution_options(isolation_level=...)`` then ``conn.begin()`` (the
+  backup's snapshot) one at the level it names.
 
 The pool hands out the most recently returned connection first (LIFO): one server
 process answers a run of requests with its caches (catalog, psycopg's prepared
@@ -45,8 +46,9 @@ SESSION = {"plan_cache_mode": "force_custom_plan"}  # each connection's settings
 
 
 def make_pg_engine(url: str) -> Engine:
-    """An engine on ``url`` (``postgresql+psycopg://…``) whose connections read in
-    autocommit and whose ``begin()`` opens a real transaction (module docstring)."""
+    """An engine on ``url`` (``postgresql+psycopg://…``, its libpq ``options`` kept):
+    reads in autocommit, ``begin()`` a real transaction, a LIFO pool checked by each
+    connection's socket, every execution planned for its parameters (module docstring)."""
     given = make_url(url).query.get("options", "")  # libpq's options, kept
     options = " ".join([*([given] if isinstance(given, str) and given else []),
                         *(f"-c {k}={v}" for k, v in SESSION.items())])  # fmt: skip
