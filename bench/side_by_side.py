@@ -96,11 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
                 shutil.rmtree(own, ignore_errors=True)
                 shutil.copytree(home, own)
                 port = free_port()
-                procs[name] = serve(root, own, url, port, own.parent / f"{own.name}.log")
+                log = Path(tempfile.gettempdir()) / f"facealbum-side-by-side-{name}.log"
+                procs[name] = serve(root, own, url, port, log)
                 bases[name] = f"http://127.0.0.1:{port}"
                 while True:  # one at a time (module docstring)
                     if procs[name].poll() is not None:
-                        raise RuntimeError(f"the {name} server exited: see {own}.log")
+                        raise RuntimeError(f"the {name} server exited: see {log}")
                     with contextlib.suppress(httpx.HTTPError):
                         if client.get(bases[name] + ready).status_code == 200:
                             break
