@@ -364,14 +364,18 @@ class PgServer:
         return self.url(self.dbname(key))
 
     def copy(self, key: str) -> str:
-        """The work copy, of a cached album vacuumed and analysed first: a live
-        album's autovacuum has done both long since, while a bulk-built one may not
-        have (no statistics for the planner, no visibility map for index-only scans)."""
-        self._run("VACUUM (ANALYZE)", self.dbname(key))
+        """The work copy (the cached album is its template and is never changed),
+        vacuumed and analysed: a live album's autovacuum has done both long since,
+        while a bulk-built one may not have (no statistics for the planner, no
+        visibility map for index-only scans)."""
         work = self.dbname(key) + "_work"
         self._run(f"DROP DATABASE IF EXISTS {work} WITH (FORCE)")
         self._run(f"CREATE DATABASE {work} TEMPLATE {self.dbname(key)}")
+        self._run("VACUUM (ANALYZE)", work)
         return self.url(work)
+
+    def drop_copy(self, key: str) -> None:
+        self._run(f"DROP DATABASE IF EXISTS {self.dbname(key)}_work WITH (FORCE)")
 
 
 def work_copy(where: Path, pg: PgServer | None) -> tuple[Path, str | None]:
@@ -683,6 +687,8 @@ def measure_album(
     finally:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+        if pg:
+            pg.drop_copy(where.name)
     order = ["p50_ms", "http_p50_ms", "recall_at_10", "wide_p50_ms", "index_mib", "start_s",
              "delete_update_ms"]  # fmt: skip
     result["search"] = {k: search.get(k) for k in order}

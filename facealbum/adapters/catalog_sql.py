@@ -2,6 +2,8 @@
 
 Only portable SQL is used; the one SQLite-specific part is the connection pragmas
 (WAL, so the web server reads while an import writes; foreign keys; a busy timeout).
+PostgreSQL's engine (reads in autocommit, one round trip each) is catalog_sql_pg's, and
+lists of ids go to it as one array (sql_in.one_of).
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ from .catalog_schema import (
     uploads,
 )
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
+from .catalog_sql_pg import make_pg_engine
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
-from .sql_in import rows_in
+from .sql_in import one_of, rows_in
 
 # the counts migration 0014's triggers keep, counted again from the rows (its backfill)
 RECOUNT = [
@@ -109,8 +112,8 @@ def make_engine(url: str) -> Engine:
         # pragmas) instead of opening and closing one per request past the default 15
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32)
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    else:  # reads in autocommit, writes in engine.begin()'s transaction: catalog_sql_pg
+        engine = make_pg_engine(url)
     event.listen(engine, "handle_error", _disk_full)
     return engine
 
@@ -649,7 +652,8 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         out: dict[str, Picture] = {}
         ids = list(dict.fromkeys(image_ids))
         for i in range(0, len(ids), 500):
-            for p in self._load(select(pictures).where(pictures.c.image_id.in_(ids[i : i + 500]))):
+            chunk = one_of(pictures.c.image_id, ids[i : i + 500], self.engine.dialect)
+            for p in self._load(select(pictures).where(chunk)):
                 out[p.image_id] = p
         return out
 
@@ -678,7 +682,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 by_id = {p.image_id: p for p in result}
                 fq = (
                     select(faces)
-                    .where(faces.c.image_id.in_(list(by_id)))
+                    .where(one_of(faces.c.image_id, list(by_id), conn.dialect))
                     .order_by(faces.c.image_id, faces.c.box_left)
                 )
                 for f in conn.execute(fq).mappings():
@@ -717,7 +721,9 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         cols = (pictures.c.sha256, pictures.c.image_id)
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
-                q = select(*cols).where(pictures.c.sha256.in_(wanted[i : i + 500]))
+                q = select(*cols).where(
+                    one_of(pictures.c.sha256, wanted[i : i + 500], conn.dialect)
+                )
                 for sha, image_id in conn.execute(q):
                     out.setdefault(sha, []).append(image_id)
         return out

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain import Face, NotFound, Person
 from ..ports import PersonRow
 from .catalog_schema import face_rejections, faces, persons, pictures
+from .sql_in import one_of
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
 
@@ -127,7 +128,7 @@ class SqlPeople:
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):
                 q = select(faces.c.image_id, faces.c.person_id).where(
-                    faces.c.image_id.in_(ids[i : i + 500])
+                    one_of(faces.c.image_id, ids[i : i + 500], conn.dialect)
                 )
                 for image_id, person_id in conn.execute(q):
                     there = found.setdefault(image_id, set())
@@ -144,7 +145,7 @@ class SqlPeople:
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 q = select(faces.c.image_id).where(
-                    faces.c.person_id == person_id, faces.c.image_id.in_(chunk)
+                    faces.c.person_id == person_id, one_of(faces.c.image_id, chunk, conn.dialect)
                 )
                 found.update(conn.execute(q).scalars())
         return found
@@ -444,7 +445,7 @@ class SqlPeople:
         cols = (persons.c.person_id, persons.c.name, persons.c.hidden)
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):  # well under every dialect's bound parameters
-                q = select(*cols).where(persons.c.person_id.in_(ids[i : i + 500]))
+                q = select(*cols).where(one_of(persons.c.person_id, ids[i : i + 500], conn.dialect))
                 found.update((r[0], (r[1] or None, bool(r[2]))) for r in conn.execute(q))
         return found
 
