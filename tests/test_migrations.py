@@ -265,3 +265,49 @@ def test_0016_gives_the_deletion_feed_a_horizon_and_keeps_every_face(settings):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0015")
     assert held() == (2, 1)
+
+
+def test_servers_started_at_once_on_a_new_postgresql_database_migrate_it_once(pg_cluster):
+    """Two `facealbum serve` on one new PostgreSQL database raced on the migrations (the
+    second failed with DuplicateColumn). Now a migration waits while another holds the
+    lock, then finds the schema at head; several at once all succeed."""
+    import threading
+
+    from facealbum.adapters.catalog_sql import MIGRATION_LOCK
+
+    url = pg_cluster.new_database()
+    holder = make_engine(url)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def migrating() -> None:
+        try:
+            migrate(make_engine(url))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        done.set()
+
+    with holder.begin() as conn:  # another process migrating: it holds the lock
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        waiting = threading.Thread(target=migrating)
+        waiting.start()
+        assert not done.wait(1.0), "a migration ran while another held the lock"
+    waiting.join(60)
+    assert done.is_set() and not errors, errors
+
+    url = pg_cluster.new_database()
+    barrier = threading.Barrier(3)
+
+    def at_once() -> None:
+        barrier.wait()
+        migrating()
+
+    threads = [threading.Thread(target=at_once) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    with make_engine(url).connect() as conn:
+        heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    assert len(heads) == 1

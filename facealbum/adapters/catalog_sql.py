@@ -118,11 +118,19 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+MIGRATION_LOCK = 0x66616365  # PostgreSQL advisory lock key held while migrating ('face')
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to run at every start."""
+    """Bring the schema to the newest revision; safe to run at every start, and by
+    several processes at once: on PostgreSQL the first holds a transaction-scoped
+    advisory lock and the others wait for it, then find the schema at head (two
+    servers started together on a new database failed with DuplicateColumn)."""
     cfg = Config()
     cfg.set_main_option("script_location", MIGRATIONS)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
