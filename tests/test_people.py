@@ -185,6 +185,13 @@ def test_people_api_reads_and_the_owners_changes(album):
         assert rest["next"] is None and len(names) == len(set(names))
         assert set(names) == OBAMA | BIDEN | {"groups/two_people.jpg"}
         assert visitor.get(f"/api/people/{obama}?limit=0").status_code == 422
+        # a pictures' cursor that is no page's `next` is a 422, as a set's is (a raw image
+        # id was taken as is: `after=zzz` answered an empty 200)
+        for bad in ("zzz", "not a cursor", "WyIiXQ", one["next"] + "x"):
+            assert visitor.get(f"/api/people/{obama}", params={"after": bad}).status_code == 422
+            for mode in ("all", "any", "only"):
+                asked = {"people": obama, "mode": mode, "after": bad}
+                assert visitor.get("/api/search", params=asked).status_code == 422, (bad, mode)
         # each face names its person as it shows its person_id: Joe only to the owner
         barack, joe = {"person_id": obama, "name": "Barack"}, {"person_id": biden, "name": "Joe"}
         url = f"/api/pictures/{group['image_id']}"
