@@ -886,3 +886,38 @@ def test_a_search_by_people_checks_its_candidates_from_indexes_alone(album):
         for statement, params in checks:
             plan = [r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + statement, params)]
             assert all("COVERING INDEX" in step for step in plan), (statement, plan)
+
+
+def test_a_persons_page_reads_the_person_once(album):
+    """GET /api/people/{id} read the person's row twice: the route's check that a
+    visitor may see it, then the page's own read. It is read once, and the whole page
+    is 8 statements (the person, its page of picture ids, the page's references,
+    copies and their persons, the pictures and their faces, the persons' labels)."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import event
+
+    from facealbum.web.app import create_app
+
+    obama = person_of(album, "obama/obama.jpg")
+    app = create_app(album, run_jobs=False)
+    seen: list[str] = []
+
+    def sql(conn, cursor, statement, *args) -> None:
+        seen.append(" ".join(statement.lower().split()))
+
+    async def page() -> httpx.Response:
+        to_app = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=to_app, base_url="http://album") as client:
+            return await client.get(f"/api/people/{obama}")
+
+    event.listen(album.catalog.engine, "before_cursor_execute", sql)
+    try:
+        answer = asyncio.run(page())
+    finally:
+        event.remove(album.catalog.engine, "before_cursor_execute", sql)
+    assert answer.status_code == 200 and answer.json()["person_id"] == obama
+    one = "from persons where persons.person_id = ? order by persons.created_at"
+    rows = [s for s in seen if one in s]
+    assert len(rows) == 1 and len(seen) == 8, seen

@@ -145,14 +145,19 @@ def _covers(album: Album, found: list[Person]) -> dict[str, tuple[Face, str]]:
 
 
 def person_pictures(
-    album: Album, person_id: str, cursor: str | None = None, limit: int | None = None
+    album: Album,
+    person_id: str,
+    cursor: str | None = None,
+    limit: int | None = None,
+    person: Person | None = None,
 ) -> tuple[Person, Page[Picture]]:
     """The person and a page of the pictures it is in, in id order, after ``cursor``
     (a page's ``next``: its last image id as paging.py's opaque key): O(limit) rows by
     the catalog's index of faces by person and picture, never all of the person's
-    faces. Errors: NotFound, BadInput (limit, cursor)."""
+    faces. ``person``: its row, if the caller has just read it (else read here).
+    Errors: NotFound, BadInput (limit, cursor)."""
     n = page_limit(album, limit)
-    person = get(album, person_id)
+    person = person if person is not None else get(album, person_id)
     ids = album.catalog.person_image_ids(person_id, _image_cursor(cursor), n + 1)
     read = once_across_pages(album, ids[:n], lambda persons: person_id in persons)
     found = album.catalog.get_pictures(read)
