@@ -559,14 +559,24 @@ def last_page_cursor(home: Path, url: str | None, facts: Facts) -> str | None:
         if page is None:
             return None
         names: list[str] = []
-        found, after = page(facts.big_set, 1000, None)
-        names += [p.name for p in found]
-        while after:
-            found, after = page(facts.big_set, 1000, after)
+        after: str | None = None
+        while True:  # names only: the faces of 200,000 pictures are not what is asked
+            found, after = page(facts.big_set, 1000, after, False)
             names += [p.name for p in found]
+            if after is None:
+                break
         return paging.encode([names[-201]]) if len(names) > 200 else None
     finally:
         album.close()
+
+
+def is_last_page(body: bytes, size: int = 200) -> bool:
+    """Whether a set page's answer is the set's true last page of ``size``: full, and
+    no ``next`` after it (what the "last page" row must measure)."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        answer = json.loads(body)
+        return answer["next"] is None and len(answer["pictures"]) == size
+    return False
 
 
 def rss_bytes() -> int:
@@ -660,6 +670,9 @@ def measure_album(
             if not sample.timed_out and not 200 <= sample.status < 300:
                 log(f"  {name}: answered {sample.status}, left out (update reads())")
                 continue
+            last = name.endswith("?limit=200 (last page)") and not sample.timed_out
+            if last and not is_last_page(sample.body, min(200, facts.big_set_pictures)):
+                raise RuntimeError(f"{name}: {path} is not the set's last page")
             p50[name], size[name] = ms, sample.bytes
             if "threshold=0 (first" in name:
                 search["wide_p50_ms"] = ms

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 from .domain import Face, OwnerSession, Person, Picture, SetSummary, Stats, Upload
+
+if TYPE_CHECKING:  # annotations only: light commands (stats) do not load numpy
+    import numpy as np
 
 Bucket = Literal["originals", "thumbnails", "incoming"]
 

@@ -194,6 +194,23 @@ def test_stats_reports_storage(tmp_path):
     assert "Animals" in out and "thumbnails and previews" in out and "--after" not in out
 
 
+def test_stats_loads_neither_the_face_engine_nor_the_index_nor_the_web_stack(tmp_path):
+    """``facealbum stats`` reads the counters' row: it opens the catalog, not the whole
+    album, whose imports (dlib and its models, faiss, numpy, Pillow, huey) took most of
+    its ~2.5 s at a million faces. -X importtime lists every module the command loads."""
+    cli("stats", home=tmp_path)  # the catalog made and migrated: not what is measured
+    done = cli("stats", home=tmp_path, env_extra={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0 and "0 sets, 0 pictures, 0 faces" in done.stdout, done.stderr
+    loaded = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"facealbum", "sqlalchemy"} <= loaded  # the probe sees the command's imports
+    heavy = {"dlib", "face_recognition_models", "faiss", "numpy", "PIL", "huey", "fastapi"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
 def test_batch_keeps_a_bounded_number_of_photos_in_flight():
     """Results carry whole photos back: a huge folder must not queue them all at once."""
     from concurrent.futures import ThreadPoolExecutor

@@ -185,6 +185,13 @@ def test_people_api_reads_and_the_owners_changes(album):
         assert rest["next"] is None and len(names) == len(set(names))
         assert set(names) == OBAMA | BIDEN | {"groups/two_people.jpg"}
         assert visitor.get(f"/api/people/{obama}?limit=0").status_code == 422
+        # a pictures' cursor that is no page's `next` is a 422, as a set's is (a raw image
+        # id was taken as is: `after=zzz` answered an empty 200)
+        for bad in ("zzz", "not a cursor", "WyIiXQ", one["next"] + "x"):
+            assert visitor.get(f"/api/people/{obama}", params={"after": bad}).status_code == 422
+            for mode in ("all", "any", "only"):
+                asked = {"people": obama, "mode": mode, "after": bad}
+                assert visitor.get("/api/search", params=asked).status_code == 422, (bad, mode)
         # each face names its person as it shows its person_id: Joe only to the owner
         barack, joe = {"person_id": obama, "name": "Barack"}, {"person_id": biden, "name": "Joe"}
         url = f"/api/pictures/{group['image_id']}"
@@ -871,7 +878,7 @@ def test_a_search_by_people_checks_its_candidates_from_indexes_alone(album):
         event.remove(engine, "before_cursor_execute", listen)
     checks = [
         (s, p) for s, p in seen
-        if "FROM faces" in s and "faces.seq" not in s  # not the page's faces themselves
+        if "FROM faces" in s and "box_left" not in s  # not the page's faces themselves
     ]  # fmt: skip
     assert checks
     with engine.connect() as conn:
@@ -879,3 +886,38 @@ def test_a_search_by_people_checks_its_candidates_from_indexes_alone(album):
         for statement, params in checks:
             plan = [r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + statement, params)]
             assert all("COVERING INDEX" in step for step in plan), (statement, plan)
+
+
+def test_a_persons_page_reads_the_person_once(album):
+    """GET /api/people/{id} read the person's row twice: the route's check that a
+    visitor may see it, then the page's own read. It is read once, and the whole page
+    is 8 statements (the person, its page of picture ids, the page's references,
+    copies and their persons, the pictures and their faces, the persons' labels)."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import event
+
+    from facealbum.web.app import create_app
+
+    obama = person_of(album, "obama/obama.jpg")
+    app = create_app(album, run_jobs=False)
+    seen: list[str] = []
+
+    def sql(conn, cursor, statement, *args) -> None:
+        seen.append(" ".join(statement.lower().split()))
+
+    async def page() -> httpx.Response:
+        to_app = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=to_app, base_url="http://album") as client:
+            return await client.get(f"/api/people/{obama}")
+
+    event.listen(album.catalog.engine, "before_cursor_execute", sql)
+    try:
+        answer = asyncio.run(page())
+    finally:
+        event.remove(album.catalog.engine, "before_cursor_execute", sql)
+    assert answer.status_code == 200 and answer.json()["person_id"] == obama
+    one = "from persons where persons.person_id = ? order by persons.created_at"
+    rows = [s for s in seen if one in s]
+    assert len(rows) == 1 and len(seen) == 8, seen

@@ -149,3 +149,19 @@ def test_two_processes_share_one_catalog_and_follow_its_change_feed(library_home
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_serve_parses_http_with_httptools(monkeypatch, tmp_path):
+    """uvicorn is told to use httptools' C parser, a dependency (h11's pure Python was
+    most of the HTTP stack's cost per request: a 404 6.0 -> 2.2 ms under load)."""
+    import httptools  # noqa: F401 - installed with facealbum
+    import uvicorn
+
+    from facealbum.settings import Settings
+    from facealbum.web import serve
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    monkeypatch.setattr(serve, "site", lambda album: None)
+    serve.run(Settings(home=tmp_path), None, 1)  # type: ignore[arg-type]
+    assert seen["http"] == "httptools"

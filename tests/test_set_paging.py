@@ -373,3 +373,33 @@ def test_a_rename_step_moves_a_batch_and_the_last_moves_the_rest(catalog):  # no
         assert catalog.next_name_number("T", "r-0.jpg") == 3
     with pytest.raises(NotFound):
         catalog.rename_set_step("S", "T", 2)
+
+
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)
+def test_a_set_page_sorts_nothing_inside_sqlite(catalog):  # noqa: F811
+    """A page's pictures come in order from the (set, name) index and its faces by the
+    picture index; no statement of the page sorts in a temporary B-tree (the faces'
+    ``ORDER BY image_id, box_left`` did, at every request: the page's faces are put in
+    box order as plain tuples instead), and each picture still lists its faces left to
+    right."""
+    from sqlalchemy import event
+
+    for i in range(6):
+        p = picture(f"p{i}", "S", f"sha-{i}", 3)
+        p.faces.reverse()  # stored right to left
+        catalog.add_picture(p)
+    seen: list = []
+    listen = lambda conn, cursor, statement, params, *_: seen.append((statement, params))  # noqa: E731
+    event.listen(catalog.engine, "before_cursor_execute", listen)
+    try:
+        found, after = catalog.pictures_page("S", 4)
+        catalog.pictures_page("S", 4, after)
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", listen)
+    with catalog.engine.connect() as conn:
+        for statement, params in seen:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+            assert not [r for r in plan if "TEMP B-TREE" in r[3]], (statement, plan)
+    assert [p.image_id for p in found] == ["p0", "p1", "p2", "p3"]
+    assert all([f.face_id for f in p.faces] == [f"{p.image_id}-{i}" for i in range(3)]
+               for p in found)  # fmt: skip

@@ -682,19 +682,21 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             return list(conn.execute(q.order_by(pictures.c.name)).scalars())
 
     def _load(self, query, with_faces: bool = True) -> list[Picture]:
-        """Pictures with their faces, in two queries whatever the number of pictures."""
+        """Pictures with their faces, in two queries whatever the number of pictures.
+        The faces are read through the driver as tuples (sql_in.py) and put in order
+        here: SQLAlchemy's expanding ``IN`` and a mapping per row, and SQLite's sort in a
+        temporary B-tree, were most of a page of 200 pictures' time."""
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             result = [_picture(r) for r in rows]
             if result and with_faces:
                 by_id = {p.image_id: p for p in result}
-                fq = (
-                    select(faces)
-                    .where(one_of(faces.c.image_id, list(by_id), conn.dialect))
-                    .order_by(faces.c.image_id, faces.c.box_left)
-                )
-                for f in conn.execute(fq).mappings():
-                    by_id[f["image_id"]].faces.append(_face(f))
+                rows_found = rows_in(conn, _FACE_COLUMNS, "faces", "image_id", list(by_id))
+                found = sorted(map(tuple, rows_found))  # plain tuples: a Row's < is slow
+                for left, _, image_id, face_id, top, width, height, conf, person, sharp in found:
+                    box = Box(left, top, width, height)
+                    face = Face(face_id, image_id, box, conf, person, sharp)
+                    by_id[image_id].faces.append(face)
         return result
 
     def get_face(self, face_id: str) -> Face | None:
@@ -726,14 +728,10 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
     def content_image_ids(self, shas: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         wanted = list(dict.fromkeys(shas))
-        cols = (pictures.c.sha256, pictures.c.image_id)
-        with self.engine.connect() as conn:
-            for i in range(0, len(wanted), 500):
-                q = select(*cols).where(
-                    one_of(pictures.c.sha256, wanted[i : i + 500], conn.dialect)
-                )
-                for sha, image_id in conn.execute(q):
-                    out.setdefault(sha, []).append(image_id)
+        with self.engine.connect() as conn:  # driver-level, as face_refs
+            cols = ("sha256", "image_id")
+            for sha, image_id in rows_in(conn, cols, "pictures", "sha256", wanted):
+                out.setdefault(sha, []).append(image_id)
         return out
 
     def list_sets(self) -> list[SetSummary]:
@@ -956,6 +954,11 @@ def _with_faces(found: list[Picture], face_rows) -> list[Picture]:
         if r["image_id"] in by_id:
             by_id[r["image_id"]].faces.append(_face(r))
     return found
+
+
+# a face's columns as _load reads them: led by the order a picture lists its faces in
+_FACE_COLUMNS = ("box_left", "seq", "image_id", "face_id", "box_top", "box_width",
+                 "box_height", "confidence", "person_id", "sharpness")  # fmt: skip
 
 
 def _face(r) -> Face:

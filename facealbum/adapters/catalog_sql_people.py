@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain import Face, NotFound, Person
 from ..ports import PersonRow
 from .catalog_schema import face_rejections, faces, persons, pictures
-from .sql_in import one_of
+from .sql_in import one_of, rows_in
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
 
@@ -125,15 +125,12 @@ class SqlPeople:
         """By ``ix_faces_image_id``: these pictures' faces' persons, 500 ids a query."""
         ids = list(dict.fromkeys(image_ids))
         found: dict[str, set[str]] = {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                q = select(faces.c.image_id, faces.c.person_id).where(
-                    one_of(faces.c.image_id, ids[i : i + 500], conn.dialect)
-                )
-                for image_id, person_id in conn.execute(q):
-                    there = found.setdefault(image_id, set())
-                    if person_id:
-                        there.add(person_id)
+        with self.engine.connect() as conn:  # driver-level (sql_in.py): every page reads it
+            for image_id, person_id in rows_in(conn, ("image_id", "person_id"), "faces",
+                                               "image_id", ids):  # fmt: skip
+                there = found.setdefault(image_id, set())
+                if person_id:
+                    there.add(person_id)
         return found
 
     def images_with_person(self, person_id: str, image_ids: Sequence[str]) -> set[str]:
@@ -440,14 +437,11 @@ class SqlPeople:
         return {p for p, (_, hidden) in self.person_labels(person_ids).items() if hidden}
 
     def person_labels(self, person_ids: Collection[str]) -> dict[str, tuple[str | None, bool]]:
-        found: dict[str, tuple[str | None, bool]] = {}
         ids = list(dict.fromkeys(person_ids))
-        cols = (persons.c.person_id, persons.c.name, persons.c.hidden)
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):  # well under every dialect's bound parameters
-                q = select(*cols).where(one_of(persons.c.person_id, ids[i : i + 500], conn.dialect))
-                found.update((r[0], (r[1] or None, bool(r[2]))) for r in conn.execute(q))
-        return found
+        cols = ("person_id", "name", "hidden")
+        with self.engine.connect() as conn:  # driver-level (sql_in.py): every page reads it
+            rows = rows_in(conn, cols, "persons", "person_id", ids)
+            return {r[0]: (r[1] or None, bool(r[2])) for r in rows}
 
 
 def _person(r) -> Person:

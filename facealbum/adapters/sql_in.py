@@ -24,13 +24,18 @@ def rows_in(
     chunk: int = 500,
 ) -> Iterator[tuple]:
     """Tuples of ``columns`` (in that order) of ``table``'s rows whose ``key`` is one of
-    ``values`` (duplicates allowed), ``chunk`` values per statement; any order."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    head = f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN "
+    ``values`` (duplicates allowed), ``chunk`` values per statement; any order. On
+    PostgreSQL the chunk is one array parameter (``= ANY(%s)``, see :func:`one_of`):
+    one statement text whatever the number of values."""
+    head = f"SELECT {', '.join(columns)} FROM {table} WHERE {key}"
+    array = conn.dialect.name == "postgresql"
     for i in range(0, len(values), chunk):
-        part = tuple(values[i : i + chunk])
-        sql = head + "(" + ", ".join([mark] * len(part)) + ")"
-        yield from conn.exec_driver_sql(sql, part).fetchall()
+        part = list(values[i : i + chunk])
+        if array:
+            yield from conn.exec_driver_sql(head + " = ANY(%s)", (part,)).fetchall()
+        else:
+            sql = head + " IN (" + ", ".join(["?"] * len(part)) + ")"
+            yield from conn.exec_driver_sql(sql, tuple(part)).fetchall()
 
 
 def one_of(column: ColumnElement, values: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:

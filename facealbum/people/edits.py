@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
+from .. import paging
 from ..album import Album
 from ..copies import twin_faces
 from ..domain import BadInput, Box, Face, NotFound, Person, Picture, clean_name, rendition_key
@@ -73,9 +74,14 @@ def _people_key(cursor: str | None) -> tuple[int, str] | None:
 
 
 def _image_cursor(cursor: str | None) -> str | None:
-    if cursor is not None and not (0 < len(cursor) <= 100 and cursor.isprintable()):
-        raise BadInput("not a cursor of pictures")
-    return cursor
+    """The image id a page of pictures ends at, from its ``next`` (paging.py's opaque
+    key, as sets' cursors): anything else is BadInput, never an empty page (a raw id
+    was taken as is, so ``after=zzz`` answered 200 with nothing)."""
+    return None if cursor is None else paging.decode(cursor, str)[0]
+
+
+def _image_next(image_id: str | None) -> str | None:
+    return None if image_id is None else paging.encode([image_id])
 
 
 def people_page(
@@ -139,18 +145,24 @@ def _covers(album: Album, found: list[Person]) -> dict[str, tuple[Face, str]]:
 
 
 def person_pictures(
-    album: Album, person_id: str, cursor: str | None = None, limit: int | None = None
+    album: Album,
+    person_id: str,
+    cursor: str | None = None,
+    limit: int | None = None,
+    person: Person | None = None,
 ) -> tuple[Person, Page[Picture]]:
     """The person and a page of the pictures it is in, in id order, after ``cursor``
-    (an image id): O(limit) rows by the catalog's index of faces by person and
-    picture, never all of the person's faces. Errors: NotFound, BadInput (limit)."""
+    (a page's ``next``: its last image id as paging.py's opaque key): O(limit) rows by
+    the catalog's index of faces by person and picture, never all of the person's
+    faces. ``person``: its row, if the caller has just read it (else read here).
+    Errors: NotFound, BadInput (limit, cursor)."""
     n = page_limit(album, limit)
-    person = get(album, person_id)
+    person = person if person is not None else get(album, person_id)
     ids = album.catalog.person_image_ids(person_id, _image_cursor(cursor), n + 1)
     read = once_across_pages(album, ids[:n], lambda persons: person_id in persons)
     found = album.catalog.get_pictures(read)
     listed = [found[i] for i in read if i in found]
-    return person, Page(listed, ids[n - 1] if len(ids) > n else None)
+    return person, Page(listed, _image_next(ids[n - 1] if len(ids) > n else None))
 
 
 def once_across_pages(
@@ -186,7 +198,7 @@ def search_people(
     limit: int | None = None,
 ) -> Page[Picture]:
     """Pictures with ALL the people, with ANY of them, or with ONLY them: all of them
-    and no other named person; in id order, a page after ``cursor`` (an image id).
+    and no other named person; in id order, a page after ``cursor`` (a page's ``next``).
     Hidden persons only with ``hidden`` (the owner's search): else one asked for is
     NotFound, as if there were none, and one in a picture does not count against ONLY.
 
@@ -215,7 +227,7 @@ def search_people(
         read = once_across_pages(album, ids[:n], lambda persons: bool(persons & wanted))
         pictures = catalog.get_pictures(read)
         listed = [pictures[i] for i in read if i in pictures]
-        return Page(listed, ids[n - 1] if len(ids) > n else None)
+        return Page(listed, _image_next(ids[n - 1] if len(ids) > n else None))
     smallest, *others = sorted(chosen, key=lambda p: (p.picture_count, p.person_id))
     kept: list[str] = []
     after, scanned, batch = cursor, 0, max(n, 200)
@@ -251,7 +263,7 @@ def search_people(
 
     read = once_across_pages(album, kept, fits)
     pictures = catalog.get_pictures(read)
-    return Page([pictures[i] for i in read if i in pictures], after)
+    return Page([pictures[i] for i in read if i in pictures], _image_next(after))
 
 
 def _named(album: Album, pictures: Iterable[set[str]], hidden: bool) -> set[str]:

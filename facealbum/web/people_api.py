@@ -75,10 +75,11 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
     searches = Slots(album.settings.search_concurrency, "searches by photo")
     one_each = OnePerClient("searches by photo")
 
-    def visible(person_id: str, request: Request) -> None:
+    def visible(person_id: str, request: Request) -> Person:
         found = album.catalog.get_person(person_id)
         if found is None or (found.hidden and not auth.is_owner(request)):
             raise NotFound(f"no person {person_id}")
+        return found
 
     @r.get("/api/people/status", dependencies=owner)
     def regroup_status() -> dict:
@@ -125,8 +126,8 @@ def router(album: Album, auth: OwnerAuth) -> APIRouter:
         """The person and a page of its pictures (in id order); ``next``: the cursor of
         the next page (pass it as ``after``), null after the last. A photo stored in
         several sets is listed once, on the page of its first picture."""
-        visible(person_id, request)
-        person, page = persons.person_pictures(album, person_id, after, limit)
+        seen = visible(person_id, request)  # the page reads it once (it read it twice)
+        person, page = persons.person_pictures(album, person_id, after, limit, seen)
         pictures = page.items
         view = face_view(album, auth, request, pictures)
         by_id = {p.image_id: p for p in pictures}

@@ -60,6 +60,9 @@ def run(settings: Settings, album: Album, workers: int) -> None:
         "log_level": "warning",
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
+        # httptools' C parser, not h11's pure Python: the HTTP stack's own cost per
+        # request (a 404) 6.0 -> 2.2 ms at full size under load (README, Scale)
+        "http": "httptools",
     }
     if workers == 1:
         uvicorn.run(site(album), **options)
