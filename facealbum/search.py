@@ -160,10 +160,10 @@ def _photos(
 ) -> tuple[list[tuple[Hit, list[Copy]]], dict[str, tuple[str, str]]]:
     """The hits as photos, best first, and their pictures' refs: each hit's face still
     listed in its picture and accepted by ``rule``, the best per picture, the query's
-    own picture first, then one entry per content (one read each of face and picture
-    refs)."""
+    own picture first, then one entry per content (one read of the faces' and their
+    pictures' refs)."""
     face_id = query.face_id
-    listed = catalog.face_refs([*also, *(h.face_id for _, h in found)])
+    listed, refs = _refs(catalog, [face_id, *also, *(h.face_id for _, h in found)])
     sharp = {q: ref[1] for q, ref in listed.items()} | {face_id: query.sharpness}
     kept = [
         h
@@ -176,7 +176,21 @@ def _photos(
     ranked = best_per_picture(
         [Hit(query.face_id, query.image_id, 100.0), *kept, *own], query.image_id
     )
-    # one entry per photo: the hashes of every ranked picture (one read, as face_refs)
-    # are what keeps page 2 from repeating a photo of page 1 stored in another set
-    refs = catalog.picture_refs([h.image_id for h in ranked])
+    # one entry per photo: the hashes of every ranked picture are what keeps page 2
+    # from repeating a photo of page 1 stored in another set
     return once_per_content(ranked, lambda h: h.image_id, refs), refs
+
+
+def _refs(
+    catalog: Catalog, face_ids: list[str]
+) -> tuple[dict[str, tuple[str, float | None]], dict[str, tuple[str, str]]]:
+    """face id -> (image id, sharpness) of those of ``face_ids`` some picture lists,
+    and image id -> (sha256, set name) of their pictures: one read where the catalog
+    joins them (``face_picture_refs``), else a read of each."""
+    both = getattr(catalog, "face_picture_refs", None)
+    if both is None:
+        listed = catalog.face_refs(face_ids)
+        return listed, catalog.picture_refs([ref[0] for ref in listed.values()])
+    found = both(face_ids)
+    listed = {f: (r[0], r[1]) for f, r in found.items()}
+    return listed, {r[0]: (r[2], r[3]) for r in found.values()}
