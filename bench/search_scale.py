@@ -13,7 +13,8 @@ album's ``--clicks`` query faces (the median over them of each face's median ove
 loopback), recall@10 against the exact scan of the
 descriptors (bench/scale.py's ``in_process``), a click on a named person's face and
 on the largest person's, and at threshold 0 the first page and the page at
-picture ``--deep``.
+picture ``--deep``. Beside the wall times, the CPU they took (``cpu_*``: the searching
+thread's in-process, the server process's over HTTP), which the load sways far less.
 """
 
 from __future__ import annotations
@@ -32,13 +33,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _p50(fn, repeat: int) -> float:
+def _p50(fn, repeat: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began = clock()
         fn()
-        times.append((time.perf_counter() - began) * 1000)
+        times.append((clock() - began) * 1000)
     return round(statistics.median(times), 2)
+
+
+def _cpu_of(pid: int) -> float:
+    """Seconds of CPU a process has used (user + system, /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _of_faces(per: dict[str, list[float]]) -> float:
@@ -66,9 +74,25 @@ def inner(album_dir: Path, home: Path, clicks: int, deep: int, repeat: int) -> d
             assert status == 200, (path, status)
             return ms
 
+        assert server.proc is not None
+        pid = server.proc.pid
         per = {q: [get(f"/api/faces/{q}/matches") for _ in range(repeat)]
                for q in facts.queries[:clicks]}  # fmt: skip
         out["http_p50_ms"] = _of_faces(per)
+        # the server's CPU per click (the clock ticks at 10 ms: 20 clicks of a face
+        # each, divided): far less swayed by the machine's load than the wall time
+        cpu: dict[str, list[float]] = {}
+        for q in facts.queries[:clicks]:
+            began = _cpu_of(pid)
+            for _ in range(20):
+                get(f"/api/faces/{q}/matches")
+            cpu[q] = [(_cpu_of(pid) - began) * 1000 / 20]
+        out["http_cpu_p50_ms"] = _of_faces(cpu)
+        for name, face in (("named", facts.named_face), ("largest", facts.largest_face)):
+            began = _cpu_of(pid)
+            for _ in range(10):
+                get(f"/api/faces/{face}/matches")
+            out[f"http_cpu_{name}_ms"] = round((_cpu_of(pid) - began) * 100, 2)
         m = "/api/faces/{}/matches"
         out["http_named_ms"] = _p50(lambda: get(m.format(facts.named_face)), repeat)
         out["http_largest_ms"] = _p50(lambda: get(m.format(facts.largest_face)), repeat)
@@ -90,6 +114,16 @@ def inner(album_dir: Path, home: Path, clicks: int, deep: int, repeat: int) -> d
             album.search(q)
             per[q].append((time.perf_counter() - began) * 1000)
     out["p50_ms"] = _of_faces(per)  # warmed
+    per = {q: [] for q in facts.queries[:clicks]}
+    for _ in range(repeat):
+        for q in per:
+            began = time.thread_time()  # this thread's CPU (faiss runs in it: 1 thread)
+            album.search(q)
+            per[q].append((time.thread_time() - began) * 1000)
+    out["cpu_p50_ms"] = _of_faces(per)
+    cpu = time.thread_time
+    out["cpu_named_ms"] = _p50(lambda: album.search(facts.named_face), repeat, cpu)
+    out["cpu_largest_ms"] = _p50(lambda: album.search(facts.largest_face), repeat, cpu)
     out["named_ms"] = _p50(lambda: album.search(facts.named_face), repeat)
     out["largest_ms"] = _p50(lambda: album.search(facts.largest_face), repeat)
     out["t0_first_ms"] = _p50(lambda: album.search(s, threshold=0), repeat)

@@ -112,16 +112,17 @@ class AlbumCollection:
     ) -> list[list[Hit]]:
         """:meth:`matches` for each of ``face_ids`` (a named person's click: the face
         and its representatives): in one call where the engine can search several
-        faces at once (the local one's ``search_faces_ranked_many``: one index search
-        with them as a matrix), else one search each."""
-        many = getattr(self.faces, "search_faces_ranked_many", None)
+        faces at once (the local one's ``search_hits_many``: one index search with
+        them as a matrix, the others' scans smaller than the first's, and each match
+        as a hit's three fields alone), else one search each."""
+        many = getattr(self.faces, "search_hits_many", None)
         if many is None or not face_ids:
             return [self.matches(f, threshold, limit) for f in face_ids]
         try:
             found = many(self.collection_id, list(face_ids), threshold, limit)
         except CollectionNotFound:
             return [[] for _ in face_ids]
-        return [_hits(one or ()) for one in found]
+        return [[Hit(*hit) for hit in one or ()] for one in found]
 
     def records(self, page: int = 4096) -> Iterator[FaceRecord]:
         """Every face in the collection, a page at a time."""

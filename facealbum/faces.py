@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
 
 from .domain import AlbumError, BadInput, Box, NotFound
 
@@ -45,6 +48,14 @@ def similarity(cosine: float) -> float:
     """Rekognition-style similarity (0-100) of two unit descriptors' cosine."""
     cosine = min(max(cosine, -1.0), 1.0)
     return round(100.0 * (_logistic(cosine) - _LOW) / (_HIGH - _LOW), 4)
+
+
+def similarities(cosines: Sequence[float] | np.ndarray) -> list[float]:
+    """:func:`similarity` of each cosine (numpy for the curve, Python's ``round`` as
+    there): a search scores hundreds of candidates at once."""
+    c = np.clip(np.asarray(cosines, dtype=np.float64), -1.0, 1.0)
+    curve = 1.0 / (1.0 + np.exp(-_SLOPE * (c - _MID)))
+    return [round(x, 4) for x in (100.0 * (curve - _LOW) / (_HIGH - _LOW)).tolist()]
 
 
 def cosine_for(similarity_threshold: float) -> float:

@@ -71,8 +71,18 @@ class SqlPeople:
             )
 
     def get_person(self, person_id: str) -> Person | None:
-        found = self._people(person_id)
-        return found[0] if found else None
+        """Driver-level (sql_in.py): every click on a grouped face reads its person
+        (0.28 ms through the expression layer, 0.09 ms so)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        with self.engine.connect() as conn:
+            row = (
+                conn.exec_driver_sql(
+                    f"SELECT {_PERSON_COLS} FROM persons WHERE person_id = {mark}", (person_id,)
+                )
+                .mappings()
+                .first()
+            )
+        return _person(row) if row else None
 
     def list_people(self) -> list[Person]:
         return self._people(None)
@@ -218,20 +228,11 @@ class SqlPeople:
         """Each of these persons (those that exist) with its stored representatives
         that are still its faces: two reads, of O(persons x representatives) rows."""
         ids = list(dict.fromkeys(person_ids))
-        stored: dict[str, list[str]] = {}
-        live: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                q = select(persons.c.person_id, persons.c.representatives).where(
-                    persons.c.person_id.in_(ids[i : i + 500])
-                )
-                stored.update((r[0], json.loads(r[1] or "[]")) for r in conn.execute(q))
+        with self.engine.connect() as conn:  # driver-level: a named person's click reads it
+            found = rows_in(conn, ("person_id", "representatives"), "persons", "person_id", ids)
+            stored = {r[0]: json.loads(r[1] or "[]") for r in found}
             wanted = [f for reps in stored.values() for f in reps]
-            for i in range(0, len(wanted), 500):
-                q = select(faces.c.face_id, faces.c.person_id).where(
-                    faces.c.face_id.in_(wanted[i : i + 500])
-                )
-                live.update((r[0], r[1]) for r in conn.execute(q))
+            live = dict(rows_in(conn, ("face_id", "person_id"), "faces", "face_id", wanted))
         return {p: [f for f in reps if live.get(f) == p] for p, reps in stored.items()}
 
     def update_person(self, person: Person) -> None:
@@ -439,9 +440,12 @@ class SqlPeople:
     def person_labels(self, person_ids: Collection[str]) -> dict[str, tuple[str | None, bool]]:
         ids = list(dict.fromkeys(person_ids))
         cols = ("person_id", "name", "hidden")
-        with self.engine.connect() as conn:  # driver-level (sql_in.py): every page reads it
-            rows = rows_in(conn, cols, "persons", "person_id", ids)
-            return {r[0]: (r[1] or None, bool(r[2])) for r in rows}
+        with self.engine.connect() as conn:  # driver-level: every page with faces reads it
+            found = rows_in(conn, cols, "persons", "person_id", ids)  # 500 a statement
+            return {r[0]: (r[1] or None, bool(r[2])) for r in found}
+
+
+_PERSON_COLS = ", ".join(c.name for c in persons.c)
 
 
 def _person(r) -> Person:

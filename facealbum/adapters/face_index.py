@@ -49,12 +49,15 @@ def _threads(n: int) -> None:
 
 DIM = 128
 TRAIN_AT = 20_000  # faces before the IVF is trained (below: exact float32)
-NPROBE = 48  # lists a first page probes at most (bench/search_index.py --sweep)
+NPROBE = 32  # lists a first page probes at most (48: recall@10 0.9982, 32: 0.9978, 24: 0.9956
+# on 271 of the scale album's faces; a plain click's faiss CPU 1.98 -> 1.39 -> 1.16 ms)
 # faces a first page scans at most (a sixth of the index, 32,768 at least): a large
 # person's lists are long, and its faces' cosines so close together that the true ten
 # best are spread over many of them (1M clustered faces, recall@10 over two sets of
 # queries: 1/16 → 0.985, 1/8 → 0.989-0.996, 1/6 → 0.997)
 MAX_CODES, CODES_SHARE = 32_768, 8
+# faces a side search (a named person's representative, beside the clicked face) scans
+SIDE_NPROBE, SIDE_CODES = NPROBE, 32_768
 SLACK = 0.01  # cosine below a threshold that a quantised search still returns
 GROWTH = 4  # an index holding this many times the faces it was trained on is stale
 RERANK = 1.0  # candidates re-ranked in float32 per face wanted (+16; --sweep)
@@ -150,12 +153,14 @@ class IvfFaceIndex:
         return self.top_many(np.reshape(vector, (1, self.dim)), k, min_cosine)[0]
 
     def top_many(
-        self, vectors: np.ndarray, k: int, min_cosine: float
+        self, vectors: np.ndarray, k: int, min_cosine: float, side: bool = False
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`top` for each row of ``vectors`` (m x dim), in one faiss search with
         them as a matrix (a named person's click: the face and its representatives),
-        so the lists they share are scanned once per block of queries and the lock and
-        thread set-up are paid once."""
+        so the lock and thread set-up are paid once. ``side``: the rows after the first
+        are side searches (the person's representatives, whose look-alikes add to the
+        face's): each scans at most ``SIDE_CODES`` codes, a quarter of a first page's
+        (at 1M faces 9 full scans were 13 of a named person's click's ~35 ms of CPU)."""
         q = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
         _threads(1)
@@ -169,10 +174,19 @@ class IvfFaceIndex:
                 wanted = math.ceil(NPROBE * max(1.0, 4 * k * nlist / (NPROBE * n)))
                 if k > _EXHAUSTIVE * n or wanted > nlist // 2:
                     return [self._scan(q[i : i + 1], k, min_cosine) for i in range(len(q))]
+                codes = max(MAX_CODES, n // CODES_SHARE, 8 * k)
                 params = faiss.SearchParametersIVF(  # type: ignore[call-arg]
-                    nprobe=wanted, max_codes=max(MAX_CODES, n // CODES_SHARE, 8 * k)
+                    nprobe=wanted, max_codes=codes
                 )
-                sims, ids = self.index.search(q, k, params=params)
+                if side and len(q) > 1:
+                    sims, ids = self.index.search(q[:1], k, params=params)
+                    params = faiss.SearchParametersIVF(  # type: ignore[call-arg]
+                        nprobe=min(wanted, SIDE_NPROBE), max_codes=max(SIDE_CODES, 8 * k)
+                    )
+                    more = self.index.search(q[1:], k, params=params)
+                    sims, ids = np.concatenate([sims, more[0]]), np.concatenate([ids, more[1]])
+                else:
+                    sims, ids = self.index.search(q, k, params=params)
             elif k > _EXHAUSTIVE * n:
                 return [self._scan(q[i : i + 1], k, min_cosine) for i in range(len(q))]
             else:
@@ -223,11 +237,13 @@ class IvfFaceIndex:
         k: int,
         min_cosine: float,
         exact: Callable[[np.ndarray], np.ndarray],
+        side: bool = False,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """:meth:`ranked` for each row of ``vectors``: one :meth:`top_many` and one
-        ``exact`` call for the candidates of all of them (each id once)."""
+        """:meth:`ranked` for each row of ``vectors``: one :meth:`top_many` (``side``:
+        see there) and one ``exact`` call for the candidates of all of them (each id
+        once)."""
         q = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        found = self.top_many(q, math.ceil(RERANK * k) + 16, min_cosine - SLACK)
+        found = self.top_many(q, math.ceil(RERANK * k) + 16, min_cosine - SLACK, side)
         if not found:
             return []
         every = np.unique(np.concatenate([ids for ids, _ in found]))

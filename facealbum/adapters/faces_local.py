@@ -49,6 +49,7 @@ from ..faces import (
     Refusal,
     Unindexed,
     cosine_for,
+    similarities,
     similarity,
 )
 from ..imaging import decode, detection_array
@@ -368,6 +369,35 @@ class LocalFaces(LocalUsers):
         descriptors, one index search with them as a matrix, one read of all their
         candidates' rows; None for a face the collection lacks. Cost O(faces ×
         max_faces), in a fixed number of queries."""
+        index, asked, vectors = self._queries(collection_id, face_ids, threshold, max_faces)
+        found = self._search_many(collection_id, index, vectors, threshold, max_faces, asked)
+        by_face = dict(zip(asked, found, strict=True))
+        return [by_face.get(f) for f in face_ids]
+
+    def search_hits_many(
+        self, collection_id: str, face_ids: Sequence[str], threshold: float, max_faces: int
+    ) -> list[list[tuple[str, str, float]] | None]:
+        """:meth:`search_faces_ranked_many` with each match as (face id, external image
+        id, similarity) alone, what the album's search keeps of it (collection.py):
+        the candidates' rows are read for those and the descriptor only, and no
+        record is built per candidate (a named person's click ranks ~700 of them).
+        The first face searches as :meth:`search_faces_ranked` does; the others (its
+        person's representatives) with a smaller scan each (``face_index.SIDE_CODES``)."""
+        index, asked, vectors = self._queries(collection_id, face_ids, threshold, max_faces)
+        ranked = self._candidates(
+            collection_id, index, vectors, threshold, max_faces, asked, _HIT_NAMES, side=True
+        )
+        out = [
+            [(r[1], r[3], score) for r, score in found if r[3]] for found in ranked
+        ]  # (a face that names no picture is no hit)
+        by_face = dict(zip(asked, out, strict=True))
+        return [by_face.get(f) for f in face_ids]
+
+    def _queries(
+        self, collection_id: str, face_ids: Sequence[str], threshold: float, max_faces: int
+    ) -> tuple[IvfFaceIndex, list[str], np.ndarray]:
+        """The collection's index (caught up), the faces of ``face_ids`` it holds and
+        their descriptors (one read: ``len(asked)`` x dim, flat)."""
         _check_search(threshold, 1)
         if max_faces < 1:
             raise InvalidParameter("MaxFaces must be at least 1")
@@ -379,20 +409,18 @@ class LocalFaces(LocalUsers):
             # walks the collection's index: every face), the collection checked here
             held = {
                 r[0]: r[2]
-                for r in conn.execute(
-                    select(
-                        collection_faces.c.face_id,
-                        collection_faces.c.collection_id,
-                        collection_faces.c.embedding,
-                    ).where(collection_faces.c.face_id.in_(list(dict.fromkeys(face_ids))))
+                for r in rows_in(
+                    conn,
+                    ("face_id", "collection_id", "embedding"),
+                    "collection_faces",
+                    "face_id",
+                    list(dict.fromkeys(face_ids)),
                 )
                 if r[1] == collection_id
             }
         asked = [f for f in face_ids if f in held]
         vectors = np.frombuffer(b"".join(held[f] for f in asked), dtype="<f4")
-        found = self._search_many(collection_id, index, vectors, threshold, max_faces, asked)
-        by_face = dict(zip(asked, found, strict=True))
-        return [by_face.get(f) for f in face_ids]
+        return index, asked, vectors
 
     def search_faces_by_image(
         self,
@@ -452,45 +480,70 @@ class LocalFaces(LocalUsers):
         exclude: Sequence[str | None],
     ) -> list[list[Match]]:
         """The best ``max_faces`` faces at or above ``threshold`` like each of
-        ``vectors`` (but the face ``exclude`` names, the query itself), best first:
-        the index's candidates re-ranked with the rows' float32 descriptors, which
-        this reads anyway for the matches' records (one read for all the vectors).
-        O(vectors × max_faces), whatever the threshold."""
+        ``vectors`` (but the face ``exclude`` names, the query itself), best first, as
+        matches (:meth:`_candidates`)."""
+        ranked = self._candidates(collection_id, index, vectors, threshold, max_faces, exclude)
+        return [[Match(score, _record_of(r)) for r, score in found] for found in ranked]
+
+    def _candidates(
+        self,
+        collection_id: str,
+        index: IvfFaceIndex,
+        vectors: np.ndarray,
+        threshold: float,
+        max_faces: int,
+        exclude: Sequence[str | None],
+        columns: Sequence[str] = (),
+        side: bool = False,
+    ) -> list[list[tuple[tuple, float]]]:
+        """(row, similarity) of the best ``max_faces`` faces at or above ``threshold``
+        like each of ``vectors`` (but the face ``exclude`` names, the query itself),
+        best first: the index's candidates re-ranked with the rows' float32
+        descriptors, which this reads anyway for the matches (one read for all the
+        vectors, of ``columns``: every column by default, the seq, face id and
+        collection id first). ``side``: the vectors after the first search with a
+        smaller scan (face_index.py's ``ranked_many``). O(vectors × max_faces),
+        whatever the threshold."""
         if not len(exclude):
             return []
+        names = list(columns) or _NAMES
+        at = names.index("embedding")
         rows: dict[int, Any] = {}
 
         def exact(seqs: np.ndarray) -> np.ndarray:
-            found = self._rows(collection_id, seqs.tolist())
+            found = self._rows(collection_id, seqs.tolist(), names)
             rows.update(found)
             gone = bytes(4 * index.dim)  # a row deleted meanwhile: dropped below
-            blob = b"".join(found[q][_EMBEDDING] if q in found else gone for q in seqs.tolist())
+            blob = b"".join(found[q][at] if q in found else gone for q in seqs.tolist())
             return np.frombuffer(blob, dtype="<f4").reshape(len(seqs), index.dim)
 
         wanted = max_faces + 1  # the face itself may be among them
-        ranked = index.ranked_many(vectors, wanted, cosine_for(threshold), exact)
+        ranked = index.ranked_many(vectors, wanted, cosine_for(threshold), exact, side=side)
         out = []
         for (seqs, cosines), skip in zip(ranked, exclude, strict=True):
-            matches = []
-            for seq, cos in zip(seqs.tolist(), cosines.tolist(), strict=True):
+            found = []
+            scores = similarities(cosines)
+            for seq, score in zip(seqs.tolist(), scores, strict=True):
                 row = rows.get(seq)
-                score = similarity(cos)
                 # deleted meanwhile; the face itself; the very cut
-                if row is not None and row[_FACE_ID] != skip and score >= threshold:
-                    matches.append(Match(score, _record_of(row)))
-            out.append(matches[:max_faces])
+                if row is not None and row[1] != skip and score >= threshold:
+                    found.append((row, score))
+            out.append(found[:max_faces])
         return out
 
-    def _rows(self, collection_id: str, seqs: list[int]) -> dict[int, Any]:
-        """seq -> row of those of ``seqs`` that are still there, in batches of 1,000:
-        by seq alone, one primary-key lookup each (with the collection in the query,
-        SQLite goes through the collection's index: two lookups a row, 3x slower),
-        the collection checked here."""
+    def _rows(
+        self, collection_id: str, seqs: list[int], names: Sequence[str] = ()
+    ) -> dict[int, Any]:
+        """seq -> row (a tuple of ``names``, every column by default, seq, face id and
+        collection id first) of those of ``seqs`` that are still there, in batches of
+        1,000: by seq alone, one primary-key lookup each (with the collection in the
+        query, SQLite goes through the collection's index: two lookups a row, 3x
+        slower), the collection checked here."""
         out: dict[int, Any] = {}
         with self.db.connect() as conn:  # driver-level (sql_in.py): 4x less than Core's
-            for r in rows_in(conn, _NAMES, "collection_faces", "seq", seqs, 1000):
-                if r[_COLLECTION] == collection_id:
-                    out[r[_SEQ]] = r  # a plain tuple (positions below): no dict per row
+            for r in rows_in(conn, names or _NAMES, "collection_faces", "seq", seqs, 1000):
+                if r[2] == collection_id:
+                    out[r[0]] = r  # a plain tuple (positions below): no dict per row
         return out
 
     def warm(self, collection_id: str) -> None:
@@ -585,9 +638,11 @@ class LocalFaces(LocalUsers):
     def _collection_row(self, collection_id: str, *columns: Any) -> tuple:
         """These ``columns`` of the collection's row, one read; CollectionNotFound (and
         the index forgotten) if the collection is gone."""
-        with self.db.connect() as conn:
-            row = conn.execute(
-                select(*columns).where(collections.c.collection_id == collection_id)
+        names = ", ".join(c.name for c in columns)  # this module's columns, never input
+        mark = "?" if self.db.dialect.paramstyle == "qmark" else "%s"
+        with self.db.connect() as conn:  # driver-level: every search reads it (0.2 → 0.1 ms)
+            row = conn.exec_driver_sql(
+                f"SELECT {names} FROM collections WHERE collection_id = {mark}", (collection_id,)
             ).first()
         if row is None:
             with self._lock:
@@ -783,9 +838,12 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
     }
 
 
-# a search's columns: a match's record and the descriptor it is re-ranked with
-_ROW = list(collection_faces.c)
-_NAMES = [c.name for c in _ROW]
+# a search's columns: a match's record and the descriptor it is re-ranked with (seq,
+# face id and collection id first: _candidates and _rows read them by position)
+_FIRST = ("seq", "face_id", "collection_id")
+_NAMES = [*_FIRST, *(c.name for c in collection_faces.c if c.name not in _FIRST)]
+# and all the album's search keeps of a hit (search_hits_many)
+_HIT_NAMES = (*_FIRST, "external_image_id", "embedding")
 _SEQ, _FACE_ID, _COLLECTION, _IMAGE, _EXTERNAL, _LEFT, _TOP, _WIDTH, _HEIGHT, _CONFIDENCE = (
     _NAMES.index(n)
     for n in ("seq", "face_id", "collection_id", "image_id", "external_image_id", "box_left",
