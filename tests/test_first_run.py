@@ -59,8 +59,10 @@ def test_start_sh_again_installs_and_imports_nothing(tmp_path):
     shutil.copy(ROOT / "scripts" / "start.sh", clone / "scripts")
     shutil.copy(ROOT / "pyproject.toml", clone)
     shutil.copytree(ROOT / "samples" / "nofaces", clone / "samples")  # two, for speed
-    (clone / ".venv").mkdir()
-    (clone / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    bin_ = clone / ".venv" / "bin"
+    bin_.mkdir(parents=True)
+    for name in ("python", "facealbum"):  # no pip: an install here must fail, not reinstall
+        (bin_ / name).symlink_to(Path(sys.executable).parent / name)
     (clone / ".venv" / ".facealbum-installed").touch()  # newer than pyproject.toml
     env = os.environ | {"COLUMNS": "200"}
     env.pop("FACEALBUM_HOME", None)
@@ -86,7 +88,7 @@ def test_first_serve_prints_the_secret_once_not_the_keys_and_logs_requests_and_u
     tmp_path,
 ):
     home = tmp_path / "home"
-    proc, base = start_server(home)
+    proc, base = start_server(home, {"FACEALBUM_ACCESS_LOG": "true"})
     try:
         secret = (home / "owner-secret").read_text().strip()
         photo = PHOTOS / "obama" / "obama-480p.jpg"
