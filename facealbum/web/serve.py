@@ -56,10 +56,8 @@ def port_in_use(host: str, port: int) -> bool:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return True
-            raise
+        except OSError as exc:  # any other (no such address): uvicorn says it
+            return exc.errno == errno.EADDRINUSE
     return False
 
 
