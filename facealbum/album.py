@@ -165,9 +165,16 @@ class Album:
             if not self.catalog.get_uploads([upload_id]):  # its set was deleted
                 self.blobs.delete("incoming", upload_id)
             return None
+        started = time.monotonic()
         with self._lease(upload_id):
             upload, drop = self._run_upload(upload)
         self.catalog.finish_upload(upload)
+        log.info(  # one line per processed upload, beside the server's access log
+            "upload %s into %r: %s%s (%d faces, %.1f s)",
+            upload.name, upload.set_name, upload.status,
+            f": {upload.error}" if upload.error else "",
+            upload.faces or 0, time.monotonic() - started,
+        )  # fmt: skip
         if drop:
             self.blobs.delete("incoming", upload_id)
         return upload

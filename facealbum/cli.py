@@ -420,6 +420,7 @@ def serve(
     from .wiring import open_album
 
     settings = Settings.load(home=home, host=host, port=port, web_workers=workers)
+    _refuse_busy_port(settings)
     if settings.web_workers > 1 and not settings.workers:  # the cores shared among them
         share = max(1, (os.cpu_count() or 1) // settings.web_workers)
         settings = settings.model_copy(update={"workers": share})
@@ -431,13 +432,25 @@ def serve(
             f"(shown once; kept in {settings.home / 'owner-secret'}; "
             "set FACEALBUM_OWNER_SECRET to choose your own)"
         )
-    _print_keys(settings, load_or_create_keys(settings))
+    load_or_create_keys(settings)  # made before any worker; shown by `rekognition keys`
     processes = settings.web_workers
     console.print(
         f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home}"
         + (f", {processes} processes)" if processes > 1 else ")")
     )
     run(settings, album, processes)
+
+
+def _refuse_busy_port(settings: Settings) -> None:
+    from .web.serve import port_in_use
+
+    if port_in_use(settings.host, settings.port):
+        err.print(
+            f"[red]error:[/] port {settings.port} on {settings.host} is in use (another "
+            "facealbum?): choose another with --port or FACEALBUM_PORT",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def _print_keys(settings: Settings, keys: tuple[str, str, bool]) -> None:
@@ -466,12 +479,26 @@ def rekognition_serve(
     from .rekognition.server import from_settings
 
     settings = Settings.load(home=home, host=host, port=port)
+    _refuse_busy_port(settings)
     endpoint, keys = from_settings(settings)
     app_ = FastAPI(title="facealbum Rekognition", docs_url=None, redoc_url=None, openapi_url=None)
     app_.include_router(endpoint)
     _print_keys(settings, keys)
     console.print(f"Rekognition endpoint at http://{settings.host}:{settings.port}")
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
+
+
+@rekognition.command("keys")
+def rekognition_keys(home: Home = None) -> None:
+    """Print the key pair requests to the Rekognition endpoint (``facealbum rekognition
+    serve``, or ``/rekognition`` on ``facealbum serve``) must be signed with, made on
+    first use (kept 0600 in $FACEALBUM_HOME/rekognition-keys.json), or the one set by
+    FACEALBUM_REKOGNITION_ACCESS_KEY_ID / _SECRET_ACCESS_KEY."""
+    from .rekognition.keys import load_or_create_keys
+
+    settings = Settings.load(home=home)
+    key_id, secret, _new = load_or_create_keys(settings)
+    console.print(f"AWS_ACCESS_KEY_ID={key_id}\nAWS_SECRET_ACCESS_KEY={secret}", soft_wrap=True)
 
 
 faces_cli = typer.Typer(

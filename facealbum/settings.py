@@ -301,6 +301,11 @@ class Settings(BaseSettings):
         "X-Forwarded-For (comma-separated, uvicorn's forwarded_allow_ips). Empty: none; "
         "every limit per address counts the address a connection comes from",
     )
+    access_log: bool = Field(
+        True,
+        description="serve: log each request in one line (uvicorn's access log: client, "
+        "request line, status); processed uploads are logged either way",
+    )
     search_max_people: int = Field(
         20, ge=1, description="Most people one search by people names (people=…)"
     )

@@ -75,7 +75,10 @@ def start_server(
     """`facealbum <command> --port P` in a process of its own, once GET ``ready``
     answers (any answer when ``ready`` is empty: an endpoint with no GET route)."""
     port = free_port()
-    env = os.environ | {"FACEALBUM_HOME": str(home)} | (extra_env or {})
+    # no access log: nobody reads the pipe until the server stops, and a full pipe
+    # would stall it (tests that read the log turn it on)
+    env = os.environ | {"FACEALBUM_HOME": str(home), "FACEALBUM_ACCESS_LOG": "false"}
+    env |= extra_env or {}
     proc = subprocess.Popen(
         [sys.executable, "-m", "facealbum", *command, "--port", str(port)],
         env=env,

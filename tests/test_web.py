@@ -834,3 +834,99 @@ def test_people_and_a_persons_pictures_load_a_page_at_a_time(browser, library_ho
         proc.terminate()
         proc.wait(10)
     assert errors == []
+
+
+PHONE = {  # Playwright's "iPhone 13": a mobile layout viewport, as the phone has
+    "viewport": {"width": 390, "height": 664},
+    "screen": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/15.0 Mobile/15E148 Safari/604.1",
+}
+
+
+def fits_a_phone(page, where: str) -> None:
+    """Nothing wider than the 390 px viewport: no sideways scroll, and every open dialog
+    (the lightbox too) inside the screen."""
+    page.wait_for_timeout(50)  # a layout after the last draw
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 390, (where, width)
+    for box in page.locator("dialog[open], [role=dialog]").all():
+        b = box.bounding_box()
+        assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390, (where, b)
+        # and its content inside it: a table wider than the dialog scrolls it sideways
+        inner = box.evaluate("d => [d.scrollWidth, d.clientWidth]")
+        assert inner[0] <= inner[1], (where, inner)
+
+
+def columns(page, selector: str) -> int:
+    return page.evaluate(
+        f"getComputedStyle(document.querySelector('{selector}')).gridTemplateColumns"
+        ".split(' ').length"
+    )
+
+
+def open_dialog(page, button: str, where: str) -> None:
+    page.click(button)
+    expect(page.locator("dialog[open]")).to_be_visible()
+    fits_a_phone(page, f"{where} {button}")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog[open]")).to_have_count(0)
+
+
+def test_every_page_and_dialog_fits_a_390_px_phone(browser, site, pictures):
+    """Issue 19, item 8: each page of the site on a 390 px phone, signed out and signed
+    in, scrolls only down (the signed-in header wraps: it made the page 529 px wide),
+    each dialog lies inside the screen (Sessions was cut off on the left), and the grids
+    keep several columns."""
+    context = browser.new_context(**PHONE, base_url=site)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    api = page.context.request
+    group = pictures["groups/2007_007763.jpg"]
+    face = group["faces"][0]
+    people = api.get("/api/people").json()["people"]
+    pages = {
+        "/": "#sets .card",
+        "/sets/fixtures": ".thumb",
+        f"/pictures/{group['image_id']}": "#photo",
+        f"/faces/{face['face_id']}": "#results .result",
+        "/people": ".person",
+        f"/people/{people[0]['person_id']}": "#results .result",
+        f"/search?people={people[0]['person_id']}": "#grid .thumb",
+        "/search/photo": "#photo-file",
+    }
+    grids = {"/": "#sets", "/sets/fixtures": "#grid", "/people": "#people",
+             f"/faces/{face['face_id']}": "#results"}
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(page)
+        for url, ready in pages.items():
+            page.goto(url)
+            expect(page.locator(ready).first).to_be_attached()
+            fits_a_phone(page, (signed_in, url))
+            if url in grids:
+                assert columns(page, grids[url]) >= 2, (url, columns(page, grids[url]))
+        page.goto("/sets/fixtures")
+        page.locator(".thumb").first.click()
+        expect(page.locator("#lightbox #photo")).to_be_visible()
+        fits_a_phone(page, "lightbox")
+        page.keyboard.press("Escape")
+        page.goto("/")
+        if not signed_in:
+            open_dialog(page, "#sign-in", "/")
+    for button in ("#sessions", "#new-set"):
+        open_dialog(page, button, "/")
+    page.goto("/sets/fixtures")
+    open_dialog(page, "#rename-set", "/sets/fixtures")
+    page.goto(f"/pictures/{group['image_id']}")
+    for button in ("#rename-picture", "#delete-picture"):
+        open_dialog(page, button, "/pictures")
+    page.goto(f"/people/{people[0]['person_id']}")
+    for button in ("#rename-person", "#merge-into"):
+        open_dialog(page, button, "/people/…")
+    context.close()
+    assert errors == []

@@ -10,7 +10,10 @@ and what each process keeps for itself is in the README ("Several server process
 
 from __future__ import annotations
 
+import copy
+import errno
 import os
+import socket
 
 from fastapi import FastAPI
 
@@ -44,6 +47,33 @@ def create() -> FastAPI:
     return site(open_album(Settings.model_validate_json(os.environ[SETTINGS_ENV])))
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether another process listens on ``host:port`` (checked as uvicorn binds, with
+    SO_REUSEADDR), so ``serve`` can say so in one line instead of uvicorn's
+    "[Errno 98] error while attempting to bind" after the album was opened."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:  # any other (no such address): uvicorn says it
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def log_config(access_log: bool) -> dict:
+    """uvicorn's logging, concise: one line per request (its access log: client,
+    request line, status) and one per processed upload (facealbum's INFO lines, see
+    Album.process_upload); uvicorn's own start-up lines stay at warnings."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    config["loggers"]["facealbum"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def run(settings: Settings, album: Album, workers: int) -> None:
     """Serve until stopped: ``album`` itself in this process if ``workers`` is 1, else
     ``workers`` processes of uvicorn's supervisor (``album`` is closed first: the
@@ -57,7 +87,8 @@ def run(settings: Settings, album: Album, workers: int) -> None:
     options: dict = {
         "host": settings.host,
         "port": settings.port,
-        "log_level": "warning",
+        "log_config": log_config(settings.access_log),
+        "access_log": settings.access_log,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
         # httptools' C parser, not h11's pure Python: the HTTP stack's own cost per
