@@ -302,14 +302,14 @@ def place_faces(
         unlike = cut - MISSING_BELOW
         if hits and len(hits) >= most:
             unlike = max(unlike, min(h.similarity for h in hits))
-        refs = catalog.face_refs([h.face_id for h in hits])
+        refs = catalog.face_people([h.face_id for h in hits])  # one read, persons in
         hits = [
             h
             for h in hits
             if h.face_id in refs
             and rule.accepts(h.similarity, cut, face.sharpness, refs[h.face_id][1])
         ]
-        assigned = persons_of(catalog, {h.face_id: refs[h.face_id][0] for h in hits})
+        assigned = {h.face_id: p for h in hits if (p := refs[h.face_id][2]) is not None}
         total: dict[str, float] = defaultdict(float)
         found: dict[str, int] = defaultdict(int)
         for h in hits:
@@ -338,8 +338,13 @@ def place_faces(
     # being the one read): a person merged away meanwhile leaves its face unplaced, and
     # the face is placed again with what the persons are now
     read = {f.face_id: f.person_id for f in faces}
-    catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
-    missed = {f for f, p in placed.items() if catalog.get_person(p) is None}
+    changed = catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
+    # every face placed: each one's person existed as it went in, nothing to look up
+    missed = (
+        set()
+        if changed == len(placed)
+        else {f for f, p in placed.items() if catalog.get_person(p) is None}
+    )
     if missed and retry:
         again = catalog.get_picture(picture.image_id)
         if again is not None:
