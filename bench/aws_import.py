@@ -23,9 +23,13 @@ Side by side in one run, on this machine:
    once (``regroup.run``), so both sides end with the same work done.
 
 The machine's load average is printed before and after each side (the cores are
-shared; the ratio is the figure). Also printed: the AWS calls per photo by operation
-(counted in the function processes with botocore's before-call event), so a per-photo
-O(album) call shows as growth.
+shared; the ratio is the figure), and each side's CPU seconds, which the load changes
+little: the embedded import's (its process and workers), and the AWS side's by process
+(moto's server, the endpoint with its dlib workers, the functions, the client). Also
+printed: the AWS calls per photo by operation (counted in the function processes with
+botocore's before-call event), so a per-photo O(album) call shows as growth, and the
+milliseconds per photo the functions waited on each operation. With ``BENCH_PROFILE=
+PREFIX`` each function also writes its cProfile (wall clock) to ``PREFIX`` + callsN.
 """
 
 from __future__ import annotations
