@@ -811,3 +811,44 @@ def test_an_s3_event_batch_costs_a_bounded_number_of_calls_per_photo(lambda_albu
     assert per_photo.get("dynamodb:BatchGetItem", 0) <= 4, per_photo
     assert per_photo.get("dynamodb:GetItem", 0) <= 8.5, per_photo
     assert sum(per_photo.values()) <= 39, per_photo
+
+
+def test_a_batch_indexes_its_next_photo_while_it_stores_the_last(lambda_album, monkeypatch):
+    """With FACEALBUM_S3_EVENT_PREFETCH (1), the second photo's IndexFaces is asked
+    for before the first photo's verdict is written, from another thread; the
+    catalog's calls stay on the handler's thread; both photos are added."""
+    import threading
+
+    import boto3
+
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    bucket = album.blobs.names["originals"]
+    s3 = boto3.client("s3")
+    records = []
+    for photo in ["obama/obama.jpg", "biden/biden.jpg"]:
+        key = f"Ahead/{photo.replace('/', '-')}"
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=(PHOTOS / photo).read_bytes())["ETag"]
+        records.append({"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": bucket},
+                               "object": {"key": key, "eTag": etag.strip('"')}}})  # fmt: skip
+    events: list[tuple[str, str]] = []
+    real_index, real_finish = album.collection.index, album.catalog.finish_upload
+    main = threading.current_thread().name
+
+    def index(image, image_id):
+        events.append(("index", threading.current_thread().name))
+        return real_index(image, image_id)
+
+    def finish_upload(upload):
+        events.append(("finish", threading.current_thread().name))
+        return real_finish(upload)
+
+    monkeypatch.setattr(album.collection, "index", index)
+    monkeypatch.setattr(album.catalog, "finish_upload", finish_upload)
+    done = on_upload({"Records": records})
+    assert [d["status"] for d in done["done"]] == ["added", "added"]
+    assert [e for e, _ in events] == ["index", "index", "finish", "finish"]
+    assert all(t != main for e, t in events if e == "index")
+    assert all(t == main for e, t in events if e == "finish")
