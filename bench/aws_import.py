@@ -23,9 +23,13 @@ Side by side in one run, on this machine:
    once (``regroup.run``), so both sides end with the same work done.
 
 The machine's load average is printed before and after each side (the cores are
-shared; the ratio is the figure). Also printed: the AWS calls per photo by operation
-(counted in the function processes with botocore's before-call event), so a per-photo
-O(album) call shows as growth.
+shared; the ratio is the figure), and each side's CPU seconds, which the load changes
+little: the embedded import's (its process and workers), and the AWS side's by process
+(moto's server, the endpoint with its dlib workers, the functions, the client). Also
+printed: the AWS calls per photo by operation (counted in the function processes with
+botocore's before-call event), so a per-photo O(album) call shows as growth, and the
+milliseconds per photo the functions waited on each operation. With ``BENCH_PROFILE=
+PREFIX`` each function also writes its cProfile (wall clock) to ``PREFIX`` + callsN.
 """
 
 from __future__ import annotations
@@ -101,6 +105,33 @@ def make_folder(source: Path, dest: Path, count: int) -> int:
     return made
 
 
+def cpu_seconds(procs: list[subprocess.Popen]) -> float:
+    """User + system CPU seconds these processes and their children have used so far."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        try:
+            top = psutil.Process(p.pid)
+            for q in [top, *top.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def own_cpu(children: bool = True) -> float:
+    """This process's CPU seconds, and (``children``) those of its children it has
+    waited for (the embedded import's workers)."""
+    import resource
+
+    used = [resource.getrusage(resource.RUSAGE_SELF)]
+    if children:
+        used.append(resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in used)
+
+
 def wait_up(url: str, proc: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -141,13 +172,21 @@ def function(queue: str, stop: Path, counts: Path) -> None:
     from facealbum.aws import handlers
 
     calls: Counter = Counter()
+    spent: Counter = Counter()  # seconds waited per operation, the round trip's
 
-    def record(model, **_):
+    def record(model, context, **_):
         calls[f"{model.service_model.signing_name}:{model.name}"] += 1
+        context["bench_started"] = time.perf_counter()
+
+    def timed(model, context, **_):
+        if "bench_started" in context:
+            op = f"{model.service_model.signing_name}:{model.name}"
+            spent[op] += time.perf_counter() - context["bench_started"]
 
     album = handlers._album()
     for client in (album.catalog.client, album.blobs.client, album.collection.faces.client):
         client.meta.events.register("before-call", record)
+        client.meta.events.register("after-call", timed)
     photos = 0
 
     def on_upload(event: dict) -> dict:
@@ -156,22 +195,36 @@ def function(queue: str, stop: Path, counts: Path) -> None:
         photos += len(answer["done"])
         return answer
 
-    event_source_mapping(boto3.client("sqs"), queue, stop.exists, on_upload)
-    counts.write_text(json.dumps({"photos": photos, "calls": dict(calls)}))
+    cpu0 = time.process_time()
+    profile = os.environ.get("BENCH_PROFILE")  # a file: the function's cProfile (wall clock)
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            event_source_mapping(boto3.client("sqs"), queue, stop.exists, on_upload)
+        prof.dump_stats(profile + counts.name)
+    else:
+        event_source_mapping(boto3.client("sqs"), queue, stop.exists, on_upload)
+    cpu = time.process_time() - cpu0
+    counts.write_text(
+        json.dumps({"photos": photos, "calls": dict(calls), "spent": dict(spent), "cpu": cpu})
+    )
 
 
-def embedded(folder: Path, home: Path, workers: int) -> tuple[float, int, int]:
+def embedded(folder: Path, home: Path, workers: int) -> tuple[float, int, int, float]:
+    """(seconds, photos imported, faces, CPU seconds of this process and its workers)."""
     from facealbum.importer import import_folder
     from facealbum.settings import Settings
     from facealbum.wiring import open_album
 
     album = open_album(Settings(home=home))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), own_cpu()
     report = import_folder(album, folder, "bench", workers=workers)
-    return time.perf_counter() - t0, report.count("imported"), report.faces
+    cpu = own_cpu() - cpu0
+    return time.perf_counter() - t0, report.count("imported"), report.faces, cpu
 
 
-def on_aws(folder: Path, tmp: Path, env: dict[str, str], functions: int):
+def on_aws(folder: Path, tmp: Path, env: dict[str, str], functions: int, services: list):
     import boto3
 
     from facealbum.aws.deploy import upload_folder
@@ -201,24 +254,31 @@ def on_aws(folder: Path, tmp: Path, env: dict[str, str], functions: int):
             env=fn_env,
         ))  # fmt: skip
     time.sleep(8)  # the functions' start (imports, clients), as a warm Lambda has done
+    cpu0 = [cpu_seconds(services[:1]), cpu_seconds(services[1:]), own_cpu(children=False)]
     t0 = time.perf_counter()
     results = upload_folder(album, folder, "bench", workers=16, timeout=3600, nudge_after=60)
     processed = time.perf_counter() - t0
     t1 = time.perf_counter()
     grouped = regroup.run(album)
     regrouping = time.perf_counter() - t1
+    cpu = {"moto": cpu_seconds(services[:1]) - cpu0[0],
+           "endpoint": cpu_seconds(services[1:]) - cpu0[1],
+           "aws import + regrouping": own_cpu(children=False) - cpu0[2]}  # fmt: skip
     stop.touch()
     for p in procs:
         p.wait(120)
     calls: Counter = Counter()
+    spent: Counter = Counter()
     photos = 0
     for i in range(functions):
         got = json.loads((tmp / f"calls{i}").read_text())
         calls.update(got["calls"])
+        spent.update(got["spent"])
         photos += got["photos"]
+        cpu["functions"] = cpu.get("functions", 0.0) + got["cpu"]
     statuses = Counter(r.status for r in results)
     faces = sum(len(p.faces) for p in album.get_set("bench", limit=10_000)[1])
-    return processed, regrouping, statuses, faces, calls, photos, grouped
+    return processed, regrouping, statuses, faces, calls, spent, photos, grouped, cpu
 
 
 def main() -> None:
@@ -250,15 +310,15 @@ def main() -> None:
             wall = 0.0
             if not args.aws_only:
                 print(f"embedded starts, {load()}", flush=True)
-                wall, imported, faces = embedded(folder, tmp / "embedded", args.functions)
+                wall, imported, faces, cpu = embedded(folder, tmp / "embedded", args.functions)
                 print(f"embedded import: {imported} photos, {faces} faces in {wall:.1f} s "
-                      f"({args.functions} workers, regrouping included); {load()}",
-                      flush=True)  # fmt: skip
+                      f"({args.functions} workers, regrouping included), CPU {cpu:.1f} s; "
+                      f"{load()}", flush=True)  # fmt: skip
             if args.embedded_only:
                 return
             print(f"aws starts, {load()}", flush=True)
-            processed, regrouping, statuses, aws_faces, calls, done, grouped = on_aws(
-                folder, tmp, env, args.functions
+            processed, regrouping, statuses, aws_faces, calls, spent, done, grouped, cpu = on_aws(
+                folder, tmp, env, args.functions, procs
             )
         finally:
             for p in procs:
@@ -268,10 +328,14 @@ def main() -> None:
     print(f"aws import: {dict(statuses)}, {aws_faces} faces; every verdict in {processed:.1f} s "
           f"({args.functions} functions), then the scheduled regrouping {regrouping:.1f} s "
           f"({grouped.people if grouped else '-'} people) = {total:.1f} s; {load()}")  # fmt: skip
+    shares = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    print(f"aws CPU seconds: {sum(cpu.values()):.1f} ({shares})")
     if wall:
         print(f"aws / embedded = {total / wall:.2f}x")
     per = {k: round(v / max(done, 1), 1) for k, v in sorted(calls.items())}
     print(f"calls per photo in the functions ({done} photos): {sum(per.values()):.1f}: {per}")
+    ms = {k: round(1000 * v / max(done, 1)) for k, v in sorted(spent.items())}
+    print(f"ms per photo waiting on those calls, per function: {sum(ms.values())}: {ms}")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,14 @@ class Catalog(Protocol):
         what a search needs of each hit, in one read."""
         ...
 
+    def face_people(
+        self, face_ids: Sequence[str]
+    ) -> dict[str, tuple[str, float | None, str | None]]:
+        """face id -> (image id, sharpness, person id or None), for those of the ids
+        some picture lists: what placing a new face needs of each look-alike, in one
+        read (not each look-alike's picture with all its faces)."""
+        ...
+
     def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """image id -> (sha256, set name), for those of the ids that exist, without
         their faces: what listing a photo stored in several sets once needs of every

@@ -131,6 +131,14 @@ class Settings(BaseSettings):
         description="A runner renews its claim on an upload this often x3; an upload "
         "whose claim ran out (its runner died) is processed again",
     )
+    s3_event_prefetch: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="On AWS, the upload function reads, analyses and indexes (IndexFaces) "
+        "this many of a batch's next photos in threads while it stores and places the "
+        "last, so Rekognition works beside the catalog's writes (0: one photo at a time)",
+    )
     upload_requeue_after: float = Field(
         300, gt=0, description="Queued uploads nobody claimed for this long are queued again"
     )

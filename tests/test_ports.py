@@ -192,6 +192,23 @@ def test_catalog_keeps_each_faces_sharpness(catalog):
     assert catalog.face_refs(["new-0", "a-0"]) == {"new-0": ("a", 61.0)}
 
 
+def test_catalog_face_people_name_each_faces_picture_sharpness_and_person(catalog):
+    """What a placement reads of its look-alikes, in one read: a face's person follows
+    each assignment (and its removal), a face no picture lists is left out."""
+    from facealbum.domain import Person
+
+    p = picture("a", "S", "sha-a", 2)
+    p.faces[0].sharpness = 27.5
+    catalog.add_picture(p)
+    catalog.add_person(Person("p1", created_at=1.0))
+    assert catalog.face_people(["a-0", "a-1", "nope"]) == {
+        "a-0": ("a", 27.5, None), "a-1": ("a", None, None)}  # fmt: skip
+    catalog.assign_faces({"a-1": "p1"}, by_owner=False)
+    assert catalog.face_people(["a-1"]) == {"a-1": ("a", None, "p1")}
+    catalog.assign_faces({"a-1": None}, by_owner=True)
+    assert catalog.face_people(["a-1", "a-1"]) == {"a-1": ("a", None, None)}
+
+
 def test_catalog_picture_refs_name_each_pictures_content_and_set(catalog):
     """The same photo in two sets: two pictures, one content hash (a search lists it
     once); a renamed set is what the refs then name."""

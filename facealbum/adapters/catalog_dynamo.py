@@ -600,6 +600,17 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             for i in batch_get(self.db, self.album, keys)
         }
 
+    def face_people(
+        self, face_ids: Sequence[str]
+    ) -> dict[str, tuple[str, float | None, str | None]]:
+        """From the face items alone: a face's person is written on its item in the
+        same transaction as on its picture's (dynamo_people.py)."""
+        keys = [{"pk": f"face#{f}", "sk": "-"} for f in dict.fromkeys(face_ids)]
+        return {
+            i["face_id"]: (i["image_id"], _float(i.get("sharpness")), i.get("person_id"))
+            for i in batch_get(self.db, self.album, keys)
+        }
+
     def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """From the image-id table alone (it holds each picture's hash and set)."""
         items = batch_get(self.db, self.by_id, [{"image_id": i} for i in image_ids])

@@ -745,6 +745,14 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 out.update({r[0]: tuple(r[1:]) for r in rows})
         return out
 
+    def face_people(
+        self, face_ids: Sequence[str]
+    ) -> dict[str, tuple[str, float | None, str | None]]:
+        cols = ("face_id", "image_id", "sharpness", "person_id")
+        with self.engine.connect() as conn:  # driver-level, as face_refs
+            rows = rows_in(conn, cols, "faces", "face_id", list(dict.fromkeys(face_ids)))
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     def picture_refs(self, image_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
         ids = list(dict.fromkeys(image_ids))

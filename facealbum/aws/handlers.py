@@ -7,7 +7,10 @@ FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum her
   S3 sends them, objects outside the originals bucket and the album's own stored
   originals are ignored (so thumbnails never re-trigger anything), a bad file is
   recorded without failing the others, and through SQS only the messages that should
-  be retried are reported back (a partial batch response). A batch that added faces
+  be retried are reported back (a partial batch response). While a photo is stored
+  and placed, the next ``s3_event_prefetch`` are read, analysed and indexed in threads
+  (the catalog's calls stay on one thread, in order), so IndexFaces runs beside the
+  catalog's writes rather than after them. A batch that added faces
   asks for a regrouping of people ``regroup_delay`` seconds later (people/regroup.py's
   ``request``, one conditional write): S3 sends a photo or a few per batch, so
   regrouping at the end of each would search the whole album once per photo (and
@@ -23,12 +26,16 @@ FACEALBUM_FACE_ENGINE=rekognition; FACEALBUM_HOME defaults to /tmp/facealbum her
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
+
+from ..domain import Upload
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)
@@ -58,39 +65,37 @@ def s3_records(event: dict) -> list[tuple[str | None, dict]]:
 
 
 def on_upload(event: dict, context: Any = None) -> dict:
-    from ..dropped import ingest_dropped
     from ..people import regroup
     from ..people.grouping import Placements
 
     album = _album()
     placements = Placements(album)  # the persons the batch's faces joined follow once
-    faces = False
     originals = _bucket_name(album, "originals")
-    retry: set[str] = set()
-    done: list[dict] = []
+    work = []
     for message_id, record in s3_records(event):
         if not record.get("eventName", "").startswith("ObjectCreated"):
             continue
-        bucket = record["s3"]["bucket"]["name"]
-        key = unquote_plus(record["s3"]["object"]["key"])
-        if bucket != originals:
+        if record["s3"]["bucket"]["name"] != originals:
             continue  # a thumbnail, or another bucket: never processed
-        etag = record["s3"]["object"].get("eTag", "")
-        try:
-            upload = ingest_dropped(album, key, etag, placements)
-        except Exception:
-            log.exception("%s: failed; it will be retried", key)
-            if message_id is not None:
-                retry.add(message_id)
-            else:
+        key = unquote_plus(record["s3"]["object"]["key"])
+        work.append((message_id, key, record["s3"]["object"].get("eTag", "")))
+    retry: set[str] = set()
+    done: list[dict] = []
+    faces = False
+    with _Ahead(album, work, album.settings.s3_event_prefetch) as ahead:
+        for message_id, key, upload in ahead.results(placements):
+            if isinstance(upload, BaseException):
+                log.error("%s: failed; it will be retried", key, exc_info=upload)
+                if message_id is not None:
+                    retry.add(message_id)
+                    continue
                 placements.flush()  # what the records before it placed
-                raise  # a direct S3 invocation: Lambda's own retry
-            continue
-        if upload is not None:
-            done.append({"key": key, "status": upload.status, "error": upload.error})
-            level = logging.WARNING if upload.status == "failed" else logging.INFO
-            log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
-            faces = faces or (upload.status == "added" and bool(upload.faces))
+                raise upload  # a direct S3 invocation: Lambda's own retry
+            if upload is not None:
+                done.append({"key": key, "status": upload.status, "error": upload.error})
+                level = logging.WARNING if upload.status == "failed" else logging.INFO
+                log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
+                faces = faces or (upload.status == "added" and bool(upload.faces))
     placements.flush()  # never raises: a failure leaves the users to the next mirror
     if faces:  # the batch has ended: people as a full regrouping makes them, soon
         try:
@@ -102,6 +107,77 @@ def on_upload(event: dict, context: Any = None) -> dict:
         "done": done,
         "regroup_requested": faces,
     }
+
+
+class _Ahead:
+    """A batch's photos in order, the next ``ahead`` of them read, analysed and indexed
+    (dropped.fetch_dropped: S3 and Rekognition only) in threads while this one stores
+    and places the last (the catalog's calls stay on this thread, one photo at a time,
+    in the batch's order): Rekognition's IndexFaces then runs beside the catalog's
+    writes instead of after them, as the embedded import's workers analyse beside its
+    writes. A photo is claimed just before its fetch starts, so a claim is held for
+    about ``ahead`` + 1 photos' time, far within its lease. ``ahead`` 0: one at a time."""
+
+    def __init__(self, album, todo: list[tuple[str | None, str, str]], ahead: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.album, self.todo, self.ahead = album, list(todo), ahead  # (message id, key, etag)
+        self.pool = ThreadPoolExecutor(ahead) if ahead else None
+        self.started: list = []  # (message id, key, claimed upload | None | exception, future)
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _, _, upload, future in self.started:  # left when the batch gave up
+            if future is not None:
+                with contextlib.suppress(Exception):  # raised: it indexed nothing
+                    future.result().discard(self.album)
+            if isinstance(upload, Upload) and upload.status == "queued":
+                with contextlib.suppress(Exception):  # the retry claims it at once
+                    self.album.catalog.renew_upload(upload.upload_id, -1)
+        self.started = []
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def _start(self) -> None:
+        """Claim the next photo and start its fetch in a thread."""
+        from .. import dropped
+
+        message_id, key, etag = self.todo.pop(0)
+        try:
+            upload = dropped.claim_dropped(self.album, key, etag)
+        except Exception as exc:  # noqa: BLE001 - the catalog unreachable: a retry
+            self.started.append((message_id, key, exc, None))
+            return
+        future = None
+        if upload is not None and upload.status == "queued" and self.pool is not None:
+            future = self.pool.submit(dropped.fetch_dropped, self.album, key)
+        self.started.append((message_id, key, upload, future))
+
+    def results(self, placements) -> Iterator[tuple[str | None, str, Upload | Exception | None]]:
+        """(message id, key, the upload's verdict, None, or the exception to retry for)
+        for each photo, in order."""
+        from .. import dropped
+
+        while self.todo or self.started:
+            while self.todo and len(self.started) <= self.ahead:
+                self._start()
+            message_id, key, upload, future = self.started.pop(0)
+            if upload is None or isinstance(upload, BaseException) or upload.status != "queued":
+                yield message_id, key, upload
+                continue
+            fetch = (
+                future.result
+                if future is not None
+                else (lambda key=key: dropped.fetch_dropped(self.album, key))
+            )
+            try:
+                verdict = dropped.finish_dropped(self.album, upload, key, fetch, placements)
+            except Exception as exc:  # noqa: BLE001 - the caller decides: retry or raise
+                yield message_id, key, exc
+                continue
+            yield message_id, key, verdict
 
 
 def on_schedule(event: dict | None = None, context: Any = None) -> dict:

@@ -306,8 +306,8 @@ def place_faces(
     # once: a fixed number of calls per photo, whatever its faces (placing one face
     # does not change what the next one's search finds)
     searched = album.collection.matches_many([f.face_id for f in faces], cut, most)
-    refs = catalog.face_refs(list({h.face_id for hits in searched for h in hits}))
-    assigned = persons_of(catalog, {f: ref[0] for f, ref in refs.items()})
+    refs = catalog.face_people(list({h.face_id for hits in searched for h in hits}))
+    assigned = {f: ref[2] for f, ref in refs.items() if ref[2] is not None}  # persons in
     for face, hits in zip(faces, searched, strict=True):
         # faces the search did not return are under the cut, unless it returned all it
         # may (MaxFaces): then they are only known to be no more alike than its last
@@ -348,9 +348,12 @@ def place_faces(
     # being the one read): a person merged away meanwhile leaves its face unplaced, and
     # the face is placed again with what the persons are now
     read = {f.face_id: f.person_id for f in faces}
-    catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
-    gone = {p for p in set(placed.values()) if catalog.get_person(p) is None}  # one read each
-    missed = {f for f, p in placed.items() if p in gone}
+    changed = catalog.assign_faces(dict(placed), by_owner=False, expected=read)  # type: ignore[arg-type]
+    # every face placed: each one's person existed as it went in, nothing to look up
+    missed: set[str] = set()
+    if changed != len(placed):
+        gone = {p for p in set(placed.values()) if catalog.get_person(p) is None}
+        missed = {f for f, p in placed.items() if p in gone}
     if missed and retry:
         again = catalog.get_picture(picture.image_id)
         if again is not None:
