@@ -194,6 +194,13 @@ def test_stats_reports_storage(tmp_path):
     assert "Animals" in out and "thumbnails and previews" in out and "--after" not in out
 
 
+def test_stats_with_a_cursor_of_no_page_says_so_in_a_line(tmp_path):
+    """``stats --sets N --after X`` with an X no page gave was BadInput's traceback."""
+    done = cli("stats", "--sets", "2", "--after", "zzz", home=tmp_path)
+    assert done.returncode == 2 and "invalid cursor" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_stats_loads_neither_the_face_engine_nor_the_index_nor_the_web_stack(tmp_path):
     """``facealbum stats`` reads the counters' row: it opens the catalog, not the whole
     album, whose imports (dlib and its models, faiss, numpy, Pillow, huey) took most of
