@@ -69,3 +69,27 @@ def test_ctrl_c_during_an_import_leaves_no_orphan_faces(tmp_path):
     )
     assert "orphan-faces" not in check.stdout, check.stdout
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+
+def _report_sigint(out) -> None:
+    out.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+
+
+def test_import_workers_ignore_ctrl_c_from_their_start(tmp_path):
+    """A spawned worker imports facealbum (PIL, dlib...) for a second or two before its
+    initializer ignores SIGINT: a Ctrl-C then printed a KeyboardInterrupt traceback
+    per worker and the pool's InvalidStateError. They start with SIGINT ignored (a
+    process of the pool's context, without the initializer, says so)."""
+    from facealbum.importer import _pool
+
+    album = open_album(Settings(home=tmp_path / "home"))
+    pool = _pool(album, 1, 1, frozenset())
+    context = pool._mp_context  # noqa: SLF001 - what the pool starts its workers with
+    out = context.Queue()
+    worker = context.Process(target=_report_sigint, args=(out,))
+    worker.start()
+    assert out.get(timeout=120) is True
+    worker.join(30)
+    pool.shutdown()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's own
