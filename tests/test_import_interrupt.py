@@ -71,7 +71,6 @@ def test_ctrl_c_during_an_import_leaves_no_orphan_faces(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-
 def _report_sigint(out) -> None:
     out.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
 
