@@ -365,7 +365,11 @@ def stats(
     album = _album(home)
     s = album.stats(storage=storage)
     if sets:
-        found, following = album.sets_page("newest", sets, after)
+        try:
+            found, following = album.sets_page("newest", sets, after)
+        except AlbumError as exc:  # --after that no page gave
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
         table = Table(title=f"facealbum at {album.settings.home.resolve()}")
         table.add_column("set")
         table.add_column("pictures", justify="right")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -210,13 +211,32 @@ def _worker_count(album: Album, workers: int | None) -> int:
     return workers or album.settings.process_count
 
 
+class _QuietProcess(multiprocessing.context.SpawnProcess):
+    """A worker that starts with SIGINT ignored (inherited through exec): its imports
+    take a second or two before :func:`_init_worker` runs, and a Ctrl-C then printed a
+    KeyboardInterrupt traceback per worker and broke the pool (InvalidStateError)."""
+
+    def start(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return super().start()  # signal.signal is the main thread's alone
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            super().start()
+        finally:
+            signal.signal(signal.SIGINT, before)
+
+
+class _QuietSpawn(multiprocessing.context.SpawnContext):
+    Process = _QuietProcess
+
+
 def _pool(
     album: Album, workers: int | None, jobs: int, known: frozenset[str]
 ) -> ProcessPoolExecutor:
     """Spawned, not forked: the parent may hold database connections and threads."""
     return ProcessPoolExecutor(
         max_workers=max(1, min(_worker_count(album, workers), jobs or 1)),
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_QuietSpawn(),
         initializer=_init_worker,
         initargs=(album.settings.model_dump_json(), known),
     )

@@ -225,8 +225,13 @@ def store(
         stored = _store(blobs, catalog, set_name, name, data, analysis, engine_tag, create_set)
     except SetGone:
         raise
-    except BaseException:
-        collection.forget([f.face_id for f in analysis.faces])
+    except BaseException:  # a Ctrl-C may land after the picture's commit: keep its faces
+        ids = [f.face_id for f in analysis.faces]
+        try:
+            listed = catalog.faces_of(ids) if ids else {}
+        except Exception:  # the catalog unreachable: check --repair settles what is left
+            listed = {}
+        collection.forget([f for f in ids if f not in listed])
         raise
     if stored.status != "added":
         collection.forget([f.face_id for f in analysis.faces])

@@ -42,10 +42,17 @@ def decode(cursor: str, *types: type) -> list:
 def _fits(value: object, kind: type) -> bool:
     """A key part as a catalog stores them: a number within 2**53 (a time in seconds;
     SQLite's integers overflow past 2**63, DynamoDB's numbers past 1e125), or a name
-    (not empty; the key's names together at most DynamoDB's 1,024 bytes of a sort key)."""
+    (not empty; the key's names together at most DynamoDB's 1,024 bytes of a sort key;
+    no NUL, which PostgreSQL's text refuses, nor a lone surrogate, which UTF-8 cannot
+    encode: no name or id holds either)."""
     if kind is float:
         return type(value) in (int, float) and abs(value) <= 2**53  # type: ignore[arg-type]
-    return isinstance(value, str) and 0 < len(value.encode()) <= 1024
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        return 0 < len(value.encode()) <= 1024
+    except UnicodeEncodeError:
+        return False
 
 
 def set_key(sort: str, created_at: float, name: str) -> list:

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -71,6 +72,9 @@ def trim_memory() -> None:
 def _init(settings_json: str) -> None:
     from .wiring import make_blobs, make_collection
 
+    # Ctrl-C reaches the terminal's whole process group: the server stops, and its
+    # workers with it (exit_with_parent, the pool's shutdown), without a traceback each
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return_memory_promptly()
     exit_with_parent()
     settings = Settings.model_validate_json(settings_json)

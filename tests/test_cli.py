@@ -194,6 +194,13 @@ def test_stats_reports_storage(tmp_path):
     assert "Animals" in out and "thumbnails and previews" in out and "--after" not in out
 
 
+def test_stats_with_a_cursor_of_no_page_says_so_in_a_line(tmp_path):
+    """``stats --sets N --after X`` with an X no page gave was BadInput's traceback."""
+    done = cli("stats", "--sets", "2", "--after", "zzz", home=tmp_path)
+    assert done.returncode == 2 and "invalid cursor" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_stats_loads_neither_the_face_engine_nor_the_index_nor_the_web_stack(tmp_path):
     """``facealbum stats`` reads the counters' row: it opens the catalog, not the whole
     album, whose imports (dlib and its models, faiss, numpy, Pillow, huey) took most of
@@ -215,7 +222,7 @@ def test_batch_keeps_a_bounded_number_of_photos_in_flight():
     """Results carry whole photos back: a huge folder must not queue them all at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from facealbum.importer import _windowed
+    from facealbum.importer import _Window
 
     pulled = 0
 
@@ -227,7 +234,7 @@ def test_batch_keeps_a_bounded_number_of_photos_in_flight():
 
     seen = []
     with ThreadPoolExecutor(4) as pool:
-        for tag, future in _windowed(pool, 5, jobs()):
-            assert pulled - len(seen) <= 5
+        for tag, future in _Window(pool, 5, jobs()):
+            assert pulled - len(seen) <= 5 + 1  # the window and the one handed out
             seen.append((tag, future.result()))
     assert sorted(seen) == [(i, i * i) for i in range(50)]

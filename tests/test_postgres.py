@@ -82,3 +82,19 @@ def test_collection_index_misses_no_face_committed_out_of_order(pg_cluster, tmp_
     assert len(reader._index("c")) == 32
     found = reader.search_faces_ranked("c", written[0], 0, 100)
     assert {written[0], *(m.face.face_id for m in found)} == set(written)
+
+
+def test_a_nul_in_an_id_or_a_name_is_not_a_500_on_postgresql(pg_cluster, tmp_path):
+    """PostgreSQL's text cannot hold NUL: an id or a set name with %00 in the URL made
+    psycopg refuse the parameter (DataError, a 500); SQLite answered 404. Nothing in
+    the album has one: a 4xx on either."""
+    from fastapi.testclient import TestClient
+
+    from facealbum.web.app import create_app
+
+    album = open_album(Settings(home=tmp_path / "home", database_url=pg_cluster.new_database()))
+    client = TestClient(create_app(album, run_jobs=False), raise_server_exceptions=False)
+    for path in ("/api/people/a%00b", "/api/search?people=a%00b", "/api/pictures/a%00b",
+                 "/api/faces/a%00b/matches", "/api/sets/a%00b", "/api/sets/a%00b/ids"):  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code in (404, 422), (path, answer.status_code)

@@ -403,3 +403,19 @@ def test_a_set_page_sorts_nothing_inside_sqlite(catalog):  # noqa: F811
     assert [p.image_id for p in found] == ["p0", "p1", "p2", "p3"]
     assert all([f.face_id for f in p.faces] == [f"{p.image_id}-{i}" for i in range(3)]
                for p in found)  # fmt: skip
+
+
+def test_a_cursor_with_a_lone_surrogate_or_a_nul_is_bad_input():
+    """A forged cursor whose JSON holds a lone surrogate ("\\ud800") raised
+    UnicodeEncodeError while its size was checked (a 500 on every paged route), and
+    one holding NUL reached PostgreSQL, which cannot take it in a text parameter (a
+    500 there); no name or id holds either, so both are BadInput (a 422)."""
+    import base64
+
+    from facealbum import paging
+
+    for raw in ('["\\ud800"]', '["a\\u0000"]', '[1, "\\udfff"]', '["\\u0000", "b"]'):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        types = (str,) if raw.count(",") == 0 else ((float, str) if raw[1] == "1" else (str, str))
+        with pytest.raises(BadInput):
+            paging.decode(cursor, *types)

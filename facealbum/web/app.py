@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -115,6 +116,14 @@ def _error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         )
         return error(422, problems)
+
+    @app.exception_handler(DataError)
+    async def nul(_req: Request, exc: DataError) -> JSONResponse:
+        """PostgreSQL's text cannot hold NUL: an id, name or cursor with one names
+        nothing in the album (SQLite simply finds nothing)."""
+        if "NUL (0x00)" in str(exc.orig):
+            return error(422, "no id, name or cursor holds a NUL character (%00)")
+        return await crash(_req, exc)
 
     @app.exception_handler(Exception)
     async def crash(_req: Request, exc: Exception) -> JSONResponse:
