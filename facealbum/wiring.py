@@ -44,7 +44,11 @@ def make_faces(settings: Settings, db=None, local: bool = False, processes: int 
         return RekognitionFaces()
     if db is None:
         db = SqlCatalog(settings.faces_db_url).engine
-    return LocalFaces(db, make_engine(settings), settings, processes)
+    from .adapters.engine_lazy import LazyFaceEngine
+
+    # dlib loads on the first upload or search by photo, not at open (searches by face
+    # id need only the index and the catalog)
+    return LocalFaces(db, LazyFaceEngine(lambda: make_engine(settings)), settings, processes)
 
 
 def make_collection(settings: Settings, db=None) -> AlbumCollection:

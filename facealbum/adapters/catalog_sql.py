@@ -13,8 +13,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Engine,
     and_,
@@ -27,7 +25,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .. import paging
 from ..domain import (
@@ -42,6 +40,7 @@ from ..domain import (
     StorageFull,
     Upload,
 )
+from ..migrations import HEAD
 from ..ports import CatalogSnapshot
 from . import catalog_backup
 from .catalog_schema import (
@@ -75,6 +74,9 @@ RECOUNT = [
 ]
 
 SQLITE_MMAP_BYTES = 1 << 30  # of the catalog file mapped for reads (past it, read() as before)
+# a WAL grown by a big migration or import (1.9 GB seen) is cut back to this after a
+# checkpoint instead of keeping its largest size on disk
+SQLITE_JOURNAL_LIMIT_BYTES = 64 << 20
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
@@ -88,6 +90,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # page of 200 pictures and their faces seeks a few thousand pages (at a million
     # faces 34 -> 14 ms in-process); address space only, the pages are the OS's cache
     cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    cur.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_LIMIT_BYTES}")
     cur.close()
 
 
@@ -125,7 +128,13 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe to run at every start, and by
     several processes at once: on PostgreSQL the first holds a transaction-scoped
     advisory lock and the others wait for it, then find the schema at head (two
-    servers started together on a new database failed with DuplicateColumn)."""
+    servers started together on a new database failed with DuplicateColumn). A schema
+    already at head costs one SELECT: alembic is imported only to migrate."""
+    if at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", MIGRATIONS)
     with engine.begin() as conn:
@@ -133,6 +142,16 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether alembic_version names :data:`HEAD` (False if the table is missing)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except (OperationalError, ProgrammingError):  # no such table: a new database
+        return False
+    return [r[0] for r in rows] == [HEAD]
 
 
 class SqlCatalog(SqlPeople, SqlReanalysis):

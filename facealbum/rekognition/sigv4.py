@@ -18,10 +18,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
 AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
     r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})"
@@ -123,6 +119,11 @@ def verify(
             "The provided 'x-amz-content-sha256' header does not match what was computed "
             "(UNSIGNED-PAYLOAD is not accepted here)."
         )
+    # botocore (~0.1 s to import) on the first signed request, not at a server's start
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     names = signed.signed_headers
     request = AWSRequest(method=method, url=url, data=body, headers={n: headers[n] for n in names})
     request.context["timestamp"] = signed.stamp

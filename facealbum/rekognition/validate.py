@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.model import OperationModel, ServiceModel, Shape
+if TYPE_CHECKING:  # botocore loads with the first request's model, not at a server's start
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 from .sigv4 import AwsError
 
