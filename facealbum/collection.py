@@ -15,11 +15,8 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from PIL import Image
-
 from .domain import Face, NotFound
 from .faces import CollectionExists, CollectionNotFound, FaceNotFound, FaceRecord, Faces
-from .imaging import detection_jpeg
 
 log = logging.getLogger(__name__)
 MAX_SEARCH = 4096  # Rekognition's largest MaxFaces for a search (the original kept 100)
@@ -44,27 +41,12 @@ class AlbumCollection:
         with contextlib.suppress(CollectionExists):
             self.faces.create_collection(self.collection_id)
 
-    def index(
-        self, image: bytes, image_id: str, *, decoded: Image.Image | None = None
-    ) -> list[Face]:
+    def index(self, image: bytes, image_id: str) -> list[Face]:
         """Every face the engine finds in ``image`` (no quality filter: the album shows
-        small faces too), left to right. ``decoded``: the same image decoded; an engine
-        that takes pixels (the local one) gets them and no JPEG is made or decoded, any
-        other (Rekognition) gets ``image``, or ``decoded`` encoded if ``image`` is empty."""
-        if decoded is not None and getattr(self.faces, "takes_decoded", False):
-            indexed = self.faces.index_faces(  # type: ignore[call-arg]  # LocalFaces's own
-                self.collection_id,
-                image,
-                external_image_id=image_id,
-                quality_filter="NONE",
-                decoded=decoded,
-            )
-        else:
-            if not image and decoded is not None:
-                image = detection_jpeg(decoded)
-            indexed = self.faces.index_faces(
-                self.collection_id, image, external_image_id=image_id, quality_filter="NONE"
-            )
+        small faces too), left to right."""
+        indexed = self.faces.index_faces(
+            self.collection_id, image, external_image_id=image_id, quality_filter="NONE"
+        )
         found = [
             Face(r.face_id, image_id, r.box, r.confidence, sharpness=d.sharpness)
             for r, d in indexed.records

@@ -30,7 +30,7 @@ from .domain import (
     check_set_name,
     rendition_key,
 )
-from .imaging import EXTENSIONS, bounded, decode, jpeg_bytes
+from .imaging import EXTENSIONS, bounded, decode, detection_jpeg, jpeg_bytes
 from .ports import BlobStore, Catalog
 from .settings import Settings
 
@@ -48,10 +48,7 @@ class Analysis:
     byte_size: int
     thumb: bytes = b""
     preview: bytes = b""
-    detection: bytes = b""  # a JPEG for the faces port (<= detect_size, < 5 MB), if made
-    # the image the faces port analyses (<= detect_size): the local engine takes it as
-    # is, a JPEG of it is made only for an engine that needs bytes (Rekognition)
-    detection_image: Image.Image | None = field(default=None, repr=False)
+    detection: bytes = b""  # the JPEG the faces port analyses (<= detect_size, < 5 MB)
     image_id: str = ""  # set by index_faces: the picture's id, its faces' ExternalImageId
     faces: list[Face] = field(default_factory=list)
 
@@ -126,17 +123,15 @@ def analyze(
     # never enlarged: the engine decides about upscaling small photos itself
     source = preview if max(preview.size) >= settings.detect_size else dec.image
     detect = (settings.detect_size, settings.detect_size)
-    result.detection_image = bounded(source, detect)
+    result.detection = detection_jpeg(bounded(source, detect))
     return result
 
 
 def index_faces(collection: AlbumCollection, analysis: Analysis, image_id: str) -> Analysis:
     """Index the analysed photo's faces under the picture's id-to-be. The detection
     image is dropped afterwards: it is not stored, and workers need not send it back."""
-    analysis.faces = collection.index(
-        analysis.detection, image_id, decoded=analysis.detection_image
-    )
-    analysis.image_id, analysis.detection, analysis.detection_image = image_id, b"", None
+    analysis.faces = collection.index(analysis.detection, image_id)
+    analysis.image_id, analysis.detection = image_id, b""
     return analysis
 
 

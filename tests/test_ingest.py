@@ -199,41 +199,9 @@ def test_reindex_analysis_finds_exactly_the_import_faces():
         full = analyze(data, settings)
         faces_only = analyze(data, settings, renditions=False)
         assert full.thumb and not faces_only.thumb
-        a, b = full.detection_image, faces_only.detection_image
-        assert a is not None and b is not None and a.tobytes() == b.tobytes()
-        assert max(a.size) <= settings.detect_size
-
-
-def test_the_local_engine_indexes_the_decoded_image_without_a_jpeg(album, monkeypatch):
-    """The import's worker holds the detection image decoded already: the local engine
-    gets those pixels, no JPEG is encoded for it nor decoded again (15-30 ms a photo),
-    and it finds the faces the JPEG's bytes give."""
-    from facealbum import collection, imaging
-    from facealbum.adapters import faces_local
-    from facealbum.ingest import analyze, index_faces
-    from facealbum.settings import Settings
-
-    analysis = analyze(OBAMA, Settings(), renditions=False)
-    assert analysis.detection_image is not None
-    jpeg = imaging.detection_jpeg(analysis.detection_image)
-    calls = {"encode": 0, "decode": 0}
-
-    def counted(name, fn):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(collection, "detection_jpeg", counted("encode", imaging.detection_jpeg))
-    monkeypatch.setattr(faces_local, "decode", counted("decode", imaging.decode))
-    faces = index_faces(album.collection, analysis, "from-pixels").faces
-    assert calls == {"encode": 0, "decode": 0}
-    assert analysis.detection_image is None  # not sent back from the worker
-    from_bytes = album.collection.index(jpeg, "from-bytes")
-    assert calls == {"encode": 0, "decode": 1}
-    assert len(faces) == len(from_bytes) == 1
-    assert faces[0].box.left == pytest.approx(from_bytes[0].box.left, abs=0.01)
+        assert full.detection and full.detection == faces_only.detection
+        with Image.open(io.BytesIO(full.detection)) as img:
+            assert max(img.size) <= settings.detect_size
 
 
 def test_an_import_follows_its_persons_by_time_not_every_few_photos(tmp_path, monkeypatch):

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -184,12 +183,7 @@ class LocalFaces(LocalUsers):
         external_image_id: str | None = None,
         max_faces: int | None = None,
         quality_filter: str = "AUTO",
-        *,
-        decoded: Image.Image | None = None,
     ) -> Indexed:
-        """IndexFaces. ``decoded`` (this engine's own, not Rekognition's): the image
-        already decoded and oriented, used instead of ``image``'s bytes, so a caller
-        holding the pixels (the import's worker) spares a JPEG encode and decode."""
         _check_id(collection_id)
         if external_image_id is not None and not EXTERNAL_ID.fullmatch(external_image_id):
             raise InvalidParameter(f"invalid ExternalImageId {external_image_id!r}")
@@ -199,7 +193,7 @@ class LocalFaces(LocalUsers):
         self.describe_collection(collection_id)  # before the expensive part
         keep: list[_Found] = []
         unindexed: list[Unindexed] = []
-        for f in sorted(self._analyze(image, decoded), key=lambda f: -f.side_px):
+        for f in sorted(self._analyze(image), key=lambda f: -f.side_px):
             reasons = quality_reasons(f, quality_filter)
             if not reasons and max_faces is not None and len(keep) >= max_faces:
                 reasons.append("EXCEEDS_MAX_FACES")  # the largest faces are kept, as on AWS
@@ -738,14 +732,12 @@ class LocalFaces(LocalUsers):
             if len(gone) < self.chunk:
                 return changes
 
-    takes_decoded = True  # index_faces accepts decoded=: see AlbumCollection.index
-
-    def _analyze(self, image: bytes, decoded: Image.Image | None = None) -> list[_Found]:
+    def _analyze(self, image: bytes) -> list[_Found]:
         """In this process, or in the worker processes if there are any (dlib runs
         under one lock per process: workers are how face work uses every core)."""
         if self.processes:
-            return self._pool().submit(_pooled_analyze, image, decoded).result()
-        return analyze_image(image, self.settings, self.engine, decoded)
+            return self._pool().submit(_pooled_analyze, image).result()
+        return analyze_image(image, self.settings, self.engine)
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:  # made on first use: an endpoint nobody calls costs nothing
@@ -800,22 +792,17 @@ def find_faces(rgb: np.ndarray, engine: FaceEngine) -> list[tuple[FaceDetail, np
     return found
 
 
-def analyze_image(
-    image: bytes, s: Settings, engine: FaceEngine, decoded: Image.Image | None = None
-) -> list[_Found]:
-    """Decode (unless ``decoded`` is the image already), find and describe every face:
-    pure CPU, no storage."""
-    if decoded is None:
-        try:
-            decoded = decode(image, s.decode_size, s.max_pixels).image
-        except BadInput as exc:
-            if "too large" in str(exc):
-                raise ImageTooLarge(str(exc)) from None
-            raise InvalidImage(f"Request has invalid image format: {exc}") from None
-    width, height = decoded.size
-    rgb, _ = detection_array(decoded, s.detect_size, s.detect_max_upscale)
+def analyze_image(image: bytes, s: Settings, engine: FaceEngine) -> list[_Found]:
+    """Decode, find and describe every face: pure CPU, no storage."""
+    try:
+        dec = decode(image, s.decode_size, s.max_pixels)
+    except BadInput as exc:
+        if "too large" in str(exc):
+            raise ImageTooLarge(str(exc)) from None
+        raise InvalidImage(f"Request has invalid image format: {exc}") from None
+    rgb, _ = detection_array(dec.image, s.detect_size, s.detect_max_upscale)
     return [
-        _Found(detail, vector, min(detail.box.width * width, detail.box.height * height))
+        _Found(detail, vector, min(detail.box.width * dec.width, detail.box.height * dec.height))
         for detail, vector in find_faces(rgb, engine)
     ]
 
@@ -832,8 +819,8 @@ def _init_pool(settings_json: str) -> None:
     _worker.update(settings=settings, engine=make_engine(settings))
 
 
-def _pooled_analyze(image: bytes, decoded: Image.Image | None = None) -> list[_Found]:
-    return analyze_image(image, _worker["settings"], _worker["engine"], decoded)
+def _pooled_analyze(image: bytes) -> list[_Found]:
+    return analyze_image(image, _worker["settings"], _worker["engine"])
 
 
 def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
