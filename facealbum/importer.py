@@ -11,6 +11,7 @@ cheap: it finishes only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -183,7 +184,8 @@ def import_folder(
         windowed = _Window(pool, _window(album, workers), jobs)
         try:
             for path, future in windowed:
-                outcome = _finish(album, set_name, path, names[path], future, placements)
+                with _whole_before_ctrl_c():
+                    outcome = _finish(album, set_name, path, names[path], future, placements)
                 report.outcomes.append(outcome)
                 on_progress(outcome)
         except BaseException:  # Ctrl-C, or a catalog gone: no faces left unlisted
@@ -283,6 +285,26 @@ class _Window(Iterator[tuple[T, Future]]):
         left = [f for f in self.pending if not f.cancel()]
         self.pending.clear()
         return [self.last, *left] if self.last is not None else left
+
+
+@contextlib.contextmanager
+def _whole_before_ctrl_c() -> Iterator[None]:
+    """Ctrl-C (SIGINT) waits for the step inside to end, then interrupts: a photo is
+    stored and placed whole. A KeyboardInterrupt between a placement's commit and its
+    persons' recount (catalog_sql_people.assign_faces: two transactions) left their
+    counts stale for `check`. Only the main thread can take SIGINT's handler; anywhere
+    else (an import a web job runs) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if caught and callable(before):
+        before(signal.SIGINT, None)  # Python's default handler: KeyboardInterrupt
 
 
 def _settle(album: Album, futures: list[Future]) -> None:
@@ -393,7 +415,8 @@ def reindex(
         window = _Window(pool, _window(album, workers), jobs())
         try:
             for picture, future in window:
-                _reindexed(album, picture, future, report, on_progress)
+                with _whole_before_ctrl_c():
+                    _reindexed(album, picture, future, report, on_progress)
         except BaseException:  # Ctrl-C: the new faces no swap took are forgotten
             _settle(album, window.stop())
             raise
