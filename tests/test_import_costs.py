@@ -36,7 +36,8 @@ def test_an_import_searches_and_writes_a_bounded_amount_per_photo(tmp_path, monk
     # the users follow after every photo: the most an import's people work can be
     album = open_album(Settings(home=tmp_path / "home", people_follow_seconds=0))
     searches: Counter[str] = Counter()
-    for name in ("search_faces", "search_faces_ranked", "search_faces_ranked_many"):
+    for name in ("search_faces", "search_faces_ranked", "search_faces_ranked_many",
+                 "search_hits_many"):  # fmt: skip
         real = getattr(LocalFaces, name)
 
         def counted(self, *args, _real=real, _name=name, **kwargs):
