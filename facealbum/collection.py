@@ -108,18 +108,24 @@ class AlbumCollection:
         return _hits(found)
 
     def matches_many(
-        self, face_ids: Sequence[str], threshold: float, limit: int = MAX_SEARCH
+        self,
+        face_ids: Sequence[str],
+        threshold: float,
+        limit: int = MAX_SEARCH,
+        side: bool = False,
     ) -> list[list[Hit]]:
-        """:meth:`matches` for each of ``face_ids`` (a named person's click: the face
-        and its representatives): in one call where the engine can search several
+        """:meth:`matches` for each of ``face_ids`` (a photo's faces, a regrouping's
+        chunk, a person's sample): in one call where the engine can search several
         faces at once (the local one's ``search_hits_many``: one index search with
-        them as a matrix, the others' scans smaller than the first's, and each match
-        as a hit's three fields alone), else one search each."""
+        them as a matrix, each match as a hit's three fields alone), else one search
+        each. ``side`` (a named person's click: the face, then its representatives):
+        the faces after the first are side searches, with a smaller scan each where
+        the engine has one; every other caller wants each face's full search."""
         many = getattr(self.faces, "search_hits_many", None)
         if many is None or not face_ids:
             return [self.matches(f, threshold, limit) for f in face_ids]
         try:
-            found = many(self.collection_id, list(face_ids), threshold, limit)
+            found = many(self.collection_id, list(face_ids), threshold, limit, side)
         except CollectionNotFound:
             return [[] for _ in face_ids]
         return [[Hit(*hit) for hit in one or ()] for one in found]

@@ -141,7 +141,9 @@ def _found(
     may lack faces below its last one, so the merge stops there too."""
     found: list[tuple[str, Hit]] = []
     complete, floor = True, -1.0
-    for q, hits in zip(searching, collection.matches_many(searching, threshold, k), strict=True):
+    # the face, then its person's representatives beside it (smaller scans)
+    searched = collection.matches_many(searching, threshold, k, side=True)
+    for q, hits in zip(searching, searched, strict=True):
         if len(hits) >= k:
             complete, floor = False, max(floor, hits[-1].similarity)
         found += [(q, h) for h in hits]

@@ -137,9 +137,9 @@ def test_paging_at_threshold_0_reaches_the_last_picture_past_4096_faces(tmp_path
     asked: list[int] = []
     matches = album.collection.matches_many
 
-    def counted(face_ids, threshold: float, limit: int = 4096):
+    def counted(face_ids, threshold: float, limit: int = 4096, side: bool = False):
         asked.append(limit)
-        return matches(face_ids, threshold, limit)
+        return matches(face_ids, threshold, limit, side)
 
     album.collection.matches_many = counted  # type: ignore[method-assign]
     first = album.search(face_ids[0], threshold=0, limit=50)
@@ -213,9 +213,9 @@ def test_a_deep_threshold_0_page_asks_for_as_many_faces_as_its_photos(tmp_path):
     matches, refs = album.collection.matches_many, album.catalog.face_picture_refs
     read: list[int] = []
 
-    def counted(face_ids, threshold: float, limit: int = 4096):
+    def counted(face_ids, threshold: float, limit: int = 4096, side: bool = False):
         asked.append(limit)
-        return matches(face_ids, threshold, limit)
+        return matches(face_ids, threshold, limit, side)
 
     def counted_refs(ids):
         read.append(len(ids))
@@ -319,6 +319,41 @@ def test_representatives_search_beside_the_face_with_a_smaller_scan(monkeypatch)
     assert np.array_equal(beside[0][0], one[0]) and np.array_equal(every[0][0], one[0])
     alone = full // 9  # about one face's scan
     assert side <= alone * 1.5 + 8 * 320 < full, (side, full)
+
+
+def test_only_a_named_persons_click_searches_beside_with_smaller_scans(tmp_path, monkeypatch):
+    """The smaller side scans are for a click's representatives alone: a regrouping's
+    chunk of faces and a person's representatives sample search each face in full
+    (they shared matches_many with the click, and all but each call's first face lost
+    recall at scale)."""
+    from facealbum.domain import Person
+    from facealbum.people import representatives
+    from facealbum.people.grouping import recluster
+
+    album = open_album(Settings(home=tmp_path, person_representatives=4))
+    v = clustered(400, 8)
+    face_ids = _fill(album, v, per_picture=2)
+    me = np.flatnonzero(v @ v[0] > 0.9)[:12]
+    album.catalog.add_person(Person("p", name="Ann", created_at=1.0))
+    album.catalog.assign_faces({face_ids[i]: "p" for i in me}, by_owner=True)
+    sides: list[bool] = []
+    ranked_many = IvfFaceIndex.ranked_many
+
+    def spied(self, *args, side: bool = False, **kwargs):
+        sides.append(side)
+        return ranked_many(self, *args, side=side, **kwargs)
+
+    monkeypatch.setattr(IvfFaceIndex, "ranked_many", spied)
+    album.catalog.set_representatives("p", [face_ids[i] for i in me[1:5]])
+    album.search(face_ids[me[0]])
+    assert sides == [True]  # the click: the face, then its representatives beside it
+    sides.clear()
+    recluster(album)
+    person = album.catalog.get_person("p")
+    mine = [f for p in album.all_pictures() for f in p.faces if f.person_id == "p"]
+    assert person is not None and len(mine) == len(me)
+    representatives.choose(album, person, mine)
+    assert sides and not any(sides), sides
 
 
 def test_similarities_score_as_similarity_does():

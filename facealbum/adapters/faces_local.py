@@ -375,17 +375,23 @@ class LocalFaces(LocalUsers):
         return [by_face.get(f) for f in face_ids]
 
     def search_hits_many(
-        self, collection_id: str, face_ids: Sequence[str], threshold: float, max_faces: int
+        self,
+        collection_id: str,
+        face_ids: Sequence[str],
+        threshold: float,
+        max_faces: int,
+        side: bool = False,
     ) -> list[list[tuple[str, str, float]] | None]:
         """:meth:`search_faces_ranked_many` with each match as (face id, external image
         id, similarity) alone, what the album's search keeps of it (collection.py):
         the candidates' rows are read for those and the descriptor only, and no
         record is built per candidate (a named person's click ranks ~700 of them).
-        The first face searches as :meth:`search_faces_ranked` does; the others (its
-        person's representatives) with a smaller scan each (``face_index.SIDE_CODES``)."""
+        Each face searches as :meth:`search_faces_ranked` does; with ``side`` (a named
+        person's click: the face, then its person's representatives) the faces after
+        the first with a smaller scan each (``face_index.SIDE_CODES``)."""
         index, asked, vectors = self._queries(collection_id, face_ids, threshold, max_faces)
         ranked = self._candidates(
-            collection_id, index, vectors, threshold, max_faces, asked, _HIT_NAMES, side=True
+            collection_id, index, vectors, threshold, max_faces, asked, _HIT_NAMES, side=side
         )
         out = [
             [(r[1], r[3], score) for r, score in found if r[3]] for found in ranked
