@@ -58,7 +58,7 @@ from .catalog_schema import (
 from .catalog_sql_people import SqlPeople  # noqa: E402 - after the schema it reads
 from .catalog_sql_pg import make_pg_engine
 from .catalog_sql_reanalysis import SqlReanalysis  # noqa: E402
-from .sql_in import rows_in
+from .sql_in import one_row, rows_in
 
 # the counts migration 0014's triggers keep, counted again from the rows (its backfill)
 RECOUNT = [
@@ -724,11 +724,8 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
 
     def get_face(self, face_id: str) -> Face | None:
         """Driver-level, as get_pictures: every click reads its face first."""
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT {', '.join(_FACE_COLS)} FROM faces WHERE face_id = {mark}", (face_id,)
-            ).first()
+            row = one_row(conn, _FACE_COLS, "faces", "face_id", face_id)
         return None if row is None else Face(row[0], row[1], Box(*row[2:6]), *row[6:])
 
     def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
@@ -749,20 +746,11 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         """face id -> (image id, sharpness, sha256, set name): :meth:`face_refs` and
         :meth:`picture_refs` of their pictures in one statement (a join), what a search
         reads of its hits."""
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        ids = list(dict.fromkeys(face_ids))
-        out: dict[str, tuple[str, float | None, str, str]] = {}
+        cols = ("f.face_id", "f.image_id", "f.sharpness", "p.sha256", "p.set_name")
+        joined = "faces f JOIN pictures p ON p.image_id = f.image_id"
         with self.engine.connect() as conn:  # driver-level, as face_refs
-            for i in range(0, len(ids), 500):
-                part = tuple(ids[i : i + 500])
-                rows = conn.exec_driver_sql(
-                    "SELECT f.face_id, f.image_id, f.sharpness, p.sha256, p.set_name"
-                    " FROM faces f JOIN pictures p ON p.image_id = f.image_id"
-                    f" WHERE f.face_id IN ({', '.join([mark] * len(part))})",
-                    part,
-                ).fetchall()
-                out.update({r[0]: tuple(r[1:]) for r in rows})
-        return out
+            rows = rows_in(conn, cols, joined, "f.face_id", list(dict.fromkeys(face_ids)))
+            return {r[0]: tuple(r[1:]) for r in rows}
 
     def face_people(
         self, face_ids: Sequence[str]

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain import Face, NotFound, Person
 from ..ports import PersonRow
 from .catalog_schema import face_rejections, faces, persons, pictures
-from .sql_in import one_of, rows_in
+from .sql_in import one_of, one_row, rows_in
 
 _TRIES = 8  # a face changed by another writer between our read and our write: again
 
@@ -73,16 +73,9 @@ class SqlPeople:
     def get_person(self, person_id: str) -> Person | None:
         """Driver-level (sql_in.py): every click on a grouped face reads its person
         (0.28 ms through the expression layer, 0.09 ms so)."""
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self.engine.connect() as conn:
-            row = (
-                conn.exec_driver_sql(
-                    f"SELECT {_PERSON_COLS} FROM persons WHERE person_id = {mark}", (person_id,)
-                )
-                .mappings()
-                .first()
-            )
-        return _person(row) if row else None
+            row = one_row(conn, _PERSON_COLS, "persons", "person_id", person_id)
+        return _person(row._mapping) if row else None
 
     def list_people(self) -> list[Person]:
         return self._people(None)
@@ -445,7 +438,7 @@ class SqlPeople:
             return {r[0]: (r[1] or None, bool(r[2])) for r in found}
 
 
-_PERSON_COLS = ", ".join(c.name for c in persons.c)
+_PERSON_COLS = [c.name for c in persons.c]
 
 
 def _person(r) -> Person:

@@ -64,7 +64,7 @@ from .catalog_schema import (
 )
 from .face_index import IvfFaceIndex
 from .faces_users_local import LocalUsers
-from .sql_in import rows_in
+from .sql_in import one_row, rows_in
 
 COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
 EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
@@ -644,12 +644,9 @@ class LocalFaces(LocalUsers):
     def _collection_row(self, collection_id: str, *columns: Any) -> tuple:
         """These ``columns`` of the collection's row, one read; CollectionNotFound (and
         the index forgotten) if the collection is gone."""
-        names = ", ".join(c.name for c in columns)  # this module's columns, never input
-        mark = "?" if self.db.dialect.paramstyle == "qmark" else "%s"
+        names = [c.name for c in columns]  # this module's columns, never input
         with self.db.connect() as conn:  # driver-level: every search reads it (0.2 → 0.1 ms)
-            row = conn.exec_driver_sql(
-                f"SELECT {names} FROM collections WHERE collection_id = {mark}", (collection_id,)
-            ).first()
+            row = one_row(conn, names, "collections", "collection_id", collection_id)
         if row is None:
             with self._lock:
                 self._loaded.pop(collection_id, None)

@@ -38,6 +38,15 @@ def rows_in(
             yield from conn.exec_driver_sql(sql, tuple(part)).fetchall()
 
 
+def one_row(conn: Connection, columns: Sequence[str], table: str, key: str, value: Any) -> Any:
+    """The row (a tuple of ``columns``, in that order; ``._mapping`` by name) of
+    ``table`` whose ``key`` is ``value``, or None: one lookup through the driver, for
+    the reads every click makes (its face, its person, its collection's stamp)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = {mark}"
+    return conn.exec_driver_sql(sql, (value,)).first()
+
+
 def one_of(column: ColumnElement, values: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:
     """``column IN values``; on PostgreSQL ``column = ANY(%s)`` with the values as one
     array parameter. SQLAlchemy's expanding ``IN`` renders a placeholder per value, so
