@@ -683,9 +683,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         with self.engine.connect() as conn:
             found = rows_in(conn, _PICTURE_COLS, "pictures", "image_id", ids)
             out = {r[0]: Picture(*r) for r in found}
-            rows = sorted(rows_in(conn, _FACE_COLS, "faces", "image_id", list(out)), key=_box_left)
-        for r in rows:
-            out[r[1]].faces.append(Face(r[0], r[1], Box(*r[2:6]), *r[6:]))
+            _add_faces(conn, out)
         return out
 
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]:
@@ -705,28 +703,20 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             return list(conn.execute(q.order_by(pictures.c.name)).scalars())
 
     def _load(self, query, with_faces: bool = True) -> list[Picture]:
-        """Pictures with their faces, in two queries whatever the number of pictures.
-        The faces are read through the driver as tuples (sql_in.py) and put in order
-        here: SQLAlchemy's expanding ``IN`` and a mapping per row, and SQLite's sort in a
-        temporary B-tree, were most of a page of 200 pictures' time."""
+        """Pictures with their faces, in two queries whatever the number of pictures
+        (the faces: :func:`_add_faces`)."""
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             result = [_picture(r) for r in rows]
             if result and with_faces:
-                by_id = {p.image_id: p for p in result}
-                rows_found = rows_in(conn, _FACE_COLUMNS, "faces", "image_id", list(by_id))
-                found = sorted(map(tuple, rows_found))  # plain tuples: a Row's < is slow
-                for left, _, image_id, face_id, top, width, height, conf, person, sharp in found:
-                    box = Box(left, top, width, height)
-                    face = Face(face_id, image_id, box, conf, person, sharp)
-                    by_id[image_id].faces.append(face)
+                _add_faces(conn, {p.image_id: p for p in result})
         return result
 
     def get_face(self, face_id: str) -> Face | None:
         """Driver-level, as get_pictures: every click reads its face first."""
         with self.engine.connect() as conn:
-            row = one_row(conn, _FACE_COLS, "faces", "face_id", face_id)
-        return None if row is None else Face(row[0], row[1], Box(*row[2:6]), *row[6:])
+            row = one_row(conn, _FACE_COLUMNS, "faces", "face_id", face_id)
+        return None if row is None else _face_of(row)
 
     def faces_of(self, face_ids: Sequence[str]) -> dict[str, str]:
         return {f: ref[0] for f, ref in self.face_refs(face_ids).items()}
@@ -1000,20 +990,28 @@ def _with_faces(found: list[Picture], face_rows) -> list[Picture]:
     return found
 
 
-# a face's columns as _load reads them: led by the order a picture lists its faces in
+# a face's columns as the driver-level reads take them: led by the order a picture
+# lists its faces in (left to right, then as added)
 _FACE_COLUMNS = ("box_left", "seq", "image_id", "face_id", "box_top", "box_width",
                  "box_height", "confidence", "person_id", "sharpness")  # fmt: skip
-
-
-# get_pictures' columns, in the order of Picture's and Face's fields
+# get_pictures' columns, in the order of Picture's fields
 _PICTURE_COLS = ("image_id", "set_name", "name", "sha256", "width", "height", "original_key",
                  "content_type", "byte_size", "engine_tag")  # fmt: skip
-_FACE_COLS = ("face_id", "image_id", "box_left", "box_top", "box_width", "box_height",
-              "confidence", "person_id", "sharpness")  # fmt: skip
 
 
-def _box_left(r: tuple) -> float:
-    return r[2]
+def _face_of(r: tuple) -> Face:
+    """A face from a row of :data:`_FACE_COLUMNS`."""
+    left, _, image_id, face_id, top, width, height, conf, person, sharp = r
+    return Face(face_id, image_id, Box(left, top, width, height), conf, person, sharp)
+
+
+def _add_faces(conn, by_id: dict[str, Picture]) -> None:
+    """These pictures' faces, listed in order, through the driver (sql_in.py): plain
+    tuples sorted here, not SQLAlchemy's expanding ``IN`` with a mapping per row and
+    SQLite's sort in a temporary B-tree (most of a page of 200 pictures' time)."""
+    rows = rows_in(conn, _FACE_COLUMNS, "faces", "image_id", list(by_id))
+    for r in sorted(map(tuple, rows)):  # plain tuples: a Row's < is slow
+        by_id[r[2]].faces.append(_face_of(r))
 
 
 def _face(r) -> Face:
