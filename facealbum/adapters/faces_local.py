@@ -394,7 +394,8 @@ class LocalFaces(LocalUsers):
             collection_id, index, vectors, threshold, max_faces, asked, _HIT_NAMES, side=side
         )
         out = [
-            [(r[1], r[3], score) for r, score in found if r[3]] for found in ranked
+            [(r[_FACE_ID], r[_HIT_EXTERNAL], score) for r, score in found if r[_HIT_EXTERNAL]]
+            for found in ranked
         ]  # (a face that names no picture is no hit)
         by_face = dict(zip(asked, out, strict=True))
         return [by_face.get(f) for f in face_ids]
@@ -532,7 +533,7 @@ class LocalFaces(LocalUsers):
             for seq, score in zip(seqs.tolist(), scores, strict=True):
                 row = rows.get(seq)
                 # deleted meanwhile; the face itself; the very cut
-                if row is not None and row[1] != skip and score >= threshold:
+                if row is not None and row[_FACE_ID] != skip and score >= threshold:
                     found.append((row, score))
             out.append(found[:max_faces])
         return out
@@ -548,8 +549,8 @@ class LocalFaces(LocalUsers):
         out: dict[int, Any] = {}
         with self.db.connect() as conn:  # driver-level (sql_in.py): 4x less than Core's
             for r in rows_in(conn, names or _NAMES, "collection_faces", "seq", seqs, 1000):
-                if r[2] == collection_id:
-                    out[r[0]] = r  # a plain tuple (positions below): no dict per row
+                if r[_COLLECTION] == collection_id:
+                    out[r[_SEQ]] = r  # a plain tuple (positions below): no dict per row
         return out
 
     def warm(self, collection_id: str) -> None:
@@ -842,11 +843,12 @@ def _row(collection_id: str, r: FaceRecord, vector: np.ndarray) -> dict:
 
 
 # a search's columns: a match's record and the descriptor it is re-ranked with (seq,
-# face id and collection id first: _candidates and _rows read them by position)
+# face id and collection id first, at _SEQ, _FACE_ID, _COLLECTION in either list)
 _FIRST = ("seq", "face_id", "collection_id")
 _NAMES = [*_FIRST, *(c.name for c in collection_faces.c if c.name not in _FIRST)]
 # and all the album's search keeps of a hit (search_hits_many)
 _HIT_NAMES = (*_FIRST, "external_image_id", "embedding")
+_HIT_EXTERNAL = _HIT_NAMES.index("external_image_id")
 _SEQ, _FACE_ID, _COLLECTION, _IMAGE, _EXTERNAL, _LEFT, _TOP, _WIDTH, _HEIGHT, _CONFIDENCE = (
     _NAMES.index(n)
     for n in ("seq", "face_id", "collection_id", "image_id", "external_image_id", "box_left",
