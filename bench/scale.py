@@ -368,19 +368,19 @@ class PgServer:
         vacuumed and analysed: a live album's autovacuum has done both long since,
         while a bulk-built one may not have (no statistics for the planner, no
         visibility map for index-only scans)."""
-        work = self.dbname(key) + "_work"
+        work = f"{self.dbname(key)}_work{os.getpid()}"  # runs side by side don't meet
         self._run(f"DROP DATABASE IF EXISTS {work} WITH (FORCE)")
         self._run(f"CREATE DATABASE {work} TEMPLATE {self.dbname(key)}")
         self._run("VACUUM (ANALYZE)", work)
         return self.url(work)
 
     def drop_copy(self, key: str) -> None:
-        self._run(f"DROP DATABASE IF EXISTS {self.dbname(key)}_work WITH (FORCE)")
+        self._run(f"DROP DATABASE IF EXISTS {self.dbname(key)}_work{os.getpid()} WITH (FORCE)")
 
 
 def work_copy(where: Path, pg: PgServer | None) -> tuple[Path, str | None]:
     """A copy of the cached album to measure (a deletion must not change the cache)."""
-    work = where.parent / (where.name + ".work")
+    work = where.parent / f"{where.name}.work{os.getpid()}"  # one per run: runs side by side
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(where / "home", work)
     return work, pg.copy(where.name) if pg else None
