@@ -38,6 +38,32 @@ class _App(typer.Typer):
         except SettingsError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(2)
+        except Exception as exc:
+            if not _unreachable_catalog(exc):
+                raise
+            sys.exit(1)
+
+
+def _unreachable_catalog(exc: Exception) -> bool:
+    """A catalog database that can't be reached (server down, wrong host, port or
+    password, a file that can't be opened) is one line naming it (password hidden) and
+    the driver's first line, exit 1 — not SQLAlchemy's traceback. Other errors: False."""
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    from sqlalchemy import make_url
+
+    try:
+        url = make_url(Settings.load().catalog_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - the error line names the catalog as it can
+        url = "the catalog"
+    first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+    err.print(f"[red]error:[/] can't use the catalog {escape(url)}: {escape(first)}",
+              highlight=False, soft_wrap=True)  # fmt: skip
+    return True
 
 
 app = _App(
@@ -439,10 +465,16 @@ def serve(
     load_or_create_keys(settings)  # made before any worker; shown by `rekognition keys`
     processes = settings.web_workers
     console.print(
-        f"facealbum at http://{settings.host}:{settings.port}  (data: {settings.home}"
+        f"facealbum at {_http_url(settings)}  (data: {settings.home}"
         + (f", {processes} processes)" if processes > 1 else ")")
     )
     run(settings, album, processes)
+
+
+def _http_url(settings: Settings) -> str:
+    """The address to open, as RFC 3986 writes it: an IPv6 host in brackets."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 def _refuse_busy_port(settings: Settings) -> None:
@@ -488,7 +520,7 @@ def rekognition_serve(
     app_ = FastAPI(title="facealbum Rekognition", docs_url=None, redoc_url=None, openapi_url=None)
     app_.include_router(endpoint)
     _print_keys(settings, keys)
-    console.print(f"Rekognition endpoint at http://{settings.host}:{settings.port}")
+    console.print(f"Rekognition endpoint at {_http_url(settings)}")
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
 
 

@@ -12,8 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# settings that may hold a password: an error names them, never shows their value
+_NOT_ECHOED = {"database_url", "owner_secret", "rekognition_secret_access_key"}
 
 
 class SettingsError(ValueError):
@@ -416,6 +419,26 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    @field_validator("database_url")
+    @classmethod
+    def _catalog_scheme(cls, url: str | None) -> str | None:
+        """A catalog facealbum can open: SQLite, PostgreSQL through psycopg 3 (the
+        ``postgresql://`` and ``postgres://`` that libpq and most hosts print are taken
+        as ``postgresql+psycopg://``, since psycopg2 is not installed) or DynamoDB. Any
+        other scheme is a settings error here, not a driver's traceback later."""
+        if not url:
+            return None
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError("not a URL: sqlite:///PATH, postgresql://USER@HOST/DB "
+                             "or dynamodb://TABLE_PREFIX")  # fmt: skip
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            return f"postgresql+psycopg://{rest}"
+        if scheme in ("sqlite", "sqlite+pysqlite", "dynamodb"):
+            return url
+        raise ValueError(f"{scheme}:// is not a catalog facealbum can use: sqlite:///PATH, "
+                         "postgresql://USER@HOST/DB or dynamodb://TABLE_PREFIX")  # fmt: skip
+
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Build settings from the environment, then the config file, then defaults."""
@@ -437,7 +460,8 @@ class Settings(BaseSettings):
             lines = []
             for e in exc.errors():
                 name = str(e["loc"][0]) if e["loc"] else "?"
-                got = f"{e.get('input')!r}: {e['msg']}"
+                shown = "…" if name in _NOT_ECHOED else repr(e.get("input"))
+                got = f"{shown}: {e['msg']}"
                 if name in env_set:
                     lines.append(f"FACEALBUM_{name.upper()}={got}")
                 elif name in file_values and overrides.get(name) is None:

@@ -119,3 +119,12 @@ def test_first_serve_prints_the_secret_once_not_the_keys_and_logs_requests_and_u
     assert len([line for line in lines if '"GET /api/uploads?' in line]) >= 1
     uploads = [line for line in lines if "upload obama.jpg" in line]
     assert len(uploads) == 1 and "'Trip': added (1 faces" in uploads[0], out
+
+
+def test_the_printed_address_can_be_opened_on_ipv6():
+    """`serve --host ::1` printed http://::1:8000, which no browser opens (RFC 3986
+    writes an IPv6 host in brackets)."""
+    from facealbum.cli import _http_url
+
+    assert _http_url(Settings(host="::1", port=8001)) == "http://[::1]:8001"
+    assert _http_url(Settings(host="127.0.0.1", port=8000)) == "http://127.0.0.1:8000"

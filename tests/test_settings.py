@@ -61,3 +61,37 @@ def test_a_setting_that_is_not_valid_is_an_error_line_not_a_traceback(tmp_path, 
     )
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and "FACEALBUM_WEB_WORKERS='abc'" in run.stderr
+
+
+def test_a_catalog_url_is_checked_and_its_password_never_shown(tmp_path, monkeypatch):
+    """``postgresql://`` (as libpq and hosts print it) means psycopg 3, the driver that is
+    installed; a scheme facealbum can't use is a settings error, and an unreachable
+    catalog is one line with its password hidden and exit 1: both were SQLAlchemy
+    tracebacks (NoSuchModuleError, psycopg2 missing, OperationalError)."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    from facealbum.settings import SettingsError
+
+    monkeypatch.setenv("FACEALBUM_HOME", str(tmp_path))
+    for given in ("postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"):
+        assert Settings(database_url=given).catalog_url == "postgresql+psycopg://u@h/db"
+    assert Settings(database_url="dynamodb://album-").dynamodb_prefix == "album-"
+    monkeypatch.setenv("FACEALBUM_DATABASE_URL", "mysql://u:hunter2@h/db")
+    with pytest.raises(SettingsError, match="mysql:// is not a catalog") as raised:
+        Settings.load()
+    assert "hunter2" not in str(raised.value)
+
+    def stats(url: str) -> subprocess.CompletedProcess:
+        env = {**__import__("os").environ, "FACEALBUM_DATABASE_URL": url}
+        return subprocess.run([sys.executable, "-m", "facealbum", "stats"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    bad = stats("foo://bar")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "foo://" in bad.stderr
+    down = stats("postgresql://someone:hunter2@127.0.0.1:1/album")  # nothing listens on 1
+    assert down.returncode == 1 and "Traceback" not in down.stderr, down.stderr
+    assert "can't use the catalog" in down.stderr and "127.0.0.1:1/album" in down.stderr
+    assert "hunter2" not in down.stderr + down.stdout
