@@ -43,8 +43,9 @@ class _Connection:
         self.pid = 0
         self.servers, self.port = servers, port
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers=None):
-        self.http.request(method, path, body=body, headers=OWNER | (headers or {}))
+    def request(self, method: str, path: str, body=None, headers=None, owner: bool = True):
+        sent = (OWNER if owner else {}) | (headers or {})
+        self.http.request(method, path, body=body, headers=sent)
         answer = self.http.getresponse()
         data = answer.read()
         if not self.pid:  # the server side of this very socket: its local port is ours
@@ -92,7 +93,7 @@ def test_two_processes_share_one_catalog_and_follow_its_change_feed(library_home
     faces_before = album.stats().faces
     proc, base = start_server(
         home,
-        {"FACEALBUM_OWNER_SECRET": SECRET, "FACEALBUM_WORKERS": "1"},
+        {"FACEALBUM_OWNER_SECRET": SECRET, "FACEALBUM_WORKERS": "1", "FACEALBUM_MATCHES_RATE": "8"},
         ("serve", "--workers", "2"),
     )
     try:
@@ -141,6 +142,13 @@ def test_two_processes_share_one_catalog_and_follow_its_change_feed(library_home
             assert _matching_pictures(c, face_id) == before[pid]
         assert _index_files(home) == files  # no process built (and so saved) its index
         assert len(_servers(proc.pid)) == 2
+
+        # a visitor's face searches: 8 a minute in all, not 8 in each process
+        statuses = []
+        for _ in range(6):
+            for c in _one_per_process(port, servers).values():
+                statuses.append(c.request("GET", f"/api/faces/{face_id}/matches", owner=False)[0])
+        assert sorted(statuses) == [200] * 8 + [429] * 4, statuses
 
         proc.kill()  # the supervisor killed: its server processes go with it
         proc.wait(20)

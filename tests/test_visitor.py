@@ -235,6 +235,32 @@ def test_the_rate_limit_slides_and_slots_free_up():
         pass
 
 
+def test_a_rate_shared_by_processes_counts_each_event_once_in_all(tmp_path):
+    """`serve --workers N`: each process's limiter maps one file (two limiters here
+    stand for two processes), so a client gets N events in any minute in all, not in
+    each; the window slides by 5 s slots, a refusal says when the next is allowed and is
+    not counted, and other clients are not affected."""
+    from facealbum.web.limits import RateLimit, TooManyRequests
+
+    now = [1000.0]
+    one, two = (RateLimit(3, "searches", clock=lambda: now[0], shared=tmp_path / ".rate")
+                for _ in range(2))  # fmt: skip
+    one.hit("a")
+    now[0] += 30
+    two.hit("a")
+    one.hit("a")
+    for rate in (one, two):
+        with pytest.raises(TooManyRequests) as refused:
+            rate.hit("a")
+        assert 25 <= refused.value.retry_after <= 31
+    two.hit("b")  # another address
+    now[0] += 30.5  # the first event has left the window
+    two.hit("a")
+    with pytest.raises(TooManyRequests):
+        one.hit("a")
+    assert (tmp_path / ".rate").stat().st_size == 3 * 2**20  # whatever the clients
+
+
 def test_search_by_photo_keeps_the_quality_rule(tmp_path):
     """Item 13: a heavily blurred Biden searched by photo matches a blurred John
     Savage above the plain threshold (50 here); the quality rule that click-face

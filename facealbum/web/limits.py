@@ -11,11 +11,17 @@ counts a chunked body as it streams, answering 413 the moment it passes the cap.
 
 from __future__ import annotations
 
+import fcntl
+import math
+import mmap
+import os
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +32,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain import AlbumError
+from ..settings import Settings
 from .auth import Forbidden, NotOwner, OwnerAuth, TooManyAttempts
 
 VISITOR_JSON_BYTES = 16 * 1024  # sign-in: a secret of at most 1000 characters, escaped
@@ -89,21 +96,43 @@ class SlowBody(AlbumError):
 
 
 class RateLimit:
-    """At most ``per_minute`` events per client in any 60 s (a sliding window, kept in
-    this process: a server with several processes allows that many per process). Memory
-    is O(clients seen in the last minute x per_minute)."""
+    """At most ``per_minute`` events per client in any 60 s. Memory is O(clients seen
+    in the last minute x per_minute).
+
+    In one process the window slides event by event. With ``shared`` (a file in the
+    album's home: ``serve --workers N``) every process of the server counts in that
+    file (:class:`SharedWindow`), so a visitor gets ``per_minute`` in all, not in each:
+    the kernel hands each connection to any process, so per-process windows let a
+    visitor with N connections search N times as often."""
 
     WINDOW = 60.0
 
-    def __init__(self, per_minute: int, what: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        per_minute: int,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+        shared: Path | None = None,
+    ):
         self.per_minute, self.what, self.clock = per_minute, what, clock
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._swept = clock()
+        self._shared = SharedWindow(shared) if shared is not None else None
 
     def hit(self, client: str) -> None:
         """Count one event of ``client``, or raise TooManyRequests (not counted)."""
         now = self.clock()
+        if self._shared is not None:
+            wait = self._shared.hit(client, now, self.per_minute)
+        else:
+            wait = self._hit_here(client, now)
+        if wait:
+            raise TooManyRequests(
+                f"too many {self.what} from your address; try again in {wait} s", wait
+            )
+
+    def _hit_here(self, client: str, now: float) -> int:
         with self._lock:
             if now - self._swept > self.WINDOW:  # forget clients quiet for a minute
                 self._seen = {c: q for c, q in self._seen.items() if now - q[-1] < self.WINDOW}
@@ -112,11 +141,73 @@ class RateLimit:
             while times and now - times[0] >= self.WINDOW:
                 times.popleft()
             if len(times) >= self.per_minute:
-                wait = int(self.WINDOW - (now - times[0])) + 1
-                raise TooManyRequests(
-                    f"too many {self.what} from your address; try again in {wait} s", wait
-                )
+                return int(self.WINDOW - (now - times[0])) + 1
             times.append(now)
+            return 0
+
+
+class SharedWindow:
+    """Each client's events of the last minute, counted by every process of one server
+    in one memory-mapped file under ``flock`` (a few microseconds an event).
+
+    A client's address is hashed (CRC-32, the same in every process) to one of
+    ``BUCKETS`` rows of ``SLOTS`` (slot number, count) pairs: the minute in 5 s slots,
+    so the window slides by 5 s steps (a client gets ``per_minute`` events in any 55 to
+    60 s). Two clients in one bucket share a limit: with 32,768 buckets, rarely, and
+    never to a client's advantage. The file is 3 MiB whatever the number of clients.
+    Slot numbers come from ``time.monotonic`` (one clock for every process on Linux);
+    a file left by an earlier boot holds numbers outside the window, ignored."""
+
+    BUCKETS = 1 << 15
+    SLOTS = 12
+    STEP = 60.0 / SLOTS
+
+    def __init__(self, path: Path):
+        size = self.BUCKETS * self.SLOTS * 2 * 4
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(fd).st_size < size:  # new (processes racing here agree on the size)
+            os.ftruncate(fd, size)
+        self._fd = fd
+        self._cells = memoryview(mmap.mmap(fd, size)).cast("I")
+        self._lock = threading.Lock()  # flock does not exclude this process's threads
+
+    def hit(self, client: str, now: float, per_minute: int) -> int:
+        """Count one event of ``client`` at ``now`` (monotonic seconds): 0, or the
+        seconds to wait if it already had ``per_minute`` (then not counted)."""
+        row = (zlib.crc32(client.encode("utf-8", "surrogatepass")) % self.BUCKETS) * self.SLOTS
+        slot = int(now // self.STEP) + 1  # 0 is a cell never written
+        cells = self._cells
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                counted, oldest = 0, slot
+                for i in range(row * 2, (row + self.SLOTS) * 2, 2):
+                    if slot - self.SLOTS < cells[i] <= slot:
+                        counted += cells[i + 1]
+                        oldest = min(oldest, cells[i])
+                if counted >= per_minute:  # free when the oldest slot leaves the window
+                    return max(1, math.ceil((oldest + self.SLOTS - 1) * self.STEP - now))
+                i = (row + slot % self.SLOTS) * 2
+                if cells[i] != slot:
+                    cells[i], cells[i + 1] = slot, 0
+                cells[i + 1] += 1
+                return 0
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def rate_limit(settings: Settings, per_minute: int, what: str, name: str) -> RateLimit:
+    """The server's limit of ``what``: in this process, or shared by the processes of
+    ``serve --workers N`` through ``home/.rate-NAME`` (see :class:`RateLimit`)."""
+    shared = settings.home / f".rate-{name}" if settings.web_workers > 1 else None
+    return RateLimit(per_minute, what, shared=shared)
+
+
+def forget_rates(settings: Settings) -> None:
+    """A new server starts with no client counted (its parent calls this before any
+    process counts): the files of the last one are removed."""
+    for path in settings.home.glob(".rate-*"):
+        path.unlink(missing_ok=True)
 
 
 class BodyTooLarge(HTTPException):

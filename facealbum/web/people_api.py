@@ -19,7 +19,7 @@ from ..people import regroup
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
 from .form_memory import read_file_field
-from .limits import OnePerClient, RateLimit, Slots, SlowBody
+from .limits import OnePerClient, Slots, SlowBody, rate_limit
 from .read_api import box_json, copies_json, face_json, face_view, picture_json
 
 
@@ -71,7 +71,7 @@ def found_json(f: persons.FaceFound, view: FaceView) -> dict:
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
     owner = [Depends(auth.require_owner)]
-    rate = RateLimit(album.settings.search_rate, "searches by photo")
+    rate = rate_limit(album.settings, album.settings.search_rate, "searches by photo", "photo")
     searches = Slots(album.settings.search_concurrency, "searches by photo")
     one_each = OnePerClient("searches by photo")
 

@@ -19,7 +19,7 @@ from ..domain import Box, Face, Picture, SetSummary, Upload
 from ..search import SearchResult
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
-from .limits import RateLimit
+from .limits import rate_limit
 
 # past any album's size, and within a 64-bit SQL integer (2**63 made SQLite answer 500)
 MAX_OFFSET = 10**12
@@ -130,7 +130,7 @@ def matches_json(r: SearchResult, threshold: float, view: FaceView) -> dict:
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
     r = APIRouter()
-    clicks = RateLimit(album.settings.matches_rate, "face searches")
+    clicks = rate_limit(album.settings, album.settings.matches_rate, "face searches", "clicks")
 
     size, most = album.settings.page_size, album.settings.page_max
 

@@ -80,6 +80,8 @@ def run(settings: Settings, album: Album, workers: int) -> None:
     workers open their own)."""
     import uvicorn
 
+    from .limits import forget_rates
+
     # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: behind a
     # local tunnel every visitor could then name any address and pass the per-address
     # limits (sign-in guesses, searches by photo)
@@ -99,5 +101,6 @@ def run(settings: Settings, album: Album, workers: int) -> None:
         uvicorn.run(site(album), **options)
         return
     album.close()
+    forget_rates(settings)
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     uvicorn.run(f"{__name__}:create", factory=True, workers=workers, **options)
