@@ -193,10 +193,10 @@ def import_folder(
             raise
         finally:
             placements.flush()
-    imported = sorted((o.name, o.image_id) for o in report.outcomes if o.status == "imported")
-    if (before is None or before.featured is None) and imported:
-        # workers finish in any order: feature the folder's first photo, not the fastest
-        album.catalog.set_featured(set_name, imported[0][1])
+    if before is None or before.featured is None:
+        cover = featured_choice(report.outcomes)
+        if cover:
+            album.catalog.set_featured(set_name, cover)
     if regroup and any(o.faces for o in report.outcomes if o.status == "imported"):
         from .people import regroup as regrouping
 
@@ -207,6 +207,15 @@ def import_folder(
     placements.refresh_representatives()  # after the regrouping: once per person
     report.seconds = time.perf_counter() - started
     return report
+
+
+def featured_choice(outcomes: list[Outcome]) -> str | None:
+    """The image id a new set is shown by: its first photo by name that has faces (an
+    album of people is best introduced by one), else its first photo; None if nothing
+    was imported. By name, not by arrival: workers finish in any order."""
+    imported = sorted((o for o in outcomes if o.status == "imported"), key=lambda o: o.name)
+    with_faces = [o for o in imported if o.faces]
+    return (with_faces or imported)[0].image_id if imported else None
 
 
 def _worker_count(album: Album, workers: int | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import pytest
 from badfiles import BAD_FILES, PHOTOS
@@ -234,3 +235,30 @@ def test_an_import_follows_its_persons_by_time_not_every_few_photos(tmp_path, mo
     assert follows == [34]
     people = {f.person_id for p in album.all_pictures() for f in p.faces}
     assert len(people) == 1 and None not in people
+
+
+def test_an_imported_set_is_featured_by_its_first_photo_with_faces(album, tmp_path):
+    """A new set's cover shows people: the first photo by name with a face, though a
+    photo without faces comes first ("a_dog.jpg"); and by name, whatever order the
+    workers finished in."""
+    from facealbum.importer import import_folder
+
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "nofaces" / "dog.jpg", folder / "a_dog.jpg")
+    shutil.copy(PHOTOS / "obama" / "obama2.jpg", folder / "c_obama.jpg")
+    shutil.copy(PHOTOS / "obama" / "obama.jpg", folder / "b_obama.jpg")
+    import_folder(album, folder, "trip", workers=2, regroup=False)
+    assert album.get_set("trip")[0].featured.name == "b_obama.jpg"
+
+
+def test_a_set_of_photos_without_faces_is_featured_by_its_first(album, tmp_path):
+    from facealbum.importer import import_folder
+
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "nofaces" / "dog.jpg", folder / "b_dog.jpg")
+    mirrored = Image.open(io.BytesIO(DOG)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    mirrored.save(folder / "a_dog.jpg")
+    import_folder(album, folder, "zoo", workers=2, regroup=False)
+    assert album.get_set("zoo")[0].featured.name == "a_dog.jpg"
