@@ -315,7 +315,7 @@ def test_sets_sort_by_name_or_newest(page):
     expect(page).to_have_url(re.compile(r"/$"))
 
 
-def test_screenshot_script_renders_the_three_pages(tmp_path):
+def test_screenshot_script_renders_every_page_at_two_widths(tmp_path):
     import subprocess
     import sys
 
@@ -327,8 +327,10 @@ def test_screenshot_script_renders_the_three_pages(tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    for name in ("sets.png", "picture.png", "search.png"):
-        assert (tmp_path / name).stat().st_size > 20_000  # a rendered page, not a blank one
+    for page in ("sets", "set", "picture", "search", "people", "person"):
+        for width in (1280, 390):
+            shot = tmp_path / f"{page}-{width}.png"
+            assert shot.stat().st_size > 20_000, shot  # a rendered page, not a blank one
 
 
 def big_set_home(root, n: int):
