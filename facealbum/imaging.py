@@ -25,9 +25,14 @@ try:  # HEIC support is optional: pillow-heif has wheels for common platforms on
 except ImportError:  # pragma: no cover - depends on the platform
     HEIF = False
 
-FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# MPO is a JPEG with further images appended (a camera's or iPhone's depth map or second
+# view, CIPA DC-007): Pillow names it MPO, but it is a JPEG file whose first image is the
+# photo, so it is taken as one and kept as uploaded
+FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 if HEIF:
     FORMATS |= {"HEIF": "image/heif"}
+# the format a picture is recorded as: a format Pillow tells apart but a viewer does not
+_SAME_AS = {"MPO": "JPEG"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
 _SWAPS_AXES = {5, 6, 7, 8}
@@ -91,14 +96,14 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         w, h = h, w
     if min(w, h) < 1:
         raise BadInput("image has no pixels")
-    return Decoded(fmt, FORMATS[fmt], w, h, img)
+    return Decoded(_SAME_AS.get(fmt, fmt), FORMATS[fmt], w, h, img)
 
 
 def draft(img: Image.Image, need: int) -> None:
     """Let a JPEG decode at 1/2..1/8 scale, down to about ``need`` px (free; no-op for
     other formats). The box must keep the photo's aspect, since draft only reduces while
     *both* sides stay above it. Afterwards ``img.size`` is the size decoding will give."""
-    if img.format == "JPEG":
+    if img.format in ("JPEG", "MPO"):  # an MPO's first image is a JPEG frame
         w, h = img.size
         k = need / max(w, h)
         img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
