@@ -176,6 +176,25 @@ def test_mpo_is_taken_as_its_first_jpeg_and_kept_as_uploaded(album, tmp_path):
     assert (outcome.status, outcome.faces) == ("imported", 1), outcome
 
 
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clamped(album):
+    grey = Image.open(io.BytesIO(OBAMA)).convert("L")
+    deep = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)  # 0..255 -> 0..65535
+    pngs = {}
+    for name, img in (("grey8", grey), ("grey16", deep)):
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        pngs[name] = buf.getvalue()
+    assert Image.open(io.BytesIO(pngs["grey16"])).mode == "I;16"
+    means = {}
+    for name, data in pngs.items():
+        stored = album.ingest("formats", f"{name}.png", data)
+        assert len(stored.picture.faces) == 1, name
+        thumb = album.blobs.get("thumbnails", stored.picture.thumb_key)
+        means[name] = np.asarray(Image.open(io.BytesIO(thumb)), dtype=float).mean()
+    assert 40 < means["grey8"] < 200
+    assert means["grey16"] == pytest.approx(means["grey8"], abs=3)
+
+
 def test_heic_is_accepted(album):
     img = Image.open(io.BytesIO(OBAMA))
     buf = io.BytesIO()
