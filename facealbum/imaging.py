@@ -25,9 +25,14 @@ try:  # HEIC support is optional: pillow-heif has wheels for common platforms on
 except ImportError:  # pragma: no cover - depends on the platform
     HEIF = False
 
-FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# MPO is a JPEG with further images appended (a camera's or iPhone's depth map or second
+# view, CIPA DC-007): Pillow names it MPO, but it is a JPEG file whose first image is the
+# photo, so it is taken as one and kept as uploaded
+FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 if HEIF:
     FORMATS |= {"HEIF": "image/heif"}
+# the format a picture is recorded as: a format Pillow tells apart but a viewer does not
+_SAME_AS = {"MPO": "JPEG"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
 _SWAPS_AXES = {5, 6, 7, 8}
@@ -91,23 +96,46 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         w, h = h, w
     if min(w, h) < 1:
         raise BadInput("image has no pixels")
-    return Decoded(fmt, FORMATS[fmt], w, h, img)
+    return Decoded(_SAME_AS.get(fmt, fmt), FORMATS[fmt], w, h, img)
 
 
 def draft(img: Image.Image, need: int) -> None:
     """Let a JPEG decode at 1/2..1/8 scale, down to about ``need`` px (free; no-op for
     other formats). The box must keep the photo's aspect, since draft only reduces while
     *both* sides stay above it. Afterwards ``img.size`` is the size decoding will give."""
-    if img.format == "JPEG":
+    if img.format in ("JPEG", "MPO"):  # an MPO's first image is a JPEG frame
         w, h = img.size
         k = need / max(w, h)
         img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
 
 
+# greyscale modes with 16 bits a sample: Pillow's convert() clamps them to 255 instead of
+# scaling (a 16-bit greyscale PNG came out 98 % white). PNG and TIFF greyscale of 16 bits
+# open as I;16*, and older Pillow gave mode I (32-bit) for the same PNG, so I is taken as
+# 16-bit too
+_DEEP = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit greyscale as 8-bit ``L``, scaled (the top 8 bits: v >> 8, within one level
+    of v / 257), not clamped. Integer shifts in place, so the one extra full-size buffer is
+    the array of 2 (mode I: 4) bytes a pixel."""
+    deep = np.asarray(img)
+    if deep.dtype.kind == "i":  # mode I: signed 32-bit; below 0 is black
+        deep = np.clip(deep, 0, 65535)
+    else:
+        deep = deep.copy() if not deep.flags.writeable else deep
+    np.right_shift(deep, 8, out=deep)
+    return Image.fromarray(deep.astype(np.uint8), "L")
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Flatten transparency onto white, as a photo viewer shows it."""
+    """Flatten transparency onto white, as a photo viewer shows it; scale samples of
+    more than 8 bits to 8 (:func:`_to_8bit`)."""
     if img.mode == "RGB":
         return img
+    if img.mode in _DEEP:
+        img = _to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGB", img.size, (255, 255, 255))

@@ -78,7 +78,7 @@ def photo_pixels(data: bytes, need: int) -> int:
     try:
         # only the formats decode() takes: no other plugin parses a visitor's bytes here
         with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
-            if img.format == "JPEG" and img.info.get("progressive"):
+            if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
                 return img.size[0] * img.size[1]
             draft(img, need)
             return img.size[0] * img.size[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 
+import numpy as np
 import pytest
 from badfiles import BAD_FILES, PHOTOS
 from PIL import Image
@@ -13,6 +14,7 @@ from facealbum.domain import BadInput
 
 OBAMA = (PHOTOS / "obama" / "obama.jpg").read_bytes()
 DOG = (PHOTOS / "nofaces" / "dog.jpg").read_bytes()
+BIDEN = (PHOTOS / "biden" / "biden.jpg").read_bytes()
 
 
 def blob_files(album) -> list[str]:
@@ -142,6 +144,56 @@ def test_unsupported_format_is_refused(album):
     Image.open(io.BytesIO(DOG)).save(buf, "GIF")
     with pytest.raises(BadInput, match="unsupported image format GIF"):
         album.ingest("x", "dog.gif", buf.getvalue())
+
+
+def mpo_bytes(photo: bytes) -> bytes:
+    """A camera's two-image JPEG (MPO, CIPA DC-007): the photo, then a second view."""
+    img = Image.open(io.BytesIO(photo))
+    buf = io.BytesIO()
+    img.save(buf, "MPO", save_all=True, append_images=[img.convert("L").convert("RGB")])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    return buf.getvalue()
+
+
+def test_mpo_is_taken_as_its_first_jpeg_and_kept_as_uploaded(album, tmp_path):
+    from facealbum.importer import import_folder
+
+    data = mpo_bytes(OBAMA)
+    stored = album.ingest("formats", "obama.jpg", data)
+    assert stored.status == "added"
+    assert stored.picture.content_type == "image/jpeg"
+    assert stored.picture.original_key.endswith(".jpg")
+    assert len(stored.picture.faces) == 1
+    assert album.blobs.get("originals", stored.picture.original_key) == data
+    thumb = Image.open(io.BytesIO(album.blobs.get("thumbnails", stored.picture.thumb_key)))
+    assert thumb.mode == "RGB"  # the colour first image, not the grey second one
+    r, g, b = (np.asarray(thumb, dtype=float)[..., c].mean() for c in range(3))
+    assert max(r, g, b) - min(r, g, b) > 3
+
+    (tmp_path / "camera").mkdir()
+    (tmp_path / "camera" / "biden.jpg").write_bytes(mpo_bytes(BIDEN))
+    report = import_folder(album, tmp_path / "camera", "camera", workers=1)
+    [outcome] = report.outcomes
+    assert (outcome.status, outcome.faces) == ("imported", 1), outcome
+
+
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clamped(album):
+    grey = Image.open(io.BytesIO(OBAMA)).convert("L")
+    deep = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)  # 0..255 -> 0..65535
+    pngs = {}
+    for name, img in (("grey8", grey), ("grey16", deep)):
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        pngs[name] = buf.getvalue()
+    assert Image.open(io.BytesIO(pngs["grey16"])).mode == "I;16"
+    means = {}
+    for name, data in pngs.items():
+        stored = album.ingest("formats", f"{name}.png", data)
+        assert len(stored.picture.faces) == 1, name
+        thumb = album.blobs.get("thumbnails", stored.picture.thumb_key)
+        means[name] = np.asarray(Image.open(io.BytesIO(thumb)), dtype=float).mean()
+    assert 40 < means["grey8"] < 200
+    assert means["grey16"] == pytest.approx(means["grey8"], abs=3)
 
 
 def test_heic_is_accepted(album):

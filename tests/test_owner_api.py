@@ -156,6 +156,32 @@ def test_scripts_upload_with_the_secret_as_bearer_token(site):
         )
 
 
+def test_a_cameras_two_image_jpeg_uploads_as_a_jpeg(site):
+    import io
+
+    from PIL import Image
+
+    img = Image.open(PHOTOS / "obama" / "obama.jpg")
+    buf = io.BytesIO()
+    img.save(buf, "MPO", save_all=True, append_images=[img.rotate(90)])
+    mpo = buf.getvalue()
+    assert Image.open(io.BytesIO(mpo)).format == "MPO"
+    with httpx.Client(
+        base_url=site[0], timeout=60, headers={"Authorization": f"Bearer {SECRET}"}
+    ) as c:
+        r = c.post(
+            "/api/sets/Camera/pictures", files=[("files", ("IMG_0001.JPG", mpo, "image/jpeg"))]
+        )
+        assert r.status_code == 202
+        [done] = wait_for_uploads(c, [r.json()["uploads"][0]["upload_id"]])
+        assert (done["status"], done["faces"]) == ("added", 1), done
+        [picture] = c.get("/api/sets/Camera").json()["pictures"]
+        original = c.get(picture["original_url"])
+        assert original.status_code == 200
+        assert original.headers["content-type"] == "image/jpeg"
+        assert original.content == mpo  # the owner gets the file as uploaded
+
+
 def test_owner_edits_sets_and_pictures(owner, site):
     _, home = site
     assert owner.post("/api/sets", json={"name": "Edits"}).status_code == 201
