@@ -15,6 +15,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import raw
 from .domain import BadInput
 
 try:  # HEIC support is optional: pillow-heif has wheels for common platforms only.
@@ -35,6 +36,10 @@ if HEIF:
 _SAME_AS = {"MPO": "JPEG"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
+# camera RAW (raw.py): developed or previewed for renditions, the file kept as uploaded
+FORMATS |= {kind: media_type for kind, (_ext, media_type) in raw.FORMATS.items()}
+EXTENSIONS |= {kind: ext for kind, (ext, _media_type) in raw.FORMATS.items()}
+SUFFIXES |= raw.SUFFIXES
 _SWAPS_AXES = {5, 6, 7, 8}
 
 
@@ -64,6 +69,13 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         if not data:
             raise BadInput("empty file")
         data = io.BytesIO(data)
+    head = data.read(16)
+    data.seek(0)
+    # camera RAW first: DNG, CR2, NEF and ARW are TIFF files underneath, which Pillow
+    # would open as their small first-page thumbnail or not at all
+    camera = raw.kind(head) if head[:4] not in raw.TIFF_HEADS else raw.tiff_kind(data)
+    if camera:
+        return _develop(camera, data.read(), need, max_pixels)
     try:
         img: Image.Image = Image.open(data)
         fmt = img.format or ""
@@ -97,6 +109,18 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
     if min(w, h) < 1:
         raise BadInput("image has no pixels")
     return Decoded(_SAME_AS.get(fmt, fmt), FORMATS[fmt], w, h, img)
+
+
+def _develop(kind: str, data: bytes, need: int, max_pixels: int) -> Decoded:
+    """A camera RAW file as a Decoded photo (raw.py: its embedded preview or its
+    development), reduced to about ``need`` px; BadInput if LibRaw cannot read it."""
+    try:
+        img, w, h = raw.develop(data, need, max_pixels)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if max(img.size) > need:
+        img.thumbnail((need, need), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return Decoded(kind, raw.FORMATS[kind][1], w, h, img)
 
 
 def draft(img: Image.Image, need: int) -> None:

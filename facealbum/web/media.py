@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from ..album import Album
 from ..domain import NotFound
+from ..imaging import EXTENSIONS, FORMATS
 from ..privacy import NotPublishable, Piece, piece_length, plan, plan_length
 from .auth import Forbidden, OwnerAuth
 
@@ -29,11 +30,14 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
 # ASCII digits, at most 18 (any file's size): int() of 5000 digits raised (a 500)
 _RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 # the only keys there are: content addresses; anything else (an upload, a trick) is 404
+# an original's extension says its type: one for each format the album takes (imaging.py)
+TYPES = {ext: FORMATS[kind] for kind, ext in EXTENSIONS.items() if kind in FORMATS}
 _KEYS = {
-    "originals": re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg|png|webp|heic)$"),
+    "originals": re.compile(
+        r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(" + "|".join(map(re.escape, sorted(TYPES))) + ")$"
+    ),
     "thumbnails": re.compile(r"^(?:thumb|preview)/([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg)$"),
 }
-TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heif"}
 
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
