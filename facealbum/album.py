@@ -541,10 +541,17 @@ class Album:
     ) -> tuple[list[SetSummary], str | None]:
         """A page of sets with their counts and covers, and the next page's cursor. Sets
         a job is deleting (or filling under a new name) are left out, so a page may be
-        a few short."""
+        a few short. The covers come with their faces (one batched read, O(page)), so
+        a cover's square keeps its faces in view (domain.square_focus)."""
         found, after = self.catalog.sets_page(sort, limit, after)
         hidden = set_jobs.hidden_sets(self)
-        return [s for s in found if s.name not in hidden], after
+        kept = [s for s in found if s.name not in hidden]
+        ids = [s.featured.image_id for s in kept if s.featured]
+        covers = self.catalog.get_pictures(ids) if ids else {}
+        for s in kept:
+            if s.featured and s.featured.image_id in covers:
+                s.featured = covers[s.featured.image_id]
+        return kept, after
 
     def set_page(
         self, name: str, limit: int = 100, after: str | None = None, faces: bool = True

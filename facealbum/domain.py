@@ -243,3 +243,27 @@ def same_faces(old: list[Face], new: list[Face], least: float = SAME_FACE_IOU) -
             out[n_id] = o_id
             taken.add(o_id)
     return out
+
+
+def square_focus(width: int, height: int, boxes: list[Box]) -> tuple[float, float]:
+    """(x, y), ratios of the (oriented) picture: the point a square crop of it centres on
+    so its faces stay in view, without re-cutting any rendition (the web grid turns it
+    into CSS ``object-position``). The centre of the union of the face boxes; without
+    faces the centre, or the upper third of a portrait (where heads usually are).
+    Clamped so the largest square centred there lies inside the picture."""
+    if boxes:
+        left = max(0.0, min(b.left for b in boxes))
+        top = max(0.0, min(b.top for b in boxes))
+        right = min(1.0, max(b.left + b.width for b in boxes))
+        bottom = min(1.0, max(b.top + b.height for b in boxes))
+        x, y = (left + right) / 2, (top + bottom) / 2
+    else:
+        x, y = 0.5, (1 / 3 if height > width else 0.5)
+    if width <= 0 or height <= 0:
+        return 0.5, 0.5
+    half_x = min(0.5, height / (2 * width))  # the square's half side, in picture widths
+    half_y = min(0.5, width / (2 * height))
+    return (
+        round(min(max(x, half_x), 1 - half_x), 4),
+        round(min(max(y, half_y), 1 - half_y), 4),
+    )

@@ -45,9 +45,14 @@ def test_set_lists_pictures_with_faces(api, pictures):
         "preview_url",
         "original_url",
         "faces",
+        "focus",
     }
     assert (group["width"], group["height"]) == (1126, 661)
     assert len(group["faces"]) == 2
+    # a square crop centres between the two faces (test_crops.py: a portrait's)
+    boxes = [f["box"] for f in group["faces"]]
+    middle = (min(b["left"] for b in boxes) + max(b["left"] + b["width"] for b in boxes)) / 2
+    assert group["focus"]["x"] == pytest.approx(middle, abs=0.001)
     for face in group["faces"]:
         assert set(face) == {"face_id", "box", "confidence", "person_id", "person"}
         assert set(face["box"]) == {"left", "top", "width", "height"}

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from .. import paging
 from ..album import Album
 from ..copies import Copy
-from ..domain import Box, Face, Picture, SetSummary, Upload
+from ..domain import Box, Face, Picture, SetSummary, Upload, square_focus
 from ..search import SearchResult
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
@@ -51,7 +51,15 @@ def picture_json(p: Picture, view: FaceView) -> dict:
         "preview_url": f"/media/thumbnails/{p.preview_key}",
         "original_url": f"/media/originals/{p.original_key}",
         "faces": [face_json(f, view) | {"confidence": f.confidence} for f in p.faces],
+        "focus": focus_json(p),
     }
+
+
+def focus_json(p: Picture) -> dict:
+    """Where a square crop of the picture centres (ratios; see domain.square_focus), from
+    the faces already read with it."""
+    x, y = square_focus(p.width, p.height, [f.box for f in p.faces])
+    return {"x": x, "y": y}
 
 
 def copies_json(copies: Iterable[Copy], twins: Mapping[str, dict[str, str]] | None = None) -> dict:
@@ -83,7 +91,13 @@ def face_json(f: Face, view: FaceView) -> dict:
 
 def set_json(s: SetSummary) -> dict:
     featured = (
-        {"image_id": s.featured.image_id, "thumb_url": f"/media/thumbnails/{s.featured.thumb_key}"}
+        {
+            "image_id": s.featured.image_id,
+            "thumb_url": f"/media/thumbnails/{s.featured.thumb_key}",
+            "width": s.featured.width,
+            "height": s.featured.height,
+            "focus": focus_json(s.featured),
+        }
         if s.featured
         else None
     )

@@ -62,11 +62,23 @@ export function ask({ title, label, value = "", type = "text", confirmText = "OK
   });
 }
 
+/** CSS object-position that puts the picture's focus (the API's ratios, where its faces
+ * are) at the centre of an object-fit: cover box of width / height = aspect, as far as
+ * the picture reaches: the crop keeps the faces in view without a new rendition. */
+export function focusPosition(p, aspect = 1) {
+  const f = p.focus || { x: 0.5, y: 0.5 }, r = p.width && p.height ? p.width / p.height : aspect;
+  const at = (focus, over) => over > 1 ? Math.min(100, Math.max(0, ((focus * over - 0.5) / (over - 1)) * 100)) : 50;
+  const x = at(f.x, r / aspect), y = at(f.y, aspect / r);
+  return `${+x.toFixed(2)}% ${+y.toFixed(2)}%`;
+}
+
 /** An image box of the picture's own aspect: face boxes in % then sit exactly on it. */
 export function stage(p, src, boxes, maxHeight) {
   const el = h("div", { class: "stage", style: { aspectRatio: `${p.width} / ${p.height}` } },
     h("img", { src, alt: p.name, id: "photo" }), boxes);
-  if (maxHeight) el.style.width = `min(100%, calc((${maxHeight}) * ${p.width / p.height}))`;
+  // never past the photo's own size: a 150 px photo is shown at 150 px
+  el.style.width = maxHeight ? `min(100%, ${p.width}px, calc((${maxHeight}) * ${p.width / p.height}))`
+    : `min(100%, ${p.width}px)`;
   return el;
 }
 

@@ -1,7 +1,7 @@
 // Pictures with… (/search) chosen people, and search by an uploaded photo (/search/photo).
 
 import { API, api, media, moreButton } from "./api.js";
-import { alsoIn, enc, faceCrop, fill, h, main, onKeys, pct, personName, stage } from "./dom.js";
+import { alsoIn, enc, faceCrop, fill, focusPosition, h, main, onKeys, pct, personName, stage } from "./dom.js";
 import { result } from "./face.js";
 import { current, navigate } from "./nav.js";
 
@@ -29,7 +29,7 @@ export async function peopleSearchPage(seq, params) {
     } }),
     p.cover ? faceCrop(p.cover.thumb_url, p.cover.box, 36) : null, h("span", { class: "chip-name" }, personName(p)))));
   const thumb = (p) => h("a", { class: "thumb", href: `/pictures/${p.image_id}`, title: p.name, dataset: { imageId: p.image_id } },
-    h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy" }), h("span", { class: "name" }, p.name),
+    h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy", style: { objectPosition: focusPosition(p) } }), h("span", { class: "name" }, p.name),
     alsoIn(p, false));
   const grid = h("div", { class: "grid", id: "grid" }, found.pictures.map(thumb));
   const summary = h("p", { class: "muted", id: "summary" });

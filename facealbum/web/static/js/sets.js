@@ -1,7 +1,7 @@
 // The sets page (/) and a set's page (/sets/<name>): thumbnails in pages, the owner's set tools.
 
 import { api, media, session } from "./api.js";
-import { ask, enc, fill, h, main, onKeys, toast } from "./dom.js";
+import { ask, enc, fill, focusPosition, h, main, onKeys, toast } from "./dom.js";
 import { jobsLine } from "./jobs.js";
 import { current, navigate } from "./nav.js";
 import { openLightbox } from "./picture.js";
@@ -42,7 +42,7 @@ export async function setsPage(seq, params) {
     if (name) navigate(`/sets/${enc(name.trim())}`);
   } }, "New set") : null;
   const card = (s) => h("a", { class: "card", href: `/sets/${enc(s.name)}`, dataset: { set: s.name } },
-    s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy" })
+    s.featured ? h("img", { src: media(s.featured.thumb_url), alt: `Featured picture of ${s.name}`, loading: "lazy", style: { objectPosition: focusPosition(s.featured, 4 / 3) } })
       : h("div", { class: "empty" }, "No pictures yet"),
     h("div", { class: "label" }, h("b", {}, s.name), h("span", { class: "muted" }, `${s.picture_count} ${s.picture_count === 1 ? "picture" : "pictures"}`)));
   const cards = h("div", { class: "cards", id: "sets" }, first.sets.map(card));
@@ -108,7 +108,7 @@ export function thumb(p, state) {
       e.preventDefault();
       openLightbox(state, state.pictures.findIndex((q) => q.image_id === p.image_id));
     } },
-  h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy", decoding: "async" }),
+  h("img", { src: media(p.thumb_url), alt: p.name, loading: "lazy", decoding: "async", style: { objectPosition: focusPosition(p) } }),
   h("span", { class: "name" }, p.name));
 }
 
