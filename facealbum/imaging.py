@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from . import raw
 from .domain import BadInput
@@ -36,6 +36,12 @@ if HEIF:
 _SAME_AS = {"MPO": "JPEG"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
+# AVIF (AV1 in HEIF's container: phones' and browsers' newer format), by Pillow's own
+# plugin where its wheel has libavif
+if features.check("avif"):
+    FORMATS |= {"AVIF": "image/avif"}
+    EXTENSIONS |= {"AVIF": "avif"}
+    SUFFIXES |= {".avif"}
 # camera RAW (raw.py): developed or previewed for renditions, the file kept as uploaded
 FORMATS |= {kind: media_type for kind, (_ext, media_type) in raw.FORMATS.items()}
 EXTENSIONS |= {kind: ext for kind, (ext, _media_type) in raw.FORMATS.items()}

@@ -206,6 +206,16 @@ def test_heic_is_accepted(album):
     assert len(stored.picture.faces) == 1
 
 
+def test_avif_is_accepted(album):
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(OBAMA)).save(buf, "AVIF", quality=80)
+    stored = album.ingest("formats", "obama.avif", buf.getvalue())
+    assert stored.picture.content_type == "image/avif"
+    assert stored.picture.original_key.endswith(".avif")
+    assert len(stored.picture.faces) == 1
+    assert album.blobs.get("originals", stored.picture.original_key) == buf.getvalue()
+
+
 def test_cnn_detector_is_selectable_and_agrees_with_hog(tmp_path):
     from facealbum.adapters.faces_local import analyze_image
     from facealbum.settings import Settings
