@@ -30,10 +30,11 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
 _RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 # the only keys there are: content addresses; anything else (an upload, a trick) is 404
 _KEYS = {
-    "originals": re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg|png|webp|heic)$"),
+    "originals": re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg|png|webp|heic|tif|gif|bmp)$"),
     "thumbnails": re.compile(r"^(?:thumb|preview)/([0-9a-f]{2})/(\1[0-9a-f]{62})\.(jpg)$"),
 }
 TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heif"}
+TYPES |= {"tif": "image/tiff", "gif": "image/gif", "bmp": "image/bmp"}
 
 
 def router(album: Album, auth: OwnerAuth) -> APIRouter:
