@@ -30,12 +30,17 @@ except ImportError:  # pragma: no cover - depends on the platform
 # view, CIPA DC-007): Pillow names it MPO, but it is a JPEG file whose first image is the
 # photo, so it is taken as one and kept as uploaded
 FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# scanners' and editors' formats: the first page of a multi-page TIFF, the first frame of
+# an animated GIF (Pillow opens both there); renditions are JPEG whatever came in
+FORMATS |= {"TIFF": "image/tiff", "GIF": "image/gif", "BMP": "image/bmp"}
 if HEIF:
     FORMATS |= {"HEIF": "image/heif"}
 # the format a picture is recorded as: a format Pillow tells apart but a viewer does not
 _SAME_AS = {"MPO": "JPEG"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"} | ({".heic", ".heif"} if HEIF else set())
+EXTENSIONS |= {"TIFF": "tif", "GIF": "gif", "BMP": "bmp"}
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp"}
+SUFFIXES |= {".heic", ".heif"} if HEIF else set()
 # AVIF (AV1 in HEIF's container: phones' and browsers' newer format), by Pillow's own
 # plugin where its wheel has libavif
 if features.check("avif"):
@@ -106,7 +111,8 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         raise
     except UnidentifiedImageError:
         raise BadInput(
-            "not a readable image: not a JPEG, PNG, WebP or HEIC file, or damaged beyond reading"
+            "not a readable image: not a JPEG, PNG, WebP, HEIC, TIFF, GIF or BMP file, "
+            "or damaged beyond reading"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadInput(f"corrupt or truncated image: {exc}") from None

@@ -84,7 +84,7 @@ def photo_pixels(data: bytes, need: int) -> int:
             return img.size[0] * img.size[1]
     except UnidentifiedImageError:  # its message names a memory address
         raise BadInput(
-            "not a photo this album can read: not a JPEG, PNG, WebP or HEIC file"
+            "not a photo this album can read: not a JPEG, PNG, WebP, HEIC, TIFF, GIF or BMP file"
         ) from None
     except Exception as exc:  # Pillow raises many kinds for a bad header
         raise BadInput(f"not a photo this album can read: {exc}") from None

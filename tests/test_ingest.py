@@ -141,9 +141,68 @@ def test_png_with_alpha_and_webp_are_accepted(album):
 
 def test_unsupported_format_is_refused(album):
     buf = io.BytesIO()
-    Image.open(io.BytesIO(DOG)).save(buf, "GIF")
-    with pytest.raises(BadInput, match="unsupported image format GIF"):
-        album.ingest("x", "dog.gif", buf.getvalue())
+    Image.open(io.BytesIO(DOG)).save(buf, "PCX")
+    with pytest.raises(BadInput, match="unsupported image format PCX"):
+        album.ingest("x", "dog.pcx", buf.getvalue())
+
+
+def tiff_gif_bmp(photo: bytes) -> dict[str, bytes]:
+    """The photo as a two-page TIFF of 16-bit grey (a scanner's), a two-frame GIF (the
+    photo first) and a BMP: each made by Pillow from the real photo."""
+    img = Image.open(io.BytesIO(photo)).convert("RGB")
+    other = Image.open(io.BytesIO(DOG)).convert("RGB")
+    deep = Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    out = {}
+    for name, first, kind, rest in (
+        ("tif", deep, "TIFF", [other.convert("L")]),
+        ("gif", img, "GIF", [other]),
+        ("bmp", img, "BMP", None),
+    ):
+        buf = io.BytesIO()
+        if rest:
+            first.save(buf, kind, save_all=True, append_images=rest)
+        else:
+            first.save(buf, kind)
+        out[name] = buf.getvalue()
+    assert Image.open(io.BytesIO(out["tif"])).mode == "I;16"
+    assert Image.open(io.BytesIO(out["tif"])).n_frames == 2
+    assert Image.open(io.BytesIO(out["gif"])).n_frames == 2
+    return out
+
+
+@pytest.mark.parametrize(
+    "ext, content_type", [("tif", "image/tiff"), ("gif", "image/gif"), ("bmp", "image/bmp")]
+)
+def test_tiff_gif_and_bmp_are_read_from_their_first_page_and_rendered_as_jpeg(
+    album, ext, content_type
+):
+    data = tiff_gif_bmp(OBAMA)[ext]
+    stored = album.ingest("formats", f"obama.{ext}", data)
+    assert stored.picture.content_type == content_type
+    assert stored.picture.original_key.endswith(f".{ext}")
+    assert (stored.picture.width, stored.picture.height) == (910, 1137)
+    assert len(stored.picture.faces) == 1  # the photo's face, not the dog page's none
+    assert album.blobs.get("originals", stored.picture.original_key) == data
+    thumb = Image.open(io.BytesIO(album.blobs.get("thumbnails", stored.picture.thumb_key)))
+    assert thumb.format == "JPEG"
+    # the first page, in its brightness: the 8-bit photo's thumbnail's mean within a few levels
+    reference = Image.open(io.BytesIO(OBAMA)).convert("L")
+    reference.thumbnail(thumb.size)
+    mean = np.asarray(thumb.convert("L"), dtype=float).mean()
+    assert mean == pytest.approx(np.asarray(reference, dtype=float).mean(), abs=4)
+
+
+def test_an_imported_folder_takes_tiff_gif_and_bmp(album, tmp_path):
+    from facealbum.importer import import_folder
+
+    for ext, data in tiff_gif_bmp(BIDEN).items():
+        (tmp_path / ("SCAN.TIFF" if ext == "tif" else f"biden.{ext}")).write_bytes(data)
+    report = import_folder(album, tmp_path, "scans", workers=1)
+    assert sorted((o.name, o.status, o.faces) for o in report.outcomes) == [
+        ("SCAN.TIFF", "imported", 1),
+        ("biden.bmp", "imported", 1),
+        ("biden.gif", "imported", 1),
+    ]
 
 
 def mpo_bytes(photo: bytes) -> bytes:

@@ -182,6 +182,30 @@ def test_a_cameras_two_image_jpeg_uploads_as_a_jpeg(site):
         assert original.content == mpo  # the owner gets the file as uploaded
 
 
+def test_a_tiff_upload_is_served_to_the_owner_only(site):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(PHOTOS / "biden" / "biden.jpg").save(buf, "TIFF")
+    tiff = buf.getvalue()
+    with httpx.Client(
+        base_url=site[0], timeout=60, headers={"Authorization": f"Bearer {SECRET}"}
+    ) as c:
+        r = c.post("/api/sets/Scans/pictures", files=[("files", ("scan.tif", tiff, "image/tiff"))])
+        [done] = wait_for_uploads(c, [r.json()["uploads"][0]["upload_id"]])
+        assert (done["status"], done["faces"]) == ("added", 1), done
+        [picture] = c.get("/api/sets/Scans").json()["pictures"]
+        assert picture["original_url"].endswith(".tif")
+        original = c.get(picture["original_url"])
+        assert original.headers["content-type"] == "image/tiff" and original.content == tiff
+        thumb = httpx.get(site[0] + picture["thumb_url"], timeout=30)
+        assert thumb.headers["content-type"] == "image/jpeg"
+    visitor = httpx.get(site[0] + picture["original_url"], timeout=30)
+    assert visitor.status_code == 403  # a TIFF's tags cannot be stripped losslessly here
+
+
 def test_owner_edits_sets_and_pictures(owner, site):
     _, home = site
     assert owner.post("/api/sets", json={"name": "Edits"}).status_code == 201

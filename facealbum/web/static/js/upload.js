@@ -4,12 +4,12 @@ import { api, session } from "./api.js";
 import { enc, h, toast } from "./dom.js";
 
 export function uploader(state, onAdded) {
-  const input = h("input", { type: "file", id: "file-input", multiple: true, accept: "image/jpeg,image/png,image/webp,image/heic,.heic,.heif", hidden: true,
+  const input = h("input", { type: "file", id: "file-input", multiple: true, accept: "image/jpeg,image/png,image/webp,image/heic,.heic,.heif,image/tiff,.tif,.tiff,image/gif,image/bmp,.bmp,image/avif,.avif,.dng,.cr2,.cr3,.nef,.arw,.raf,.orf,.rw2", hidden: true,
     onchange: () => { start([...input.files]); input.value = ""; } });
   const list = h("ul", { class: "uploads", id: "uploads", "aria-live": "polite" });
   const zone = h("section", { class: "drop", id: "drop", "aria-label": "Upload photos" },
     h("p", {}, "Drop photos here, or ", h("button", { type: "button", id: "choose-files", onclick: () => input.click() }, "choose files"), "."),
-    h("p", { class: "hint" }, "JPEG, PNG, WebP or HEIC. Faces are found in the background."),
+    h("p", { class: "hint" }, "JPEG, PNG, WebP, HEIC, AVIF, TIFF, GIF, BMP or camera RAW. Faces are found in the background."),
     input, list);
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
