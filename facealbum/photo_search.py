@@ -68,6 +68,12 @@ def _png_metadata_ok(data: bytes) -> None:
         pos += 12 + length
 
 
+# Pillow's openers of the formats decode() takes: RAW is LibRaw's, not Pillow's, and
+# asking Pillow for a format it has no opener for fails every photo
+Image.init()
+_OPENERS = [f for f in FORMATS if f in Image.OPEN]
+
+
 def photo_pixels(data: bytes, need: int) -> int:
     """Pixels decoding ``data`` will hold, from its header alone (a baseline JPEG
     decodes at a reduced scale, as :func:`imaging.draft` sets it up; a progressive one
@@ -77,7 +83,7 @@ def photo_pixels(data: bytes, need: int) -> int:
         _png_metadata_ok(data)
     try:
         # only the formats decode() takes: no other plugin parses a visitor's bytes here
-        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
+        with Image.open(io.BytesIO(data), formats=_OPENERS) as img:
             if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
                 return img.size[0] * img.size[1]
             draft(img, need)
