@@ -80,11 +80,9 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         if not data:
             raise BadInput("empty file")
         data = io.BytesIO(data)
-    head = data.read(16)
-    data.seek(0)
     # camera RAW first: DNG, CR2, NEF and ARW are TIFF files underneath, which Pillow
     # would open as their small first-page thumbnail or not at all
-    camera = raw.kind(head) if head[:4] not in raw.TIFF_HEADS else raw.tiff_kind(data)
+    camera = raw.kind(data)
     if camera:
         return _develop(camera, data.read(), need, max_pixels)
     try:

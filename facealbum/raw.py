@@ -36,10 +36,12 @@ _DNG_VERSION, _MAKE = 50706, 271  # TIFF tags: DNGVersion (Adobe's DNG spec), Ma
 TIFF_HEADS = (b"II*\x00", b"MM\x00*")  # little- and big-endian TIFF
 
 
-def kind(head: bytes) -> str | None:
-    """The RAW format of a file from its first bytes, or None for anything else (an
-    ordinary TIFF included). A TIFF-based one is told by its first directory, which
-    must be in ``head``: pass the whole file (it is only parsed to that directory)."""
+def kind(data: BinaryIO) -> str | None:
+    """The RAW format of a file from its header, or None for anything else (an ordinary
+    TIFF included); a TIFF-based one (DNG, NEF, ARW) is told by its first directory
+    (:func:`tiff_kind`). ``data`` is left at its start."""
+    head = data.read(16)
+    data.seek(0)
     if head[4:12] == b"ftypcrx ":
         return "CR3"
     if head.startswith(b"FUJIFILMCCD-RAW"):
@@ -52,7 +54,7 @@ def kind(head: bytes) -> str | None:
         return None
     if head[8:10] == b"CR":
         return "CR2"
-    return tiff_kind(io.BytesIO(head)) if len(head) > 8 else None
+    return tiff_kind(data)
 
 
 def tiff_kind(data: BinaryIO) -> str | None:

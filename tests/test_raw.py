@@ -68,9 +68,13 @@ def test_a_dng_is_told_from_a_tiff(dng):
     plain = io.BytesIO()
     Image.open(OBAMA).save(plain, "TIFF")
     assert raw.tiff_kind(plain) is None
-    assert raw.kind(b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01") == "CR3"
-    assert raw.kind(b"FUJIFILMCCD-RAW 0201") == "RAF"
-    assert raw.kind(b"\xff\xd8\xff\xe0\x00\x10JFIF") is None
+    assert raw.kind(io.BytesIO(b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01")) == "CR3"
+    assert raw.kind(io.BytesIO(b"FUJIFILMCCD-RAW 0201")) == "RAF"
+    assert raw.kind(io.BytesIO(b"\xff\xd8\xff\xe0\x00\x10JFIF")) is None
+    # a CR2 is a TIFF whose header says "CR" (Canon's): it never reaches Pillow as TIFF
+    assert raw.kind(io.BytesIO(b"II*\x00\x10\x00\x00\x00CR\x02\x00")) == "CR2"
+    assert raw.kind(io.BytesIO(dng)) == "DNG"
+    assert raw.kind(plain) is None
 
 
 def test_a_dng_is_developed_with_its_colours(dng):
