@@ -493,10 +493,20 @@ class Album:
     def _representatives(self, face: Face, person: Person) -> tuple[str, ...]:
         """The person's representatives but the face (people/representatives.py: the
         cover, the medoid and faces spread over its looks), which search with the
-        face: one read of the person's row's few faces, whatever its size."""
+        face: one read of the person's row's few faces, whatever its size. The row came
+        with the person (``get_person``: its representatives as last stored), so only
+        their faces are read, to drop those that left it (what ``Catalog.representatives``
+        does, whose second read of the row this spares: a click's 10th statement). A
+        person with faces but none stored has them chosen now (``representatives.of``)."""
         from .people.representatives import of
 
-        return tuple(f for f in of(self, [person]).get(person.person_id, []) if f != face.face_id)
+        stored = list(dict.fromkeys(person.representatives))
+        if stored:
+            live = self.catalog.face_people(stored)
+            mine = [f for f in stored if f in live and live[f][2] == person.person_id]
+        if not stored or (not mine and person.face_count):
+            mine = of(self, [person]).get(person.person_id, [])
+        return tuple(f for f in mine if f != face.face_id)
 
     def warm(self) -> None:
         """Load what the first search would (the local engine's index), so that it
