@@ -255,6 +255,46 @@ def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clamped(album):
     assert means["grey16"] == pytest.approx(means["grey8"], abs=3)
 
 
+def _png_rgb16(pixels: np.ndarray) -> bytes:
+    """A 48-bit PNG (16 bits a channel, colour type 2), which Pillow reads but cannot
+    write: written by hand after the PNG specification (ISO/IEC 15948), one filter-0
+    scanline a row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_16_bit_rgb_png_and_tiff_are_scaled_to_8_bits_not_clamped(album):
+    """Scanners and raw converters write 16 bits a channel in colour too: each level
+    must come out as its 8-bit value (x 257 -> x), colours and face intact, where a
+    clamp would turn the photo white."""
+    import tifffile
+
+    rgb = np.asarray(Image.open(io.BytesIO(OBAMA)).convert("RGB"))
+    deep = rgb.astype(np.uint16) * 257
+    tiff = io.BytesIO()
+    tifffile.imwrite(tiff, deep, photometric="rgb")
+    for name, data in (("rgb16.png", _png_rgb16(deep)), ("rgb16.tif", tiff.getvalue())):
+        assert Image.open(io.BytesIO(data)).getextrema()  # a file Pillow opens
+        stored = album.ingest("formats", name, data)
+        assert len(stored.picture.faces) == 1, name
+        preview = album.blobs.get("thumbnails", stored.picture.preview_key)
+        shown = np.asarray(Image.open(io.BytesIO(preview)).convert("RGB"), dtype=float)
+        small = Image.fromarray(rgb).resize((shown.shape[1], shown.shape[0]))
+        for c in range(3):  # each channel's mean within JPEG's few levels of the 8-bit one
+            assert abs(shown[..., c].mean() - np.asarray(small, float)[..., c].mean()) < 3, name
+        assert shown.mean() < 200, name  # not clamped to white
+
+
 def test_heic_is_accepted(album):
     img = Image.open(io.BytesIO(OBAMA))
     buf = io.BytesIO()
