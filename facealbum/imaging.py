@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -52,6 +53,24 @@ FORMATS |= {kind: media_type for kind, (_ext, media_type) in raw.FORMATS.items()
 EXTENSIONS |= {kind: ext for kind, (ext, _media_type) in raw.FORMATS.items()}
 SUFFIXES |= raw.SUFFIXES
 _SWAPS_AXES = {5, 6, 7, 8}
+
+
+# what people call each format, for the messages that list what the album reads
+_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC", "AVIF": "AVIF"}
+_NAMES |= {"TIFF": "TIFF", "GIF": "GIF", "BMP": "BMP"}
+
+
+def format_names(formats: Iterable[str]) -> str:
+    """ "JPEG, PNG … or camera RAW": the formats (Pillow's names, raw.FORMATS' kinds)
+    as a user reads them, in the table's order, for a refusal's message."""
+    kinds = list(dict.fromkeys(formats))
+    names = list(dict.fromkeys(_NAMES[k] for k in kinds if k in _NAMES))
+    if any(k in raw.FORMATS for k in kinds):
+        names.append("camera RAW (" + ", ".join(raw.FORMATS) + ")")
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+READABLE = format_names(FORMATS)  # every format decode() takes
 
 
 @dataclass
@@ -109,8 +128,7 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         raise
     except UnidentifiedImageError:
         raise BadInput(
-            "not a readable image: not a JPEG, PNG, WebP, HEIC, TIFF, GIF or BMP file, "
-            "or damaged beyond reading"
+            f"not a readable image: not a {READABLE} file, or damaged beyond reading"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadInput(f"corrupt or truncated image: {exc}") from None

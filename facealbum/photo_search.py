@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from . import raw
 from .collection import AlbumCollection
 from .domain import BadInput, Box
 from .faces import Match
-from .imaging import FORMATS, bounded, decode, detection_jpeg, draft
+from .imaging import FORMATS, bounded, decode, detection_jpeg, draft, format_names
 from .settings import Settings
 
 
@@ -72,6 +73,7 @@ def _png_metadata_ok(data: bytes) -> None:
 # asking Pillow for a format it has no opener for fails every photo
 Image.init()
 _OPENERS = [f for f in FORMATS if f in Image.OPEN]
+SEARCHABLE = format_names(_OPENERS)  # what a search by photo takes: no camera RAW
 
 
 def photo_pixels(data: bytes, need: int) -> int:
@@ -81,6 +83,8 @@ def photo_pixels(data: bytes, need: int) -> int:
     10900 x 11000 took a worker 513 MB). BadInput if it is no photo the album reads."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         _png_metadata_ok(data)
+    if raw.kind(io.BytesIO(data)) is not None:  # a DNG's first page may be a TIFF Pillow opens
+        raise BadInput(f"not a photo this album can search by: not a {SEARCHABLE} file")
     try:
         # only the formats decode() takes: no other plugin parses a visitor's bytes here
         with Image.open(io.BytesIO(data), formats=_OPENERS) as img:
@@ -89,9 +93,7 @@ def photo_pixels(data: bytes, need: int) -> int:
             draft(img, need)
             return img.size[0] * img.size[1]
     except UnidentifiedImageError:  # its message names a memory address
-        raise BadInput(
-            "not a photo this album can read: not a JPEG, PNG, WebP, HEIC, TIFF, GIF or BMP file"
-        ) from None
+        raise BadInput(f"not a photo this album can search by: not a {SEARCHABLE} file") from None
     except Exception as exc:  # Pillow raises many kinds for a bad header
         raise BadInput(f"not a photo this album can read: {exc}") from None
 

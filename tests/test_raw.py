@@ -124,3 +124,18 @@ def test_a_large_enough_embedded_preview_is_used_instead_of_a_development():
     img, w, h = raw.develop(dng, need=1000, max_pixels=50_000_000)  # it will not
     assert img.size == (w, h) == (910, 1136)
     assert likeness(img, photo) > 0.95 and likeness(img, mirrored) < 0.9
+
+
+def test_search_by_photo_refuses_raw_naming_what_it_takes(dng):
+    """Developing RAW is a second of CPU and ~100 MB a file: more than a visitor's search
+    is allowed, so the search's header check refuses it and says what it takes."""
+    from facealbum.photo_search import photo_pixels
+
+    photo = Image.open(PHOTOS / "obama" / "obama.jpg").convert("RGB")
+    with_preview = dng_of(photo, preview=photo.reduce(2))  # a first page Pillow can open
+    for data in (dng, with_preview):
+        with pytest.raises(BadInput) as refused:
+            photo_pixels(data, 1600)
+        message = str(refused.value)
+        assert "can search by" in message and "JPEG" in message and "AVIF" in message
+        assert "RAW" not in message
