@@ -175,7 +175,7 @@ def _exif_time(value: object, offset: object, subsec: object, source: str, label
     digits = match.group(7) or ""
     if subsec is not None:
         sub = _ascii(subsec).strip() if isinstance(subsec, str | bytes) else ""
-        if sub.isdigit():
+        if sub.isascii() and sub.isdigit():
             digits = sub
         elif sub:
             log.warning("%s: %s sub-seconds %r are not digits; left out", label, source, sub)

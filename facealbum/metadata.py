@@ -34,12 +34,14 @@ def exif_of(image: Image.Image, name: str = "picture") -> Image.Exif | None:
 
     The raw block is loaded afresh (``Image.Exif().load``) rather than through
     ``image.getexif()``, whose result Pillow caches once read (imaging.decode reads the
-    orientation there): Pillow reports a truncated or corrupt block as a ``UserWarning``
-    ("Corrupt EXIF data", "Truncated File Read") and keeps the entries it could read, so
-    the warning is turned into the one logged reason. The sub-IFDs are read here too, as
-    Pillow reads them lazily and would warn later. (``warnings.catch_warnings`` is
-    process-wide on Python 3.11: a warning another thread raises meanwhile may be caught
-    here too; it is then logged, not lost.)"""
+    orientation there), and without ``getexif``'s fallback for a PNG, which is to decode
+    the whole image in case an ``eXIf`` chunk follows the pixels. Pillow reports a
+    truncated or corrupt block as a ``UserWarning`` ("Corrupt EXIF data", "Truncated
+    File Read") and keeps the entries it could read, so the warning is turned into the
+    one logged reason. The sub-IFDs are read here too, as Pillow reads them lazily and
+    would warn later. (``warnings.catch_warnings`` is process-wide on Python 3.11: a
+    warning another thread raises meanwhile may be caught here too; it is then logged,
+    not lost.)"""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -50,8 +52,10 @@ def exif_of(image: Image.Image, name: str = "picture") -> Image.Exif | None:
             elif raw:
                 log.warning("%s: EXIF block is not bytes (%s); ignored", name, type(raw).__name__)
                 return None
-            else:
+            elif image.format == "TIFF":
                 exif = image.getexif()  # TIFF: the tags are the image's own
+            else:  # (PNG's getexif would decode every pixel to look after the image data)
+                return None
             for pointer in (EXIF_IFD, GPS_IFD):
                 if pointer in exif:
                     exif.get_ifd(pointer)

@@ -213,6 +213,20 @@ def test_png_exif_text_and_xmp(tmp_path, photo):
     assert read(path) == CaptureTime("2019-07-12T14:30:25+01:00", "xmp:xmp:CreateDate")
 
 
+def test_reading_a_png_without_exif_decodes_no_pixel(tmp_path, photo, caplog):
+    path = written(tmp_path / "IMG_20190712_143025.png", photo, "PNG")
+    with Image.open(path) as img, caplog.at_level(logging.WARNING, "facealbum"):
+        img.load = None  # Pillow's PNG getexif() would load the image to look for eXIf
+        assert capture_time(img, path.name) == CaptureTime("2019-07-12T14:30:25", "file name")
+        assert img._im is None  # nothing decoded
+    assert not caplog.records
+
+
+def test_tiff_tags(tmp_path, photo):
+    path = written(tmp_path / "a.tif", photo, "TIFF", exif=exif({DATE_TIME: "2019:07:12 14:30:25"}))
+    assert read(path) == CaptureTime("2019-07-12T14:30:25", "exif:DateTime")
+
+
 def test_webp_exif_and_xmp(tmp_path, photo):
     path = written(tmp_path / "a.webp", photo, "WEBP",
                    exif=exif(t0x9003="2019:07:12 14:30:25", t0x9291="04"))
