@@ -63,9 +63,10 @@ def exif_of(image: Image.Image, name: str = "picture") -> Image.Exif | None:
             log.warning("%s: EXIF block unreadable (%s: %s); ignored", name,
                         type(exc).__name__, exc)
             return None
-    if caught:
+    damage = [w for w in caught if issubclass(w.category, UserWarning)]
+    if damage:
         log.warning("%s: EXIF block damaged (%s); using the entries that could be read",
-                    name, str(caught[0].message).strip())
+                    name, str(damage[0].message).strip())
     return exif if len(exif) else None
 
 
