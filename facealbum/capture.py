@@ -38,6 +38,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
+from types import EllipsisType
 from typing import Literal
 
 from PIL import Image
@@ -91,7 +92,11 @@ _FIRST_YEAR_METADATA, _FIRST_YEAR_NAME = 1826, 1900
 
 
 def capture_time(
-    image: Image.Image | None, file_name: str = "", mtime: float | None = None
+    image: Image.Image | None,
+    file_name: str = "",
+    mtime: float | None = None,
+    *,
+    exif: Image.Exif | None | EllipsisType = ...,
 ) -> CaptureTime | None:
     """The picture's capture time from the first usable source, or None when none has
     one (every unusable value logged, one line each, at WARNING).
@@ -99,10 +104,13 @@ def capture_time(
     ``image`` is the picture as ``Image.open`` gave it (its ``info`` and EXIF; pixels
     are not needed), or None for a file Pillow does not open (camera RAW); ``file_name``
     is the name it was imported or uploaded under (a path is fine: only its last part is
-    read); ``mtime`` is its modification time in seconds since the epoch, if known."""
+    read); ``mtime`` is its modification time in seconds since the epoch, if known.
+    ``exif``, when given, is the picture's EXIF as ``metadata.exif_of`` read it, so that
+    a caller that reads its GPS position too (place.py) reads the block, and logs its
+    damage, once."""
     name = re.split(r"[\\/]", file_name)[-1] if file_name else ""
     label = name or "picture"
-    for source, read in _candidates(image, name, mtime, label):
+    for source, read in _candidates(image, exif, name, mtime, label):
         try:
             found = read()
         except _Unusable as why:
@@ -118,18 +126,27 @@ def capture_time(
 
 
 def _candidates(
-    image: Image.Image | None, name: str, mtime: float | None, label: str
+    image: Image.Image | None,
+    exif: Image.Exif | None | EllipsisType,
+    name: str,
+    mtime: float | None,
+    label: str,
 ) -> Iterator[tuple[Source, Callable[[], str | None]]]:
     """Each source in turn with its reader; blocks are read only when reached."""
-    if image is not None:
-        exif = exif_of(image, label)
-        if exif is not None:
+    if exif is ...:
+        exif = exif_of(image, label) if image is not None else None
+    if exif is not None:
+        try:
             private = exif.get_ifd(EXIF_IFD)
-            for source, tag, offset_tag, subsec_tag, private_tag in _EXIF_DATES:
-                value = (private if private_tag else exif).get(tag)
-                if value is not None:
-                    yield source, partial(_exif_time, value, private.get(offset_tag),
-                                          private.get(subsec_tag), source, label)
+        except Exception as exc:  # read by exif_of already; a caller's block may not be
+            log.warning("%s: EXIF IFD unreadable (%s); IFD0 alone used", label, exc)
+            private = {}
+        for source, tag, offset_tag, subsec_tag, private_tag in _EXIF_DATES:
+            value = (private if private_tag else exif).get(tag)
+            if value is not None:
+                yield source, partial(_exif_time, value, private.get(offset_tag),
+                                      private.get(subsec_tag), source, label)
+    if image is not None:
         xmp = xmp_of(image, label)
         if xmp is not None:
             for source, namespace, local in _XMP_DATES:

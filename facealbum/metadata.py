@@ -89,7 +89,11 @@ def parse_xmp(packet: bytes | str, name: str = "picture") -> ET.Element | None:
     a packet with a DTD (``<!DOCTYPE``/``<!ENTITY``) is refused outright (XMP is plain
     RDF/XML and never declares entities, so no entity is ever expanded), and ElementTree
     resolves no external entity."""
-    data = packet.encode("utf-8") if isinstance(packet, str) else bytes(packet)
+    try:
+        data = packet.encode("utf-8") if isinstance(packet, str) else bytes(packet)
+    except (UnicodeError, TypeError, ValueError) as exc:
+        log.warning("%s: XMP packet is not text (%s); ignored", name, exc)
+        return None
     if len(data) > XMP_MAX_BYTES:
         log.warning("%s: XMP packet of %d bytes is over %d; ignored", name, len(data),
                     XMP_MAX_BYTES)
@@ -100,7 +104,7 @@ def parse_xmp(packet: bytes | str, name: str = "picture") -> ET.Element | None:
         return None
     try:
         return ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, ValueError) as exc:
         log.warning("%s: XMP packet is not well-formed XML (%s); ignored", name, exc)
         return None
 

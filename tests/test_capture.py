@@ -17,6 +17,8 @@ from PIL import Image, PngImagePlugin
 
 from facealbum import imaging
 from facealbum.capture import CaptureTime, capture_time, name_time
+from facealbum.metadata import exif_of
+from facealbum.place import gps_position
 
 EXIF_IFD = 0x8769
 DATE_TIME, DATE_TIME_ORIGINAL, DATE_TIME_DIGITIZED = 0x0132, 0x9003, 0x9004
@@ -129,6 +131,17 @@ def test_a_truncated_exif_block_falls_back_without_raising(tmp_path, photo, capl
     with caplog.at_level(logging.WARNING, "facealbum"):
         assert read(path) == CaptureTime("2018-01-01T10:10:10", "file name")
     assert any("EXIF block damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_one_read_of_a_damaged_block_serves_the_date_and_the_position(tmp_path, photo, caplog):
+    whole = exif(t0x9003="2019:07:12 14:30:25", t0x9011="+02:00").tobytes()
+    path = tmp_path / "IMG_20180101_101010.jpg"
+    path.write_bytes(jpeg_with_app1(photo, whole[:40]))
+    with Image.open(path) as img, caplog.at_level(logging.WARNING, "facealbum"):
+        block = exif_of(img, path.name)
+        assert capture_time(img, path.name, exif=block).source == "file name"
+        assert gps_position(block, path.name) is None
+    assert ["EXIF block damaged" in r.getMessage() for r in caplog.records] == [True]
 
 
 def test_exif_that_is_not_tiff_at_all_is_ignored(tmp_path, photo, caplog):
@@ -287,6 +300,22 @@ def test_the_file_time_is_utc_and_a_bad_one_gives_nothing(tmp_path, photo, caplo
             assert read(path, mtime=bad) is None
     assert len(caplog.records) == 3
     assert all("a.jpg: file time" in r.getMessage() for r in caplog.records)
+
+
+def test_a_given_exif_is_used_and_none_means_none(tmp_path, photo):
+    block = exif(t0x9003="2019:07:12 14:30:25")
+    path = written(tmp_path / "IMG_20180101_101010.jpg", photo, "JPEG", exif=block)
+    with Image.open(path) as img:
+        assert capture_time(img, path.name, exif=None).source == "file name"
+        assert capture_time(None, path.name, exif=exif_of(img)).source == "exif:DateTimeOriginal"
+
+
+def test_xmp_that_is_not_text_is_ignored(photo, caplog):
+    img = Image.new("RGB", (4, 4))
+    img.info["xmp"] = "\ud800"  # a lone surrogate: no UTF-8 for it
+    with caplog.at_level(logging.WARNING, "facealbum"):
+        assert capture_time(img, "IMG_20190712_143025.jpg").source == "file name"
+    assert "XMP packet is not text" in caplog.records[0].getMessage()
 
 
 def test_nothing_known_is_none_and_a_raw_file_has_its_name(photo):
