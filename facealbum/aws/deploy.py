@@ -34,8 +34,9 @@ from ..domain import AlbumError
 
 TEMPLATE = Path(__file__).with_name("template.yaml")
 # Rekognition does the faces: no dlib, its model or the local engine's face index
-# (faiss alone would take the unzipped package past Lambda's 250 MB)
-NOT_PACKAGED = {"dlib-bin", "face-recognition-models", "faiss-cpu"}
+# (faiss alone would take the unzipped package past Lambda's 250 MB); nor the offline
+# place names (place.py), whose SciPy (113 MB unzipped) would too: 287 MB measured
+NOT_PACKAGED = {"dlib-bin", "face-recognition-models", "faiss-cpu", "reverse-geocode"}
 PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp",
             "--python-version", "3.11", "--only-binary=:all:"]  # fmt: skip
 
