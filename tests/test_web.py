@@ -932,3 +932,42 @@ def test_every_page_and_dialog_fits_a_390_px_phone(browser, site, pictures):
         open_dialog(page, button, "/people/…")
     context.close()
     assert errors == []
+
+
+_CLOSE_FACES = """async () => {
+  const { stage } = await import('/static/js/dom.js');
+  const { faceButton } = await import('/static/js/picture.js');
+  const names = ['Jeremy Hansen', 'Victor Glover', 'Reid Wiseman', 'Christina Koch'];
+  const faces = names.map((name, i) => ({ face_id: `f${i}`, person: { person_id: `p${i}`, name },
+    box: { left: 0.12 + i * 0.2, top: 0.3, width: 0.08, height: 0.1 } }));
+  const el = stage({ name: 'crew.jpg', width: 2000, height: 1300 }, '',
+    faces.map((f, i) => faceButton(f, i, faces.length)));
+  document.getElementById('main').replaceChildren(el);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const shown = [...el.querySelectorAll('.face-name')].filter((n) => !n.hidden)
+    .map((n) => n.getBoundingClientRect()).map((r) => [r.left, r.top, r.right, r.bottom]);
+  return { shown, above: el.querySelectorAll('.face-name.above').length };
+}"""
+
+
+def test_names_of_faces_close_together_never_print_over_each_other(browser, site):
+    """A group photo on a 390 px phone put four names, each wider than the gap between
+    the faces, over each other: a name that would meet one already placed goes above its
+    face, else is left out. At 1280 px all four fit under their faces."""
+    for viewport, least in (({"width": 1280, "height": 900}, 4), (PHONE["viewport"], 2)):
+        context = browser.new_context(viewport=viewport, base_url=site)
+        page = context.new_page()
+        page.goto("/")
+        expect(page.locator("#sets .card").first).to_be_attached()
+        got = page.evaluate(_CLOSE_FACES)
+        shown = got["shown"]
+        assert len(shown) >= least, (viewport, got)
+        for i, a in enumerate(shown):
+            for b in shown[i + 1 :]:
+                apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+                assert apart, (viewport, a, b)
+        if least == 4:
+            assert got["above"] == 0, got  # room enough: every name under its face
+        else:
+            assert got["above"] >= 1, got
+        context.close()

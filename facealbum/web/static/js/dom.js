@@ -79,7 +79,34 @@ export function stage(p, src, boxes, maxHeight) {
   // never past the photo's own size: a 150 px photo is shown at 150 px
   el.style.width = maxHeight ? `min(100%, ${p.width}px, calc((${maxHeight}) * ${p.width / p.height}))`
     : `min(100%, ${p.width}px)`;
+  new ResizeObserver(() => untangle(el)).observe(el);
   return el;
+}
+
+const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+
+/**
+ * Names under faces that sit close together (a group photo on a phone) would print over
+ * each other: each name, left to right, goes under its face, else above it, else is left
+ * out (the face's button still says it, and "In this picture" lists everyone). Run again
+ * whenever the stage changes size.
+ */
+export function untangle(stageEl) {
+  const names = [...stageEl.querySelectorAll(".face-name")];
+  for (const n of names) { n.classList.remove("above"); n.hidden = false; }
+  const placed = [];
+  const edge = stageEl.getBoundingClientRect();
+  const inside = (r) => r.left >= edge.left - 4 && r.right <= edge.right + 4;
+  names.sort((a, b) => a.parentElement.getBoundingClientRect().left - b.parentElement.getBoundingClientRect().left);
+  for (const n of names) {
+    let r = n.getBoundingClientRect();
+    if (placed.some((q) => meets(r, q))) {
+      n.classList.add("above");
+      r = n.getBoundingClientRect();
+      if (placed.some((q) => meets(r, q)) || !inside(r)) { n.classList.remove("above"); n.hidden = true; continue; }
+    }
+    placed.push(r);
+  }
 }
 
 let keyHandler = null;
