@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import struct
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms
@@ -35,10 +36,20 @@ from PIL import Image, ImageCms
 log = logging.getLogger(__name__)
 
 INTENT = ImageCms.Intent.PERCEPTUAL
+
+
+def _srgb_icc(profile: bytes) -> bytes:
+    """``profile`` with a fixed creation date, 2026-01-01 00:00:00."""
+    return profile[:24] + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + profile[36:]
+
+
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-# LittleCMS's built-in sRGB (IEC 61966-2.1 primaries and tone curve), 588 bytes: embedded
-# in renditions so that browsers and viewers that manage colour know them for sRGB
-SRGB_ICC: bytes = _SRGB.tobytes()
+# LittleCMS's built-in sRGB (IEC 61966-2.1 primaries and tone curve; ICC v4, parametric
+# curves), 588 bytes: embedded in renditions so that browsers and viewers that manage
+# colour know them for sRGB. Its header's creation date (bytes 24-35, ICC.1 7.2.8) is
+# LittleCMS's clock: fixed here, so one photo's renditions are the same bytes in every
+# process (no profile ID is set, so none goes stale)
+SRGB_ICC: bytes = _srgb_icc(_SRGB.tobytes())
 # an ICC colour space signature -> the Pillow mode of pixels in it
 _SPACE_MODES = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
 # sRGB's primaries adapted to D50 (ICC's profile connection space), as profiles state

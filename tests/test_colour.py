@@ -9,8 +9,11 @@ off, which is the difference the issue was about."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -258,3 +261,13 @@ def test_search_by_photo_sees_srgb(album, monkeypatch):
     assert engine.size == expected.size
     assert difference(engine, expected) < 1.5
     assert chroma(engine) == pytest.approx(chroma(expected), rel=0.02)
+
+
+def test_the_srgb_profile_of_renditions_is_the_same_bytes_in_every_process():
+    """LittleCMS stamps a profile with the time it was made: fixed, so a photo's
+    renditions do not change from one worker process to the next."""
+    code = "import hashlib, facealbum.colour as c; print(hashlib.sha256(c.SRGB_ICC).hexdigest())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert other.stdout.strip() == hashlib.sha256(colour.SRGB_ICC).hexdigest()
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(colour.SRGB_ICC)).profile
+    assert str(profile.creation_date) == "2026-01-01 00:00:00" and len(colour.SRGB_ICC) < 1000
