@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import struct
 import subprocess
 import sys
 import uuid
@@ -23,7 +24,7 @@ import tifffile
 from badfiles import PHOTOS
 from PIL import Image, ImageCms
 
-from facealbum import colour, imaging
+from facealbum import colour, imaging, raw
 from facealbum.photo_search import search_photo
 
 ICC = Path(__file__).parent / "fixtures" / "icc"
@@ -271,3 +272,28 @@ def test_the_srgb_profile_of_renditions_is_the_same_bytes_in_every_process():
     assert other.stdout.strip() == hashlib.sha256(colour.SRGB_ICC).hexdigest()
     profile = ImageCms.ImageCmsProfile(io.BytesIO(colour.SRGB_ICC)).profile
     assert str(profile.creation_date) == "2026-01-01 00:00:00" and len(colour.SRGB_ICC) < 1000
+
+
+def test_a_raw_files_embedded_preview_is_converted_from_its_profile():
+    """A camera set to a wide colour space may tag the JPEG preview it embeds in a RAW
+    file: that preview (here a DNG's, mirrored so that it is told from a development)
+    is shown in its colours, as LibRaw's development of the sensor data is (sRGB)."""
+    from test_raw import dng_of  # the DNG writer of the RAW tests
+
+    photo = OBAMA.crop((0, 0, OBAMA.width // 2 * 2, OBAMA.height // 2 * 2))
+    mirrored = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    preview = jpeg(into(mirrored, "DisplayP3.icm"), icc("DisplayP3.icm"))
+    # the preview's IFD laid out uncompressed by tifffile, then told to hold the JPEG
+    # (Compression 7, one strip of the JPEG's length), as cameras' DNGs carry it
+    padded = preview + bytes(photo.width * photo.height * 3 - len(preview))
+    strip = np.frombuffer(padded, np.uint8).reshape(photo.height, photo.width, 3)
+    data = bytearray(dng_of(photo, preview=Image.fromarray(strip)))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        page, order = tif.pages[0], tif.byteorder
+        at, length = page.tags["Compression"].valueoffset, page.tags["StripByteCounts"].valueoffset
+    data[at : at + 2] = struct.pack(f"{order}H", 7)
+    data[length : length + 4] = struct.pack(f"{order}I", len(preview))
+    img, _w, _h = raw.develop(bytes(data), need=500, max_pixels=10**8)
+    assert difference(img, mirrored) < 1.5  # the preview, in its colours
+    assert chroma(img) == pytest.approx(chroma(mirrored), rel=0.02)
+    assert chroma(Image.open(io.BytesIO(preview))) < 0.9 * chroma(mirrored)  # as it was
