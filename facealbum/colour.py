@@ -101,8 +101,8 @@ def _as(img: Image.Image, mode: str) -> Image.Image:
         flat.paste(img, mask=img.getchannel("A"))
         img = flat if mode != "L" else flat.convert("L")
         return img
-    if img.mode == "L" and mode == "RGB":
-        return img.convert("RGB")
+    if (img.mode == "L" and mode == "RGB") or img.mode == "RGBX":  # X: padding
+        return img.convert("RGB" if mode == "RGB" else img.mode)
     return img
 
 

@@ -1,4 +1,4 @@
-"""Turn untrusted bytes into an oriented RGB photo, or a clear refusal.
+"""Turn untrusted bytes into an oriented sRGB photo, or a clear refusal.
 
 Decoding is the expensive, dangerous step: JPEGs are decoded at a reduced scale
 (``draft``) when only a preview and a detection image are needed, and pixel counts are

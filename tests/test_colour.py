@@ -297,3 +297,18 @@ def test_a_raw_files_embedded_preview_is_converted_from_its_profile():
     assert difference(img, mirrored) < 1.5  # the preview, in its colours
     assert chroma(img) == pytest.approx(chroma(mirrored), rel=0.02)
     assert chroma(Image.open(io.BytesIO(preview))) < 0.9 * chroma(mirrored)  # as it was
+
+
+def test_a_transparent_png_with_a_profile_is_flattened_onto_white_then_converted():
+    wide = into(OBAMA, "DisplayP3.icm").convert("RGBA")
+    alpha = Image.new("L", wide.size, 255)
+    alpha.paste(0, (0, 0, wide.width, 100))  # a transparent band at the top
+    wide.putalpha(alpha)
+    buf = io.BytesIO()
+    wide.save(buf, "PNG", icc_profile=icc("DisplayP3.icm"))
+    img = imaging.decode(buf.getvalue(), 1600, 10**8).image
+    assert img.mode == "RGB"
+    band = np.asarray(img)[:100]
+    assert band.min() >= 254  # white stays white through the conversion
+    below = (0, 100, OBAMA.width, OBAMA.height)
+    assert difference(img.crop(below), OBAMA.crop(below)) < 0.6
