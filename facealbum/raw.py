@@ -2,10 +2,11 @@
 headers, decoded by LibRaw through ``rawpy``.
 
 A RAW file is a sensor's mosaic, not a picture: it is developed (demosaiced, white
-balanced with the camera's own multipliers, converted to sRGB at 8 bits) only where its
-embedded JPEG preview is smaller than the size asked for; most cameras embed a
-full-size preview, which is what every photo viewer shows for the file and costs a
-JPEG decode instead of a development (LibRaw's ``extract_thumb``). The original file is
+balanced with the camera's own multipliers, converted to sRGB at 8 bits by LibRaw) only
+where its embedded JPEG preview is smaller than the size asked for; most cameras embed
+a full-size preview, which is what every photo viewer shows for the file and costs a
+JPEG decode instead of a development (LibRaw's ``extract_thumb``); a preview that
+embeds an ICC profile is converted to sRGB from it (colour.py). The original file is
 kept as uploaded. Several RAW formats are TIFF files underneath (DNG, CR2, NEF, ARW), so
 they are told apart from an ordinary TIFF here, before Pillow would open one as its
 small first-page thumbnail.
@@ -19,6 +20,8 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
+
+from . import colour
 
 # the RAW formats, each with its extension and its registered or customary media type
 FORMATS = {
@@ -136,6 +139,11 @@ def _preview(raw: object, need: int) -> Image.Image | None:
         5: Image.Transpose.ROTATE_90,  # LibRaw's 5: turned 90° counter-clockwise
         6: Image.Transpose.ROTATE_270,  # 6: clockwise
     }
+    # a camera set to Adobe RGB may tag its preview so: its colours as sRGB, as the
+    # developed mosaic's are (colour.py)
+    icc = img.info.get("icc_profile")
     if flip in turn and img.getexif().get(0x0112, 1) == 1:
-        return img.transpose(turn[flip]).convert("RGB")
-    return ImageOps.exif_transpose(img).convert("RGB")
+        img = img.transpose(turn[flip])
+    else:
+        img = ImageOps.exif_transpose(img)
+    return colour.to_srgb(img, icc).convert("RGB")

@@ -21,6 +21,7 @@ import pytest
 from conftest import PHOTOS, start_server
 from PIL import Image
 
+from facealbum.colour import SRGB_ICC
 from facealbum.settings import Settings
 from facealbum.wiring import open_album
 
@@ -224,7 +225,12 @@ def test_visitors_get_originals_without_location_or_serials(server):
             assert pixels == metadata(photo)[3]  # the very same image data
             for rendition in (picture["thumb_url"], picture["preview_url"]):
                 data = visitor.get(rendition).content
-                assert metadata(data)[2] == {} and b"SERIAL" not in data
+                assert metadata(data)[:3] == ({}, {}, {}) and b"SERIAL" not in data
+                # of metadata only JFIF's header and the sRGB colour profile: no EXIF, XMP
+                info = Image.open(io.BytesIO(data)).info
+                assert info.pop("icc_profile") == SRGB_ICC
+                assert {k for k in info if not k.startswith("jfif")} <= {"dpi"}, info
+                assert b"GPSLatitude" not in data and b"EOS R5" not in data
             r = owner.patch("/api/sets/Home", json={"share_location": True})
             assert r.json()["share_location"] is True
             assert visitor.get(picture["original_url"]).content == photo
