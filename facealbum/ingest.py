@@ -46,12 +46,12 @@ class Analysis:
     width: int
     height: int
     byte_size: int
-    pixel_sha256: str = ""  # see pixel_sha256(): equal for the same photo re-captioned
     thumb: bytes = b""
     preview: bytes = b""
     detection: bytes = b""  # the JPEG the faces port analyses (<= detect_size, < 5 MB)
     image_id: str = ""  # set by index_faces: the picture's id, its faces' ExternalImageId
     faces: list[Face] = field(default_factory=list)
+    pixel_sha256: str = ""  # see pixel_sha256(): equal for the same photo re-captioned
 
 
 def sha256_of(data: bytes) -> str:
