@@ -3,7 +3,8 @@
     python bench/ingest.py [--folder ../shared/faces] [--min-photos 200] [--base DIR]
 
 1. Pipeline: `import_folder` on a corpus of >= min-photos files (the folder's photos
-   repeated, each copy made distinct by trailing bytes so none is skipped as a duplicate),
+   repeated, each copy after the first made another photo by a corner strip
+   (common.other_pixels) so none is skipped as a duplicate),
    people placement, sharpness and the final regrouping included.
 2. The popular `face_recognition` loop (load_image_file, face_locations, face_encodings)
    over the same photos in one process, as its README shows it, with the faces found.
@@ -39,7 +40,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine, median  # noqa: E402
+from common import SHARED, machine, median, other_pixels  # noqa: E402
 
 from facealbum.imaging import SUFFIXES, bounded, decode, detection_array, jpeg_bytes  # noqa: E402
 from facealbum.settings import Settings  # noqa: E402
@@ -77,7 +78,8 @@ def make_corpus(photos: list[Path], minimum: int, dest: Path) -> dict[str, Path]
     while len(made) < minimum:
         for p in photos:
             name = f"{copy:02d}-{len(made):05d}{p.suffix}"
-            (dest / name).write_bytes(p.read_bytes() + b"\0" * copy)
+            data = p.read_bytes()
+            (dest / name).write_bytes(other_pixels(data, copy) if copy else data)
             made[name] = p
         copy += 1
     return made

@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.common import SHARED, machine, pct
+from bench.common import SHARED, machine, other_pixels, pct
 
 SECRET = "load benchmark secret"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -55,7 +55,7 @@ def photos(n: int) -> list[tuple[str, bytes]]:
     )
     data = [p.read_bytes() for p in sources]
     return [
-        (f"{i:04d}-{sources[i % len(sources)].name}", data[i % len(data)] + f"#{i}".encode())
+        (f"{i:04d}-{sources[i % len(sources)].name}", other_pixels(data[i % len(data)], i + 1))
         for i in range(n)
     ]
 

@@ -219,7 +219,7 @@ class Album:
             self.place_people(stored.picture)
             if stored.picture.faces:
                 self._request_regroup()
-        upload.status = stored.status
+        upload.status, upload.duplicate = stored.status, stored.same or None
         upload.image_id = stored.picture.image_id
         upload.faces = len(stored.picture.faces)
         upload.name = stored.picture.name

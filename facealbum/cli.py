@@ -165,16 +165,21 @@ def import_(
         err.print("Interrupted: the photos stored so far are in; running it again finishes")
         raise typer.Exit(130) from None
     table = Table(title=f"Import into {report.set_name} ({report.seconds:.1f} s)")
-    for col in ("imported", "skipped", "failed", "faces found", "other files ignored"):
+    columns = ("imported", "already there", "same photo, other metadata", "failed",
+               "faces found", "other files ignored")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="right")
     table.add_row(
         str(report.count("imported")),
-        str(report.count("skipped")),
+        str(len(report.duplicates("file"))),
+        str(len(report.duplicates("pixels"))),
         str(report.count("failed")),
         str(report.faces),
         str(report.ignored),
     )
     console.print(table)
+    for o in report.duplicates("pixels"):  # the owner may wonder where they went
+        console.print(f"{o.name}: {o.reason}")
     if report.people is not None:
         p = report.people
         console.print(f"People grouped again: {p.people} people from {p.faces} faces, "

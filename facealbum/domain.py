@@ -91,6 +91,9 @@ class Picture:
     byte_size: int
     engine_tag: str = ""
     faces: list[Face] = field(default_factory=list)
+    # sha256 of the decoded, oriented pixels (ingest.pixel_sha256): the same photo with
+    # only its metadata edited is the same picture; None for pictures stored before it
+    pixel_sha256: str | None = None
 
     def face(self, face_id: str) -> Face | None:
         return next((f for f in self.faces if f.face_id == face_id), None)
@@ -131,6 +134,9 @@ class Upload:
     faces: int | None = None
     attempts: int = 0  # runs started; more than one means a runner died mid-way
     created_at: float | None = None
+    # of a duplicate, what it shares with the picture already in the set: "file" (the
+    # same bytes) or "pixels" (the same photo, its metadata edited); None otherwise
+    duplicate: str | None = None
 
 
 @dataclass

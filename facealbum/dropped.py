@@ -160,6 +160,7 @@ def finish_dropped(
                 if placements is not None:
                     placements.add(placed)
             upload.status, upload.error = stored.status, None
+            upload.duplicate = stored.same or None  # "file" or "pixels"
             upload.image_id, upload.faces = stored.picture.image_id, len(stored.picture.faces)
             upload.name = stored.picture.name
     album.catalog.finish_upload(upload)

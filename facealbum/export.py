@@ -90,6 +90,9 @@ def _describe(p: Picture) -> dict:
         "name": p.name,
         "image_id": p.image_id,
         "sha256": p.sha256,
+        # of the decoded pixels (ingest.pixel_sha256): equal for copies whose metadata
+        # alone differs; null for a picture stored before it
+        "pixel_sha256": p.pixel_sha256,
         "content_type": p.content_type,
         "width": p.width,
         "height": p.height,

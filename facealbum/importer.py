@@ -44,6 +44,9 @@ class Outcome:
     reason: str = ""
     faces: int = 0
     image_id: str = ""
+    # of a skipped file, what it shares with the set's picture: "file" (the same bytes)
+    # or "pixels" (the same photo, its metadata edited: ingest.pixel_sha256)
+    duplicate: str = ""
 
 
 @dataclass
@@ -56,6 +59,10 @@ class ImportReport:
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
+
+    def duplicates(self, kind: str) -> list[Outcome]:
+        """The files skipped as ``kind`` ("file" or "pixels") duplicates of the set's."""
+        return [o for o in self.outcomes if o.status == "skipped" and o.duplicate == kind]
 
     @property
     def faces(self) -> int:
@@ -348,7 +355,7 @@ def _finish(
     if error:
         return Outcome(name, "failed", error)
     if analysis is None:
-        return Outcome(name, "skipped", "already in the set")
+        return Outcome(name, "skipped", "already in the set", duplicate="file")
     try:
         with path.open("rb") as fh:
             stored = store(
@@ -367,9 +374,19 @@ def _finish(
         log.exception("storing %s failed", name)
         return Outcome(name, "failed", f"could not be stored: {type(exc).__name__}: {exc}")
     if stored.status == "duplicate":
-        return Outcome(name, "skipped", f"same photo as {stored.picture.name}")
+        return duplicate_outcome(name, stored.picture.name, stored.same, stored.picture.image_id)
     placements.add(album.place_people(stored.picture, follow=False))
     return Outcome(name, "imported", faces=len(analysis.faces), image_id=stored.picture.image_id)
+
+
+def duplicate_outcome(name: str, existing: str, same: str, image_id: str) -> Outcome:
+    """A file skipped because the set has its photo: the same file, or the same pixels
+    under other metadata (a caption edited), said so."""
+    if same == "pixels":
+        reason = f"same photo as {existing} (pixels equal, metadata differs)"
+    else:
+        reason = f"same file as {existing}"
+    return Outcome(name, "skipped", reason, image_id=image_id, duplicate=same or "file")
 
 
 @dataclass
@@ -450,10 +467,15 @@ def _reindexed(
         on_progress(outcome)
 
     try:
-        faces = future.result().faces
+        analysis = future.result()
+        faces = analysis.faces
         if swap_faces(album, picture, faces) is None:
             on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))
             return
+        if analysis.pixel_sha256 and analysis.pixel_sha256 != picture.pixel_sha256:
+            # a picture from before pixel hashes (or decoded at another size) gets its
+            # own; not if an old copy of the photo in its set has it: both stay as were
+            album.catalog.set_pixel_sha256(picture.image_id, analysis.pixel_sha256)
     except KeyError:
         if album.catalog.get_picture(picture.image_id) is None:  # deleted meanwhile
             on_progress(Outcome(picture.name, "skipped", "deleted meanwhile"))

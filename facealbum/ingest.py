@@ -51,10 +51,32 @@ class Analysis:
     detection: bytes = b""  # the JPEG the faces port analyses (<= detect_size, < 5 MB)
     image_id: str = ""  # set by index_faces: the picture's id, its faces' ExternalImageId
     faces: list[Face] = field(default_factory=list)
+    pixel_sha256: str = ""  # see pixel_sha256(): equal for the same photo re-captioned
 
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def pixel_sha256(img: Image.Image) -> str:
+    """sha256 of a decoded photo's pixels: its mode, its size and its raw 8-bit samples,
+    as :func:`imaging.decode` gives them (oriented, RGB).
+
+    Two files of the same photo whose metadata alone differs (a caption, a keyword or a
+    rating written into its EXIF, XMP or IPTC; a PNG's text chunk) decode to the same
+    pixels, so this names the photo where the file's sha256 names the bytes. The EXIF
+    orientation is applied first: it is part of what the viewer sees, so a photo turned
+    by its tag is another picture. Any re-encoding (another JPEG quality, an edit of the
+    pixels) changes samples, so it is another picture too: the hash is exact, not
+    perceptual. It hashes what ``decode`` returns, which for a JPEG is decoded at a
+    reduced scale (``draft``, about ``Settings.decode_size`` px, then a bicubic
+    shrink): deterministic for one file and one decode size, which import, upload,
+    reindex and the AWS handler all use (``ingest.analyze``); a change of
+    ``preview_size`` or ``detect_size`` changes the decode size, so photos stored
+    before it are matched again only after a ``reindex`` gives them new hashes."""
+    digest = hashlib.sha256(f"{img.mode} {img.width}x{img.height}\n".encode())
+    digest.update(img.tobytes())
+    return digest.hexdigest()
 
 
 def hash_stream(fh: BinaryIO) -> tuple[str, int]:
@@ -115,6 +137,7 @@ def analyze(
         width=dec.width,
         height=dec.height,
         byte_size=size,
+        pixel_sha256=pixel_sha256(dec.image),  # before any resize: what decode gave
     )
     preview = bounded(dec.image, settings.preview_size)
     if renditions:
@@ -144,7 +167,10 @@ def rendition_bytes(preview: Image.Image, settings: Settings) -> tuple[bytes, by
 @dataclass
 class Stored:
     status: str  # "added" or "duplicate"
-    picture: Picture
+    picture: Picture  # the picture added, or the one already in the set
+    # of a duplicate: "file" (the same bytes are in the set) or "pixels" (a file of the
+    # same photo, only its metadata different, is: see pixel_sha256)
+    same: str = ""
 
 
 def original_key(analysis: Analysis) -> str:
@@ -244,9 +270,12 @@ def _store(
     create_set: bool,
 ) -> Stored:
     set_name, name = check_set_name(set_name), check_picture_name(name)
-    existing = catalog.find_by_hash(set_name, analysis.sha256)
-    if existing is not None:
-        return Stored("duplicate", existing)
+    pixels = analysis.pixel_sha256 or None
+    # the same bytes are found before any blob is written; the same pixels only by the
+    # add (the catalog's unique (set, pixel hash)): no read more for every new photo,
+    # and a re-captioned copy, which is rare, has its blobs written and dropped again
+    if (known := already_there(catalog, set_name, analysis.sha256, None)) is not None:
+        return known
     sha = analysis.sha256
     picture = Picture(
         image_id=analysis.image_id,
@@ -260,24 +289,46 @@ def _store(
         byte_size=analysis.byte_size,
         engine_tag=engine_tag,
         faces=list(analysis.faces),
+        pixel_sha256=pixels,
     )
+    found: Stored | None = None
     with content_lock(catalog, sha):
         put_blobs(blobs, data, analysis)
-        for attempt in range(5):
+        for attempt in range(6):
             status = catalog.add_picture(picture, create_set=create_set)
             if status == "no_set":  # the blobs just written must not stay behind
                 drop_unused_blobs(blobs, catalog, picture)
                 raise SetGone(f"set {set_name!r} no longer exists")
+            if status == "duplicate":
+                # two files of one photo stored at once, and the other won: this file's
+                # blobs go unless a picture elsewhere has these bytes
+                found = already_there(catalog, set_name, sha, pixels)
+                if found is not None:
+                    drop_unused_blobs(blobs, catalog, picture)
+                    break
+                continue  # the other was deleted meanwhile: add this one after all
             if status != "name_taken":
                 break
             picture.name = free_name(catalog, set_name, name, attempt)
         else:  # pragma: no cover - a unique suffix taken too
             raise BadInput(f"could not find a free name for {name!r} in set {set_name!r}")
-    if status == "duplicate":
-        found = catalog.find_by_hash(set_name, sha)
-        assert found is not None
-        return Stored("duplicate", found)
-    return Stored("added", picture)
+    return found or Stored("added", picture)
+
+
+def already_there(
+    catalog: Catalog, set_name: str, sha256: str, pixel_sha256: str | None
+) -> Stored | None:
+    """The picture of the set that a new file would duplicate, as a "duplicate": one
+    with the same bytes ("file"), else one with the same pixels ("pixels"; only the
+    metadata differs, see :func:`pixel_sha256`); None if there is neither."""
+    existing = catalog.find_by_hash(set_name, sha256)
+    if existing is not None:
+        return Stored("duplicate", existing, "file")
+    if pixel_sha256:
+        existing = catalog.find_by_pixels(set_name, pixel_sha256)
+        if existing is not None:
+            return Stored("duplicate", existing, "pixels")
+    return None
 
 
 def free_name(catalog: Catalog, set_name: str, name: str, attempt: int) -> str:

@@ -147,6 +147,7 @@ def _copy(source: Album, target: Album, picture: Picture, reindex: bool) -> str:
             analysis = analyze(fh, target.settings, renditions=False)
         moved.faces = index_faces(target.collection, analysis, picture.image_id).faces
         moved.engine_tag = target.settings.engine_tag
+        moved.pixel_sha256 = analysis.pixel_sha256 or picture.pixel_sha256  # its settings
     status = target.catalog.add_picture(moved, create_set=True)
     if status != "added":
         if reindex:

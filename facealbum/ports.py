@@ -81,8 +81,10 @@ class Catalog(Protocol):
     def add_picture(self, picture: Picture, create_set: bool = True) -> str:
         """Store a picture with its faces in one transaction; create its set (unless
         told not to) and make it the featured picture if the set has none. Returns
-        "added", "duplicate" (same content already in the set), "name_taken" (another
-        picture has that name) or "no_set" (the set is missing and create_set is off)."""
+        "added", "duplicate" (the same content, or the same ``pixel_sha256``, is in the
+        set already: a uniqueness the catalog enforces, so of two writers of one photo at
+        once one adds it), "name_taken" (another picture has that name) or "no_set" (the
+        set is missing and create_set is off)."""
         ...
 
     def add_pictures(self, pictures: Sequence[Picture]) -> None:
@@ -92,6 +94,18 @@ class Catalog(Protocol):
         ...
 
     def find_by_hash(self, set_name: str, sha256: str) -> Picture | None: ...
+    def find_by_pixels(self, set_name: str, pixel_sha256: str) -> Picture | None:
+        """The set's picture whose decoded pixels hash to ``pixel_sha256`` (see
+        ``ingest.pixel_sha256``), if any; pictures stored without one never match."""
+        ...
+
+    def set_pixel_sha256(self, image_id: str, pixel_sha256: str) -> bool:
+        """Give a picture its pixel hash, or a new one: reindex does, for pictures stored
+        before pixel hashes or decoded at another size. False, and nothing changed, if
+        the picture is gone or another picture of its set has these pixels (an old
+        duplicate: both stay as they are)."""
+        ...
+
     def hashes_in_set(self, set_name: str) -> list[str]: ...
     def get_picture(self, image_id: str) -> Picture | None: ...
     def get_pictures(self, image_ids: Sequence[str]) -> dict[str, Picture]: ...

@@ -21,6 +21,24 @@ from facealbum.wiring import open_album
 PHOTOS = Path(__file__).parent / "fixtures" / "photos"
 
 
+def other_pixels(data: bytes, i: int) -> bytes:
+    """Another photo to the album, copy number ``i`` (0-4095) of the JPEG ``data``: a
+    strip of 12 black or white 16 px squares (i's bits) in its top left corner, its
+    faces where they were. Bytes appended after the JPEG's end no longer make another
+    photo: the same pixels are one picture (issue 19, ``ingest.pixel_sha256``)."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    for bit in range(12):
+        shade = 255 if i >> bit & 1 else 0
+        img.paste((shade, shade, shade), (16 * bit, 0, 16 * bit + 16, 16))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
 def cli(
     *args: str, home: Path, env_extra: dict[str, str] | None = None, **kwargs
 ) -> subprocess.CompletedProcess:

@@ -255,6 +255,39 @@ def test_a_failing_record_is_retried_alone(lambda_album):
     assert sorted(p.name for p in album.get_set("Trip")[1]) == ["dog.jpg", "obama.jpg"]
 
 
+def test_a_recaptioned_photo_dropped_into_the_bucket_is_the_picture_already_there(lambda_album):
+    """The AWS shape of issue 19: the same photo dropped again with only its caption
+    edited is a "pixels" duplicate of the picture the set has; its object leaves the
+    bucket and nothing of it is stored or indexed."""
+    import boto3
+    from test_dedupe import EDITED, OBAMA
+
+    from facealbum.aws.handlers import on_upload
+
+    album = lambda_album
+    originals = album.blobs.names["originals"]
+    s3 = boto3.client("s3")
+
+    def dropped(key: str, data: bytes) -> dict:
+        s3.put_object(Bucket=originals, Key=key, Body=data)
+        record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                  "s3": {"bucket": {"name": originals}, "object": {"key": key}}}  # fmt: skip
+        [done] = on_upload({"Records": [record]})["done"]
+        return done
+
+    first = dropped("Trip/IMG_2001.JPG", OBAMA)
+    assert (first["status"], first["duplicate"]) == ("added", None)
+    again = dropped("Trip/IMG_2001-edited.JPG", EDITED)
+    assert (again["status"], again["duplicate"]) == ("duplicate", "pixels")
+    assert again["image_id"] == first["image_id"]
+    [picture] = album.get_set("Trip")[1]
+    assert picture.name == "IMG_2001.JPG" and picture.pixel_sha256
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=originals)["Contents"]}
+    assert left == {picture.original_key}  # the edited copy's object went, and nothing of it
+    held = {r.face_id for r in album.collection.records()}
+    assert held == {f.face_id for f in picture.faces}
+
+
 def api_event(
     path: str, query: str = "", method: str = "GET", headers=None, body: bytes | None = None
 ) -> dict:

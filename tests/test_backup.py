@@ -12,7 +12,7 @@ import shutil
 import threading
 
 import pytest
-from conftest import PHOTOS, cli, start_server
+from conftest import PHOTOS, cli, other_pixels, start_server
 
 from facealbum.backup import backup, restore
 from facealbum.check import check_album
@@ -32,7 +32,8 @@ def album_state(album) -> dict:
             "featured": s.featured.name if s.featured else None,
             "share_location": s.share_location,
             "pictures": {
-                p.name: (p.sha256, [(f.face_id, f.box) for f in p.faces]) for p in pictures
+                p.name: (p.sha256, p.pixel_sha256, [(f.face_id, f.box) for f in p.faces])
+                for p in pictures
             },
         }
         for p in pictures:
@@ -52,7 +53,7 @@ def test_restore_gives_the_same_album_and_a_second_backup_copies_only_new_files(
     album.rename_set("fixtures", "Family")
     album.catalog.set_share_location("Family", True)
     queued = album.submit_upload(
-        "Family", "late.jpg", (PHOTOS / "biden" / "biden2.jpg").read_bytes() + b"!"
+        "Family", "late.jpg", other_pixels((PHOTOS / "biden" / "biden2.jpg").read_bytes(), 1)
     )
     dest = tmp_path / "backup"
 
@@ -62,7 +63,7 @@ def test_restore_gives_the_same_album_and_a_second_backup_copies_only_new_files(
     assert first.copied >= n + 2 + 1  # originals (some shared), renditions, the queued file
     again = backup(album, dest)
     assert again.copied == 0 and again.kept == first.copied  # incremental: nothing new
-    new_content = (PHOTOS / "nofaces" / "dog.jpg").read_bytes() + b"another photo"
+    new_content = other_pixels((PHOTOS / "nofaces" / "dog.jpg").read_bytes(), 2)
     album.ingest("Family", "extra.jpg", new_content)
     third = backup(album, dest)
     assert third.copied == 3  # the new original, its thumbnail and preview
@@ -169,8 +170,14 @@ def test_backup_and_restore_on_postgresql_use_pg_dump(pg_cluster, tmp_path):
     assert restore(restored, tmp_path / "backup").problems == []
     assert check_album(restored) == []
     assert album_state(restored) == album_state(album)
+    assert all(p.pixel_sha256 for p in restored.get_set("obama")[1])
     # the catalog keeps working after the restore: new faces get fresh sequence numbers
     restored.ingest("groups", "dog.jpg", (PHOTOS / "nofaces" / "dog.jpg").read_bytes())
+    # and keeps one photo once per set: a copy with another caption is the one there
+    from test_dedupe import OBAMA, with_exif
+
+    again = restored.ingest("obama", "recaptioned.jpg", with_exif(OBAMA, description="x"))
+    assert (again.status, again.same, again.picture.name) == ("duplicate", "pixels", "obama.jpg")
     sqlite_home = open_album(Settings(home=tmp_path / "sqlite"))
     with pytest.raises(BadInput, match="same kind"):
         restore(sqlite_home, tmp_path / "backup")
@@ -207,6 +214,7 @@ def test_export_writes_the_originals_and_their_faces(library, tmp_path):
     by_name = {d["name"]: d for d in index["pictures"]}
     assert set(by_name) == {p.name for p in pictures}
     for p in pictures:
+        assert by_name[p.name]["pixel_sha256"] == p.pixel_sha256 and p.pixel_sha256
         described = by_name[p.name]["faces"]
         assert [f["face_id"] for f in described] == [f.face_id for f in p.faces]
         for f, d in zip(p.faces, described, strict=True):

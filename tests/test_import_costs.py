@@ -12,6 +12,7 @@ import io
 from collections import Counter
 
 from badfiles import PHOTOS
+from conftest import other_pixels
 from PIL import Image
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -32,7 +33,7 @@ def test_an_import_searches_and_writes_a_bounded_amount_per_photo(tmp_path, monk
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(PHOTOS_N):  # distinct content: none is skipped as a copy
-        (folder / f"{i:02d}.jpg").write_bytes(buf.getvalue() + b"\0" * i)
+        (folder / f"{i:02d}.jpg").write_bytes(other_pixels(buf.getvalue(), i))
     # the users follow after every photo: the most an import's people work can be
     album = open_album(Settings(home=tmp_path / "home", people_follow_seconds=0))
     searches: Counter[str] = Counter()

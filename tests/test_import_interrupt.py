@@ -15,6 +15,7 @@ import sys
 import time
 
 from badfiles import PHOTOS
+from conftest import other_pixels
 from PIL import Image
 
 from facealbum.settings import Settings
@@ -29,7 +30,7 @@ def _photos(folder, count: int) -> None:
         img.convert("RGB").save(buf, "JPEG", quality=90)
     folder.mkdir()
     for i in range(count):
-        (folder / f"{i:03d}.jpg").write_bytes(buf.getvalue() + b"\0" * i)
+        (folder / f"{i:03d}.jpg").write_bytes(other_pixels(buf.getvalue(), i))
 
 
 def test_ctrl_c_during_an_import_leaves_no_orphan_faces(tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from badfiles import BAD_FILES, PHOTOS
+from conftest import other_pixels
 from PIL import Image
 
 from facealbum.domain import BadInput
@@ -381,7 +382,7 @@ def test_an_import_follows_its_persons_by_time_not_every_few_photos(tmp_path, mo
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(34):  # distinct content: none is skipped as a copy
-        (folder / f"{i:02d}.jpg").write_bytes(buf.getvalue() + b"\0" * i)
+        (folder / f"{i:02d}.jpg").write_bytes(other_pixels(buf.getvalue(), i))
     follows: list[int] = []
     real = grouping.follow_placements
 

@@ -311,3 +311,59 @@ def test_servers_started_at_once_on_a_new_postgresql_database_migrate_it_once(pg
     with make_engine(url).connect() as conn:
         heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
     assert len(heads) == 1
+
+
+def test_0018_adds_pixel_hashes_keeping_every_picture_and_face(settings):
+    """A catalog from before pixel hashes: its pictures stay, with none (NULL, matching
+    nothing, and two such never clash), new pictures get theirs, unique per set; going
+    back is a plain ALTER TABLE that keeps pictures and faces (SQLite's copy of
+    ``pictures`` would cascade to every face)."""
+    from facealbum.adapters.catalog_sql import SqlCatalog
+    from facealbum.domain import Picture
+
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0017")
+    picture = sa.text(
+        "INSERT INTO pictures (image_id, set_name, name, sha256, width, height, original_key, "
+        "content_type, byte_size, engine_tag, created_at) VALUES "
+        "(:i, 'S', :i, :i, 10, 10, 'k', 'image/jpeg', 5, 't', 0)"
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO sets (name, created_at) VALUES ('S', 0)"))
+        for image in ("a", "b"):
+            conn.execute(picture, {"i": image})
+        conn.execute(
+            sa.text(
+                "INSERT INTO faces (face_id, image_id, box_left, box_top, box_width, "
+                "box_height, confidence) VALUES ('f1', 'a', .1, .1, .2, .2, 99)"
+            )
+        )
+    engine.dispose()
+    catalog = SqlCatalog(settings.catalog_url)  # migrates to the newest
+    old = catalog.get_picture("a")
+    assert old.pixel_sha256 is None and [f.face_id for f in old.faces] == ["f1"]
+    new = Picture("c", "S", "c.jpg", "c", 10, 10, "k", "image/jpeg", 5, pixel_sha256="px")
+    assert catalog.add_picture(new) == "added"
+    again = Picture("d", "S", "d.jpg", "d", 10, 10, "k", "image/jpeg", 5, pixel_sha256="px")
+    assert catalog.add_picture(again) == "duplicate"
+    assert catalog.get_picture("c").pixel_sha256 == "px"
+    catalog.engine.dispose()
+
+    def held() -> tuple[int, int]:
+        with catalog.engine.connect() as conn:
+            return (
+                conn.execute(sa.text("SELECT count(*) FROM pictures")).scalar(),
+                conn.execute(sa.text("SELECT count(*) FROM faces")).scalar(),
+            )
+
+    assert held() == (3, 1)
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with catalog.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0017")
+    assert held() == (3, 1)
+    columns = sa.inspect(catalog.engine).get_columns("pictures")
+    assert "pixel_sha256" not in {c["name"] for c in columns}
+    migrate(catalog.engine)
+    assert held() == (3, 1)

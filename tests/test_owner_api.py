@@ -156,6 +156,36 @@ def test_scripts_upload_with_the_secret_as_bearer_token(site):
         )
 
 
+def test_an_upload_of_a_recaptioned_photo_is_the_picture_already_there(site):
+    """Issue 19: the photo again with only its caption edited (other bytes, the same
+    pixels) is not a second picture: its upload says "duplicate", of which kind, and
+    names the picture the set has; face search lists the photo once."""
+    from test_dedupe import EDITED, OBAMA
+
+    with httpx.Client(
+        base_url=site[0], timeout=60, headers={"Authorization": f"Bearer {SECRET}"}
+    ) as c:
+        url = "/api/sets/Captions/pictures"
+        r = c.post(url, files=[("files", ("IMG_2001.JPG", OBAMA, "image/jpeg"))])
+        [first] = wait_for_uploads(c, [r.json()["uploads"][0]["upload_id"]])
+        assert (first["status"], first["duplicate"]) == ("added", None)
+        r = c.post(url, files=[("files", ("IMG_2001-edited.JPG", EDITED, "image/jpeg")),
+                               ("files", ("copy.JPG", OBAMA, "image/jpeg"))])  # fmt: skip
+        edited, copy = wait_for_uploads(c, [u["upload_id"] for u in r.json()["uploads"]])
+        assert (edited["status"], edited["duplicate"]) == ("duplicate", "pixels")
+        assert (copy["status"], copy["duplicate"]) == ("duplicate", "file")
+        for u in (edited, copy):  # the picture the set has
+            assert (u["image_id"], u["name"]) == (first["image_id"], "IMG_2001.JPG")
+        [picture] = c.get("/api/sets/Captions").json()["pictures"]
+        assert picture["image_id"] == first["image_id"]
+        face = picture["faces"][0]["face_id"]
+        matches = c.get(f"/api/faces/{face}/matches").json()["matches"]
+        listed = [m["picture"] for m in matches]
+        listed += [c for m in matches for c in m["picture"]["also_in"]]  # copies elsewhere
+        here = [p["image_id"] for p in listed if p["set"] == "Captions"]
+        assert here == [first["image_id"]]
+
+
 def test_a_cameras_two_image_jpeg_uploads_as_a_jpeg(site):
     import io
 

@@ -379,6 +379,75 @@ def test_catalog_one_content_once_per_set_under_concurrency(catalog):
     assert catalog.faces_of(losers) == {}  # the losers' faces were not kept
 
 
+def pixel_picture(image_id: str, set_name: str, sha: str, pixels: str | None) -> Picture:
+    p = picture(image_id, set_name, sha, 1)
+    p.pixel_sha256 = pixels
+    return p
+
+
+def test_catalog_keeps_one_photo_once_per_set_by_its_pixels(catalog):
+    """Another file (another sha256) of the same pixels is a duplicate in its set, not in
+    another; pictures without a pixel hash (stored before it) never clash; the hash
+    follows a set's rename, leaves with its picture, and reindex's fill is conditional."""
+    assert catalog.add_picture(pixel_picture("a", "S", "sha-a", "px-1")) == "added"
+    assert catalog.add_picture(pixel_picture("b", "S", "sha-b", "px-1")) == "duplicate"
+    assert catalog.faces_of(["b-0"]) == {}  # the loser's faces were not kept
+    assert catalog.add_picture(pixel_picture("c", "T", "sha-b", "px-1")) == "added"
+    assert catalog.add_picture(pixel_picture("d", "S", "sha-d", None)) == "added"
+    assert catalog.add_picture(pixel_picture("e", "S", "sha-e", None)) == "added"
+    assert catalog.find_by_pixels("S", "px-1").image_id == "a"
+    assert catalog.find_by_pixels("T", "px-1").image_id == "c"
+    assert catalog.find_by_pixels("S", "px-2") is None
+    assert catalog.get_picture("a").pixel_sha256 == "px-1"
+    assert catalog.get_pictures(["a", "d"])["a"].pixel_sha256 == "px-1"
+    assert catalog.get_pictures(["d"])["d"].pixel_sha256 is None
+    assert catalog.get_set("S").picture_count == 3
+    # reindex gives old pictures their hashes (or new ones), never into a clash
+    assert catalog.set_pixel_sha256("d", "px-3")
+    assert catalog.set_pixel_sha256("d", "px-2")  # decoded at another size: replaced
+    assert catalog.find_by_pixels("S", "px-3") is None
+    assert catalog.set_pixel_sha256("e", "px-3")  # free again
+    assert catalog.set_pixel_sha256("e", "px-3")  # the same again: nothing to do
+    assert not catalog.set_pixel_sha256("e", "px-2")  # an old duplicate of d: both stay
+    assert catalog.find_by_pixels("S", "px-3").image_id == "e"
+    assert not catalog.set_pixel_sha256("gone", "px-4")
+    assert catalog.find_by_pixels("S", "px-2").image_id == "d"
+    assert catalog.get_picture("e").pixel_sha256 == "px-3"
+    # a renamed set keeps its photos' pixel hashes under the new name
+    catalog.rename_set("S", "S2")
+    assert catalog.find_by_pixels("S2", "px-1").image_id == "a"
+    assert catalog.find_by_pixels("S", "px-1") is None
+    assert catalog.add_picture(pixel_picture("f", "S2", "sha-f", "px-2")) == "duplicate"
+    # deleted, the photo can come again
+    catalog.delete_picture("a")
+    assert catalog.find_by_pixels("S2", "px-1") is None
+    assert catalog.add_picture(pixel_picture("g", "S2", "sha-g", "px-1")) == "added"
+
+
+def test_catalog_one_photo_once_per_set_by_pixels_under_concurrency(catalog):
+    """Eight files of one photo, each with other metadata (another sha256), stored into
+    one set at once: one is added, the rest are duplicates."""
+    import threading
+
+    results: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(
+                catalog.add_picture(pixel_picture(f"x{i}", "S", f"sha-{i}", "same-pixels"))
+            )
+        )
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["added"] + ["duplicate"] * 7
+    assert catalog.get_set("S").picture_count == 1 and catalog.stats().faces == 1
+    winner = catalog.find_by_pixels("S", "same-pixels")
+    assert catalog.hashes_in_set("S") == [winner.sha256]
+
+
 def test_catalog_fans_out_past_one_request(catalog):
     """250 pictures read at once: DynamoDB's BatchGetItem takes 100 keys per call, so
     the catalog must ask in chunks (moto refuses a bigger batch, as AWS does)."""

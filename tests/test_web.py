@@ -266,6 +266,17 @@ def test_owner_creates_a_set_and_uploads_two_photos(page):
     expect(page.locator('#uploads li[data-name="notes.jpg"]')).to_contain_text(
         "not a readable image", timeout=30_000
     )
+    # the same photo with its caption edited is the one there, and said to be
+    from test_dedupe import with_exif
+
+    captioned = with_exif((PHOTOS / "biden" / "biden2.jpg").read_bytes(), description="Joe")
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "captioned.jpg", "mimeType": "image/jpeg", "buffer": captioned}],
+    )
+    expect(page.locator('#uploads li[data-name="captioned.jpg"]')).to_contain_text(
+        "already in this set (same photo as biden2.jpg, metadata differs)", timeout=60_000
+    )
     # and the album shows the new set to visitors too
     card = httpx.get(page.url.split("/sets/")[0] + "/api/sets").json()["sets"]
     assert {s["name"]: s["picture_count"] for s in card if s["name"] == "Holiday"} == {"Holiday": 2}

@@ -1,8 +1,9 @@
 """The catalog on DynamoDB, in the original design's key schema (see dynamo_tables).
 
 What one SQL transaction does here is one TransactWriteItems: adding a picture puts
-its item, its image-id item, the "this content is in this set" guard and the content's
-use, and bumps the set's counts, all or nothing; the set's featured picture is then
+its item, its image-id item, the "this content is in this set" guard (and the "this
+photo is in this set" one of its pixel hash), the content's use, and bumps the set's
+counts, all or nothing; the set's featured picture is then
 set once by a conditional write. Face items (face id → picture) are written just before
 and deleted again if the picture is not added, so no face item outlives a failure for
 long (``check`` would find the faces, not the picture). Renaming or deleting a set moves
@@ -124,10 +125,13 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
                               "sha256": p.sha256}),
             _put(self.album, {"pk": f"sha#{p.sha256}", "sk": p.image_id, "set": p.set_name}),
         ]  # fmt: skip
+        if p.pixel_sha256:  # one photo once per set, as the SQL catalog's unique index
+            ops.append(_put(self.album, _pixels_guard(p.set_name, p.pixel_sha256, p.image_id),
+                            "attribute_not_exists(pk)"))  # fmt: skip
         failed = self._transact(ops)
         if failed is None:
             return "added"
-        if 2 in failed:
+        if 2 in failed or 5 in failed:
             return "duplicate"
         if 1 in failed:
             return "name_taken"
@@ -370,7 +374,11 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             _update(self.pics, {"set": ROOT, "name": new},
                     "SET picture_count = picture_count + :one, face_count = face_count + :nf",
                     {":one": 1, ":nf": nf}),
-        ])  # fmt: skip
+        ] + ([
+            {"Delete": {"TableName": self.album.name,
+                        "Key": _pixels_key(old, item["pixel_sha256"])}},
+            _put(self.album, _pixels_guard(new, item["pixel_sha256"], image_id)),
+        ] if item.get("pixel_sha256") else []))  # fmt: skip
 
     def delete_set(self, name: str) -> list[Picture]:
         """The set's item goes first, so that no upload (which may not create sets)
@@ -438,6 +446,9 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
             {"Delete": {"TableName": self.album.name,
                         "Key": {"pk": f"sha#{p.sha256}", "sk": p.image_id}}},
         ]  # fmt: skip
+        if p.pixel_sha256:  # written with the item's hash, so this picture's own
+            ops.append({"Delete": {"TableName": self.album.name,
+                                   "Key": _pixels_key(p.set_name, p.pixel_sha256)}})
         if counts:
             ops.append(
                 _update(
@@ -560,6 +571,36 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
     def find_by_hash(self, set_name: str, sha256: str) -> Picture | None:
         guard = self.album.get_item(Key={"pk": f"hash#{set_name}", "sk": sha256}).get("Item")
         return self.get_picture(guard["image_id"]) if guard else None
+
+    def find_by_pixels(self, set_name: str, pixel_sha256: str) -> Picture | None:
+        guard = self.album.get_item(Key=_pixels_key(set_name, pixel_sha256)).get("Item")
+        return self.get_picture(guard["image_id"]) if guard else None
+
+    def set_pixel_sha256(self, image_id: str, pixel_sha256: str) -> bool:
+        """The picture's item, its new guard and its old one's deletion in one
+        transaction, conditional on the item's hash being the one read and on no
+        other picture of the set holding the new guard."""
+        where = self._where(image_id)
+        item = self.pics.get_item(
+            Key={"set": where["set"], "name": where["name"]}, ConsistentRead=True
+        ).get("Item") if where else None  # fmt: skip
+        if item is None or item["image_id"] != image_id:
+            return False
+        old = item.get("pixel_sha256")
+        if old == pixel_sha256:
+            return True
+        values = {":px": pixel_sha256, ":id": image_id} | ({":old": old} if old else {})
+        same = "pixel_sha256 = :old" if old else "attribute_not_exists(pixel_sha256)"
+        ops = [
+            _update(self.pics, {"set": item["set"], "name": item["name"]},
+                    "SET pixel_sha256 = :px", values, f"image_id = :id AND {same}"),
+            _put(self.album, _pixels_guard(item["set"], pixel_sha256, image_id),
+                 "attribute_not_exists(pk)"),
+        ]  # fmt: skip
+        if old:
+            ops.append({"Delete": {"TableName": self.album.name,
+                                   "Key": _pixels_key(item["set"], old)}})  # fmt: skip
+        return self._transact(ops) is None
 
     def hashes_in_set(self, set_name: str) -> list[str]:
         guards = query_all(self.album, KeyConditionExpression="pk = :p",
@@ -742,7 +783,17 @@ def _picture_item(p: Picture) -> dict:
         "byte_size": p.byte_size,
         "engine_tag": p.engine_tag,
         "faces": [_face_map(f) for f in p.faces],
+        **({"pixel_sha256": p.pixel_sha256} if p.pixel_sha256 else {}),
     }
+
+
+def _pixels_key(set_name: str, pixel_sha256: str) -> dict:
+    """The guard item that says "this photo (its pixels) is in this set"."""
+    return {"pk": f"pixels#{set_name}", "sk": pixel_sha256}
+
+
+def _pixels_guard(set_name: str, pixel_sha256: str, image_id: str) -> dict:
+    return _pixels_key(set_name, pixel_sha256) | {"image_id": image_id}
 
 
 def _picture(item: dict) -> Picture:
@@ -759,4 +810,5 @@ def _picture(item: dict) -> Picture:
         byte_size=int(item["byte_size"]),
         engine_tag=item.get("engine_tag", ""),
         faces=sorted(faces, key=lambda f: f.box.left),
+        pixel_sha256=item.get("pixel_sha256"),
     )

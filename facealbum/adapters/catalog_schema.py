@@ -71,9 +71,13 @@ pictures = Table(
     Column("byte_size", Integer, nullable=False),
     Column("engine_tag", String(100), nullable=False),
     Column("created_at", Float, nullable=False),
+    # of the decoded pixels (migration 0018, ingest.pixel_sha256); NULL: stored before
+    Column("pixel_sha256", String(64), nullable=True),
     UniqueConstraint("set_name", "name", name="uq_pictures_set_name"),
     UniqueConstraint("set_name", "sha256", name="uq_pictures_set_sha256"),
     Index("ix_pictures_set_created", "set_name", "created_at", "name"),
+    # one photo once per set, whatever its metadata; NULLs never clash
+    Index("uq_pictures_set_pixels", "set_name", "pixel_sha256", unique=True),
 )
 
 faces = Table(
@@ -150,6 +154,7 @@ uploads = Table(
     Column("lease_until", Float, nullable=True),
     Column("enqueued_at", Float, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("duplicate", String(10), nullable=True),  # "file" | "pixels" (migration 0018)
 )
 
 # the owner's sessions: a signed cookie names one, and only a row here makes it valid

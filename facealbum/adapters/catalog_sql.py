@@ -171,6 +171,10 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             except IntegrityError:
                 if self.find_by_hash(picture.set_name, picture.sha256) is not None:
                     return "duplicate"
+                if picture.pixel_sha256 and self.find_by_pixels(
+                    picture.set_name, picture.pixel_sha256
+                ):
+                    return "duplicate"
                 if self._name_taken(picture.set_name, picture.name):
                     return "name_taken"
                 if not create_set and self.get_set(picture.set_name) is None:
@@ -395,6 +399,18 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
             except IntegrityError:  # another writer's first (or the set is gone)
                 continue
         raise NotFound(f"no set {set_name!r}")
+
+    def set_pixel_sha256(self, image_id: str, pixel_sha256: str) -> bool:
+        q = (
+            update(pictures)
+            .where(pictures.c.image_id == image_id)
+            .values(pixel_sha256=pixel_sha256)
+        )
+        try:
+            with self.engine.begin() as conn:
+                return bool(conn.execute(q).rowcount)
+        except IntegrityError:  # another picture of its set has these pixels
+            return False
 
     def rename_picture(self, image_id: str, name: str) -> None:
         try:
@@ -663,6 +679,12 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         q = select(pictures).where(pictures.c.set_name == set_name, pictures.c.sha256 == sha256)
         return self._one(q)
 
+    def find_by_pixels(self, set_name: str, pixel_sha256: str) -> Picture | None:
+        q = select(pictures).where(
+            pictures.c.set_name == set_name, pictures.c.pixel_sha256 == pixel_sha256
+        )
+        return self._one(q)
+
     def hashes_in_set(self, set_name: str) -> list[str]:
         q = select(pictures.c.sha256).where(pictures.c.set_name == set_name)
         with self.engine.connect() as conn:
@@ -682,7 +704,7 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         ids = list(dict.fromkeys(image_ids))
         with self.engine.connect() as conn:
             found = rows_in(conn, _PICTURE_COLS, "pictures", "image_id", ids)
-            out = {r[0]: Picture(*r) for r in found}
+            out = {r[0]: _picture_of(tuple(r)) for r in found}
             _add_faces(conn, out)
         return out
 
@@ -938,10 +960,12 @@ def _picture_row(p: Picture) -> dict:
         "content_type": p.content_type,
         "byte_size": p.byte_size,
         "engine_tag": p.engine_tag,
+        "pixel_sha256": p.pixel_sha256,
     }
 
 
-_UPLOAD_FIELDS = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces")
+_UPLOAD_FIELDS = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces",
+                  "duplicate")  # fmt: skip
 
 
 def _upload_row(u: Upload) -> dict:
@@ -966,6 +990,7 @@ def _picture(r) -> Picture:
         content_type=r["content_type"],
         byte_size=r["byte_size"],
         engine_tag=r["engine_tag"],
+        pixel_sha256=r["pixel_sha256"],
     )
 
 
@@ -996,7 +1021,14 @@ _FACE_COLUMNS = ("box_left", "seq", "image_id", "face_id", "box_top", "box_width
                  "box_height", "confidence", "person_id", "sharpness")  # fmt: skip
 # get_pictures' columns, in the order of Picture's fields
 _PICTURE_COLS = ("image_id", "set_name", "name", "sha256", "width", "height", "original_key",
-                 "content_type", "byte_size", "engine_tag")  # fmt: skip
+                 "content_type", "byte_size", "engine_tag", "pixel_sha256")  # fmt: skip
+
+
+def _picture_of(r: tuple) -> Picture:
+    """A picture (without faces) from a row of :data:`_PICTURE_COLS`."""
+    picture = Picture(*r[:-1])
+    picture.pixel_sha256 = r[-1]
+    return picture
 
 
 def _face_of(r: tuple) -> Face:

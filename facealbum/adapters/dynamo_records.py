@@ -15,7 +15,7 @@ from typing import Any
 from ..domain import OwnerSession, Upload
 from .dynamo_tables import batch_get, num, query_all
 
-_UPLOAD = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces")
+_UPLOAD = ("upload_id", "set_name", "name", "status", "error", "image_id", "faces", "duplicate")
 
 
 class DynamoRecords:
@@ -251,6 +251,7 @@ def _upload(item: dict) -> Upload:
         faces=None if faces is None else int(faces),
         attempts=int(item.get("attempts", 0)),
         created_at=float(item["created_at"]),
+        duplicate=item.get("duplicate"),
     )
 
 

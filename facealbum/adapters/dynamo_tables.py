@@ -7,7 +7,8 @@ The original design's key schema, plus one table for the rest of what the album 
   picture, set once by a conditional ``attribute_not_exists`` write, and its counts.
 - ``PREFIXpics_by_image_id``: ``image_id`` → the picture's ``set`` and ``name``.
 - ``PREFIXalbum``: partition ``pk``, sort ``sk``, one kind of row per prefix of ``pk``:
-  ``hash#SET`` / sha256 (one content once per set), ``sha#SHA`` / image id (who uses a
+  ``hash#SET`` / sha256 (one content once per set), ``pixels#SET`` / pixel sha256 (one
+  photo once per set, whatever its metadata), ``sha#SHA`` / image id (who uses a
   content), ``face#ID`` (a face's picture and box), ``uploads``, ``lock#SHA``,
   ``sessions``, ``fail#CLIENT``, ``job#NAME`` (a background job's state), ``sets#newest``
   and ``sets#name`` (the sets in either order, for paging), ``counters`` (the album's

@@ -92,7 +92,8 @@ def on_upload(event: dict, context: Any = None) -> dict:
                 placements.flush()  # what the records before it placed
                 raise upload  # a direct S3 invocation: Lambda's own retry
             if upload is not None:
-                done.append({"key": key, "status": upload.status, "error": upload.error})
+                done.append({"key": key, "status": upload.status, "error": upload.error,
+                             "duplicate": upload.duplicate, "image_id": upload.image_id})
                 level = logging.WARNING if upload.status == "failed" else logging.INFO
                 log.log(level, "%s: %s %s", key, upload.status, upload.error or "")
                 faces = faces or (upload.status == "added" and bool(upload.faces))

@@ -115,6 +115,9 @@ def upload_json(u: Upload) -> dict:
         "set": u.set_name,
         "name": u.name,
         "status": u.status,
+        # of a duplicate: "file" (the same bytes) or "pixels" (the same photo, other
+        # metadata); image_id and name are then the picture the set already had
+        "duplicate": u.duplicate,
         "error": u.error,
         "image_id": u.image_id,
         "faces": u.faces,

@@ -87,7 +87,11 @@ export function uploader(state, onAdded) {
           const item = waiting.get(u.upload_id);
           waiting.delete(u.upload_id);
           if (u.status === "failed") finish(item, "failed", u.error);
-          else if (u.status === "duplicate") finish(item, "duplicate", "✓ already in this set");
+          else if (u.status === "duplicate") {
+            // "pixels": the same photo with other metadata (a caption edited), as u.name
+            const same = u.duplicate === "pixels" ? ` (same photo as ${u.name}, metadata differs)` : "";
+            finish(item, "duplicate", `✓ already in this set${same}`);
+          }
           else {
             finish(item, "added", u.faces ? `✓ ${u.faces} ${u.faces === 1 ? "face" : "faces"} found` : "✓ added, no faces found");
             onAdded(await api("GET", `/api/pictures/${u.image_id}`));
