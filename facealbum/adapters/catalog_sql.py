@@ -816,20 +816,20 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return found[:limit], paging.encode([found[limit - 1].name])
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
-        """The picture's key, then one statement of two index seeks on (set, name)."""
-        where = select(pictures.c.set_name, pictures.c.name).where(
-            pictures.c.image_id == image_id
-        )
+        """One statement: the picture's row by its key, and from it two index seeks on
+        (set, name). It was two, the picture's key read first: a round trip more for
+        every picture page on PostgreSQL."""
+        here, near = pictures.alias("here"), pictures.alias("near")
+        same = select(near.c.image_id).where(near.c.set_name == here.c.set_name)
+        before = same.where(near.c.name < here.c.name).order_by(near.c.name.desc())
+        after = same.where(near.c.name > here.c.name).order_by(near.c.name)
+        q = select(
+            before.limit(1).correlate(here).scalar_subquery(),
+            after.limit(1).correlate(here).scalar_subquery(),
+        ).where(here.c.image_id == image_id)
         with self.engine.connect() as conn:
-            here = conn.execute(where).first()
-            if here is None:
-                return None, None
-            near = select(pictures.c.image_id).where(pictures.c.set_name == here[0])
-            before = near.where(pictures.c.name < here[1]).order_by(pictures.c.name.desc())
-            after = near.where(pictures.c.name > here[1]).order_by(pictures.c.name)
-            q = select(before.limit(1).scalar_subquery(), after.limit(1).scalar_subquery())
-            row = conn.execute(q).one()
-        return row[0], row[1]
+            row = conn.execute(q).first()
+        return (None, None) if row is None else (row[0], row[1])
 
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]:
         q = select(pictures.c.image_id).where(pictures.c.engine_tag != engine_tag)
