@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy import (
@@ -698,15 +698,14 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return found[0] if found else None
 
     def get_pictures(self, image_ids: Sequence[str]) -> dict[str, Picture]:
-        """Two driver-level reads (sql_in.py), of the pictures and of their faces: a
-        search page's 50 pictures took 3.5 ms through the expression layer's
-        mappings, 1.1 ms so (1M faces)."""
+        """One driver-level read (sql_in.py) of the pictures joined to their faces: a
+        search page's 50 pictures took 3.5 ms through the expression layer's mappings,
+        1.1 ms so (1M faces); the faces were a second statement, a round trip more on
+        PostgreSQL for every page with pictures."""
         ids = list(dict.fromkeys(image_ids))
         with self.engine.connect() as conn:
-            found = rows_in(conn, _PICTURE_COLS, "pictures", "image_id", ids)
-            out = {r[0]: _picture_of(tuple(r)) for r in found}
-            _add_faces(conn, out)
-        return out
+            rows = rows_in(conn, _PICTURE_FACE_COLS, _PICTURE_FACES, "p.image_id", ids)
+            return {p.image_id: p for p in _with_their_faces(rows)}
 
     def list_pictures(self, set_name: str, limit: int, offset: int) -> list[Picture]:
         q = (
@@ -726,7 +725,9 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
 
     def _load(self, query, with_faces: bool = True) -> list[Picture]:
         """Pictures with their faces, in two queries whatever the number of pictures
-        (the faces: :func:`_add_faces`)."""
+        (the faces: :func:`_add_faces`). Joined in one (a subquery of the page), a page
+        of 200 took more CPU in building the statement than its round trip saves on
+        PostgreSQL at low load, and SQLite sorted the join in a temporary B-tree."""
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             result = [_picture(r) for r in rows]
@@ -838,20 +839,14 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
         return found[:limit], paging.encode([found[limit - 1].name])
 
     def neighbours(self, image_id: str) -> tuple[str | None, str | None]:
-        """The picture's key, then one statement of two index seeks on (set, name)."""
-        where = select(pictures.c.set_name, pictures.c.name).where(
-            pictures.c.image_id == image_id
-        )
+        """One statement through the driver: the picture's row by its key, and from it
+        two index seeks on (set, name). It was two, the picture's key read first: a
+        round trip more for every picture page on PostgreSQL (and built through the
+        expression layer, its aliases cost 1 ms of CPU a call)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self.engine.connect() as conn:
-            here = conn.execute(where).first()
-            if here is None:
-                return None, None
-            near = select(pictures.c.image_id).where(pictures.c.set_name == here[0])
-            before = near.where(pictures.c.name < here[1]).order_by(pictures.c.name.desc())
-            after = near.where(pictures.c.name > here[1]).order_by(pictures.c.name)
-            q = select(before.limit(1).scalar_subquery(), after.limit(1).scalar_subquery())
-            row = conn.execute(q).one()
-        return row[0], row[1]
+            row = conn.exec_driver_sql(_NEIGHBOURS + mark, (image_id,)).first()
+        return (None, None) if row is None else (row[0], row[1])
 
     def pictures_needing(self, engine_tag: str, set_name: str | None) -> list[str]:
         q = select(pictures.c.image_id).where(pictures.c.engine_tag != engine_tag)
@@ -1031,6 +1026,21 @@ def _picture_of(r: tuple) -> Picture:
     return picture
 
 
+# a picture's neighbours in its set (name order), ended by the placeholder of its id
+_NEIGHBOURS = (
+    "SELECT (SELECT b.image_id FROM pictures b WHERE b.set_name = h.set_name"
+    " AND b.name < h.name ORDER BY b.name DESC LIMIT 1),"
+    " (SELECT a.image_id FROM pictures a WHERE a.set_name = h.set_name"
+    " AND a.name > h.name ORDER BY a.name LIMIT 1)"
+    " FROM pictures h WHERE h.image_id = "
+)
+
+
+# get_pictures' one read: the pictures joined to their faces (driver-level, sql_in.py)
+_PICTURE_FACES = "pictures p LEFT JOIN faces f ON f.image_id = p.image_id"
+_PICTURE_FACE_COLS = tuple(f"p.{c}" for c in _PICTURE_COLS) + tuple(f"f.{c}" for c in _FACE_COLUMNS)
+
+
 def _face_of(r: tuple) -> Face:
     """A face from a row of :data:`_FACE_COLUMNS`."""
     left, _, image_id, face_id, top, width, height, conf, person, sharp = r
@@ -1044,6 +1054,24 @@ def _add_faces(conn, by_id: dict[str, Picture]) -> None:
     rows = rows_in(conn, _FACE_COLUMNS, "faces", "image_id", list(by_id))
     for r in sorted(map(tuple, rows)):  # plain tuples: a Row's < is slow
         by_id[r[2]].faces.append(_face_of(r))
+
+
+def _with_their_faces(rows: Iterable[Sequence]) -> list[Picture]:
+    """Pictures from rows of :data:`_PICTURE_FACE_COLS` (a picture's row joined to each
+    of its faces, or once to NULLs when it has none), in the order of their first rows,
+    each with its faces listed in order: plain tuples sorted here, not SQLite's sort in
+    a temporary B-tree nor a ``Row``'s slow ``<``."""
+    found: dict[str, Picture] = {}
+    face_rows = []
+    n = len(_PICTURE_COLS)
+    for r in rows:
+        if r[0] not in found:
+            found[r[0]] = _picture_of(tuple(r[:n]))
+        if r[n + 3] is not None:  # the face's id: NULL where the picture has no face
+            face_rows.append(tuple(r[n:]))
+    for f in sorted(face_rows):
+        found[f[2]].faces.append(_face_of(f))
+    return list(found.values())
 
 
 def _face(r) -> Face:
