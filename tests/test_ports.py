@@ -355,22 +355,24 @@ def test_catalog_counts_shares_and_pages(catalog):
     assert catalog.pictures_needing("t1", None) == sorted([f"p{i}" for i in range(7)] + ["q"])
 
 
-def test_catalog_one_content_once_per_set_under_concurrency(catalog):
-    """Eight writers add the same photo to one set at once, under other names and ids:
-    one is added, the rest are duplicates, and the set counts one picture."""
+def _at_once(n: int, write) -> list:
+    """``write(i)`` for i in range(n), each in a thread of its own, all started before
+    any is joined: what each returned."""
     import threading
 
-    results: list[str] = []
-    threads = [
-        threading.Thread(
-            target=lambda i=i: results.append(catalog.add_picture(picture(f"x{i}", "S", "same", 1)))
-        )
-        for i in range(8)
-    ]
+    results: list = []
+    threads = [threading.Thread(target=lambda i=i: results.append(write(i))) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_catalog_one_content_once_per_set_under_concurrency(catalog):
+    """Eight writers add the same photo to one set at once, under other names and ids:
+    one is added, the rest are duplicates, and the set counts one picture."""
+    results = _at_once(8, lambda i: catalog.add_picture(picture(f"x{i}", "S", "same", 1)))
     assert sorted(results) == ["added"] + ["duplicate"] * 7
     assert catalog.get_set("S").picture_count == 1 and catalog.stats().faces == 1
     winner = catalog.find_by_hash("S", "same")
@@ -427,21 +429,9 @@ def test_catalog_keeps_one_photo_once_per_set_by_its_pixels(catalog):
 def test_catalog_one_photo_once_per_set_by_pixels_under_concurrency(catalog):
     """Eight files of one photo, each with other metadata (another sha256), stored into
     one set at once: one is added, the rest are duplicates."""
-    import threading
-
-    results: list[str] = []
-    threads = [
-        threading.Thread(
-            target=lambda i=i: results.append(
-                catalog.add_picture(pixel_picture(f"x{i}", "S", f"sha-{i}", "same-pixels"))
-            )
-        )
-        for i in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _at_once(
+        8, lambda i: catalog.add_picture(pixel_picture(f"x{i}", "S", f"sha-{i}", "same-pixels"))
+    )
     assert sorted(results) == ["added"] + ["duplicate"] * 7
     assert catalog.get_set("S").picture_count == 1 and catalog.stats().faces == 1
     winner = catalog.find_by_pixels("S", "same-pixels")
@@ -1029,8 +1019,10 @@ def test_catalog_pages_people_and_a_persons_pictures_by_index(catalog):
     # the named ones, by their own index: what "Who is this?" offers
     catalog.update_person(Person("p3", name="Zoe", hidden=True, created_at=3.0))
     catalog.update_person(Person("p5", name="Al", created_at=5.0))
-    assert [(p.person_id, p.hidden) for p in catalog.named_people()] == [("p5", False),
-                                                                          ("p3", True)]
+    assert [(p.person_id, p.hidden) for p in catalog.named_people()] == [
+        ("p5", False),
+        ("p3", True),
+    ]
     catalog.update_person(Person("p5", created_at=5.0))  # the name taken away
     assert [p.person_id for p in catalog.named_people()] == ["p3"]
     assert listed(False, 1) == ["p0", "p2", "p1", "p4"]  # p3 still hidden
@@ -1082,8 +1074,11 @@ def test_a_dynamodb_catalog_from_before_the_people_indexes_gets_them_at_start(ca
         catalog.album.update_item(
             Key={"pk": f"person#{person}", "sk": face}, UpdateExpression="REMOVE member_image"
         )
-    catalog.album.update_item(Key={"pk": "schema", "sk": "sets"}, UpdateExpression="REMOVE #t",
-                              ExpressionAttributeNames={"#t": "tables"})  # never noted then
+    catalog.album.update_item(
+        Key={"pk": "schema", "sk": "sets"},
+        UpdateExpression="REMOVE #t",
+        ExpressionAttributeNames={"#t": "tables"},
+    )  # never noted then
     again = DynamoCatalog(table[: -len("album")])
     assert [r.person.person_id for r in again.people_page(None, 10, True)] == ["p2", "p1"]
     assert [r.person.person_id for r in again.people_page(None, 10, False)] == ["p1"]
