@@ -183,7 +183,7 @@ class Album:
         """(the upload's outcome, whether its file can go)."""
         key = upload.upload_id
         try:
-            analysis = self.analyzer.analyze("incoming", key, new_image_id())
+            analysis = self.analyzer.analyze("incoming", key, new_image_id(), upload.name)
             for _ in range(5):  # its set may be renamed while this runs; follow it
                 try:
                     with self.blobs.open("incoming", key) as fh:
@@ -430,7 +430,8 @@ class Album:
         """Add one photo in this process (uploads use worker processes, bulk imports
         the importer's pool)."""
         set_name, name = check_set_name(set_name), check_picture_name(name)
-        analysis = index_faces(self.collection, analyze(data, self.settings), new_image_id())
+        analysis = analyze(data, self.settings, name=name)
+        analysis = index_faces(self.collection, analysis, new_image_id())
         stored = store(
             self.blobs,
             self.catalog,

@@ -143,7 +143,7 @@ def _index_again(album: Album, picture: Picture) -> None:
 
     album.collection.ensure()
     with album.blobs.open("originals", picture.original_key) as fh:
-        analysis = analyze(fh, album.settings, renditions=False)
+        analysis = analyze(fh, album.settings, renditions=False, capture=False)
     swap_faces(album, picture, index_faces(album.collection, analysis, picture.image_id).faces)
     if analysis.pixel_sha256 and analysis.pixel_sha256 != picture.pixel_sha256:  # as reindex
         album.catalog.set_pixel_sha256(picture.image_id, analysis.pixel_sha256)

@@ -201,17 +201,29 @@ def reindex(
         bool, typer.Option("--all", help="Also pictures already analysed with these settings")
     ] = False,
     workers: Annotated[int, typer.Option(help="Processes; 0 = one per core")] = 0,
+    metadata: Annotated[
+        bool,
+        typer.Option(
+            "--metadata",
+            help="Only read when and where each picture was taken from its original "
+            "(no face work): for pictures stored before the album kept them",
+        ),
+    ] = False,
     home: Home = None,
 ) -> None:
     """Index every picture's faces again after a model, setting or face engine change
     (resumable: a job whose progress the owner's site shows, finished by a running
-    server if this is stopped); also ``facealbum faces reindex``."""
+    server if this is stopped); also ``facealbum faces reindex``. With ``--metadata``,
+    read the pictures' capture times and places again instead (reread.py)."""
     import time
 
     from . import set_jobs
 
     album = _album(home)
     started = time.perf_counter()
+    if metadata:
+        _reindex_metadata(album, set_name, started)
+        return
     try:
         job = set_jobs.start_reindex(album, set_name, everything, workers or None, queue=False)
         final = _run_batch(
@@ -235,6 +247,35 @@ def reindex(
         f"{len(final['failed'])} failed, in {time.perf_counter() - started:.1f} s"
     )
     if final["failed"]:
+        raise typer.Exit(1)
+
+
+def _reindex_metadata(album: Any, set_name: str | None, started: float) -> None:
+    """``reindex --metadata``: capture times and places read again, with a progress
+    bar; exit 1 if an original could not be read, 2 for an unknown set."""
+    import time
+
+    from .reread import reindex_metadata
+
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Reading metadata", total=None)
+            report = reindex_metadata(
+                album,
+                set_name,
+                on_start=lambda total: progress.update(task, total=total),
+                on_picture=lambda picture, changed: progress.advance(task),
+            )
+    except AlbumError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Read {report.read} pictures' metadata, {report.updated} updated, "
+        f"{len(report.failed)} failed, in {time.perf_counter() - started:.1f} s"
+    )
+    for name, reason in report.failed:
+        err.print(f"[red]{escape(name)}[/]: {escape(reason)}", highlight=False)
+    if report.failed:
         raise typer.Exit(1)
 
 

@@ -94,6 +94,17 @@ class Picture:
     # sha256 of the decoded, oriented pixels (ingest.pixel_sha256): the same photo with
     # only its metadata edited is the same picture; None for pictures stored before it
     pixel_sha256: str | None = None
+    # when and where it was taken (issue 20; None when unknown): ``taken_at`` ISO 8601
+    # (capture.py: with its offset when known), ``taken_at_source`` the field it was
+    # read from; the GPS position in WGS 84 degrees and metres (place.Position), the
+    # owner's only unless the set shares locations; ``place`` the nearest named place,
+    # "city, region, country" (place.place_name)
+    taken_at: str | None = None
+    taken_at_source: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude: float | None = None
+    place: str | None = None
 
     def face(self, face_id: str) -> Face | None:
         return next((f for f in self.faces if f.face_id == face_id), None)
@@ -105,6 +116,12 @@ class Picture:
     @property
     def preview_key(self) -> str:
         return rendition_key("preview", self.sha256)
+
+
+# a picture's capture fields, as reindex --metadata writes them (Catalog.set_capture)
+CAPTURE_FIELDS = ("taken_at", "taken_at_source", "latitude", "longitude", "altitude", "place")
+# those only the owner, or a visitor of a set that shares locations, is given
+LOCATION_FIELDS = ("latitude", "longitude", "altitude", "place")
 
 
 def rendition_key(kind: str, sha256: str) -> str:

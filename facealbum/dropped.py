@@ -107,7 +107,7 @@ def fetch_dropped(album: Album, key: str) -> Fetched:
     except KeyError:  # deleted after the event was sent: nothing to add
         return Fetched(error="the object is gone from the bucket")
     try:
-        analysis = analyze(fh, album.settings)
+        analysis = analyze(fh, album.settings, name=key)
         analysis = index_faces(album.collection, analysis, new_image_id())
         fh.seek(0)
     except AlbumError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .album import Album
 from .atomic import write_atomically
-from .domain import BadInput, Picture
+from .domain import CAPTURE_FIELDS, BadInput, Picture
 
 INDEX = "faces.json"
 CSV_FIELDS = [
@@ -93,6 +93,8 @@ def _describe(p: Picture) -> dict:
         # of the decoded pixels (ingest.pixel_sha256): equal for copies whose metadata
         # alone differs; null for a picture stored before it
         "pixel_sha256": p.pixel_sha256,
+        # when and where it was taken (issue 20; null when unknown): the owner's export
+        **{k: getattr(p, k) for k in CAPTURE_FIELDS},
         "content_type": p.content_type,
         "width": p.width,
         "height": p.height,

@@ -8,6 +8,7 @@ checked from the header before any pixel is decoded.
 from __future__ import annotations
 
 import io
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +18,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from . import colour, raw
+from .capture import CaptureTime, capture_time
 from .domain import BadInput
+from .metadata import exif_of
+from .place import Position, gps_position
+
+log = logging.getLogger(__name__)
 
 try:  # HEIC support is optional: pillow-heif has wheels for common platforms only.
     import pillow_heif
@@ -80,6 +86,9 @@ class Decoded:
     width: int  # of the oriented original, not of the decoded (possibly reduced) image
     height: int
     image: Image.Image  # oriented sRGB, at least ``need`` px on the long side where possible
+    # when and where it was taken (capture.py, place.py), read with ``capture=True`` only
+    taken: CaptureTime | None = None
+    position: Position | None = None
 
 
 # one pixel limit, the configured one: Pillow's own (89 MP, with its own message) is off,
@@ -89,9 +98,21 @@ Image.MAX_IMAGE_PIXELS = None
 _RESIZABLE = {"RGB", "RGBA", "L", "LA", "RGBX"}
 
 
-def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
+def decode(
+    data: bytes | BinaryIO,
+    need: int,
+    max_pixels: int,
+    *,
+    capture: bool = False,
+    name: str = "",
+    mtime: float | None = None,
+) -> Decoded:
     """Decode, orient and convert to sRGB (from the embedded ICC profile, if any:
     :mod:`colour`), reduced to about ``need`` px on the long side.
+
+    With ``capture``, the capture time and GPS position are read too (:func:`metadata`),
+    from the metadata the opened file holds before any pixel is converted, then from
+    ``name`` (the file's name) and ``mtime`` (its modification time, POSIX seconds).
 
     Memory is the point: a large photo is shrunk in place the moment its pixels are
     loaded, so the full-size buffer is the only big allocation and is freed before any
@@ -104,7 +125,10 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
     # would open as their small first-page thumbnail or not at all
     camera = raw.kind(data)
     if camera:
-        return _develop(camera, data.read(), need, max_pixels)
+        developed = _develop(camera, data.read(), need, max_pixels)
+        if capture:  # LibRaw's files: the name and the file time only
+            developed.taken, developed.position = metadata(None, name, mtime)
+        return developed
     try:
         img: Image.Image = Image.open(data)
         fmt = img.format or ""
@@ -117,6 +141,7 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
                 f"(limit {max_pixels / 1e6:.0f} MP; possible decompression bomb)"
             )
         orientation = img.getexif().get(0x0112, 1)
+        taken, position = metadata(img, name, mtime) if capture else (None, None)
         draft(img, need)
         img.load()
         icc = img.info.get("icc_profile")
@@ -141,7 +166,33 @@ def decode(data: bytes | BinaryIO, need: int, max_pixels: int) -> Decoded:
         w, h = h, w
     if min(w, h) < 1:
         raise BadInput("image has no pixels")
-    return Decoded(_SAME_AS.get(fmt, fmt), FORMATS[fmt], w, h, img)
+    return Decoded(_SAME_AS.get(fmt, fmt), FORMATS[fmt], w, h, img, taken, position)
+
+
+def metadata(
+    img: Image.Image | None, name: str, mtime: float | None
+) -> tuple[CaptureTime | None, Position | None]:
+    """The capture time (capture.capture_time) and GPS position (place.gps_position)
+    of an opened, not yet decoded image (None: a file Pillow does not open), its EXIF
+    read once (metadata.exif_of). Never raises: bad metadata never fails an import
+    (issue 20); whatever went wrong is logged and the field left empty."""
+    label = name or "picture"
+    try:
+        exif = exif_of(img, label) if img is not None else None
+    except Exception as exc:  # exif_of catches its own; a library surprise is logged too
+        log.warning("%s: EXIF unreadable (%s: %s); ignored", label, type(exc).__name__, exc)
+        exif = None
+    try:
+        taken = capture_time(img, name, mtime, exif=exif)
+    except Exception as exc:
+        log.warning("%s: no capture time (%s: %s)", label, type(exc).__name__, exc)
+        taken = None
+    try:
+        position = gps_position(exif, label)
+    except Exception as exc:
+        log.warning("%s: no GPS position (%s: %s)", label, type(exc).__name__, exc)
+        position = None
+    return taken, position
 
 
 def _develop(kind: str, data: bytes, need: int, max_pixels: int) -> Decoded:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -123,7 +124,8 @@ def _work(path: str, name: str) -> tuple[Analysis | None, str]:
             sha, _ = hash_stream(fh)
             if sha in _worker["known"]:
                 return None, ""
-            analysis = analyze(fh, _worker["settings"], sha256=sha)
+            mtime = os.fstat(fh.fileno()).st_mtime
+            analysis = analyze(fh, _worker["settings"], sha256=sha, name=name, mtime=mtime)
         return index_faces(_worker["collection"], analysis, new_image_id()), ""
     except AlbumError as exc:
         return None, str(exc)
@@ -140,7 +142,7 @@ def _reanalyze(key: str, image_id: str) -> Analysis:
     forgets the old ones)."""
     try:
         with _worker["blobs"].open("originals", key) as fh:
-            analysis = analyze(fh, _worker["settings"], renditions=False)
+            analysis = analyze(fh, _worker["settings"], renditions=False, capture=False)
         return index_faces(_worker["collection"], analysis, image_id)
     finally:
         trim_memory()

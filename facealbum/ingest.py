@@ -12,6 +12,7 @@ deleted again (or, after a crash, by ``check --repair``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from contextlib import contextmanager
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image
 
+from .capture import CaptureTime
 from .domain import (
+    CAPTURE_FIELDS,
     BadInput,
     Face,
     NotFound,
@@ -31,11 +34,14 @@ from .domain import (
     rendition_key,
 )
 from .imaging import EXTENSIONS, bounded, decode, detection_jpeg, jpeg_bytes
+from .place import Place, Position, place_name
 from .ports import BlobStore, Catalog
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .collection import AlbumCollection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +58,13 @@ class Analysis:
     image_id: str = ""  # set by index_faces: the picture's id, its faces' ExternalImageId
     faces: list[Face] = field(default_factory=list)
     pixel_sha256: str = ""  # see pixel_sha256(): equal for the same photo re-captioned
+    # when and where it was taken (issue 20: see domain.Picture's fields of these names)
+    taken_at: str | None = None
+    taken_at_source: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude: float | None = None
+    place: str | None = None
 
 
 def sha256_of(data: bytes) -> str:
@@ -112,10 +125,16 @@ def analyze(
     *,
     renditions: bool = True,
     sha256: str | None = None,
+    capture: bool = True,
+    name: str = "",
+    mtime: float | None = None,
 ) -> Analysis:
     """Everything about a photo that can be computed from its bytes alone; ``data`` may
     be an open file, so a large original is read by the decoder, not loaded whole;
-    ``sha256`` spares hashing the bytes again when the caller has hashed them already."""
+    ``sha256`` spares hashing the bytes again when the caller has hashed them already.
+    With ``capture`` (:func:`capture_fields`), when and where it was taken, from its
+    metadata, else from ``name`` (the file's name) and ``mtime`` (its modification
+    time, POSIX seconds; None when unknown: uploads, S3)."""
     if isinstance(data, bytes | bytearray):
         size = len(data)
         digest = sha256 or sha256_of(data)
@@ -129,7 +148,8 @@ def analyze(
         raise BadInput("empty file")
     # the same decode and the same detector image whether or not renditions are made,
     # so that a reindex finds exactly the faces the import found
-    dec = decode(data, settings.decode_size, settings.max_pixels)
+    dec = decode(data, settings.decode_size, settings.max_pixels, capture=capture, name=name,
+                 mtime=mtime)
     result = Analysis(
         sha256=digest,
         format=dec.format,
@@ -139,6 +159,7 @@ def analyze(
         byte_size=size,
         pixel_sha256=pixel_sha256(dec.image),  # before any resize: what decode gave
     )
+    capture_fields(result, dec.taken, dec.position)
     preview = bounded(dec.image, settings.preview_size)
     if renditions:
         result.thumb, result.preview = rendition_bytes(preview, settings)
@@ -148,6 +169,35 @@ def analyze(
     detect = (settings.detect_size, settings.detect_size)
     result.detection = detection_jpeg(bounded(source, detect))
     return result
+
+
+def capture_fields(
+    analysis: Analysis, taken: CaptureTime | None, position: Position | None
+) -> Analysis:
+    """The capture time and position into the analysis's fields, the place named
+    offline (place.place_name: its data is loaded once per process, the first time a
+    position is met, so only in the processes that analyse photos with one). A failure
+    to name the place leaves it empty, logged: never an import's failure."""
+    if taken is not None:
+        analysis.taken_at, analysis.taken_at_source = taken.taken_at, taken.source
+    if position is not None:
+        analysis.latitude, analysis.longitude = position.latitude, position.longitude
+        analysis.altitude = position.altitude
+        try:
+            found = place_name(position.latitude, position.longitude)
+        except Exception as exc:
+            log.warning("no place name for %s, %s (%s: %s)", position.latitude,
+                        position.longitude, type(exc).__name__, exc)
+            found = None
+        analysis.place = place_label(found) if found is not None else None
+    return analysis
+
+
+def place_label(place: Place) -> str:
+    """"city, region, country" (the region left out where GeoNames has none, or where
+    it is the city's own name, as for Berlin)."""
+    parts = [place.city, place.region, place.country]
+    return ", ".join(dict.fromkeys(p for p in parts if p))
 
 
 def index_faces(collection: AlbumCollection, analysis: Analysis, image_id: str) -> Analysis:
@@ -290,6 +340,7 @@ def _store(
         engine_tag=engine_tag,
         faces=list(analysis.faces),
         pixel_sha256=pixels,
+        **{k: getattr(analysis, k) for k in CAPTURE_FIELDS},
     )
     found: Stored | None = None
     with content_lock(catalog, sha):

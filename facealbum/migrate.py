@@ -144,7 +144,7 @@ def _copy(source: Album, target: Album, picture: Picture, reindex: bool) -> str:
     moved = replace(picture, faces=list(picture.faces))
     if reindex:
         with source.blobs.open("originals", picture.original_key) as fh:
-            analysis = analyze(fh, target.settings, renditions=False)
+            analysis = analyze(fh, target.settings, renditions=False, capture=False)
         moved.faces = index_faces(target.collection, analysis, picture.image_id).faces
         moved.engine_tag = target.settings.engine_tag
         moved.pixel_sha256 = analysis.pixel_sha256 or picture.pixel_sha256  # its settings

@@ -11,12 +11,16 @@ for anyone to see).
 The view also carries the names of the answer's persons, read in the same batched
 read, so a face shows its person's name exactly when it shows its person: a hidden
 person's name never reaches a visitor.
+
+And it says where the answer's pictures were taken as this viewer may know it (issue
+20): the owner always; a visitor only for pictures of a set that shares locations, as
+for originals with their GPS (privacy.py, web/media.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .domain import Face, Picture
 from .ports import Catalog
@@ -29,6 +33,12 @@ class FaceView:
 
     hidden: frozenset[str] = frozenset()
     names: Mapping[str, str] = field(default_factory=dict)
+    # the sets whose pictures' positions and places this viewer is given; None: all
+    located: frozenset[str] | None = None
+
+    def shows_location(self, picture: Picture) -> bool:
+        """Whether this viewer may have the picture's GPS position and place."""
+        return self.located is None or picture.set_name in self.located
 
     def person_id(self, face: Face) -> str | None:
         """The face's person as this viewer may know it: None for a hidden one."""
@@ -61,7 +71,17 @@ def visitor_view(
 ) -> FaceView:
     """The view a visitor gets of these pictures' and faces' persons: one batched read
     of the persons they name (so O(page), never every person of the album)."""
-    return _view(catalog, _persons_of(pictures, faces), owner=False)
+    pictures = list(pictures)
+    view = _view(catalog, _persons_of(pictures, faces), owner=False)
+    return replace(view, located=_sharing(catalog, pictures))
+
+
+def _sharing(catalog: Catalog, pictures: Iterable[Picture]) -> frozenset[str]:
+    """The sets among those of these pictures that have a position that share their
+    locations: one read a set, and none for pictures without a position (most)."""
+    sets = {p.set_name for p in pictures if p.latitude is not None or p.place is not None}
+    found = (catalog.get_set(name) for name in sorted(sets))
+    return frozenset(s.name for s in found if s is not None and s.share_location)
 
 
 def owner_view(

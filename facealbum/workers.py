@@ -85,12 +85,12 @@ def _init(settings_json: str) -> None:
     )
 
 
-def _analyze_blob(bucket: Bucket, key: str, image_id: str) -> Analysis:
+def _analyze_blob(bucket: Bucket, key: str, image_id: str, name: str = "") -> Analysis:
     """Analyse a stored photo and index its faces under ``image_id``: the face work
     (dlib here, or the Rekognition call) runs in the worker, on every core."""
     try:
         with _worker["blobs"].open(bucket, key) as fh:
-            analysis = analyze(fh, _worker["settings"])
+            analysis = analyze(fh, _worker["settings"], name=name)
         return index_faces(_worker["collection"], analysis, image_id)
     finally:
         trim_memory()
@@ -136,10 +136,11 @@ class AnalysisPool:
             max_tasks_per_child=jobs_per_worker,
         )
 
-    def analyze(self, bucket: Bucket, key: str, image_id: str) -> Analysis:
-        """The photo's analysis, its faces indexed under ``image_id``."""
+    def analyze(self, bucket: Bucket, key: str, image_id: str, name: str = "") -> Analysis:
+        """The photo's analysis, its faces indexed under ``image_id``; ``name``, the
+        file's name as uploaded, is a capture time's fallback (capture.py)."""
         pixels = decoded_pixels(self.blobs, bucket, key, self.settings.decode_size)
-        args = (bucket, key, image_id)
+        args = (bucket, key, image_id, name)
         if pixels > self.settings.big_image_pixels:
             with self._executor(1, 1) as alone:  # a process of its own, gone afterwards
                 return self._result(alone.submit(_analyze_blob, *args), None)

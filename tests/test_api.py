@@ -46,6 +46,8 @@ def test_set_lists_pictures_with_faces(api, pictures):
         "original_url",
         "faces",
         "focus",
+        "taken_at",  # a visitor's: no position, as the set shares no location
+        "taken_at_source",
     }
     assert (group["width"], group["height"]) == (1126, 661)
     assert len(group["faces"]) == 2

@@ -367,3 +367,49 @@ def test_0018_adds_pixel_hashes_keeping_every_picture_and_face(settings):
     assert "pixel_sha256" not in {c["name"] for c in columns}
     migrate(catalog.engine)
     assert held() == (3, 1)
+
+
+def test_0019_adds_capture_time_and_place_keeping_every_picture_and_face(settings):
+    """A catalog from before capture times: its pictures and faces stay, with the new
+    fields empty until ``reindex --metadata``; new pictures keep theirs; going back is a
+    plain ALTER TABLE that keeps pictures and faces."""
+    from facealbum.adapters.catalog_sql import SqlCatalog
+    from facealbum.domain import CAPTURE_FIELDS, Picture
+
+    engine = make_engine(settings.catalog_url)
+    upgrade_to(engine, "0018")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO sets (name, created_at) VALUES ('S', 0)"))
+        conn.execute(sa.text(
+            "INSERT INTO pictures (image_id, set_name, name, sha256, width, height, original_key, "
+            "content_type, byte_size, engine_tag, created_at) VALUES "
+            "('a', 'S', 'a.jpg', 'a', 10, 10, 'k', 'image/jpeg', 5, 't', 0)"
+        ))  # fmt: skip
+        conn.execute(sa.text(
+            "INSERT INTO faces (face_id, image_id, box_left, box_top, box_width, "
+            "box_height, confidence) VALUES ('f1', 'a', .1, .1, .2, .2, 99)"
+        ))  # fmt: skip
+    engine.dispose()
+    catalog = SqlCatalog(settings.catalog_url)  # migrates to the newest
+    old = catalog.get_picture("a")
+    assert [getattr(old, k) for k in CAPTURE_FIELDS] == [None] * 6
+    assert [f.face_id for f in old.faces] == ["f1"]
+    new = Picture("c", "S", "c.jpg", "c", 10, 10, "k", "image/jpeg", 5, taken_at="2019-07-12",
+                  taken_at_source="file name", latitude=-33.8688, longitude=151.2093)
+    assert catalog.add_picture(new) == "added"
+    got = catalog.get_picture("c")
+    assert (got.taken_at, got.latitude, got.longitude) == ("2019-07-12", -33.8688, 151.2093)
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    with catalog.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018")
+    with catalog.engine.connect() as conn:
+        held = [conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
+                for t in ("pictures", "faces")]  # fmt: skip
+    assert held == [2, 1]
+    columns = {c["name"] for c in sa.inspect(catalog.engine).get_columns("pictures")}
+    assert not columns & set(CAPTURE_FIELDS) and "pixel_sha256" in columns
+    migrate(catalog.engine)
+    assert catalog.get_picture("c").taken_at is None  # back up: empty, not lost rows
+    catalog.engine.dispose()

@@ -1190,3 +1190,40 @@ def test_catalog_deletes_a_batch_of_pictures_with_their_faces(catalog):
     assert catalog.sha_in_use("sha-0") and not catalog.sha_in_use("sha-1")
     assert catalog.delete_pictures(["p0", "p1"]) == []  # again: nothing more
     assert [p.image_id for p in catalog.list_pictures("S", 10, 0)] == ["p3", "p4"]
+
+
+def test_catalog_keeps_when_and_where_a_picture_was_taken(catalog):
+    """Capture time and place (issue 20) round-trip through every read of a picture;
+    unknown ones stay None; set_capture fills and clears them, and nothing else."""
+    p = picture("a", "S", "sha-a", 1)
+    p.taken_at, p.taken_at_source = "2019-07-12T14:30:25.123+02:00", "exif:DateTimeOriginal"
+    p.latitude, p.longitude, p.altitude = 41.9028, -12.4964, -21.5
+    p.place = "Rome, Lazio, Italy"
+    assert catalog.add_picture(p) == "added"
+    assert catalog.add_picture(picture("b", "S", "sha-b", 0)) == "added"
+    fields = ("taken_at", "taken_at_source", "latitude", "longitude", "altitude", "place")
+    want = ("2019-07-12T14:30:25.123+02:00", "exif:DateTimeOriginal", 41.9028, -12.4964,
+            -21.5, "Rome, Lazio, Italy")
+
+    def of(q: Picture) -> tuple:
+        return tuple(getattr(q, k) for k in fields)
+
+    assert of(catalog.get_picture("a")) == want
+    assert of(catalog.get_picture("b")) == (None,) * 6
+    assert of(catalog.get_pictures(["a", "b"])["a"]) == want
+    assert [of(q) for q in catalog.pictures_page("S", 10)[0]] == [want, (None,) * 6]
+    assert [of(q) for q in catalog.list_pictures("S", 10, 0)] == [want, (None,) * 6]
+    b = catalog.get_picture("b")
+    b.taken_at, b.taken_at_source, b.latitude, b.longitude = "2019-07-12", "file name", 1.5, 2.5
+    b.name = "not written"
+    assert catalog.set_capture(b)
+    got = catalog.get_picture("b")
+    assert of(got) == ("2019-07-12", "file name", 1.5, 2.5, None, None)
+    assert got.name == "b.jpg"
+    a = catalog.get_picture("a")
+    a.latitude = a.longitude = a.altitude = a.place = None
+    assert catalog.set_capture(a)
+    assert of(catalog.get_picture("a")) == want[:2] + (None,) * 4
+    assert [f.face_id for f in catalog.get_picture("a").faces] == ["a-0"]
+    b.image_id = "gone"
+    assert not catalog.set_capture(b)

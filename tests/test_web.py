@@ -982,3 +982,37 @@ def test_names_of_faces_close_together_never_print_over_each_other(browser, site
         else:
             assert got["above"] >= 1, got
         context.close()
+
+
+def test_the_picture_page_shows_when_it_was_taken_and_to_the_owner_where(page, browser, site):
+    from test_when_where import photo_bytes, rome_gps
+
+    sign_in(page)
+    page.click("#new-set")
+    page.fill("dialog input", "Dated")
+    page.click("dialog button[type=submit]")
+    expect(page).to_have_url(re.compile("/sets/Dated$"))
+    photo = photo_bytes("2019:07:12 20:40:05", "+02:00", rome_gps())
+    page.set_input_files(
+        "#file-input", files=[{"name": "rome.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
+    expect(page.locator('#uploads li[data-status="added"]')).to_have_count(1, timeout=60_000)
+    page.locator(".thumb", has_text="rome.jpg").click()
+    taken = page.locator("#lightbox #picture-taken")
+    # the camera's clock, whatever the browser's time zone: 20:40 in Rome
+    expect(taken).to_contain_text("Taken July 12, 2019")
+    expect(taken).to_contain_text("8:40")
+    expect(taken).to_contain_text("Rome, Lazio, Italy")
+    assert taken.locator("time").get_attribute("datetime") == "2019-07-12T20:40:05+02:00"
+    page.locator("#lightbox a", has_text="Page").click()
+    expect(page.locator("main #picture-taken")).to_contain_text("Rome, Lazio, Italy")
+    url = page.url
+    visitor = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US",
+                                  timezone_id="America/Los_Angeles")  # 11:40 there: not shown
+    try:
+        seen = visitor.new_page()
+        seen.goto(url)
+        expect(seen.locator("#picture-taken")).to_contain_text("Taken July 12, 2019 at 8:40")
+        expect(seen.locator("#picture-taken")).not_to_contain_text("Rome")
+    finally:
+        visitor.close()

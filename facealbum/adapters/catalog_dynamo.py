@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain import (
+    CAPTURE_FIELDS,
     AlbumError,
     BadInput,
     Box,
@@ -205,6 +206,33 @@ class DynamoCatalog(DynamoSets, DynamoPeople, DynamoRecords, DynamoReanalysis):
         self._delete_faces([f for f in old if f not in {n.face_id for n in new_faces}])
         self._count(picture.set_name, 0, len(new_faces) - len(old))
         return old
+
+    def set_capture(self, picture: Picture) -> bool:
+        """One conditional update of the picture's item: the capture fields that have a
+        value set, the others removed (DynamoDB keeps no nulls here, as pixel_sha256)."""
+        where = self._where(picture.image_id)
+        if where is None:
+            return False
+        values = _capture_attributes(picture)
+        names = {f"#c{i}": k for i, k in enumerate(CAPTURE_FIELDS)}
+        sets = [f"#c{i} = :c{i}" for i, k in enumerate(CAPTURE_FIELDS) if k in values]
+        gone = [f"#c{i}" for i, k in enumerate(CAPTURE_FIELDS) if k not in values]
+        update = " ".join(
+            part for part in ("SET " + ", ".join(sets) if sets else "",
+                              "REMOVE " + ", ".join(gone) if gone else "") if part
+        )  # fmt: skip
+        bound = {f":c{i}": values[k] for i, k in enumerate(CAPTURE_FIELDS) if k in values}
+        try:
+            self.pics.update_item(
+                Key={"set": where["set"], "name": where["name"]},
+                UpdateExpression=update,
+                ConditionExpression="image_id = :id",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=bound | {":id": picture.image_id},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False  # renamed or deleted meanwhile
+        return True
 
     def _count(self, set_name: str, pictures: int, faces: int) -> None:
         self._bump(pictures=pictures, faces=faces)
@@ -784,7 +812,14 @@ def _picture_item(p: Picture) -> dict:
         "engine_tag": p.engine_tag,
         "faces": [_face_map(f) for f in p.faces],
         **({"pixel_sha256": p.pixel_sha256} if p.pixel_sha256 else {}),
+        **_capture_attributes(p),
     }
+
+
+def _capture_attributes(p: Picture) -> dict:
+    """The picture's capture fields that have a value, numbers as DynamoDB's."""
+    values = {k: getattr(p, k) for k in CAPTURE_FIELDS if getattr(p, k) is not None}
+    return {k: num(v) if isinstance(v, float | int) else v for k, v in values.items()}
 
 
 def _pixels_key(set_name: str, pixel_sha256: str) -> dict:
@@ -811,4 +846,10 @@ def _picture(item: dict) -> Picture:
         engine_tag=item.get("engine_tag", ""),
         faces=sorted(faces, key=lambda f: f.box.left),
         pixel_sha256=item.get("pixel_sha256"),
+        taken_at=item.get("taken_at"),
+        taken_at_source=item.get("taken_at_source"),
+        latitude=_float(item.get("latitude")),
+        longitude=_float(item.get("longitude")),
+        altitude=_float(item.get("altitude")),
+        place=item.get("place"),
     )

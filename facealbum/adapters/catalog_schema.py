@@ -73,6 +73,13 @@ pictures = Table(
     Column("created_at", Float, nullable=False),
     # of the decoded pixels (migration 0018, ingest.pixel_sha256); NULL: stored before
     Column("pixel_sha256", String(64), nullable=True),
+    # when and where it was taken (migration 0019, capture.py and place.py); NULL: unknown
+    Column("taken_at", String(40), nullable=True),
+    Column("taken_at_source", String(40), nullable=True),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("altitude", Float, nullable=True),
+    Column("place", String(300), nullable=True),
     UniqueConstraint("set_name", "name", name="uq_pictures_set_name"),
     UniqueConstraint("set_name", "sha256", name="uq_pictures_set_sha256"),
     Index("ix_pictures_set_created", "set_name", "created_at", "name"),

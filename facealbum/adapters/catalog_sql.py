@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .. import paging
 from ..domain import (
+    CAPTURE_FIELDS,
     BadInput,
     Box,
     Face,
@@ -411,6 +412,15 @@ class SqlCatalog(SqlPeople, SqlReanalysis):
                 return bool(conn.execute(q).rowcount)
         except IntegrityError:  # another picture of its set has these pixels
             return False
+
+    def set_capture(self, picture: Picture) -> bool:
+        q = (
+            update(pictures)
+            .where(pictures.c.image_id == picture.image_id)
+            .values(**{k: getattr(picture, k) for k in CAPTURE_FIELDS})
+        )
+        with self.engine.begin() as conn:
+            return bool(conn.execute(q).rowcount)
 
     def rename_picture(self, image_id: str, name: str) -> None:
         try:
@@ -956,6 +966,7 @@ def _picture_row(p: Picture) -> dict:
         "byte_size": p.byte_size,
         "engine_tag": p.engine_tag,
         "pixel_sha256": p.pixel_sha256,
+        **{k: getattr(p, k) for k in CAPTURE_FIELDS},
     }
 
 
@@ -986,6 +997,7 @@ def _picture(r) -> Picture:
         byte_size=r["byte_size"],
         engine_tag=r["engine_tag"],
         pixel_sha256=r["pixel_sha256"],
+        **{k: r[k] for k in CAPTURE_FIELDS},
     )
 
 
@@ -1016,13 +1028,16 @@ _FACE_COLUMNS = ("box_left", "seq", "image_id", "face_id", "box_top", "box_width
                  "box_height", "confidence", "person_id", "sharpness")  # fmt: skip
 # get_pictures' columns, in the order of Picture's fields
 _PICTURE_COLS = ("image_id", "set_name", "name", "sha256", "width", "height", "original_key",
-                 "content_type", "byte_size", "engine_tag", "pixel_sha256")  # fmt: skip
+                 "content_type", "byte_size", "engine_tag", "pixel_sha256",
+                 *CAPTURE_FIELDS)  # fmt: skip
+_LEADING = _PICTURE_COLS.index("pixel_sha256")  # Picture's positional fields before faces
 
 
 def _picture_of(r: tuple) -> Picture:
     """A picture (without faces) from a row of :data:`_PICTURE_COLS`."""
-    picture = Picture(*r[:-1])
-    picture.pixel_sha256 = r[-1]
+    picture = Picture(*r[:_LEADING])
+    for column, value in zip(_PICTURE_COLS[_LEADING:], r[_LEADING:], strict=True):
+        setattr(picture, column, value)
     return picture
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from .. import paging
 from ..album import Album
 from ..copies import Copy
-from ..domain import Box, Face, Picture, SetSummary, Upload, square_focus
+from ..domain import LOCATION_FIELDS, Box, Face, Picture, SetSummary, Upload, square_focus
 from ..search import SearchResult
 from ..visibility import FaceView, owner_view, visitor_view
 from .auth import OwnerAuth
@@ -41,6 +41,11 @@ def face_view(
 
 
 def picture_json(p: Picture, view: FaceView) -> dict:
+    """A picture as the API gives it: ``taken_at`` (ISO 8601, its offset when known)
+    and ``taken_at_source`` to anyone; ``latitude``, ``longitude``, ``altitude`` and
+    ``place`` to the owner, and to visitors where the set shares locations (the
+    view's say: visibility.FaceView.shows_location); all null when unknown."""
+    where = {k: getattr(p, k) for k in LOCATION_FIELDS} if view.shows_location(p) else {}
     return {
         "image_id": p.image_id,
         "set": p.set_name,
@@ -52,6 +57,9 @@ def picture_json(p: Picture, view: FaceView) -> dict:
         "original_url": f"/media/originals/{p.original_key}",
         "faces": [face_json(f, view) | {"confidence": f.confidence} for f in p.faces],
         "focus": focus_json(p),
+        "taken_at": p.taken_at,
+        "taken_at_source": p.taken_at_source,
+        **where,
     }
 
 

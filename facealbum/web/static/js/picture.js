@@ -25,6 +25,31 @@ export function peopleOf(p) {
   return h("div", { class: "picture-people", id: "picture-people" }, h("span", { class: "muted" }, "In this picture: "), h("ul", {}, links));
 }
 
+// taken_at as the API gives it (ISO 8601: a date alone, or a date and time with or
+// without its offset): the date and time as the camera's clock read them, not moved into
+// the viewer's time zone (a photo of a sunset in Rome stays at 20:40)
+const TAKEN = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+export function takenText(takenAt) {
+  const m = TAKEN.exec(takenAt || "");
+  if (!m) return null;
+  const [y, mo, d, hh, mm] = m.slice(1, 6).map((v) => (v === undefined ? undefined : Number(v)));
+  const at = new Date(Date.UTC(y, mo - 1, d, hh || 0, mm || 0));
+  const opts = { timeZone: "UTC", dateStyle: "long", ...(hh === undefined ? {} : { timeStyle: "short" }) };
+  return new Intl.DateTimeFormat(undefined, opts).format(at);
+}
+
+/** When (and, where the API gives it: the owner's, or a set sharing locations, where) it was taken. */
+export function takenOf(p) {
+  const when = takenText(p.taken_at);
+  const where = p.place || null;
+  if (!when && !where) return null;
+  return h("p", { class: "picture-taken", id: "picture-taken" },
+    when ? h("time", { datetime: p.taken_at, title: `${p.taken_at} (from ${p.taken_at_source})` }, `Taken ${when}`) : null,
+    when && where ? " · " : null,
+    where ? h("span", { class: "picture-place", title: p.latitude == null ? null : `${p.latitude.toFixed(5)}, ${p.longitude.toFixed(5)}` }, where) : null);
+}
+
 /**
  * "Who is this?": the owner names each unnamed face of the picture, the album's names
  * offered as they type (a datalist). As in Google Photos or Immich, a name is a person:
@@ -90,7 +115,7 @@ export function viewer(p, { prev, next, close, inLightbox }) {
       owner,
       close ? h("button", { id: "close", onclick: close, "aria-label": "Close" }, "✕") : null),
     stage(p, media(p.preview_url), p.faces.map((f, i) => faceButton(f, i, p.faces.length)), inLightbox ? "100vh - 9rem" : "100vh - 12rem"),
-    nav, peopleOf(p), session.owner && !inLightbox ? whoIsThis(p) : null);
+    nav, takenOf(p), peopleOf(p), session.owner && !inLightbox ? whoIsThis(p) : null);
 }
 
 let pending = 0; // ← / → pressed while the picture stepped to was still loading
