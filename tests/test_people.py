@@ -892,8 +892,8 @@ def test_a_search_by_people_checks_its_candidates_from_indexes_alone(album):
 def test_a_persons_page_reads_the_person_once(album):
     """GET /api/people/{id} read the person's row twice: the route's check that a
     visitor may see it, then the page's own read. It is read once, and the whole page
-    is 8 statements (the person, its page of picture ids, the page's references,
-    copies and their persons, the pictures and their faces, the persons' labels)."""
+    is 7 statements (the person, its page of picture ids, the page's references,
+    copies and their persons, the pictures joined to their faces, the persons' labels)."""
     import asyncio
 
     import httpx
@@ -920,4 +920,4 @@ def test_a_persons_page_reads_the_person_once(album):
         event.remove(album.catalog.engine, "before_cursor_execute", sql)
     assert answer.status_code == 200 and answer.json()["person_id"] == obama
     rows = [s for s in seen if "from persons where" in s and "person_id = ?" in s]
-    assert len(rows) == 1 and len(seen) == 8, seen
+    assert len(rows) == 1 and len(seen) == 7, seen
