@@ -258,14 +258,12 @@ def _reindex_metadata(album: Any, set_name: str | None, started: float) -> None:
     from .reread import reindex_metadata
 
     try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("Reading metadata", total=None)
-            report = reindex_metadata(
-                album,
-                set_name,
-                on_start=lambda total: progress.update(task, total=total),
-                on_picture=lambda picture, changed: progress.advance(task),
-            )
+        report = _files_progress(
+            "Reading metadata",
+            lambda start, step: reindex_metadata(
+                album, set_name, on_start=start, on_picture=lambda picture, _changed: step(picture)
+            ),
+        )
     except AlbumError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
