@@ -17,7 +17,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from PIL import Image
 
@@ -171,13 +171,17 @@ def analyze(
     return result
 
 
+_Captured = TypeVar("_Captured", Analysis, Picture)
+
+
 def capture_fields(
-    analysis: Analysis, taken: CaptureTime | None, position: Position | None
-) -> Analysis:
-    """The capture time and position into the analysis's fields, the place named
-    offline (place.place_name: its data is loaded once per process, the first time a
-    position is met, so only in the processes that analyse photos with one). A failure
-    to name the place leaves it empty, logged: never an import's failure."""
+    analysis: _Captured, taken: CaptureTime | None, position: Position | None
+) -> _Captured:
+    """The capture time and position into the fields of an analysis or a picture (the
+    same names: domain.CAPTURE_FIELDS), the place named offline (place.place_name: its
+    data is loaded once per process, the first time a position is met, so only in the
+    processes that analyse photos with one). What was not read is left as it was; a
+    failure to name the place leaves it empty, logged: never an import's failure."""
     if taken is not None:
         analysis.taken_at, analysis.taken_at_source = taken.taken_at, taken.source
     if position is not None:

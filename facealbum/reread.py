@@ -23,7 +23,7 @@ from . import raw
 from .album import Album
 from .domain import CAPTURE_FIELDS, Picture
 from .imaging import metadata
-from .ingest import Analysis, capture_fields
+from .ingest import capture_fields
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,7 @@ def reread(album: Album, picture: Picture) -> Picture:
                 log.warning("%s: original unreadable (%s); its name alone read", picture.name,
                             exc)
                 taken, position = metadata(None, picture.name, None)
-    found = capture_fields(Analysis("", "", "", 0, 0, 0), taken, position)
-    fresh = replace(picture, faces=list(picture.faces))
-    if found.taken_at is not None:
-        fresh.taken_at, fresh.taken_at_source = found.taken_at, found.taken_at_source
-    if found.latitude is not None:
-        fresh.latitude, fresh.longitude = found.latitude, found.longitude
-        fresh.altitude, fresh.place = found.altitude, found.place
-    return fresh
+    return capture_fields(replace(picture, faces=list(picture.faces)), taken, position)
 
 
 def _fields(picture: Picture) -> tuple:
